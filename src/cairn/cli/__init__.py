@@ -1,0 +1,1 @@
+"""The ``cairn`` command: thin Typer adapters over the domain modules."""

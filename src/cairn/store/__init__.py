@@ -1,0 +1,44 @@
+"""Storage: metadata backends chosen by URI scheme, and the content-addressed ArtifactStore.
+
+The registry of backends is data: ``(scheme, "module:Class")`` pairs imported only when
+a URI with that scheme is opened. A backend object exposes one store per domain
+(``tracking``, ``datasets``, ``registry``), each implementing that domain's protocol.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from cairn.errors import ConfigError
+
+METADATA_BACKENDS: list[tuple[str, str]] = [
+    ("sqlite", "cairn.store.sql.database:SqlDatabase"),
+    ("postgresql", "cairn.store.sql.database:SqlDatabase"),
+    ("postgres", "cairn.store.sql.database:SqlDatabase"),
+    ("http", "cairn.store.rest:RestBackend"),
+    ("https", "cairn.store.rest:RestBackend"),
+]
+
+
+def scheme_of(uri: str) -> str:
+    head = uri.split("://", 1)[0] if "://" in uri else ""
+    return head.split("+", 1)[0].lower()
+
+
+def open_metadata(uri: str, **kwargs: Any) -> Any:
+    """Open the metadata backend for ``uri`` (``sqlite:///...``, ``postgresql://...``)."""
+    scheme = scheme_of(uri)
+    for name, target in METADATA_BACKENDS:
+        if name == scheme:
+            module_name, _, attr = target.partition(":")
+            try:
+                module = importlib.import_module(module_name)
+            except ModuleNotFoundError as exc:
+                raise ConfigError(
+                    f"the {scheme!r} metadata backend needs a module that is not installed "
+                    f"({exc.name}); for PostgreSQL install `cairn[postgres]`"
+                ) from None
+            return getattr(module, attr)(uri, **kwargs)
+    known = ", ".join(sorted({n for n, _ in METADATA_BACKENDS}))
+    raise ConfigError(f"unknown tracking URI scheme {scheme or '(none)'!r} in {uri!r}; use one of: {known}")

@@ -1,0 +1,1 @@
+"""SQL implementation of the metadata protocols (SQLAlchemy 2 Core + Alembic)."""

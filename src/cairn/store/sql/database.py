@@ -1,0 +1,210 @@
+"""One SQL database: engine set-up, write transactions with retry, schema version.
+
+SQLite runs in WAL mode with a busy timeout, and write transactions start with
+``BEGIN IMMEDIATE`` so a writer takes the lock up front: a deferred transaction that
+reads first and then writes can get SQLITE_BUSY at once, bypassing the busy handler,
+which is how "database is locked" reaches users of other tools under concurrency.
+PostgreSQL goes through psycopg 3.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from cairn.errors import StoreError
+from cairn.store.sql import migrations
+
+if TYPE_CHECKING:
+    from cairn.store.sql.datasets import SqlDatasetStore
+    from cairn.store.sql.registry import SqlRegistryStore
+    from cairn.store.sql.tracking import SqlTrackingStore
+
+T = TypeVar("T")
+
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+WRITE_RETRIES = 8
+_WRITE_OPTION = "cairn_write"
+
+
+def normalize_url(uri: str) -> str:
+    """``postgresql://`` and ``postgres://`` mean psycopg 3."""
+    for prefix in ("postgresql://", "postgres://"):
+        if uri.startswith(prefix):
+            return "postgresql+psycopg://" + uri[len(prefix) :]
+    return uri
+
+
+def make_engine(uri: str) -> Engine:
+    url = normalize_url(uri)
+    if url.startswith("sqlite"):
+        path = url.split("sqlite:///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(
+            url,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+        )
+        _configure_sqlite(engine)
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event below decide how transactions start.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get(_WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _is_transient(exc: DBAPIError) -> bool:
+    text = str(exc.orig).lower() if exc.orig is not None else str(exc).lower()
+    return any(
+        marker in text
+        for marker in ("database is locked", "database is busy", "deadlock detected",
+                       "could not serialize", "database table is locked")
+    )
+
+
+class SqlDatabase:
+    """A metadata backend on one SQL database; exposes one store per domain."""
+
+    def __init__(self, uri: str, *, create: bool = True) -> None:
+        self.uri = uri
+        self.engine = make_engine(uri)
+        self.dialect = self.engine.dialect.name  # "sqlite" | "postgresql"
+        self._lock = threading.Lock()
+        self._checked = False
+        self._create = create
+
+    # -- domain stores -------------------------------------------------------------
+
+    @cached_property
+    def tracking(self) -> SqlTrackingStore:
+        from cairn.store.sql.tracking import SqlTrackingStore
+
+        return SqlTrackingStore(self)
+
+    @cached_property
+    def datasets(self) -> SqlDatasetStore:
+        from cairn.store.sql.datasets import SqlDatasetStore
+
+        return SqlDatasetStore(self)
+
+    @cached_property
+    def registry(self) -> SqlRegistryStore:
+        from cairn.store.sql.registry import SqlRegistryStore
+
+        return SqlRegistryStore(self)
+
+    # -- transactions --------------------------------------------------------------
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read transaction."""
+        self.ensure_schema()
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    def write(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn`` in one write transaction, retried when the database is busy.
+
+        ``fn`` may run more than once, so it must not have effects outside the database.
+        """
+        self.ensure_schema()
+        delay = 0.01
+        for attempt in range(WRITE_RETRIES + 1):
+            try:
+                with self.engine.connect().execution_options(**{_WRITE_OPTION: True}) as conn:
+                    with conn.begin():
+                        return fn(conn)
+            except (OperationalError, DBAPIError) as exc:
+                if not _is_transient(exc) or attempt == WRITE_RETRIES:
+                    if _is_transient(exc):
+                        raise StoreError(
+                            f"the metadata store at {self.uri} stayed busy after "
+                            f"{WRITE_RETRIES} retries: {exc.orig}"
+                        ) from exc
+                    raise
+                time.sleep(delay * (1 + random.random()))
+                delay = min(delay * 2, 1.0)
+        raise AssertionError("unreachable")
+
+    # -- schema ----------------------------------------------------------------------
+
+    def current_revision(self) -> str | None:
+        with self.engine.connect() as conn:
+            if not sa.inspect(conn).has_table("alembic_version"):
+                return None
+            return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+
+    def ensure_schema(self) -> None:
+        """Create a new database at head; refuse one that is behind or ahead of this Cairn."""
+        if self._checked:
+            return
+        with self._lock:
+            if self._checked:
+                return
+            head = migrations.head()
+            current = self.current_revision()
+            if current is None and self._create:
+                self.upgrade()
+            elif current != head:
+                known = migrations.revisions()
+                if current in known:
+                    raise StoreError(
+                        f"the metadata store at {self.uri} is at schema {current}, this Cairn "
+                        f"needs {head}: run `cairn db upgrade`"
+                    )
+                raise StoreError(
+                    f"the metadata store at {self.uri} has schema {current!r}, unknown to this "
+                    f"Cairn (newest known: {head}); upgrade Cairn"
+                )
+            self._checked = True
+
+    def upgrade(self, revision: str = "head") -> tuple[str | None, str | None]:
+        """Apply Alembic migrations; returns (before, after) revisions."""
+        from alembic import command
+        from alembic.config import Config
+
+        before = self.current_revision()
+        cfg = Config()
+        cfg.set_main_option("script_location", "cairn.store.sql:migrations")
+        with self.engine.connect().execution_options(**{_WRITE_OPTION: True}) as conn:
+            if self.dialect == "postgresql":
+                with conn.begin():
+                    # Serialize concurrent upgrades of one database.
+                    conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7316402)")
+                    cfg.attributes["connection"] = conn
+                    command.upgrade(cfg, revision)
+            else:
+                with conn.begin():
+                    cfg.attributes["connection"] = conn
+                    command.upgrade(cfg, revision)
+        self._checked = False
+        return before, self.current_revision()
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,99 @@
+"""A workspace: resolved settings plus the stores they point at, opened lazily."""
+
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cairn.config import STATE_DIR, Settings, load_settings, write_default_config
+
+if TYPE_CHECKING:
+    from cairn.store.artifacts import ArtifactStore
+    from cairn.store.base import TrackingStore
+
+_current: dict[tuple[str, str], Workspace] = {}
+_current_lock = threading.Lock()
+
+
+class Workspace:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @property
+    def root(self) -> Path | None:
+        return self.settings.root
+
+    @cached_property
+    def metadata(self) -> Any:
+        from cairn.store import open_metadata
+
+        return open_metadata(self.settings.tracking_uri)
+
+    @property
+    def tracking(self) -> TrackingStore:
+        return self.metadata.tracking  # type: ignore[no-any-return]
+
+    @property
+    def datasets(self) -> Any:
+        return self.metadata.datasets
+
+    @property
+    def registry(self) -> Any:
+        return self.metadata.registry
+
+    @cached_property
+    def artifacts(self) -> ArtifactStore:
+        from cairn.store.artifacts import ArtifactStore
+
+        return ArtifactStore(self.settings.artifact_uri, self.settings.storage_options)
+
+    def referenced_digests(self) -> set[str]:
+        """Every digest any record points at: what ``cairn gc`` keeps."""
+        digests: set[str] = set(self.tracking.referenced_digests())
+        for domain in ("datasets", "registry"):
+            try:
+                store = getattr(self.metadata, domain)
+            except (ImportError, AttributeError):
+                continue
+            digests.update(store.referenced_digests())
+        return digests
+
+    def close(self) -> None:
+        if "metadata" in self.__dict__:
+            self.metadata.close()
+
+    @classmethod
+    def init(
+        cls, path: Path, tracking_uri: str | None = None, artifact_uri: str | None = None
+    ) -> Workspace:
+        """Create ``cairn.toml`` and ``.cairn/`` in ``path``; the database starts at head."""
+        path = path.resolve()
+        path.mkdir(parents=True, exist_ok=True)
+        write_default_config(path, tracking_uri, artifact_uri)
+        (path / STATE_DIR).mkdir(exist_ok=True)
+        (path / STATE_DIR / ".gitignore").write_text("*\n", encoding="utf-8")
+        ws = cls(load_settings(path))
+        ws.metadata.ensure_schema()
+        ws.artifacts  # noqa: B018  (creates the folder for a local store)
+        return ws
+
+
+def current(start: Path | None = None) -> Workspace:
+    """The workspace for the current directory and environment (cached per resolved URIs)."""
+    settings = load_settings(start)
+    key = (settings.tracking_uri, settings.artifact_uri)
+    with _current_lock:
+        ws = _current.get(key)
+        if ws is None:
+            ws = _current[key] = Workspace(settings)
+        return ws
+
+
+def reset() -> None:
+    """Forget cached workspaces (tests, or after changing CAIRN_* variables)."""
+    with _current_lock:
+        for ws in _current.values():
+            ws.close()
+        _current.clear()
