@@ -42,7 +42,9 @@ def find_root(start: Path | None = None) -> Path | None:
     if explicit:
         root = Path(explicit).expanduser().resolve()
         if not (root / CONFIG_FILE).is_file():
-            raise ConfigError(f"{ENV_WORKSPACE}={explicit} has no {CONFIG_FILE}; run `cairn init` there")
+            raise ConfigError(
+                f"{ENV_WORKSPACE}={explicit} has no {CONFIG_FILE}; run `cairn init` there"
+            )
         return root
     here = (start or Path.cwd()).resolve()
     for candidate in (here, *here.parents):
@@ -126,7 +128,9 @@ def resolve_artifact_uri(uri: str, root: Path | None) -> str:
     return str(path.resolve())
 
 
-def write_default_config(root: Path, tracking_uri: str | None = None, artifact_uri: str | None = None) -> Path:
+def write_default_config(
+    root: Path, tracking_uri: str | None = None, artifact_uri: str | None = None
+) -> Path:
     """Write ``cairn.toml`` for a new workspace; refuses to overwrite one."""
     path = root / CONFIG_FILE
     if path.exists():

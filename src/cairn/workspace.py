@@ -11,6 +11,7 @@ from cairn.config import STATE_DIR, Settings, load_settings, write_default_confi
 
 if TYPE_CHECKING:
     from cairn.store.artifacts import ArtifactStore
+
     from cairn.store.base import TrackingStore
 
 _current: dict[tuple[str, str], Workspace] = {}

@@ -16,8 +16,7 @@ METADATA_BACKENDS: list[tuple[str, str]] = [
     ("sqlite", "cairn.store.sql.database:SqlDatabase"),
     ("postgresql", "cairn.store.sql.database:SqlDatabase"),
     ("postgres", "cairn.store.sql.database:SqlDatabase"),
-    ("http", "cairn.store.rest:RestBackend"),
-    ("https", "cairn.store.rest:RestBackend"),
+    # ("http", "cairn.store.rest:RestBackend") joins when `cairn server` exists.
 ]
 
 
@@ -41,4 +40,6 @@ def open_metadata(uri: str, **kwargs: Any) -> Any:
                 ) from None
             return getattr(module, attr)(uri, **kwargs)
     known = ", ".join(sorted({n for n, _ in METADATA_BACKENDS}))
-    raise ConfigError(f"unknown tracking URI scheme {scheme or '(none)'!r} in {uri!r}; use one of: {known}")
+    raise ConfigError(
+        f"unknown tracking URI scheme {scheme or '(none)'!r} in {uri!r}; use one of: {known}"
+    )

@@ -83,8 +83,13 @@ def _is_transient(exc: DBAPIError) -> bool:
     text = str(exc.orig).lower() if exc.orig is not None else str(exc).lower()
     return any(
         marker in text
-        for marker in ("database is locked", "database is busy", "deadlock detected",
-                       "could not serialize", "database table is locked")
+        for marker in (
+            "database is locked",
+            "database is busy",
+            "deadlock detected",
+            "could not serialize",
+            "database table is locked",
+        )
     )
 
 
@@ -137,9 +142,9 @@ class SqlDatabase:
         delay = 0.01
         for attempt in range(WRITE_RETRIES + 1):
             try:
-                with self.engine.connect().execution_options(**{_WRITE_OPTION: True}) as conn:
-                    with conn.begin():
-                        return fn(conn)
+                conn_ctx = self.engine.connect().execution_options(**{_WRITE_OPTION: True})
+                with conn_ctx as conn, conn.begin():
+                    return fn(conn)
             except (OperationalError, DBAPIError) as exc:
                 if not _is_transient(exc) or attempt == WRITE_RETRIES:
                     if _is_transient(exc):

@@ -9,10 +9,7 @@ VERSIONS_DIR = Path(__file__).parent / "versions"
 
 def revisions() -> list[str]:
     """Known revision ids, oldest first, read from file names (no Alembic import needed)."""
-    return sorted(
-        p.name.split("_", 1)[0]
-        for p in VERSIONS_DIR.glob("[0-9][0-9][0-9][0-9]_*.py")
-    )
+    return sorted(p.name.split("_", 1)[0] for p in VERSIONS_DIR.glob("[0-9][0-9][0-9][0-9]_*.py"))
 
 
 def head() -> str:

@@ -1,0 +1,115 @@
+"""Tracking tables (SQLAlchemy Core): experiments, runs and what is recorded on runs.
+
+This module describes the schema the code expects; the Alembic migration
+``0001_tracking`` creates the same tables and ``tests/store/test_migrations.py`` checks
+that the two agree. Other domains keep their tables in their own modules.
+
+Times are integer milliseconds since the Unix epoch. A metric value of NULL stands for
+NaN: SQLite cannot store NaN (it turns it into NULL), so both backends use NULL for it
+and the store converts on the way in and out.
+
+Parameter and tag values are indexed by key only: PostgreSQL refuses B-tree entries
+larger than about 2.7 kB, and values may be up to 6,000 characters.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+# SQLite only auto-increments an "INTEGER PRIMARY KEY" (an alias of the rowid).
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+RUN_ID = sa.String(32)
+KEY = sa.String(250)
+VALUE = sa.Text()
+
+
+def _run_fk() -> sa.ForeignKey:
+    return sa.ForeignKey("runs.id", ondelete="CASCADE")
+
+
+experiments = sa.Table(
+    "experiments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(250), nullable=False, unique=True),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", RUN_ID, primary_key=True),
+    sa.Column("experiment_id", sa.Integer, sa.ForeignKey("experiments.id"), nullable=False),
+    sa.Column("name", sa.String(250), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("start_time", sa.BigInteger, nullable=False),
+    sa.Column("end_time", sa.BigInteger, nullable=True),
+    sa.Column("parent_id", RUN_ID, sa.ForeignKey("runs.id", ondelete="SET NULL"), nullable=True),
+    sa.Column("git_commit", sa.String(64), nullable=True),
+    sa.Column("git_dirty", sa.Boolean, nullable=True),
+    sa.Column("python_version", sa.String(64), nullable=False, server_default=""),
+    sa.Column("packages", sa.Text, nullable=False, server_default="{}"),  # JSON object
+    sa.Column("host", sa.String(255), nullable=False, server_default=""),
+    sa.Column("user", sa.String(255), nullable=False, server_default=""),
+    sa.Index("ix_runs_experiment_start", "experiment_id", "start_time"),
+    sa.Index("ix_runs_start_time", "start_time"),
+    sa.Index("ix_runs_parent_id", "parent_id"),
+)
+
+params = sa.Table(
+    "params",
+    metadata,
+    sa.Column("run_id", RUN_ID, _run_fk(), primary_key=True),
+    sa.Column("key", KEY, primary_key=True),
+    sa.Column("value", VALUE, nullable=False),
+    sa.Index("ix_params_key", "key"),
+)
+
+tags = sa.Table(
+    "tags",
+    metadata,
+    sa.Column("run_id", RUN_ID, _run_fk(), primary_key=True),
+    sa.Column("key", KEY, primary_key=True),
+    sa.Column("value", VALUE, nullable=False),
+    sa.Index("ix_tags_key", "key"),
+)
+
+metrics = sa.Table(
+    "metrics",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("run_id", RUN_ID, _run_fk(), nullable=False),
+    sa.Column("key", KEY, nullable=False),
+    sa.Column("value", sa.Double, nullable=True),  # NULL = NaN
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Column("timestamp", sa.BigInteger, nullable=False),
+    sa.Index("ix_metrics_run_key_step", "run_id", "key", "step"),
+)
+
+latest_metrics = sa.Table(
+    "latest_metrics",
+    metadata,
+    sa.Column("run_id", RUN_ID, _run_fk(), primary_key=True),
+    sa.Column("key", KEY, primary_key=True),
+    sa.Column("value", sa.Double, nullable=True),  # NULL = NaN
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Column("timestamp", sa.BigInteger, nullable=False),
+    sa.Index("ix_latest_metrics_key_value", "key", "value"),
+)
+
+run_io = sa.Table(
+    "run_io",
+    metadata,
+    sa.Column("run_id", RUN_ID, _run_fk(), primary_key=True),
+    sa.Column("direction", sa.String(8), primary_key=True),
+    sa.Column("name", sa.String(500), primary_key=True),
+    sa.Column("role", sa.String(250), nullable=False),
+    sa.Column("digest", sa.String(128), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Index("ix_run_io_digest", "digest"),
+)
