@@ -131,7 +131,9 @@ def run_worker(
             check=False,
         )
     except subprocess.TimeoutExpired:
-        raise BenchmarkError(f"{script.name} {' '.join(args)} timed out after {timeout:.0f} s") from None
+        raise BenchmarkError(
+            f"{script.name} {' '.join(args)} timed out after {timeout:.0f} s"
+        ) from None
     lines = [line for line in proc.stdout.splitlines() if line.strip()]
     if proc.returncode != 0 or not lines:
         tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
@@ -145,12 +147,6 @@ def run_worker(
     if not isinstance(data, dict):
         raise BenchmarkError(f"{script.name} printed {type(data).__name__}, expected an object")
     return data
-
-
-def emit(data: dict[str, Any]) -> None:
-    """Print the worker's result: one JSON line, the last thing on stdout."""
-    sys.stdout.write(json.dumps(data) + "\n")
-    sys.stdout.flush()
 
 
 def wall_times(cmd: Sequence[str], repeats: int, env: dict[str, str] | None = None) -> list[float]:
@@ -261,10 +257,18 @@ def render_section(section: Section) -> str:
     """The section as Markdown: heading, table (or the error), notes."""
     out = [f"## {section.title}", ""]
     if section.error:
-        out += ["**Did not run:**", "", "```", section.error.strip(), "```", ""]
+        out += [
+            "**Errors** (these figures are missing):",
+            "",
+            "```",
+            section.error.strip(),
+            "```",
+            "",
+        ]
     if section.results:
         out += [
-            f"| benchmark | metric | Cairn | {section.peer} | unit | Cairn advantage | target | met |",
+            f"| benchmark | metric | Cairn | {section.peer} | unit "
+            "| Cairn advantage | target | met |",
             "|---|---|---:|---:|---|---:|---|:-:|",
         ]
         for r in section.results:
@@ -280,6 +284,32 @@ def render_section(section: Section) -> str:
     if section.notes:
         out.append("")
     return "\n".join(out)
+
+
+def attempt(section: Section, what: str, measure: Callable[[], Result]) -> None:
+    """Append ``measure()`` to the section; on failure record the error and go on.
+
+    One broken measurement (a peer that fails to install, a Cairn feature still
+    missing) then costs only its own row, not the section's other figures.
+    """
+    try:
+        section.results.append(measure())
+    except Exception as exc:  # anything a measurement raises is reported, not fatal
+        message = f"{what}: {type(exc).__name__}: {exc}"
+        log(message)
+        section.error = f"{section.error}\n{message}" if section.error else message
+
+
+def main(run: Callable[[bool], Section]) -> None:
+    """Command line of a benchmark module run alone: print its section as Markdown."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=(sys.modules["__main__"].__doc__ or "").strip())
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
+    args = parser.parse_args()
+    section = run(args.quick)
+    sys.stdout.write(render_section(section) + "\n")
+    sys.exit(1 if section.error else 0)
 
 
 # --- machine ------------------------------------------------------------------------

@@ -1,8 +1,16 @@
-"""BLAKE3 content digests: streamed, multithreaded, memory independent of file size."""
+"""BLAKE3 content digests: streamed, multithreaded, memory independent of file size.
+
+``copy_hashing`` is the one-pass primitive behind every write of the artifact store: it
+hashes bytes on the calling thread while a writer thread stores them, so hashing and
+writing overlap (both release the GIL) and memory stays at a few chunks.
+"""
 
 from __future__ import annotations
 
 import os
+import queue
+import threading
+from collections.abc import Callable
 from typing import BinaryIO
 
 import blake3
@@ -10,13 +18,23 @@ import blake3
 #: Bytes read per chunk. Large enough for blake3 to spread one update over all cores.
 CHUNK_SIZE = 8 * 1024 * 1024
 DIGEST_LENGTH = 64  # hex characters
+EMPTY_DIGEST = "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"
+
+#: Chunks in flight between the reading/hashing thread and the writer thread.
+_BUFFERS = 3
 
 
 def new_hasher() -> blake3.blake3:
     return blake3.blake3(max_threads=blake3.blake3.AUTO)
 
 
-def hash_bytes(data: bytes) -> str:
+def hash_bytes(data: bytes | bytearray | memoryview) -> str:
+    """Hex digest of ``data``.
+
+    Example:
+        >>> hash_bytes(b"") == EMPTY_DIGEST
+        True
+    """
     return new_hasher().update(data).hexdigest()
 
 
@@ -37,6 +55,77 @@ def hash_stream(stream: BinaryIO) -> tuple[str, int]:
         hasher.update(chunk)
         size += len(chunk)
     return hasher.hexdigest(), size
+
+
+def copy_hashing(source: BinaryIO, write: Callable[[memoryview], object]) -> tuple[str, int]:
+    """Read ``source`` to its end, passing every chunk to ``write``; return digest and size.
+
+    One read pass: each chunk is hashed here while ``write`` runs on a writer thread
+    with the previous one. At most ``_BUFFERS`` chunks of ``CHUNK_SIZE`` are alive at
+    once, whatever the size of the source. An exception from ``write`` stops the copy
+    and is re-raised here.
+
+    Example:
+        >>> import io
+        >>> out = io.BytesIO()
+        >>> copy_hashing(io.BytesIO(b"abc"), out.write)[1], out.getvalue()
+        (3, b'abc')
+    """
+    free: queue.Queue[bytearray] = queue.Queue()
+    for _ in range(_BUFFERS):
+        free.put(bytearray(CHUNK_SIZE))
+    pending: queue.Queue[tuple[bytearray, int] | None] = queue.Queue()
+    failure: list[BaseException] = []
+
+    def writer() -> None:
+        while (item := pending.get()) is not None:
+            buffer, length = item
+            if not failure:
+                try:
+                    with memoryview(buffer) as view:
+                        write(view[:length])
+                except BaseException as exc:  # handed to the reading thread
+                    failure.append(exc)
+            free.put(buffer)
+
+    thread = threading.Thread(target=writer, name="cairn-copy-writer", daemon=True)
+    thread.start()
+    hasher = new_hasher()
+    size = 0
+    try:
+        while not failure:
+            buffer = free.get()
+            length = _read_into(source, buffer)
+            if not length:
+                break
+            with memoryview(buffer) as view:
+                hasher.update(view[:length])
+            size += length
+            pending.put((buffer, length))
+    finally:
+        pending.put(None)
+        thread.join()
+    if failure:
+        raise failure[0]
+    return hasher.hexdigest(), size
+
+
+def _read_into(source: BinaryIO, buffer: bytearray) -> int:
+    """Fill ``buffer`` as far as the source allows; 0 only at end of stream."""
+    readinto = getattr(source, "readinto", None)
+    with memoryview(buffer) as view:
+        filled = 0
+        while filled < len(buffer):
+            if readinto is not None:
+                got = readinto(view[filled:])
+            else:
+                data = source.read(len(buffer) - filled)
+                got = len(data)
+                view[filled : filled + got] = data
+            if not got:
+                break
+            filled += got
+    return filled
 
 
 def is_digest(value: str) -> bool:

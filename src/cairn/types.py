@@ -153,3 +153,5 @@ class TreeEntry:
     path: str  # POSIX, relative to the tree root
     digest: str
     size: int
+    pack: str | None = None  # a small file's bytes sit in this pack object, at ``offset``
+    offset: int = 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import threading
 from functools import cached_property
 from pathlib import Path
@@ -72,12 +73,22 @@ class Workspace:
         """Create ``cairn.toml`` and ``.cairn/`` in ``path``; the database starts at head."""
         path = path.resolve()
         path.mkdir(parents=True, exist_ok=True)
-        write_default_config(path, tracking_uri, artifact_uri)
-        (path / STATE_DIR).mkdir(exist_ok=True)
-        (path / STATE_DIR / ".gitignore").write_text("*\n", encoding="utf-8")
-        ws = cls(load_settings(path))
-        ws.metadata.ensure_schema()
-        ws.artifacts  # noqa: B018  (creates the folder for a local store)
+        config = write_default_config(path, tracking_uri, artifact_uri)
+        state = path / STATE_DIR
+        state_existed = state.exists()
+        try:
+            state.mkdir(exist_ok=True)
+            (state / ".gitignore").write_text("*\n", encoding="utf-8")
+            ws = cls(load_settings(path))
+            ws.metadata.ensure_schema()
+            ws.artifacts  # noqa: B018  (creates the folder for a local store)
+        except BaseException:
+            # Stores that cannot be opened (a bad URI, a server down) leave no half workspace
+            # behind that a second `cairn init` would refuse.
+            config.unlink(missing_ok=True)
+            if not state_existed:
+                shutil.rmtree(state, ignore_errors=True)
+            raise
         return ws
 
 

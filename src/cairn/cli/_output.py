@@ -40,21 +40,38 @@ def print_json(data: Any) -> None:
 
 
 def print_table(
-    columns: Sequence[str], rows: Sequence[Sequence[Any]], *, title: str | None = None
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    title: str | None = None,
+    styles: Sequence[str | None] | None = None,
 ) -> None:
-    """Print rows under a header: a Rich table on a terminal, aligned plain text otherwise."""
+    """Print rows under a header: a Rich table on a terminal, aligned plain text otherwise.
+
+    ``styles`` gives a Rich style per row (``"bold yellow"``) used only on a terminal.
+
+    Example:
+        >>> print_table(["NAME", "AUC"], [["rf", 0.91], ["gb", None]])
+        NAME  AUC
+        rf    0.91
+        gb    -
+    """
     cells = [[_cell(value) for value in row] for row in rows]
     if is_terminal():
         from rich.console import Console
         from rich.table import Table
+        from rich.text import Text
 
         table = Table(title=title, header_style="bold", show_edge=False)
         for name in columns:
             table.add_column(name, overflow="fold")
-        for row in cells:
-            table.add_row(*row)
+        for i, row in enumerate(cells):
+            # Text() so that values such as "[1, 2]" are not read as Rich markup.
+            table.add_row(*(Text(value) for value in row), style=styles[i] if styles else None)
         Console().print(table)
         return
+    if title:
+        typer.echo(title)
     widths = [len(name) for name in columns]
     for row in cells:
         for i, value in enumerate(row):

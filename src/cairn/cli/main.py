@@ -26,6 +26,9 @@ COMMANDS: list[tuple[str, str]] = [
     ("cairn.cli.workspace", "init"),
     ("cairn.cli.workspace", "verify"),
     ("cairn.cli.workspace", "gc"),
+    ("cairn.cli.serve", "serve"),
+    ("cairn.cli.serve", "predict"),
+    ("cairn.cli.serve", "build"),
 ]
 GROUPS: list[tuple[str, str, str]] = [
     ("experiments", "cairn.cli.experiments:app", "List and create experiments."),
@@ -36,6 +39,7 @@ GROUPS: list[tuple[str, str, str]] = [
     ("models", "cairn.cli.models:app", "Register, promote, roll back and export models."),
     ("gate", "cairn.cli.gate:app", "Quality gates for CI/CD."),
     ("ci", "cairn.cli.ci:app", "Write CI workflow templates."),
+    ("deploy", "cairn.cli.serve:deploy_app", "Write deployment manifests (Kubernetes)."),
 ]
 
 STATE = {"debug": False}
@@ -96,6 +100,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain click help: rendering it with Rich costs about 0.15 s of start-up per call.
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 

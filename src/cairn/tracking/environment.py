@@ -18,7 +18,6 @@ import subprocess
 import threading
 import time
 from functools import cache
-from importlib import metadata
 from pathlib import Path
 
 from cairn.types import Environment
@@ -82,6 +81,8 @@ def current_user() -> str:
 @cache
 def package_versions() -> tuple[tuple[str, str], ...]:
     """(distribution, version) of every installed package in :data:`KEY_PACKAGES`."""
+    from importlib import metadata
+
     found: list[tuple[str, str]] = []
     for name in KEY_PACKAGES:
         try:
@@ -96,18 +97,21 @@ def _host() -> str:
     return socket.gethostname()
 
 
-def git_state(directory: Path) -> tuple[str | None, bool | None]:
+def git_state(
+    directory: Path, max_age: float = GIT_CACHE_SECONDS
+) -> tuple[str | None, bool | None]:
     """(HEAD commit, dirty?) of the git work tree holding ``directory``.
 
     ``(None, None)`` when git is not installed, ``directory`` is not in a repository, or
     the repository has no commit yet. Dirty means tracked files differ from HEAD or
     untracked, non-ignored files exist: the commit alone would not reproduce the code.
+    A result at most ``max_age`` seconds old is reused.
     """
     key = directory.resolve()
     now = time.monotonic()
     with _git_lock:
         hit = _git_cache.get(key)
-        if hit is not None and now - hit[0] < GIT_CACHE_SECONDS:
+        if hit is not None and now - hit[0] < max_age:
             return hit[1], hit[2]
     commit = _git(key, "rev-parse", "--verify", "HEAD")
     dirty: bool | None = None

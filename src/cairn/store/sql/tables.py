@@ -8,6 +8,9 @@ Times are integer milliseconds since the Unix epoch. A metric value of NULL stan
 NaN: SQLite cannot store NaN (it turns it into NULL), so both backends use NULL for it
 and the store converts on the way in and out.
 
+Tables keyed by (run_id, ...) are SQLite WITHOUT ROWID tables: rows are stored in key
+order, so fetching everything recorded on a page of runs reads a few contiguous ranges.
+
 Parameter and tag values are indexed by key only: PostgreSQL refuses B-tree entries
 larger than about 2.7 kB, and values may be up to 6,000 characters.
 """
@@ -67,6 +70,7 @@ params = sa.Table(
     sa.Column("key", KEY, primary_key=True),
     sa.Column("value", VALUE, nullable=False),
     sa.Index("ix_params_key", "key"),
+    sqlite_with_rowid=False,
 )
 
 tags = sa.Table(
@@ -76,6 +80,7 @@ tags = sa.Table(
     sa.Column("key", KEY, primary_key=True),
     sa.Column("value", VALUE, nullable=False),
     sa.Index("ix_tags_key", "key"),
+    sqlite_with_rowid=False,
 )
 
 metrics = sa.Table(
@@ -99,6 +104,7 @@ latest_metrics = sa.Table(
     sa.Column("step", sa.BigInteger, nullable=False),
     sa.Column("timestamp", sa.BigInteger, nullable=False),
     sa.Index("ix_latest_metrics_key_value", "key", "value"),
+    sqlite_with_rowid=False,
 )
 
 run_io = sa.Table(
@@ -112,4 +118,5 @@ run_io = sa.Table(
     sa.Column("kind", sa.String(32), nullable=False),
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Index("ix_run_io_digest", "digest"),
+    sqlite_with_rowid=False,
 )

@@ -67,6 +67,7 @@ def upgrade() -> None:
             _run_id(primary_key=True),
             sa.Column("key", sa.String(250), primary_key=True),
             sa.Column("value", sa.Text, nullable=False),
+            sqlite_with_rowid=False,
         )
         op.create_index(f"ix_{name}_key", name, ["key"])
 
@@ -88,6 +89,7 @@ def upgrade() -> None:
         sa.Column("value", sa.Double, nullable=True),
         sa.Column("step", sa.BigInteger, nullable=False),
         sa.Column("timestamp", sa.BigInteger, nullable=False),
+        sqlite_with_rowid=False,
     )
     op.create_index("ix_latest_metrics_key_value", "latest_metrics", ["key", "value"])
 
@@ -100,6 +102,7 @@ def upgrade() -> None:
         sa.Column("digest", sa.String(128), nullable=False),
         sa.Column("kind", sa.String(32), nullable=False),
         sa.Column("size", sa.BigInteger, nullable=False),
+        sqlite_with_rowid=False,
     )
     op.create_index("ix_run_io_digest", "run_io", ["digest"])
 

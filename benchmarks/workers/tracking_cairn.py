@@ -1,0 +1,153 @@
+"""Cairn side of the tracking benchmark; runs in the project venv, imports only Cairn.
+
+Usage: ``python tracking_cairn.py MODE N REPEATS`` with MODE one of ``log_metric``,
+``runs``, ``search``. Every repeat uses a fresh temporary workspace (embedded SQLite)
+created before the clock starts. Prints one JSON object: ``{"seconds": [...], ...}``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import sqlite3
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import cairn
+
+
+@contextlib.contextmanager
+def fresh_workspace() -> Iterator[Path]:
+    """A new workspace in a temporary directory, current for the duration (untimed)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        os.chdir(root)
+        cairn.init(root)  # the workspace the fluent API uses from now on
+        try:
+            yield root
+        finally:
+            close_current()  # the database closes before its folder goes
+            os.chdir("/")
+
+
+def close_current() -> None:
+    """Close the database of the workspace the fluent API uses."""
+    from cairn.tracking.fluent import current_client
+
+    current_client().workspace.close()
+
+
+def bench_log_metric(n: int) -> tuple[float, int]:
+    """Seconds for start_run + ``n`` single log_metric calls + the flush at run end.
+
+    Also returns how many points the store holds afterwards (checked by the caller).
+    """
+    with fresh_workspace():
+        start = time.perf_counter()
+        with cairn.start_run(experiment="bench") as run:
+            for step in range(n):
+                cairn.log_metric("loss", 1.0 / (step + 1), step=step)
+        seconds = time.perf_counter() - start
+        return seconds, len(cairn.get_metric_history(run.id, "loss"))
+
+
+def bench_runs(n: int) -> tuple[float, int]:
+    """Seconds to create ``n`` runs, each with 5 params and 5 metrics; runs stored."""
+    params = {f"p{i}": str(i) for i in range(5)}
+    with fresh_workspace():
+        start = time.perf_counter()
+        for i in range(n):
+            with cairn.start_run(experiment="bench", params=params):
+                cairn.log_metrics({f"m{j}": i * 0.1 + j for j in range(5)})
+        seconds = time.perf_counter() - start
+        return seconds, len(cairn.search_runs(filter="metrics.m4 >= 4", max_results=n + 1))
+
+
+def populate(db: Path, n: int, seed: int = 7) -> None:
+    """Create ``n`` finished runs with a uniform ``acc`` metric, fast.
+
+    One template run goes through Cairn's own API; its rows in every table keyed by run
+    id are then copied ``n - 1`` times with new ids and new ``acc`` values, so the copies
+    are exactly what Cairn itself writes (population is not timed). The peer's worker
+    populates its store the same way.
+    """
+    rng = random.Random(seed)
+    with cairn.start_run(experiment="bench", params={f"p{i}": str(i) for i in range(5)}) as run:
+        cairn.log_metrics({"acc": rng.random(), "loss": 0.5})
+    template = run.id
+    copies = [(uuid.uuid4().hex, rng.random()) for _ in range(n - 1)]
+    close_current()  # release the database while it is written behind Cairn's back
+    con = sqlite3.connect(db)
+    for table in [
+        name for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type='table'")
+    ]:
+        info = list(con.execute(f"PRAGMA table_info('{table}')"))
+        cols = [col[1] for col in info]
+        key = "id" if table == "runs" else "run_id"
+        if key not in cols:
+            continue
+        # An INTEGER PRIMARY KEY (a rowid alias) gets a fresh value from SQLite.
+        rowid = {col[1] for col in info if col[5] and col[2].upper() == "INTEGER"}
+        rowid = rowid if sum(1 for col in info if col[5]) == 1 else set()
+        rows = con.execute(f"SELECT * FROM {table} WHERE {key} = ?", (template,)).fetchall()
+        new_rows = []
+        for new_id, acc in copies:
+            for row in rows:
+                record = {
+                    col: None if col in rowid else (new_id if value == template else value)
+                    for col, value in zip(cols, row, strict=True)
+                }
+                if table in ("metrics", "latest_metrics") and record.get("key") == "acc":
+                    record["value"] = acc
+                new_rows.append(tuple(record[c] for c in cols))
+        marks = ",".join("?" * len(cols))
+        con.executemany(f"INSERT INTO {table} VALUES ({marks})", new_rows)
+    con.commit()
+    con.close()
+    cairn.init(db.parent.parent)  # reopen: the fluent API reads the populated store
+
+
+def bench_search(n_runs: int, repeats: int) -> dict[str, object]:
+    """Populate ``n_runs`` runs once, then time ``repeats`` warm searches."""
+    with fresh_workspace() as root:
+        db = root / ".cairn" / "cairn.db"
+        populate(db, n_runs)
+        with sqlite3.connect(db) as con:
+            (total,) = con.execute("SELECT count(*) FROM runs").fetchone()
+        found = cairn.search_runs(filter="metrics.acc > 0.9", max_results=1000)  # warm-up
+        seconds = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            found = cairn.search_runs(filter="metrics.acc > 0.9", max_results=1000)
+            seconds.append(time.perf_counter() - start)
+        items = list(getattr(found, "items", found))
+        sample = items[0]
+        return {
+            "seconds": seconds,
+            "total_runs": total,
+            "matched": len(items),
+            "full_runs": bool(sample.params) and "acc" in sample.metrics,
+        }
+
+
+def main() -> None:
+    mode, n, repeats = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    if mode == "search":
+        result: dict[str, object] = bench_search(n, repeats)
+    else:
+        bench = {"log_metric": bench_log_metric, "runs": bench_runs}[mode]
+        bench(10)  # untimed: first-call costs (lazy imports, caches) stay out of the figures
+        seconds, stored = zip(*(bench(n) for _ in range(repeats)), strict=True)
+        result = {"seconds": list(seconds), "stored": list(stored)}
+    result["n"] = n
+    sys.stdout.write(json.dumps(result) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""Cairn: track experiments, version data and models, gate and serve them.
+
+The public Python API::
+
+    import cairn
+
+    with cairn.start_run(experiment="churn", params={"C": 1.0}) as run:
+        cairn.log_metric("auc", 0.93)
+        cairn.log_artifact("report.html")
+
+    best = cairn.search_runs("churn", "metrics.auc > 0.9", order_by="metrics.auc DESC")
+
+The domain subpackages (``cairn.data``, ``cairn.models``, ``cairn.registry``,
+``cairn.serving``, ...) and ``log_model`` load on first use, so ``import cairn`` stays
+fast and pulls in neither SQLAlchemy nor pandas, numpy or scikit-learn.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from cairn.errors import CairnError
+from cairn.tracking.autolog import autolog
+from cairn.tracking.fluent import (
+    ActiveRun,
+    active_run,
+    end_run,
+    flush,
+    get_metric_history,
+    get_run,
+    init,
+    log_artifact,
+    log_artifacts,
+    log_input,
+    log_metric,
+    log_metrics,
+    log_output,
+    log_param,
+    log_params,
+    search_runs,
+    set_tag,
+    set_tags,
+    start_run,
+)
+from cairn.types import Experiment, Metric, Run, RunStatus
+
+__all__ = [
+    "ActiveRun",
+    "CairnError",
+    "Experiment",
+    "Metric",
+    "Run",
+    "RunStatus",
+    "active_run",
+    "autolog",
+    "end_run",
+    "flush",
+    "get_metric_history",
+    "get_run",
+    "init",
+    "log_artifact",
+    "log_artifacts",
+    "log_input",
+    "log_metric",
+    "log_metrics",
+    "log_model",
+    "log_output",
+    "log_param",
+    "log_params",
+    "search_runs",
+    "set_tag",
+    "set_tags",
+    "start_run",
+]
+
+#: Loaded on first attribute access: (attribute, "module" or "module:attribute").
+LAZY: list[tuple[str, str]] = [
+    ("data", "cairn.data"),
+    ("models", "cairn.models"),
+    ("registry", "cairn.registry"),
+    ("serving", "cairn.serving"),
+    ("pipelines", "cairn.pipelines"),
+    ("tuning", "cairn.tuning"),
+    ("monitoring", "cairn.monitoring"),
+    ("log_model", "cairn.models:log_model"),
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from importlib.metadata import version
+
+        return version("cairn")
+    for attr, target in LAZY:
+        if attr == name:
+            module_name, _, member = target.partition(":")
+            module = importlib.import_module(module_name)
+            value = getattr(module, member) if member else module
+            globals()[name] = value  # later lookups skip this function
+            return value
+    raise AttributeError(f"module 'cairn' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *(attr for attr, _ in LAZY)})

@@ -1,0 +1,77 @@
+"""``cairn artifacts``: list a run's artifacts and fetch them to disk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from cairn.cli import _output
+
+app = typer.Typer(no_args_is_help=True, help="List and fetch run artifacts.")
+
+
+@app.command("ls")
+def list_artifacts(
+    run_id: str = typer.Argument(..., help="Run id, or a unique prefix of one."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON array of artifacts."),
+) -> None:
+    """List the artifacts a run wrote: name, role, kind (file or tree), size and digest.
+
+    What a run read (its inputs) shows in `cairn runs show`.
+    """
+    from cairn.cli.runs import resolve_run
+    from cairn.workspace import current
+
+    run = resolve_run(current().tracking, run_id)
+    items = sorted(run.outputs, key=lambda i: i.name)
+    if as_json:
+        _output.print_json(
+            [
+                {
+                    "name": i.name,
+                    "role": i.role,
+                    "kind": i.kind,
+                    "size": i.size,
+                    "digest": i.digest,
+                }
+                for i in items
+            ]
+        )
+        return
+    _output.print_table(
+        ["NAME", "ROLE", "KIND", "SIZE", "DIGEST"],
+        [[i.name, i.role, i.kind, _output.format_bytes(i.size), i.digest[:16]] for i in items],
+    )
+
+
+@app.command("get")
+def get_artifact(
+    run_id: str = typer.Argument(..., help="Run id, or a unique prefix of one."),
+    name: str = typer.Argument(
+        ..., help="Artifact name as `cairn artifacts ls` shows it, or a file inside a directory."
+    ),
+    output: Path = typer.Option(
+        None,
+        "--output",
+        "-o",
+        help="File or directory to write to; into an existing directory under its own name "
+        "(default: the current directory).",
+    ),
+) -> None:
+    """Write one artifact (a file, or a directory tree) of a run to disk.
+
+    The bytes are checked against their digest as they are copied.
+    """
+    from cairn.cli.runs import resolve_run
+    from cairn.tracking.client import TrackingClient
+    from cairn.workspace import current
+
+    ws = current()
+    run = resolve_run(ws.tracking, run_id)
+    client = TrackingClient(ws)
+    try:
+        written = client.download_artifact(run.id, name, output)
+    finally:
+        client.close()
+    typer.echo(f"Wrote {name} to {written}")

@@ -1,0 +1,273 @@
+"""``cairn runs``: search, show, compare and delete runs.
+
+JSON output (``--json``) uses the shape of :meth:`cairn.types.Run.to_dict` with the
+experiment's name under ``experiment`` and times as ISO 8601 UTC strings.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from cairn.cli import _output
+
+if TYPE_CHECKING:
+    from cairn.store.base import TrackingStore
+    from cairn.types import Run
+
+app = typer.Typer(no_args_is_help=True, help="Search, show, compare and delete runs.")
+
+SHORT_ID = 12  # characters of a run id shown in tables; any unique prefix is accepted back
+RUN_ID_LENGTH = 32
+MAX_AMBIGUOUS = 5  # candidates named when a prefix matches several runs
+MAX_METRIC_COLUMNS = 6
+# Hex only, which also keeps the prefix safe to put inside a LIKE pattern.
+_RUN_ID = re.compile(r"[0-9a-f]{1,32}")
+
+
+def run_json(run: Run, experiment_name: str | None) -> dict[str, Any]:
+    """The JSON object of a run: ``Run.to_dict`` with ISO 8601 UTC times."""
+    data = run.to_dict(experiment_name)
+    data["start_time"] = _output.iso_time(run.start_time)
+    data["end_time"] = _output.iso_time(run.end_time)
+    return data
+
+
+def _experiment_names(store: TrackingStore) -> dict[str, str]:
+    return {e.id: e.name for e in store.list_experiments()}
+
+
+@app.command("ls")
+def list_runs(
+    experiment: list[str] = typer.Option(
+        None, "--experiment", "-e", help="Only runs of this experiment (name or id)."
+    ),
+    filter_: str = typer.Option(
+        "",
+        "--filter",
+        "-f",
+        help="Filter, e.g. \"metrics.auc > 0.9 and params.model in ('rf', 'gb')\".",
+    ),
+    sort: list[str] = typer.Option(
+        None,
+        "--sort",
+        "-s",
+        help="Order by a field, e.g. 'metrics.auc desc' or 'start_time'.",
+    ),
+    limit: int = typer.Option(100, "--limit", "-n", min=1, help="Show at most this many runs."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON array of runs."),
+) -> None:
+    """List runs matching a filter, newest first unless --sort says otherwise."""
+    from cairn.workspace import current
+
+    store = current().tracking
+    experiment_ids = [store.get_experiment(e).id for e in experiment] if experiment else None
+    page = store.search_runs(
+        experiment_ids=experiment_ids, filter=filter_, order_by=sort or (), max_results=limit
+    )
+    names = _experiment_names(store)
+    if as_json:
+        _output.print_json([run_json(r, names.get(r.experiment_id)) for r in page.items])
+        return
+    metric_keys = _metric_columns(page.items, sort or ())
+    _output.print_table(
+        ["ID", "EXPERIMENT", "NAME", "STATUS", "STARTED (UTC)", "DURATION", *metric_keys],
+        [
+            [
+                r.id[:SHORT_ID],
+                names.get(r.experiment_id, r.experiment_id),
+                r.name,
+                str(r.status),
+                _output.short_time(r.start_time),
+                _output.format_duration(r.duration_ms),
+                *[r.metrics[k].value if k in r.metrics else None for k in metric_keys],
+            ]
+            for r in page.items
+        ],
+    )
+    if page.next_token is not None:
+        _output.echo_err(f"showing the first {limit} runs; raise --limit to see more")
+
+
+def _metric_columns(runs: Sequence[Run], sort: Sequence[str]) -> list[str]:
+    """Metric keys to show as columns: sorted-by metrics first, then the rest by name."""
+    first = [s.split()[0][len("metrics.") :] for s in sort if s.startswith("metrics.")]
+    keys = sorted({k for r in runs for k in r.metrics})
+    ordered = [k for k in first if k in keys] + [k for k in keys if k not in first]
+    return ordered[:MAX_METRIC_COLUMNS]
+
+
+def resolve_run(store: TrackingStore, ref: str) -> Run:
+    """The run whose id is ``ref`` or starts with it; one-line errors when none or several do.
+
+    Example:
+        >>> resolve_run(store, "3f9a")  # doctest: +SKIP
+        Run(id='3f9a0c...', ...)
+    """
+    from cairn.errors import InvalidInput, NotFound
+
+    prefix = ref.strip().lower()
+    if not _RUN_ID.fullmatch(prefix):
+        raise InvalidInput(
+            f"{ref!r} is not a run id: ids are hexadecimal (32 characters); pass an id or a "
+            "prefix of one, as `cairn runs ls` shows"
+        )
+    if len(prefix) == RUN_ID_LENGTH:
+        return store.get_run(prefix)
+    matches = store.search_runs(filter=f"id like '{prefix}%'", max_results=MAX_AMBIGUOUS + 1).items
+    if not matches:
+        raise NotFound(f"no run id starts with {prefix!r}; see `cairn runs ls`")
+    if len(matches) > 1:
+        shown = ", ".join(r.id[:SHORT_ID] for r in matches[:MAX_AMBIGUOUS])
+        more = ", ..." if len(matches) > MAX_AMBIGUOUS else ""
+        raise InvalidInput(
+            f"run id prefix {prefix!r} is ambiguous ({shown}{more}); give more characters"
+        )
+    return store.get_run(matches[0].id)
+
+
+@app.command("show")
+def show_run(
+    run_id: str = typer.Argument(..., help="Run id, or a unique prefix of one."),
+    as_json: bool = typer.Option(False, "--json", help="Print the run as a JSON object."),
+) -> None:
+    """Show one run: status, environment, params, latest metrics, tags and lineage."""
+    from cairn.workspace import current
+
+    store = current().tracking
+    run = resolve_run(store, run_id)
+    experiment_name = store.get_experiment(run.experiment_id).name
+    if as_json:
+        _output.print_json(run_json(run, experiment_name))
+        return
+    env = run.environment
+    git = env.git_commit and env.git_commit + (" (dirty)" if env.git_dirty else "")
+    _output.print_fields(
+        {
+            "id": run.id,
+            "name": run.name,
+            "experiment": experiment_name,
+            "status": str(run.status),
+            "started": _output.iso_time(run.start_time),
+            "ended": _output.iso_time(run.end_time),
+            "duration": _output.format_duration(run.duration_ms),
+            "parent": run.parent_id,
+            "git": git or None,
+            "python": env.python_version or None,
+            "host": env.host or None,
+            "user": env.user or None,
+        }
+    )
+    _section("params", {k: run.params[k] for k in sorted(run.params)})
+    _section(
+        "metrics",
+        {
+            k: f"{_output.format_number(m.value)} (step {m.step})"
+            for k, m in sorted(run.metrics.items())
+        },
+    )
+    _section("tags", {k: run.tags[k] for k in sorted(run.tags)})
+    for title, items in (("inputs", run.inputs), ("outputs", run.outputs)):
+        _section(
+            title,
+            {
+                i.name: f"{i.kind} {i.digest[:16]} {_output.format_bytes(i.size)} ({i.role})"
+                for i in items
+            },
+        )
+
+
+def _section(title: str, fields: Mapping[str, Any]) -> None:
+    if not fields:
+        return
+    typer.echo(f"\n{title}:")
+    width = max(len(k) for k in fields)
+    for key, value in fields.items():
+        typer.echo(f"  {key.ljust(width)}  {value}")
+
+
+@app.command("compare")
+def compare_runs(
+    run_ids: list[str] = typer.Argument(..., help="Two or more run ids (or unique prefixes)."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON array of the runs."),
+) -> None:
+    """Compare runs: params side by side (differences marked with *), metrics with deltas.
+
+    Deltas are against the first run given.
+    """
+    from cairn.errors import InvalidInput
+    from cairn.workspace import current
+
+    if len(run_ids) < 2:
+        raise InvalidInput(f"compare needs at least two runs, got {len(run_ids)}: add another id")
+    store = current().tracking
+    runs = [resolve_run(store, ref) for ref in run_ids]
+    base = runs[0]
+    if as_json:
+        names = _experiment_names(store)
+        records = []
+        for run in runs:
+            record = run_json(run, names.get(run.experiment_id))
+            record["metric_deltas"] = _deltas(base, run)
+            records.append(record)
+        _output.print_json(records)
+        return
+
+    headers = ["", *[f"{r.name} ({r.id[:8]})" for r in runs]]
+    param_keys = sorted({k for r in runs for k in r.params})
+    rows: list[list[Any]] = []
+    styles: list[str | None] = []
+    for key in param_keys:
+        values = [r.params.get(key) for r in runs]
+        differs = len(set(values)) > 1
+        rows.append([("* " if differs else "  ") + key, *values])
+        styles.append("bold yellow" if differs else None)
+    if rows:
+        _output.print_table(["PARAM", *headers[1:]], rows, styles=styles)
+    metric_keys = sorted({k for r in runs for k in r.metrics})
+    metric_rows: list[list[Any]] = []
+    for key in metric_keys:
+        cells: list[Any] = []
+        for i, run in enumerate(runs):
+            metric = run.metrics.get(key)
+            if metric is None:
+                cells.append(None)
+                continue
+            cell = _output.format_number(metric.value)
+            delta = _deltas(base, run).get(key)
+            if i > 0 and delta is not None:
+                cell += f" ({_output.format_delta(delta)})"
+            cells.append(cell)
+        metric_rows.append([key, *cells])
+    if metric_rows:
+        if rows:
+            typer.echo("")
+        _output.print_table(["METRIC", *headers[1:]], metric_rows)
+
+
+def _deltas(base: Run, run: Run) -> dict[str, float]:
+    """Latest metric values of ``run`` minus those of ``base``, for keys both have."""
+    return {
+        key: metric.value - base.metrics[key].value
+        for key, metric in sorted(run.metrics.items())
+        if key in base.metrics
+    }
+
+
+@app.command("delete")
+def delete_run(
+    run_id: str = typer.Argument(..., help="Run id, or a unique prefix of one."),
+) -> None:
+    """Delete a run and everything recorded on it.
+
+    Its artifact objects stay in the store until `cairn gc --delete` removes them.
+    """
+    from cairn.workspace import current
+
+    store = current().tracking
+    run = resolve_run(store, run_id)
+    store.delete_run(run.id)
+    typer.echo(f"Deleted run {run.id} ({run.name})")

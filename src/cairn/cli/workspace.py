@@ -1,0 +1,114 @@
+"""Top-level workspace commands: ``cairn init``, ``cairn verify``, ``cairn gc``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from cairn.cli import _output
+
+
+def init(
+    path: Path = typer.Argument(
+        Path("."), help="Directory to make a workspace (created if missing).", show_default=True
+    ),
+    tracking_uri: str = typer.Option(
+        None,
+        "--tracking-uri",
+        help="Metadata store URI, e.g. postgresql://user@host/db. Default: SQLite in .cairn/.",
+    ),
+    artifact_uri: str = typer.Option(
+        None,
+        "--artifact-uri",
+        help="Artifact store: a folder or fsspec URL (s3://bucket/prefix). "
+        "Default: .cairn/artifacts.",
+    ),
+) -> None:
+    """Create a workspace: cairn.toml plus .cairn/ with the database and artifact store.
+
+    Refuses a directory that already holds a workspace.
+    """
+    from cairn.config import CONFIG_FILE
+    from cairn.errors import AlreadyExists
+    from cairn.workspace import Workspace
+
+    config = path / CONFIG_FILE
+    if config.exists():
+        raise AlreadyExists(f"{config.resolve()} already exists: {path} is already a workspace")
+    ws = Workspace.init(path, tracking_uri=tracking_uri, artifact_uri=artifact_uri)
+    try:
+        typer.echo(f"Initialized Cairn workspace in {ws.root}")
+        _output.print_fields(
+            {"tracking": ws.settings.tracking_uri, "artifacts": ws.settings.artifact_uri}
+        )
+    finally:
+        ws.close()
+
+
+def verify(
+    as_json: bool = typer.Option(False, "--json", help="Print the report as a JSON object."),
+) -> None:
+    """Check every object in the artifact store against its digest.
+
+    Re-hashes all stored objects and looks up every digest a record references. Prints a
+    summary and each corrupt or missing digest; exits 1 if any is found.
+    """
+    from cairn.workspace import current
+
+    ws = current()
+    report = ws.artifacts.verify(ws.referenced_digests())
+    if as_json:
+        _output.print_json(report.to_dict())
+    else:
+        for digest in report.corrupt:
+            typer.echo(f"corrupt  {digest}")
+        for digest in report.missing:
+            typer.echo(f"missing  {digest}")
+        typer.echo(
+            f"checked {report.checked} objects ({_output.format_bytes(report.bytes)}): "
+            + (
+                "ok"
+                if report.ok
+                else f"{len(report.corrupt)} corrupt, {len(report.missing)} missing"
+            )
+        )
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def gc(
+    delete: bool = typer.Option(
+        False, "--delete", "--yes", "-y", help="Really delete (default: only show what would go)."
+    ),
+    min_age: float = typer.Option(
+        0.0,
+        "--min-age",
+        min=0.0,
+        help="Keep objects written less than this many seconds ago (for stores shared with "
+        "jobs that may be writing).",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as a JSON object."),
+) -> None:
+    """Remove artifact objects that no record references.
+
+    A dry run by default: lists the unreferenced objects and the bytes they hold; pass
+    --delete to remove them. Stale temporary files of interrupted writes go too.
+    """
+    from cairn.workspace import current
+
+    ws = current()
+    report = ws.artifacts.gc(ws.referenced_digests(), dry_run=not delete, min_age=min_age)
+    if as_json:
+        _output.print_json(report.to_dict())
+        return
+    for digest in report.removed:
+        typer.echo(digest)
+    verb = "removed" if delete else "would remove"
+    temps = f" and {len(report.temps)} stale temp files" if report.temps else ""
+    typer.echo(
+        f"{verb} {len(report.removed)} unreferenced objects ({_output.format_bytes(report.bytes)})"
+        f"{temps}; kept {report.kept}"
+    )
+    if not delete and (report.removed or report.temps):
+        typer.echo("run `cairn gc --delete` to delete them")

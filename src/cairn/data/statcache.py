@@ -1,0 +1,104 @@
+"""Remembering what a path hashed to, so re-adding unchanged data reads no bytes.
+
+``.cairn/statcache.json`` maps an absolute path to the digest it had and a fingerprint of
+its files' metadata: every file's relative path, size, ``mtime_ns`` and inode, hashed
+together. Re-adding a path whose fingerprint matches skips hashing entirely; a directory
+of 10,000 files costs one ``stat`` per file instead of reading them.
+
+Like git's index, this trusts metadata: a change that keeps size, modification time and
+inode (a tool restoring mtimes on purpose) goes unseen. To stay safe against writes that
+land within the file system's timestamp granularity, a path is only cached when all its
+files were last modified at least :data:`RACY_WINDOW_NS` before the scan began; such
+"racily clean" paths are simply hashed again next time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cairn.hashing import new_hasher
+
+RACY_WINDOW_NS = 100_000_000  # 0.1 s, above the coarsest common mtime granularity (10 ms)
+CACHE_FILE = "statcache.json"
+
+
+@dataclass(frozen=True)
+class Scan:
+    """The files under a path and a fingerprint of their metadata."""
+
+    root: Path
+    files: tuple[tuple[str, int], ...]  # (relative POSIX path, size); "" for a single file
+    fingerprint: str
+    racy: bool
+
+    @property
+    def size(self) -> int:
+        return sum(size for _, size in self.files)
+
+
+def scan(path: Path) -> Scan:
+    """Stat every file under ``path`` (a file or a directory), following no symlinked dirs."""
+    started = time.time_ns()
+    entries: list[tuple[str, os.stat_result]] = []
+    if path.is_file():
+        entries.append(("", path.stat()))
+    else:
+        for dirpath, dirnames, filenames in os.walk(path):
+            dirnames.sort()
+            base = Path(dirpath)
+            for name in sorted(filenames):
+                full = base / name
+                entries.append((full.relative_to(path).as_posix(), full.stat()))
+    entries.sort(key=lambda item: item[0])
+    hasher = new_hasher()
+    racy = False
+    for rel, st in entries:
+        hasher.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\n".encode())
+        racy = racy or st.st_mtime_ns >= started - RACY_WINDOW_NS
+    files = tuple((rel, st.st_size) for rel, st in entries)
+    return Scan(root=path, files=files, fingerprint=hasher.hexdigest(), racy=racy)
+
+
+class StatCache:
+    """The digest each scanned path had, keyed by absolute path; a missing file is empty."""
+
+    def __init__(self, state_dir: Path | None) -> None:
+        self.file = None if state_dir is None else state_dir / CACHE_FILE
+
+    def _load(self) -> dict[str, Any]:
+        if self.file is None:
+            return {}
+        try:
+            data = json.loads(self.file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}  # absent or damaged: the cache is only an optimisation
+        return data if isinstance(data, dict) else {}
+
+    def lookup(self, found: Scan) -> dict[str, Any] | None:
+        """The cached entry for ``found.root`` if its fingerprint still matches."""
+        entry = self._load().get(str(found.root))
+        if isinstance(entry, dict) and entry.get("fingerprint") == found.fingerprint:
+            return entry
+        return None
+
+    def remember(self, found: Scan, **values: Any) -> None:
+        """Record ``values`` (digest, kind, ...) for ``found`` unless it is racily clean."""
+        if self.file is None or found.racy:
+            return
+        data = self._load()
+        data[str(found.root)] = {"fingerprint": found.fingerprint, **values}
+        self.file.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.file.parent, prefix=".statcache-")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                json.dump(data, out)
+            os.replace(tmp, self.file)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise

@@ -1,0 +1,218 @@
+"""Adding dataset versions: read, profile, store by content, record.
+
+The order of :func:`add_version` is what makes bad input lose nothing: the data is read
+and profiled *before* anything is stored, so a corrupt CSV or Parquet file fails with
+nothing written; the content and its profile go into the artifact store next; the
+version record comes last, in one transaction. If that last step fails, the stored
+objects are referenced by nothing and ``cairn gc`` removes them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from cairn.config import STATE_DIR
+from cairn.data import tabular
+from cairn.data.statcache import Scan, StatCache, scan
+from cairn.errors import InvalidInput
+from cairn.store.datasets import AddResult, Column, NewVersion, check_name
+from cairn.types import ObjectInfo
+
+if TYPE_CHECKING:
+    from cairn.workspace import Workspace
+
+#: Sizes from which ``add`` shows progress on a terminal.
+PROGRESS_BYTES = 64 << 20
+
+
+@dataclass(frozen=True)
+class Content:
+    """What a path holds, as far as versioning is concerned."""
+
+    path: Path
+    scan: Scan
+    format: str  # csv | parquet | bytes
+    data_files: tuple[str, ...]  # relative paths read as tables ("" for a single file)
+    note: str = ""  # why a directory is stored as bytes, if it is
+
+
+def inspect(path: Path) -> Content:
+    """Scan ``path`` and decide its format; ``InvalidInput`` if it is missing or empty."""
+    if not path.exists():
+        raise InvalidInput(f"{path} does not exist; check the path")
+    if not (path.is_file() or path.is_dir()):
+        raise InvalidInput(f"{path} is neither a file nor a folder")
+    try:
+        found = scan(path)
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {exc.filename or path}: {exc.strerror}") from None
+    if not found.files:
+        raise InvalidInput(f"{path} is an empty folder; nothing to version")
+    if path.is_file():
+        fmt = tabular.format_of(path.name)
+        return Content(path, found, fmt, ("",) if fmt != "bytes" else ())
+    data = [rel for rel, _ in found.files if tabular.is_data_file(rel)]
+    formats = {tabular.format_of(rel) for rel in data}
+    if len(formats) == 1 and (fmt := formats.pop()) != "bytes":
+        return Content(path, found, fmt, tuple(data))
+    note = "its files are not all CSV or all Parquet" if data else "it has no data files"
+    return Content(path, found, "bytes", (), note=f"stored as bytes: {note}")
+
+
+def sources_of(content: Content) -> list[tabular.Source]:
+    if content.data_files == ("",):
+        return [tabular.Source(str(content.path), path=content.path)]
+    return [tabular.Source(rel, path=content.path / rel) for rel in content.data_files]
+
+
+def profile_content(
+    content: Content, on_rows: Callable[[int], None] | None = None
+) -> tuple[dict[str, Any] | None, Content]:
+    """The profile of tabular content (``None`` for bytes), and the content as classified.
+
+    A directory whose files have different columns is re-classified as bytes.
+    """
+    if content.format == "bytes":
+        return None, content
+    from cairn.data.profile import compute_profile
+
+    sources = sources_of(content)
+    try:
+        schema = tabular.schema_of(sources, content.format)
+    except tabular.SchemaMismatch as exc:
+        return None, Content(content.path, content.scan, "bytes", (), note=f"stored as bytes: {exc}")
+    profile = compute_profile(
+        schema,
+        lambda cols: tabular.iter_batches(sources, content.format, schema, cols),
+        on_rows,
+    )
+    return profile, content
+
+
+def add_version(
+    ws: Workspace,
+    path: str | os.PathLike[str],
+    name: str,
+    message: str = "",
+    *,
+    progress: Callable[[str, int | None], Any] | None = None,
+) -> tuple[AddResult, str]:
+    """Version ``path`` as the next version of ``name``; returns the result and a note.
+
+    ``progress(description, total)`` is a context manager factory yielding ``advance(n)``
+    (the CLI passes a Rich progress bar); ``None`` runs quietly.
+    """
+    from cairn.tracking.environment import current_user, git_state
+
+    check_name(name)
+    source = Path(path).expanduser().resolve()
+    content = inspect(source)
+    cache = StatCache(ws.root / STATE_DIR if ws.root is not None else None)
+    store = ws.datasets
+
+    # Fast path: metadata unchanged since this path was last stored as the latest version.
+    hit = cache.lookup(content.scan)
+    if hit is not None:
+        latest = _latest(store, name)
+        if latest is not None and latest.digest == hit.get("digest") and ws.artifacts.exists(latest.digest):
+            return AddResult(version=latest, created=False, previous=latest), ""
+
+    profile, content = _with_progress(
+        progress, f"profiling {source.name}", None, lambda adv: profile_content(content, adv)
+    )
+    stored = _store(ws, content, progress)
+    profile_digest = None
+    if profile is not None:
+        data = json.dumps(profile, sort_keys=True, separators=(",", ":")).encode()
+        profile_digest = ws.artifacts.put_bytes(data).digest
+    columns = tuple(
+        Column(col, info["dtype"]) for col, info in (profile or {}).get("columns", {}).items()
+    )
+    commit, dirty = git_state(ws.root or Path.cwd())
+    result = store.add_version(
+        NewVersion(
+            name=name,
+            digest=stored.digest,
+            kind=stored.kind,
+            size=stored.size,
+            file_count=len(content.scan.files),
+            format=content.format,  # type: ignore[arg-type]
+            rows=None if profile is None else int(profile["rows"]),
+            columns=columns,
+            profile_digest=profile_digest,
+            git_commit=commit,
+            git_dirty=dirty,
+            created_by=current_user(),
+            message=message,
+            source=str(source),
+        )
+    )
+    cache.remember(content.scan, digest=stored.digest, kind=stored.kind)
+    return result, content.note
+
+
+def _latest(store: Any, name: str) -> Any:
+    from cairn.errors import NotFound
+
+    try:
+        return store.get_version(name)
+    except NotFound:
+        return None
+
+
+def _store(ws: Workspace, content: Content, progress: Any) -> ObjectInfo:
+    """Put the content in the artifact store (one read: hashed while copied)."""
+    from cairn.store.blobs import LocalBlobs
+
+    store = ws.artifacts
+    path = content.path
+    size = content.scan.size
+    if path.is_dir():
+        return _with_progress(
+            progress if size >= PROGRESS_BYTES else None,
+            f"storing {path.name} ({len(content.scan.files)} files)",
+            None,
+            lambda _adv: store.put_tree(path),
+        )
+    if progress is None or size < PROGRESS_BYTES or not isinstance(store.blobs, LocalBlobs):
+        return store.put_file(path)
+
+    def put(advance: Callable[[int], None]) -> ObjectInfo:
+        try:
+            with open(path, "rb") as f:
+                # put_stream and put_file copy a local file the same way; the wrapper only
+                # counts the bytes for the progress bar.
+                return store.put_stream(_Counting(f, advance))  # type: ignore[arg-type]
+        except OSError as exc:
+            raise InvalidInput(f"cannot read {path}: {exc.strerror}") from None
+
+    return _with_progress(progress, f"storing {path.name}", size, put)
+
+
+def _with_progress(progress: Any, description: str, total: int | None, fn: Callable[[Any], Any]) -> Any:
+    if progress is None:
+        return fn(None)
+    with progress(description, total) as advance:
+        return fn(advance)
+
+
+class _Counting:
+    """A read-only binary stream that reports how many bytes were read."""
+
+    def __init__(self, raw: BinaryIO, advance: Callable[[int], None]) -> None:
+        self._raw, self._advance = raw, advance
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._raw.read(n)
+        self._advance(len(data))
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        count = self._raw.readinto(buffer)  # type: ignore[attr-defined]
+        self._advance(count or 0)
+        return int(count or 0)

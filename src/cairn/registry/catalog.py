@@ -1,0 +1,360 @@
+"""Registry operations: register, describe, promote, roll back, archive.
+
+Thin rules over :class:`~cairn.store.registry.RegistryStore`: the store keeps state
+and history consistent (one transaction per move, moves serialized per model); this
+module decides *what* to move (gates before a promotion, the previous holder for a
+rollback) and gathers what the registry knows about a version for ``show`` and cards.
+"""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cairn.errors import InvalidInput, NotFound, StoreError
+
+if TYPE_CHECKING:
+    from cairn.registry.gates import GateSpec
+    from cairn.store.registry import AliasEvent, ModelVersion, RegisteredModel
+    from cairn.workspace import Workspace
+
+ROLLBACK_RETRIES = 3
+
+
+def workspace_or_current(workspace: Workspace | None = None) -> Workspace:
+    if workspace is not None:
+        return workspace
+    from cairn.tracking.fluent import current_client
+
+    return current_client().workspace
+
+
+def current_actor(ws: Workspace) -> str:
+    """Who is acting: ``CAIRN_USER`` (settings), else the login name."""
+    if ws.settings.user:
+        return ws.settings.user
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry in some containers
+        return ""
+
+
+def parse_version(name: str, version: int | str, ws: Workspace) -> int:
+    """A version number from ``3``, ``"3"``, ``"latest"`` or an alias name."""
+    if isinstance(version, int):
+        return version
+    text = str(version).strip()
+    if text.isdigit():
+        return int(text)
+    if text == "latest":
+        latest = ws.registry.get_model(name).latest_version
+        if latest is None:
+            raise NotFound(f"model {name!r} has no versions yet")
+        return latest
+    number = ws.registry.get_alias(name, text)
+    if number is None:
+        ws.registry.get_model(name)
+        raise NotFound(
+            f"{text!r} is neither a version number of {name} nor one of its aliases"
+        )
+    return number
+
+
+def register(
+    source: str,
+    name: str,
+    *,
+    description: str = "",
+    tags: Mapping[str, str] | None = None,
+    workspace: Workspace | None = None,
+) -> ModelVersion:
+    """Register the model at ``source`` as the next version of ``name``.
+
+    ``source`` is ``runs:/<id>/model``, another version (``models:/other/2``) or a
+    local model directory (stored in the artifact store first). The name is created on
+    first use.
+
+    Example:
+        >>> v = cairn.registry.register("runs:/6f1c.../model", "churn")  # doctest: +SKIP
+        >>> v.version  # doctest: +SKIP
+        4
+    """
+    from cairn.models.loading import manifest_for_digest, resolve
+    from cairn.models.manifest import read_manifest, verify_files
+    from cairn.store.registry import NewModelVersion, check_model_name
+
+    check_model_name(name)
+    ws = workspace_or_current(workspace)
+    resolved = resolve(source, ws)
+    if resolved.path is not None:
+        directory = resolved.path
+        manifest = read_manifest(directory)
+        verify_files(directory, manifest)
+        stored = ws.artifacts.put_tree(directory)
+        digest, size, origin = stored.digest, stored.size, str(Path(directory).resolve())
+    else:
+        assert resolved.digest is not None
+        manifest = manifest_for_digest(ws, resolved.digest)
+        digest, size, origin = resolved.digest, ws.artifacts.info(resolved.digest).size, source
+    return ws.registry.create_version(
+        NewModelVersion(
+            name=name,
+            digest=digest,
+            flavor=manifest.flavor,
+            source=origin,
+            run_id=resolved.run_id or manifest.run_id,
+            size=size,
+            description=description,
+            tags=dict(tags or {}),
+            created_by=current_actor(ws),
+        )
+    )
+
+
+def get_model(name: str, workspace: Workspace | None = None) -> RegisteredModel:
+    return workspace_or_current(workspace).registry.get_model(name)
+
+
+def list_models(workspace: Workspace | None = None) -> list[RegisteredModel]:
+    return workspace_or_current(workspace).registry.list_models()
+
+
+def get_version(
+    name: str, version: int | str, workspace: Workspace | None = None
+) -> ModelVersion:
+    ws = workspace_or_current(workspace)
+    return ws.registry.get_version(name, parse_version(name, version, ws))
+
+
+def list_versions(name: str, workspace: Workspace | None = None) -> list[ModelVersion]:
+    return workspace_or_current(workspace).registry.list_versions(name)
+
+
+def resolve_alias(name: str, alias: str, workspace: Workspace | None = None) -> int:
+    """The version ``alias`` points at now; ``NotFound`` if it points nowhere.
+
+    One indexed read, cheap enough to poll (the model server does, to follow moves).
+
+    Example:
+        >>> cairn.registry.resolve_alias("churn", "production")  # doctest: +SKIP
+        3
+    """
+    ws = workspace_or_current(workspace)
+    number = ws.registry.get_alias(name, alias)
+    if number is None:
+        ws.registry.get_model(name)
+        raise NotFound(f"model {name!r} has no alias {alias!r}")
+    return number
+
+
+def alias_version(name: str, alias: str, workspace: Workspace | None = None) -> int | None:
+    """Like :func:`resolve_alias` but None instead of an error: for polling loops."""
+    return workspace_or_current(workspace).registry.get_alias(name, alias)
+
+
+def promote(
+    name: str,
+    version: int | str,
+    alias: str,
+    *,
+    reason: str = "",
+    gates: str | Path | Mapping[str, Any] | GateSpec | None = None,
+    data: str | None = None,
+    workspace: Workspace | None = None,
+) -> AliasEvent:
+    """Point ``alias`` at ``version``; with ``gates``, only if every gate passes.
+
+    The gates compare against the alias being moved. A failing gate raises
+    :class:`~cairn.registry.gates.GateFailed` and moves nothing (the result is
+    recorded on the version either way).
+
+    Example:
+        >>> cairn.registry.promote("churn", 4, "production", gates="gates.yaml")  # doctest: +SKIP
+    """
+    from cairn.registry.gates import GateFailed, check_gates
+
+    ws = workspace_or_current(workspace)
+    number = parse_version(name, version, ws)
+    target = ws.registry.get_version(name, number)
+    if target.status == "ARCHIVED":
+        raise InvalidInput(
+            f"{name}/{number} is archived; an alias cannot point at it "
+            f"(restore it with `cairn models archive {name} {number} --restore`)"
+        )
+    if gates is not None:
+        result = check_gates(name, number, gates, against=alias, data=data, workspace=ws)
+        if not result.passed:
+            failed = [r for r in result.rules if not r["passed"]]
+            summary = "; ".join(
+                f"{r['rule']} = {_short(r['value'])} (limit {r['limit']})"
+                + (f": {r['detail']}" if r["detail"] and r["value"] is None else "")
+                for r in failed
+            )
+            raise GateFailed(
+                f"not promoting {name}/{number} to {alias}: {len(failed)} gate rule(s) "
+                f"failed: {summary}",
+                result,
+            )
+    return ws.registry.set_alias(
+        name, alias, number, actor=current_actor(ws), reason=reason, action="promote"
+    )
+
+
+def _short(value: Any) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+def rollback_target(events: list[AliasEvent], current: int | None) -> int | None:
+    """The version an alias held before its current one, reading history as a stack.
+
+    Promotions push, rollbacks pop, removals clear: rolling back twice after three
+    promotions lands on the first version, not back on the third.
+
+    Example:
+        >>> from cairn.store.registry import AliasEvent as E
+        >>> h = [E(1, "m", "p", None, 1, "promote", "", "", 0), E(2, "m", "p", 1, 2, "promote", "", "", 0)]
+        >>> rollback_target(h, 2)
+        1
+    """
+    stack: list[int] = []
+    for event in events:
+        if event.to_version is None:
+            stack = []
+        elif event.action == "rollback":
+            if stack:
+                stack.pop()
+            if not stack or stack[-1] != event.to_version:
+                stack = [event.to_version]
+        elif not stack or stack[-1] != event.to_version:
+            stack.append(event.to_version)
+    if not stack or stack[-1] != current:
+        stack = [*stack, current] if current is not None else stack
+    return stack[-2] if len(stack) >= 2 else None
+
+
+def rollback(
+    name: str, alias: str, *, reason: str = "", workspace: Workspace | None = None
+) -> AliasEvent:
+    """Move ``alias`` back to the version it held before the current one.
+
+    Example:
+        >>> cairn.registry.rollback("churn", "production", reason="p99 doubled")  # doctest: +SKIP
+    """
+    ws = workspace_or_current(workspace)
+    for attempt in range(ROLLBACK_RETRIES):
+        current = ws.registry.get_alias(name, alias)
+        if current is None:
+            ws.registry.get_model(name)
+            raise NotFound(f"model {name!r} has no alias {alias!r} to roll back")
+        target = rollback_target(ws.registry.alias_history(name, alias), current)
+        if target is None:
+            raise InvalidInput(
+                f"alias {alias!r} of {name} has held only version {current}: nothing to roll "
+                "back to"
+            )
+        try:
+            return ws.registry.set_alias(
+                name,
+                alias,
+                target,
+                actor=current_actor(ws),
+                reason=reason,
+                action="rollback",
+                expected=current,
+            )
+        except StoreError:
+            if attempt == ROLLBACK_RETRIES - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def history(
+    name: str, alias: str | None = None, workspace: Workspace | None = None
+) -> list[AliasEvent]:
+    """Every alias move of ``name`` (or of one alias), oldest first."""
+    return workspace_or_current(workspace).registry.alias_history(name, alias)
+
+
+def archive(
+    name: str, version: int | str, *, restore: bool = False, workspace: Workspace | None = None
+) -> ModelVersion:
+    """Archive a version (refused while an alias points at it), or restore it."""
+    ws = workspace_or_current(workspace)
+    number = parse_version(name, version, ws)
+    return ws.registry.update_version(name, number, status="READY" if restore else "ARCHIVED")
+
+
+def remove_alias(
+    name: str, alias: str, *, reason: str = "", workspace: Workspace | None = None
+) -> AliasEvent:
+    """Delete an alias (recorded in the history like any move)."""
+    ws = workspace_or_current(workspace)
+    return ws.registry.set_alias(name, alias, None, actor=current_actor(ws), reason=reason)
+
+
+def describe(name: str, version: int | str, workspace: Workspace | None = None) -> dict[str, Any]:
+    """What the registry knows about a version, JSON-ready: the version, its manifest
+    (signature, environment), its run (metrics, params, datasets, git commit) and the
+    gate results recorded on it. ``cairn models show`` and model cards use this."""
+    from cairn.models.loading import manifest_for_digest
+
+    ws = workspace_or_current(workspace)
+    v = ws.registry.get_version(name, parse_version(name, version, ws))
+    model = ws.registry.get_model(name)
+    manifest = manifest_for_digest(ws, v.digest)
+    info: dict[str, Any] = {
+        "name": v.name,
+        "version": v.version,
+        "status": v.status,
+        "aliases": list(v.aliases),
+        "flavor": v.flavor,
+        "digest": v.digest,
+        "size": v.size,
+        "source": v.source,
+        "run_id": v.run_id,
+        "created_at": v.created_at,
+        "created_by": v.created_by,
+        "description": v.description or model.description,
+        "model_description": model.description,
+        "tags": {**model.tags, **v.tags},
+        "signature": manifest.signature.to_dict(),
+        "environment": {"python": manifest.python_version, "packages": dict(manifest.packages)},
+        "requirements": manifest.requirements(),
+        "metrics": {},
+        "params": {},
+        "datasets": [],
+        "git_commit": None,
+        "git_dirty": None,
+        "gates": [],
+    }
+    if v.run_id is not None:
+        try:
+            run = ws.tracking.get_run(v.run_id)
+        except NotFound:
+            info["run_id"] = f"{v.run_id} (deleted)"
+        else:
+            info["metrics"] = {k: m.value for k, m in sorted(run.metrics.items())}
+            info["params"] = dict(sorted(run.params.items()))
+            info["datasets"] = [
+                {"name": io.name, "digest": io.digest, "role": io.role}
+                for io in run.inputs
+                if io.kind == "dataset"
+            ]
+            info["git_commit"] = run.environment.git_commit
+            info["git_dirty"] = run.environment.git_dirty
+            info["run_name"] = run.name
+    info["gates"] = [
+        {
+            "passed": g.passed,
+            "created_at": g.created_at,
+            "data": g.data,
+            "against": g.against,
+            "gates_file": g.gates_file,
+            "actor": g.actor,
+            "rules": [dict(r) for r in g.rules],
+        }
+        for g in ws.registry.gate_results(v.name, v.version)
+    ]
+    return info

@@ -1,0 +1,158 @@
+"""CI workflow templates: train, register, gate, promote, using only ``cairn`` commands.
+
+The workflow trains with the project's entry point, registers the best run's model of
+the experiment, checks the gates against the alias holder, and (on the main branch)
+promotes it. Each step is a documented command; ``tests/registry/test_ci.py`` parses the
+generated YAML and checks every ``cairn`` command in it exists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from cairn.errors import InvalidInput
+
+#: provider -> default output path
+PROVIDERS: dict[str, str] = {
+    "github": ".github/workflows/cairn-model.yml",
+    "gitlab": ".gitlab-ci.yml",
+}
+
+
+@dataclass(frozen=True)
+class CiOptions:
+    model: str = "model"
+    experiment: str = "Default"
+    train: str = "python train.py"
+    metric: str = "metrics.roc_auc"
+    gates: str = "gates.yaml"
+    alias: str = "production"
+    python: str = "3.11"
+    install: str = 'pip install "cairn[models,data]"'
+
+
+def steps(o: CiOptions) -> list[tuple[str, str]]:
+    """The shell steps of the workflow, as (title, script) pairs, shared by providers."""
+    pick = (
+        f'cairn runs ls --experiment "{o.experiment}" --sort "{o.metric} DESC" --limit 1 '
+        "--json > best-run.json\n"
+        "RUN_ID=$(python -c \"import json; print(json.load(open('best-run.json'))[0]['id'])\")\n"
+        f'cairn models register "runs:/$RUN_ID/model" --name {o.model} --json > version.json\n'
+        "python -c \"import json; print(json.load(open('version.json'))['version'])\" "
+        "> version.txt"
+    )
+    return [
+        ("Install", o.install),
+        ("Train", o.train),
+        ("Register the best run's model", pick),
+        (
+            "Quality gate",
+            f"cairn gate check {o.model} \"$(cat version.txt)\" --gates {o.gates} "
+            f"--against {o.alias}",
+        ),
+        (
+            "Promote",
+            f"cairn models promote {o.model} \"$(cat version.txt)\" --to {o.alias} "
+            f"--gates {o.gates} --reason \"CI $CI_COMMIT\"",
+        ),
+    ]
+
+
+def render(provider: str, options: CiOptions | None = None) -> str:
+    """The workflow file for ``provider`` (``github`` or ``gitlab``).
+
+    Example:
+        >>> "cairn gate check" in render("github")
+        True
+    """
+    o = options or CiOptions()
+    if provider == "github":
+        return _github(o)
+    if provider == "gitlab":
+        return _gitlab(o)
+    raise InvalidInput(f"unknown CI provider {provider!r}; use one of: {', '.join(PROVIDERS)}")
+
+
+def _indent(script: str, spaces: int) -> str:
+    pad = " " * spaces
+    return "\n".join(pad + line for line in script.splitlines())
+
+
+def _github(o: CiOptions) -> str:
+    parts = [
+        "# Written by `cairn ci init --provider github`. Train, gate, promote.",
+        "name: cairn-model",
+        "on:",
+        "  push:",
+        "    branches: [main]",
+        "  pull_request:",
+        "jobs:",
+        "  model:",
+        "    runs-on: ubuntu-latest",
+        "    env:",
+        "      CAIRN_USER: ci",
+        "      CI_COMMIT: ${{ github.sha }}",
+        "      # Point these at shared stores so the registry outlives the job:",
+        "      # CAIRN_TRACKING_URI: ${{ secrets.CAIRN_TRACKING_URI }}",
+        "      # CAIRN_ARTIFACT_URI: ${{ secrets.CAIRN_ARTIFACT_URI }}",
+        "    steps:",
+        "      - uses: actions/checkout@v4",
+        "      - uses: actions/setup-python@v5",
+        "        with:",
+        f'          python-version: "{o.python}"',
+    ]
+    for title, script in steps(o):
+        parts.append(f"      - name: {title}")
+        if title == "Promote":
+            parts.append("        if: github.ref == 'refs/heads/main'")
+        parts.append("        run: |")
+        parts.append(_indent(script, 10))
+    return "\n".join(parts) + "\n"
+
+
+def _gitlab(o: CiOptions) -> str:
+    body = {title: script for title, script in steps(o)}
+    parts = [
+        "# Written by `cairn ci init --provider gitlab`. Train, gate, promote.",
+        f"image: python:{o.python}",
+        "variables:",
+        "  CAIRN_USER: ci",
+        "  CI_COMMIT: $CI_COMMIT_SHA",
+        "stages: [train, gate, promote]",
+        "train:",
+        "  stage: train",
+        "  script:",
+        _indent("- " + body["Install"], 4),
+        _indent("- " + body["Train"], 4),
+        "    - |",
+        _indent(body["Register the best run's model"], 6),
+        "  artifacts:",
+        "    paths: [.cairn/, version.txt]",
+        "gate:",
+        "  stage: gate",
+        "  script:",
+        _indent("- " + body["Install"], 4),
+        _indent("- " + body["Quality gate"], 4),
+        "promote:",
+        "  stage: promote",
+        "  rules:",
+        "    - if: $CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH",
+        "  script:",
+        _indent("- " + body["Install"], 4),
+        _indent("- " + body["Promote"], 4),
+    ]
+    return "\n".join(parts) + "\n"
+
+
+def write(
+    provider: str, path: Path | None = None, options: CiOptions | None = None, force: bool = False
+) -> Path:
+    """Write the workflow for ``provider``; refuses to replace a file unless ``force``."""
+    text = render(provider, options)
+    target = path or Path(PROVIDERS[provider])
+    if target.exists() and not force:
+        raise InvalidInput(f"{target} already exists; pass --force to replace it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    return target

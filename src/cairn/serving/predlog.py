@@ -1,0 +1,341 @@
+"""The prediction log: every request's inputs and outputs, in hourly Parquet files.
+
+Layout, under the workspace artifact root (local folder or any fsspec URL, so every
+replica of a deployment writes to the same shared store)::
+
+    <artifact root>/predictions/<model>/date=2026-11-23/hour=15/part-<ms>-<host>-<pid>-<n>.parquet
+
+One row per input row: ``time`` (UTC), ``request_id``, ``row`` (position in the
+request), ``model``, ``version``, ``role`` (``primary``, ``canary`` or ``shadow``),
+``served`` (whether this answer was returned), one column per input feature (a tensor
+input is one list column, ``input``), and ``prediction``. A feature whose name clashes
+with one of those columns is stored as ``input:<name>``.
+
+The request path only puts a tuple on a bounded queue; a daemon thread turns batches
+into Arrow tables and writes a file per model and hour every ``flush_interval``
+seconds. When the queue is full the record is dropped and counted (``dropped``,
+exported in ``/metrics``), never waited for. :meth:`PredictionLog.close` flushes.
+Files are written under a temporary name and renamed, so readers never see half a file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import logging
+import os
+import queue
+import socket
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from cairn.errors import InvalidInput
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    from cairn.serving.codec import Batch
+
+log = logging.getLogger("cairn.serving")
+
+LOG_COLUMNS = ("time", "request_id", "row", "model", "version", "role", "served", "prediction")
+PREDICTIONS_DIR = "predictions"
+
+
+@dataclass(frozen=True, slots=True)
+class LogRecord:
+    when_ms: int
+    request_id: str
+    model: str
+    version: str
+    role: str
+    served: bool
+    batch: Batch
+    predictions: np.ndarray
+
+
+def default_root() -> str:
+    """``<artifact root>/predictions`` of the current workspace."""
+    import cairn.workspace
+
+    base = cairn.workspace.current().settings.artifact_uri
+    return f"{base.rstrip('/')}/{PREDICTIONS_DIR}"
+
+
+class PredictionLog:
+    """A bounded queue and a background Parquet writer.
+
+    Example:
+        >>> plog = PredictionLog("/srv/ws/.cairn/artifacts/predictions")
+        >>> plog.start()
+        >>> plog.append(record)     # from the request path: never blocks
+        >>> plog.close()            # flush what is queued
+    """
+
+    def __init__(
+        self,
+        root: str,
+        *,
+        maxsize: int = 10_000,
+        flush_interval: float = 2.0,
+        storage_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.root = root.rstrip("/")
+        self.flush_interval = flush_interval
+        self.storage_options = storage_options or {}
+        self.dropped = 0
+        self.written_rows = 0
+        self.write_errors = 0
+        self._queue: queue.Queue[LogRecord] = queue.Queue(maxsize)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._seq = itertools.count()
+        self._tag = f"{socket.gethostname()}-{os.getpid()}"
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="cairn-predlog", daemon=True)
+            self._thread.start()
+
+    def append(self, record: LogRecord) -> None:
+        """Queue one request's record; count it as dropped if the queue is full."""
+        try:
+            self._queue.put_nowait(record)
+        except queue.Full:
+            self.dropped += 1
+
+    @property
+    def pending(self) -> int:
+        return self._queue.qsize()
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop the writer after writing everything queued."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        self.flush()
+
+    def flush(self) -> None:
+        """Write everything queued now (also called by the writer thread)."""
+        records: list[LogRecord] = []
+        while True:
+            try:
+                records.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        if records:
+            self._write(records)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.flush_interval):
+            try:
+                self.flush()
+            except Exception as exc:  # keep the thread alive; the records are counted
+                log.warning("prediction log write failed: %s", exc)
+
+    def _write(self, records: list[LogRecord]) -> None:
+        groups: dict[tuple[str, int], list[LogRecord]] = defaultdict(list)
+        for rec in records:
+            groups[(rec.model, rec.when_ms // 3_600_000)].append(rec)
+        for (model, hour), recs in groups.items():
+            try:
+                table = _to_table(recs)
+                self._put(model, hour, table)
+                self.written_rows += table.num_rows
+            except Exception as exc:
+                self.write_errors += len(recs)
+                log.warning(
+                    "prediction log: %d records for %s not written: %s", len(recs), model, exc
+                )
+
+    def _put(self, model: str, hour: int, table: pa.Table) -> None:
+        import fsspec
+        import pyarrow.parquet as pq
+
+        fs, base = fsspec.core.url_to_fs(self.root, **self.storage_options)
+        folder = f"{base}/{_partition(model, hour)}"
+        name = f"part-{int(time.time() * 1000)}-{self._tag}-{next(self._seq)}.parquet"
+        fs.makedirs(folder, exist_ok=True)
+        if _is_local(fs):
+            tmp = f"{folder}/.{name}.tmp"
+            pq.write_table(table, tmp)
+            os.replace(tmp, f"{folder}/{name}")
+        else:  # an object store PUT is atomic on close
+            with fs.open(f"{folder}/{name}", "wb") as fh:
+                pq.write_table(table, fh)
+
+
+def _is_local(fs: Any) -> bool:
+    protocol = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
+    return "file" in protocol or "local" in protocol
+
+
+def _partition(model: str, hour: int) -> str:
+    start = dt.datetime.fromtimestamp(hour * 3600, tz=dt.UTC)
+    return f"{model}/date={start:%Y-%m-%d}/hour={start:%H}"
+
+
+def _to_table(records: list[LogRecord]) -> pa.Table:
+    import numpy as np
+    import pyarrow as pa
+
+    sizes = [r.batch.rows for r in records]
+    n = sum(sizes)
+    meta: dict[str, Any] = {
+        "time": pa.array(np.repeat([r.when_ms for r in records], sizes), pa.timestamp("ms", "UTC")),
+        "request_id": pa.array(np.repeat([r.request_id for r in records], sizes), pa.string()),
+        "row": pa.array(
+            np.concatenate([np.arange(s, dtype=np.int32) for s in sizes]) if n else [], pa.int32()
+        ),
+        "model": pa.array(np.repeat([r.model for r in records], sizes), pa.string()),
+        "version": pa.array(np.repeat([r.version for r in records], sizes), pa.string()),
+        "role": pa.array(np.repeat([r.role for r in records], sizes), pa.string()),
+        "served": pa.array(np.repeat([r.served for r in records], sizes), pa.bool_()),
+    }
+    features = _feature_columns(records)
+    for name, col in features.items():
+        key = f"input:{name}" if name in LOG_COLUMNS else name
+        meta[key] = col
+    meta["prediction"] = _column([r.predictions for r in records])
+    return pa.table(meta)
+
+
+def _feature_columns(records: list[LogRecord]) -> dict[str, pa.Array]:
+    first = records[0].batch
+    if first.tensor is not None:
+        return {"input": _column([r.batch.tensor for r in records if r.batch.tensor is not None])}
+    names: list[str] = []
+    for r in records:
+        for name in r.batch.columns or {}:
+            if name not in names:
+                names.append(name)
+    out = {}
+    for name in names:
+        parts = []
+        for r in records:
+            cols = r.batch.columns or {}
+            parts.append(cols[name] if name in cols else _nulls(r.batch.rows))
+        out[name] = _column(parts)
+    return out
+
+
+def _nulls(n: int) -> np.ndarray:
+    import numpy as np
+
+    return np.full(n, None, dtype=object)
+
+
+def _column(parts: Iterable[np.ndarray]) -> pa.Array:
+    import numpy as np
+    import pyarrow as pa
+
+    arrays = [np.asarray(p) for p in parts]
+    arrays = [a for a in arrays if a.shape[0] > 0] or arrays[:1]
+    if any(a.dtype.kind == "O" for a in arrays) and len({a.dtype for a in arrays}) > 1:
+        arrays = [a.astype(object) for a in arrays]
+    joined = np.concatenate(arrays) if len(arrays) > 1 else arrays[0]
+    if joined.ndim == 1:
+        if joined.dtype.kind == "O":
+            return pa.array([None if v is None else str(v) for v in joined.tolist()], pa.string())
+        return pa.array(joined)
+    flat = joined.reshape(joined.shape[0], -1)
+    return pa.FixedSizeListArray.from_arrays(pa.array(flat.ravel()), flat.shape[1])
+
+
+# -- reading ---------------------------------------------------------------------------
+
+
+def _when(value: dt.datetime | dt.timedelta | str | int | float | None) -> int | None:
+    """Milliseconds since the epoch for a datetime, ISO string, timedelta ago, or ms."""
+    if value is None:
+        return None
+    if isinstance(value, dt.timedelta):
+        return int((time.time() - value.total_seconds()) * 1000)
+    if isinstance(value, int | float):
+        return int(value)
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise InvalidInput(
+                f"{value!r} is not an ISO date or time, e.g. 2026-11-23T15:00"
+            ) from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return int(value.timestamp() * 1000)
+
+
+def read_log(
+    model: str,
+    since: dt.datetime | dt.timedelta | str | int | None = None,
+    until: dt.datetime | dt.timedelta | str | int | None = None,
+    *,
+    root: str | None = None,
+    storage_options: dict[str, Any] | None = None,
+) -> pd.DataFrame:
+    """The logged predictions of ``model`` with ``since <= time < until``, oldest first.
+
+    ``since``/``until`` take datetimes (naive means UTC), ISO strings, a timedelta
+    meaning "that long ago", or epoch milliseconds. Only the hourly partitions in range
+    are opened.
+
+    Example:
+        >>> df = cairn.serving.read_log("churn", since=timedelta(hours=1))
+        >>> df[["request_id", "version", "prediction"]].head()
+    """
+    import fsspec
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    lo, hi = _when(since), _when(until)
+    if root is None:
+        root = default_root()
+        if storage_options is None:
+            import cairn.workspace
+
+            storage_options = cairn.workspace.current().settings.storage_options
+    fs, base = fsspec.core.url_to_fs(root.rstrip("/"), **(storage_options or {}))
+    tables = []
+    for path in sorted(fs.glob(f"{base}/{model}/date=*/hour=*/part-*.parquet")):
+        hour = _hour_of(path)
+        if hour is None:
+            continue
+        if lo is not None and (hour + 1) * 3_600_000 <= lo:
+            continue
+        if hi is not None and hour * 3_600_000 >= hi:
+            continue
+        with fs.open(path, "rb") as fh:
+            tables.append(pq.read_table(fh))
+    if not tables:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in LOG_COLUMNS})
+    table = pa.concat_tables(tables, promote_options="permissive")
+    df = table.to_pandas()
+    ms = df["time"].astype("int64") // 1_000_000 if df["time"].dtype.kind == "M" else df["time"]
+    if str(df["time"].dtype).startswith("datetime64[ms"):
+        ms = df["time"].astype("int64")
+    mask = pd.Series(True, index=df.index)
+    if lo is not None:
+        mask &= ms >= lo
+    if hi is not None:
+        mask &= ms < hi
+    return df[mask].sort_values(["time", "request_id", "row"], kind="stable").reset_index(drop=True)
+
+
+def _hour_of(path: str) -> int | None:
+    parts = path.replace("\\", "/").split("/")
+    try:
+        date = next(p for p in parts if p.startswith("date="))[5:]
+        hour = next(p for p in parts if p.startswith("hour="))[5:]
+        start = dt.datetime.fromisoformat(f"{date}T{hour}:00:00+00:00")
+    except (StopIteration, ValueError):
+        return None
+    return int(start.timestamp()) // 3600

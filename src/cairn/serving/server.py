@@ -1,0 +1,123 @@
+"""Assemble the serving app from model references, and run it under uvicorn.
+
+``cairn serve`` calls :func:`serve`. With ``workers > 1`` uvicorn starts that many
+processes, each importing :func:`app_from_env`, which rebuilds the same app from the
+JSON options in ``CAIRN_SERVE_OPTIONS``: every worker loads the model, follows the
+alias and writes its own prediction log files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from cairn.serving.app import DEFAULT_MAX_BODY, ServeOptions, ServingApp
+from cairn.serving.predlog import PredictionLog, default_root
+from cairn.serving.reload import Loader, ModelRef, ModelSlot, Resolver, load_model, resolve_alias
+from cairn.serving.routing import Router, parse_canary
+
+ENV_OPTIONS = "CAIRN_SERVE_OPTIONS"
+ENV_PREDICTIONS_URI = "CAIRN_PREDICTIONS_URI"
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Everything ``cairn serve`` needs; JSON-serializable for worker processes."""
+
+    model: str
+    name: str | None = None
+    model_version: str | None = None
+    canary: str | None = None
+    shadow: str | None = None
+    poll_interval: float = 2.0
+    log_predictions: bool = True
+    log_uri: str | None = None
+    log_queue: int = 10_000
+    log_flush_interval: float = 2.0
+    max_body_bytes: int = DEFAULT_MAX_BODY
+
+
+def build_app(
+    config: ServeConfig,
+    *,
+    loader: Loader = load_model,
+    resolver: Resolver | None = resolve_alias,
+) -> ServingApp:
+    """Load the model(s) named in ``config`` and return the app (not yet started).
+
+    Example:
+        >>> app = build_app(ServeConfig("churn@production", canary="churn@staging:10"))
+    """
+    primary_ref = ModelRef.parse(config.model)
+
+    def slot(ref: ModelRef) -> ModelSlot:
+        return ModelSlot.open(ref, loader=loader, resolver=resolver, interval=config.poll_interval)
+
+    primary = ModelSlot.open(
+        primary_ref,
+        loader=loader,
+        resolver=resolver,
+        interval=config.poll_interval,
+        name=config.name,
+        version_label=config.model_version,
+    )
+    canary = canary_pct = None
+    if config.canary:
+        canary_ref, canary_pct = parse_canary(config.canary)
+        canary = slot(canary_ref)
+    shadow = slot(ModelRef.parse(config.shadow)) if config.shadow else None
+    router = Router(primary, canary, canary_pct or 0.0, shadow)
+    predlog = None
+    if config.log_predictions:
+        options: dict[str, Any] = {}
+        root = config.log_uri or os.environ.get(ENV_PREDICTIONS_URI)
+        if root is None:
+            import cairn.workspace
+
+            root = default_root()
+            options = cairn.workspace.current().settings.storage_options
+        predlog = PredictionLog(
+            root,
+            maxsize=config.log_queue,
+            flush_interval=config.log_flush_interval,
+            storage_options=options,
+        )
+    return ServingApp(router, predlog, ServeOptions(max_body_bytes=config.max_body_bytes))
+
+
+def app_from_env() -> ServingApp:
+    """The app described by ``CAIRN_SERVE_OPTIONS`` (uvicorn's factory for workers)."""
+    raw = os.environ.get(ENV_OPTIONS)
+    if not raw:
+        from cairn.errors import ConfigError
+
+        raise ConfigError(f"{ENV_OPTIONS} is not set; start the server with `cairn serve`")
+    return build_app(ServeConfig(**json.loads(raw)))
+
+
+def serve(
+    config: ServeConfig,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    workers: int = 1,
+    log_level: str = "warning",
+) -> None:
+    """Run the server in the foreground until interrupted (SIGINT/SIGTERM flush the log)."""
+    import uvicorn
+
+    kwargs: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": log_level,
+        "access_log": False,
+        "lifespan": "on",
+        "timeout_graceful_shutdown": 30,
+    }
+    if workers > 1:
+        os.environ[ENV_OPTIONS] = json.dumps(asdict(config))
+        uvicorn.run("cairn.serving.server:app_from_env", factory=True, workers=workers, **kwargs)
+        return
+    app = build_app(config)  # load before binding, so a bad model fails fast with one line
+    uvicorn.run(app, **kwargs)

@@ -1,0 +1,234 @@
+"""The Open Inference Protocol (KServe v2) over REST: request decoding, response encoding.
+
+A table signature takes one input tensor per column, named after the column (the
+convention of MLServer's pandas codec); a tensor signature takes one tensor. Requests
+may use the binary data extension that ``tritonclient`` sends by default: the JSON
+header is the first ``Inference-Header-Content-Length`` bytes of the body and each
+binary input says its ``binary_data_size``. Responses are always JSON, which every v2
+client reads.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from typing import Any
+
+import numpy as np
+
+from cairn.serving.codec import Batch, table_batch, tensor_batch
+from cairn.serving.spec import V2_TO_NUMPY, ModelSpec, ServingError, v2_datatype
+
+SERVER_NAME = "cairn"
+EXTENSIONS = ["binary_tensor_data"]
+
+
+def server_metadata(version: str) -> dict[str, Any]:
+    return {"name": SERVER_NAME, "version": version, "extensions": EXTENSIONS}
+
+
+def decode_request(
+    body: bytes, header_length: int | None
+) -> tuple[dict[str, Any], list[tuple[str, np.ndarray]]]:
+    """The request document and its inputs as ``(name, array)`` pairs, shaped as sent."""
+    if header_length is not None:
+        if not 0 <= header_length <= len(body):
+            raise ServingError(
+                f"Inference-Header-Content-Length {header_length} is outside the body "
+                f"of {len(body)} bytes",
+                status=400,
+            )
+        head, binary = body[:header_length], memoryview(body)[header_length:]
+    else:
+        head, binary = body, memoryview(b"")
+    doc = _json(head)
+    if not isinstance(doc, dict):
+        raise ServingError(
+            "the request body must be a JSON object with an `inputs` list", status=400
+        )
+    raw_inputs = doc.get("inputs")
+    if not isinstance(raw_inputs, list) or not raw_inputs:
+        raise ServingError("the request needs a non-empty `inputs` list of tensors", status=400)
+    offset = 0
+    inputs: list[tuple[str, np.ndarray]] = []
+    for i, item in enumerate(raw_inputs):
+        if not isinstance(item, dict):
+            raise ServingError(f"inputs[{i}] must be an object with name, shape, datatype, data")
+        name, arr, used = _decode_tensor(i, item, binary[offset:])
+        offset += used
+        inputs.append((name, arr))
+    return doc, inputs
+
+
+def _json(data: bytes | memoryview) -> Any:
+    try:
+        return json.loads(bytes(data))
+    except (ValueError, RecursionError):
+        raise ServingError("the request body is not valid JSON", status=400) from None
+
+
+def _decode_tensor(i: int, item: dict[str, Any], binary: memoryview) -> tuple[str, np.ndarray, int]:
+    name = item.get("name")
+    if not isinstance(name, str) or not name:
+        raise ServingError(f"inputs[{i}] has no name")
+    shape = item.get("shape")
+    if not isinstance(shape, list) or not all(
+        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
+    ):
+        raise ServingError(
+            f"input {name!r} needs a shape: a list of non-negative integers", column=name
+        )
+    datatype = item.get("datatype")
+    if datatype not in V2_TO_NUMPY:
+        raise ServingError(
+            f"input {name!r} has datatype {datatype!r}; use one of {', '.join(V2_TO_NUMPY)}",
+            column=name,
+        )
+    count = math.prod(shape)
+    params = item.get("parameters") or {}
+    size = params.get("binary_data_size") if isinstance(params, dict) else None
+    if size is not None:
+        if not isinstance(size, int) or size < 0 or size > len(binary):
+            raise ServingError(
+                f"input {name!r} binary_data_size {size!r} exceeds the body", column=name
+            )
+        arr = _from_binary(name, datatype, bytes(binary[:size]), count)
+        used = size
+    else:
+        if "data" not in item:
+            raise ServingError(f"input {name!r} has no data", column=name)
+        arr = _from_json(name, datatype, item["data"], count)
+        used = 0
+    return name, arr.reshape(shape), used
+
+
+def _from_json(name: str, datatype: str, data: Any, count: int) -> np.ndarray:
+    if not isinstance(data, list):
+        data = [data]
+    flat = _flatten(data)
+    if len(flat) != count:
+        raise ServingError(
+            f"input {name!r} has {len(flat)} values but its shape holds {count}", column=name
+        )
+    if datatype == "BYTES":
+        if not all(isinstance(v, str) for v in flat):
+            raise ServingError(f"input {name!r} is BYTES; send strings", column=name)
+        return np.array(flat, dtype=object)
+    dtype = np.dtype(V2_TO_NUMPY[datatype])
+    try:
+        arr = np.asarray(flat)
+    except (ValueError, TypeError, OverflowError):
+        raise ServingError(
+            f"input {name!r} has values that are not {datatype}", column=name
+        ) from None
+    have = arr.dtype.kind
+    if dtype.kind == "b":
+        ok = have == "b" or arr.size == 0
+    elif dtype.kind in "iu":
+        ok = have in "iu" or arr.size == 0
+    else:
+        ok = have in "iuf" or arr.size == 0
+    if not ok:
+        why = "integers too large for 64 bits" if have == "O" else f"{arr.dtype.name} values"
+        raise ServingError(f"input {name!r} is {datatype} but has {why}", column=name)
+    if dtype.kind in "iu" and arr.size:
+        info = np.iinfo(dtype)
+        if arr.min() < info.min or arr.max() > info.max:
+            raise ServingError(
+                f"input {name!r} has values outside the {datatype} range", column=name
+            )
+    with np.errstate(over="ignore"):
+        cast = arr.astype(dtype)
+    if dtype.kind == "f" and have == "f" and not np.array_equal(np.isinf(cast), np.isinf(arr)):
+        raise ServingError(f"input {name!r} has values outside the {datatype} range", column=name)
+    return cast
+
+
+def _flatten(data: list[Any]) -> list[Any]:
+    if not data or not isinstance(data[0], list):
+        if any(isinstance(v, list) for v in data):
+            raise ServingError("tensor data is ragged: mix of lists and values")
+        return data
+    out: list[Any] = []
+    stack = [iter(data)]
+    while stack:
+        for v in stack[-1]:
+            if isinstance(v, list):
+                stack.append(iter(v))
+                break
+            out.append(v)
+        else:
+            stack.pop()
+    return out
+
+
+def _from_binary(name: str, datatype: str, raw: bytes, count: int) -> np.ndarray:
+    if datatype == "BYTES":
+        values: list[str] = []
+        pos = 0
+        while pos < len(raw):
+            if pos + 4 > len(raw):
+                raise ServingError(f"input {name!r} has a truncated BYTES element", column=name)
+            (n,) = struct.unpack_from("<I", raw, pos)
+            pos += 4
+            values.append(raw[pos : pos + n].decode("utf-8", "replace"))
+            pos += n
+        arr = np.array(values, dtype=object)
+    else:
+        dtype = np.dtype(V2_TO_NUMPY[datatype]).newbyteorder("<")
+        if len(raw) % dtype.itemsize:
+            raise ServingError(
+                f"input {name!r} has {len(raw)} bytes, not whole {datatype}s", column=name
+            )
+        arr = np.frombuffer(raw, dtype=dtype).astype(dtype.newbyteorder("="))
+    if arr.size != count:
+        raise ServingError(
+            f"input {name!r} has {arr.size} values but its shape holds {count}", column=name
+        )
+    return arr
+
+
+def to_batch(spec: ModelSpec, inputs: list[tuple[str, np.ndarray]]) -> Batch:
+    """Match the request's tensors to the signature: one per column, or the one tensor."""
+    if spec.kind == "tensor":
+        if len(inputs) != 1:
+            raise ServingError(
+                f"model {spec.name} takes one input tensor {spec.inputs[0].name!r}; "
+                f"got {len(inputs)}"
+            )
+        return tensor_batch(spec, inputs[0][1])
+    known = set(spec.columns)
+    unknown = [n for n, _ in inputs if n not in known]
+    if unknown:
+        raise ServingError(
+            f"unknown input {unknown[0]!r}; the model's columns are {', '.join(spec.columns)}",
+            column=unknown[0],
+        )
+    return table_batch(spec, dict(inputs))
+
+
+def encode_response(
+    spec: ModelSpec, version: str, preds: np.ndarray, data: list[Any], request_id: Any
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "model_name": spec.name,
+        "model_version": version,
+        "outputs": [
+            {
+                "name": "predict",
+                "shape": list(preds.shape),
+                "datatype": v2_datatype(str(preds.dtype)),
+                "data": _flat(data, preds.ndim),
+            }
+        ],
+    }
+    if request_id is not None:
+        out["id"] = request_id
+    return out
+
+
+def _flat(data: list[Any], ndim: int) -> list[Any]:
+    for _ in range(max(ndim - 1, 0)):
+        data = [v for row in data for v in row]
+    return data

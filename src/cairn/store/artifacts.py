@@ -1,0 +1,676 @@
+"""The content-addressed artifact store: files and directory trees, by BLAKE3 digest.
+
+Every object lives under ``objects/<first two hex chars>/<other 62>`` of its digest, on
+any blob backend (a local folder or an fsspec URL, see :mod:`cairn.store.blobs`). A
+directory is a tree manifest object whose small files sit in pack objects (see
+:mod:`cairn.store.trees`). Writes are atomic: bytes are hashed while they are copied to
+a temp name and only renamed (or PUT) under their digest once complete, so a crash
+never leaves a partial object under a real digest. Identical content is stored once.
+
+Example:
+    >>> store = ArtifactStore("/tmp/cairn-doc-store")
+    >>> info = store.put_bytes(b"hello")
+    >>> store.read_bytes(info.digest, verify=True)
+    b'hello'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from cairn.errors import IntegrityError, InvalidInput, NotFound
+from cairn.hashing import CHUNK_SIZE, copy_hashing, hash_bytes, hash_file, is_digest, new_hasher
+from cairn.store.blobs import TMP_PREFIX, Blobs, LocalBlobs, open_blobs
+from cairn.store.trees import (
+    PACK_THRESHOLD,
+    TREE_HEADER,
+    PackBuilder,
+    decode_tree,
+    encode_tree,
+    read_small,
+    walk,
+)
+from cairn.types import ObjectInfo, TreeEntry
+
+__all__ = ["ArtifactStore", "GcReport", "TransferReport", "VerifyReport"]
+
+OBJECTS = "objects/"
+STALE_TEMP_SECONDS = 3600.0
+_WORKERS = 4  # objects hashed or transferred at once (I/O latency, not CPU, is the limit)
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    """What ``ArtifactStore.verify`` found. ``checked`` objects and ``members`` packed files
+    were re-hashed (``bytes`` in all); ``corrupt`` digests no longer match their bytes;
+    ``missing`` digests are referenced (by the caller or by a stored tree) but absent."""
+
+    checked: int
+    corrupt: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
+    bytes: int = 0
+    members: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.corrupt and not self.missing
+
+    def summary(self) -> str:
+        state = "ok" if self.ok else f"{len(self.corrupt)} corrupt, {len(self.missing)} missing"
+        counts = f"{self.checked} objects, {self.members} packed files, {self.bytes} bytes"
+        return f"checked {counts}: {state}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "checked": self.checked,
+            "members": self.members,
+            "bytes": self.bytes,
+            "corrupt": list(self.corrupt),
+            "missing": list(self.missing),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class GcReport:
+    """What ``ArtifactStore.gc`` removed, or in a dry run would remove.
+
+    ``removed`` digests were not reachable from the references; ``bytes`` is their
+    total size; ``temps`` are stale temp files left by interrupted writes; ``kept``
+    objects were reachable."""
+
+    removed: tuple[str, ...]
+    bytes: int
+    temps: tuple[str, ...]
+    kept: int
+    dry_run: bool
+
+    def summary(self) -> str:
+        verb = "would remove" if self.dry_run else "removed"
+        return (
+            f"{verb} {len(self.removed)} objects ({self.bytes} bytes) and {len(self.temps)} "
+            f"stale temp files; kept {self.kept} objects"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "removed": list(self.removed),
+            "bytes": self.bytes,
+            "temps": list(self.temps),
+            "kept": self.kept,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TransferReport:
+    """What ``ArtifactStore.copy_to`` did: ``copied`` digests (``bytes`` in all), objects
+    ``skipped`` because the destination had them, digests ``missing`` at the source."""
+
+    copied: tuple[str, ...]
+    skipped: int
+    missing: tuple[str, ...]
+    bytes: int
+
+    def summary(self) -> str:
+        missing = f"; {len(self.missing)} missing at the source" if self.missing else ""
+        copied = f"copied {len(self.copied)} objects ({self.bytes} bytes)"
+        return f"{copied}, {self.skipped} already there{missing}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "copied": list(self.copied),
+            "skipped": self.skipped,
+            "missing": list(self.missing),
+            "bytes": self.bytes,
+        }
+
+
+class ArtifactStore:
+    """Immutable files and trees addressed by digest, on a local folder or fsspec URL.
+
+    Args:
+        uri: a folder path, ``file://...``, or any fsspec URL (``s3://bucket/prefix``).
+        storage_options: passed to fsspec for remote URLs (credentials, ``endpoint_url``).
+
+    Example:
+        >>> store = ArtifactStore("/tmp/cairn-doc-store")
+        >>> tree = store.put_tree(Path("src/cairn/store"))  # doctest: +SKIP
+        >>> store.checkout(tree.digest, Path("/tmp/restored"))  # doctest: +SKIP
+    """
+
+    def __init__(self, uri: str, storage_options: dict[str, Any] | None = None) -> None:
+        self.uri = uri
+        self.blobs: Blobs = open_blobs(uri, storage_options)
+
+    def __repr__(self) -> str:
+        return f"ArtifactStore({self.uri!r})"
+
+    # -- writing -----------------------------------------------------------------------
+
+    def put(self, path: str | os.PathLike[str]) -> ObjectInfo:
+        """Store a file (``put_file``) or a folder (``put_tree``)."""
+        source = _existing(path)
+        return self.put_tree(source) if source.is_dir() else self.put_file(source)
+
+    def put_file(self, path: str | os.PathLike[str]) -> ObjectInfo:
+        """Store one file, hashing it while it is copied; memory does not grow with its size."""
+        source = _existing(path)
+        if source.is_dir():
+            raise InvalidInput(f"{source} is a folder; store it with put_tree (or put)")
+        try:
+            if isinstance(self.blobs, LocalBlobs):
+                with open(source, "rb") as f:
+                    return self._put_staged(f)
+            # Remote: hash locally first (fast), so content already there is never uploaded.
+            digest, size = hash_file(source)
+            key = _key(digest)
+            if not self.blobs.exists(key):
+                with open(source, "rb") as f:
+                    changed = f"{source} changed while it was being stored; store it again"
+                    self.blobs.write_atomic(key, _Checked(f, digest, changed))
+            return ObjectInfo(digest, size)
+        except OSError as exc:
+            raise InvalidInput(f"cannot read {source}: {exc.strerror}") from None
+
+    def put_bytes(self, data: bytes) -> ObjectInfo:
+        """Store ``data``; returns its digest and size."""
+        digest = hash_bytes(data)
+        self._store_known(digest, data)
+        return ObjectInfo(digest, len(data))
+
+    def put_stream(self, stream: BinaryIO) -> ObjectInfo:
+        """Store everything left in a binary stream (a pipe, a socket, an HTTP body)."""
+        return self._put_staged(stream)
+
+    def put_tree(self, directory: str | os.PathLike[str]) -> ObjectInfo:
+        """Store a folder as a tree; small files go into packs. ``size`` sums the files.
+
+        Symlinks are followed; empty folders are not recorded. Storing an unchanged
+        folder again gives the same digest and writes nothing new.
+        """
+        root = _existing(directory)
+        if not root.is_dir():
+            raise InvalidInput(f"{root} is not a folder; store it with put_file (or put)")
+        entries: list[TreeEntry] = []
+        current = str(root)
+        # Packs are written (and fsync'ed) on a thread while the next one is read.
+        with ThreadPoolExecutor(1, thread_name_prefix="cairn-pack") as writer:
+            pending: list[Future[None]] = []
+
+            def store_pack(digest: str, data: bytes) -> None:
+                while len(pending) >= 2:  # bounds memory to a few packs
+                    pending.pop(0).result()
+                pending.append(writer.submit(self._store_known, digest, data))
+
+            packer = PackBuilder(store_pack)
+            try:
+                for item in walk(root):
+                    current = item.source
+                    if item.size >= PACK_THRESHOLD:
+                        info = self.put_file(item.source)
+                        entries.append(TreeEntry(item.path, info.digest, info.size))
+                    else:
+                        packer.add(item.path, read_small(item.source, item.size))
+            except OSError as exc:
+                raise InvalidInput(f"cannot read {current}: {exc.strerror}") from None
+            entries.extend(packer.finish())
+            for future in pending:
+                future.result()
+        digest = hash_bytes(manifest := encode_tree(entries))
+        self._store_known(digest, manifest)
+        return ObjectInfo(digest, sum(e.size for e in entries), "tree")
+
+    def _put_staged(self, source: BinaryIO) -> ObjectInfo:
+        # Locally the temp file sits in the store's tmp/ (same file system: rename);
+        # for a remote store it is a local spool file that is uploaded once hashed.
+        if isinstance(self.blobs, LocalBlobs):
+            tmp = self.blobs.new_temp()
+            out = open(tmp, "wb")  # noqa: SIM115  (closed below, before the commit)
+        else:
+            fd, name = tempfile.mkstemp(prefix="cairn-", suffix=".tmp")
+            tmp, out = Path(name), os.fdopen(fd, "wb")
+        try:
+            with out:
+                digest, size = copy_hashing(source, out.write)
+            key = _key(digest)
+            if self.blobs.exists(key):
+                self._touch(key)  # dedup: the temp copy is discarded below
+            else:
+                self.blobs.commit_file(tmp, key)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return ObjectInfo(digest, size)
+
+    def _store_known(self, digest: str, data: bytes) -> None:
+        key = _key(digest)
+        if self.blobs.exists(key):
+            self._touch(key)
+        else:
+            self.blobs.write_atomic(key, [data])
+
+    def _touch(self, key: str) -> None:
+        # A re-put refreshes the mtime, so gc(min_age=...) spares content about to be recorded.
+        path = self.blobs.local_path(key)
+        if path is not None:
+            with contextlib.suppress(OSError):
+                os.utime(path)
+
+    # -- reading -----------------------------------------------------------------------
+
+    def exists(self, digest: str) -> bool:
+        return self.blobs.exists(_key(_checked_digest(digest)))
+
+    def info(self, digest: str) -> ObjectInfo:
+        """Size and kind of a stored object; for a tree, ``size`` sums its files."""
+        digest = _checked_digest(digest)
+        size = self.blobs.size(_key(digest))
+        if size is None:
+            raise self._not_found(digest)
+        if self._is_tree(digest):
+            return ObjectInfo(digest, sum(e.size for e in self.read_tree(digest)), "tree")
+        return ObjectInfo(digest, size)
+
+    def open(self, target: str | TreeEntry, verify: bool = False) -> BinaryIO:
+        """A binary reader of an object (or of one file of a tree, given its entry).
+
+        With ``verify=True`` the bytes are hashed as they are read and reading to the
+        end raises :class:`IntegrityError` if they do not match the digest.
+        """
+        if isinstance(target, TreeEntry):
+            if target.pack is not None:
+                return io.BytesIO(self._read_member(target, verify))
+            target = target.digest
+        digest = _checked_digest(target)
+        raw = self._open_raw(digest)
+        return io.BufferedReader(_VerifyingReader(raw, digest)) if verify else raw
+
+    def read_bytes(self, target: str | TreeEntry, verify: bool = False) -> bytes:
+        with self.open(target, verify=verify) as f:
+            return f.read()
+
+    def get_file(
+        self, target: str | TreeEntry, dest: str | os.PathLike[str], verify: bool = True
+    ) -> Path:
+        """Write an object to the file ``dest`` (replaced atomically, only if it verified)."""
+        path = Path(dest)
+        if path.is_dir():
+            raise InvalidInput(f"{path} is a folder; give the path of the file to write")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.cairn-tmp"
+        try:
+            self._restore(target, tmp, verify)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return path
+
+    def read_tree(self, digest: str) -> list[TreeEntry]:
+        """The entries of a stored tree, sorted by path (the manifest is verified)."""
+        digest = _checked_digest(digest)
+        data = self.read_bytes(digest, verify=True)
+        if not data.startswith(TREE_HEADER):
+            raise InvalidInput(f"object {digest} is a file, not a tree")
+        return decode_tree(data, digest)
+
+    def checkout(
+        self,
+        digest: str,
+        dest: str | os.PathLike[str],
+        verify: bool = True,
+        overwrite: bool = False,
+    ) -> Path:
+        """Restore a file or tree to ``dest`` with its exact bytes.
+
+        The result is built next to ``dest`` and renamed into place, so ``dest`` is never
+        left half written. An existing ``dest`` (other than an empty folder) is refused
+        unless ``overwrite`` is true, in which case it is replaced as a whole.
+        """
+        digest = _checked_digest(digest)
+        path = Path(dest)
+        occupied = path.is_symlink() or (
+            path.exists() and not (path.is_dir() and not any(path.iterdir()))
+        )
+        if occupied and not overwrite:
+            raise InvalidInput(f"{path} already exists; remove it or pass overwrite=True")
+        if not self.blobs.exists(_key(digest)):
+            raise self._not_found(digest)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        stage = path.parent / f".{path.name}.{uuid.uuid4().hex}.cairn-tmp"
+        try:
+            if self._is_tree(digest):
+                stage.mkdir()
+                self._restore_tree(self.read_tree(digest), stage, verify)
+            else:
+                self._restore(digest, stage, verify)
+            _swap_into(stage, path)
+        finally:
+            _remove(stage)
+        return path
+
+    def iter_objects(self) -> Iterator[str]:
+        """Digests of every object in the store."""
+        for key in self.blobs.list(OBJECTS):
+            parts = key.split("/")
+            if len(parts) == 3 and len(parts[1]) == 2 and is_digest(digest := parts[1] + parts[2]):
+                yield digest
+
+    def _open_raw(self, digest: str) -> BinaryIO:
+        try:
+            return self.blobs.open_read(_key(digest))
+        except FileNotFoundError:
+            raise self._not_found(digest) from None
+
+    def _not_found(self, digest: str) -> NotFound:
+        return NotFound(
+            f"object {digest} is not in the artifact store {self.uri}; "
+            "store it first, or pull it from the store that has it"
+        )
+
+    def _is_tree(self, digest: str) -> bool:
+        with self._open_raw(digest) as f:
+            return f.read(len(TREE_HEADER)) == TREE_HEADER
+
+    def _read_member(self, entry: TreeEntry, verify: bool) -> bytes:
+        assert entry.pack is not None
+        with self._open_raw(entry.pack) as f:
+            f.seek(entry.offset)
+            data = f.read(entry.size)
+        if len(data) != entry.size:
+            raise IntegrityError(
+                f"pack {entry.pack} is truncated: {entry.path} ({entry.digest}) is cut short"
+            )
+        if verify and hash_bytes(data) != entry.digest:
+            raise IntegrityError(f"{entry.path} ({entry.digest}) in pack {entry.pack} is corrupt")
+        return data
+
+    def _restore(self, target: str | TreeEntry, path: Path, verify: bool) -> None:
+        """Write exactly the bytes of ``target`` to the new file ``path``."""
+        if isinstance(target, TreeEntry) and target.pack is not None:
+            path.write_bytes(self._read_member(target, verify))
+            return
+        digest = _checked_digest(target.digest if isinstance(target, TreeEntry) else target)
+        local = self.blobs.local_path(_key(digest))
+        if not verify and local is not None and local.is_file():
+            shutil.copyfile(local, path)  # kernel-side copy
+            return
+        with self._open_raw(digest) as source, open(path, "wb") as out:
+            actual, _ = copy_hashing(source, out.write)
+        if verify and actual != digest:
+            raise IntegrityError(
+                f"object {digest} is corrupt (its bytes hash to {actual}); "
+                "run `cairn verify` and restore it from another store"
+            )
+
+    def _restore_tree(self, entries: list[TreeEntry], root: Path, verify: bool) -> None:
+        for folder in sorted({str(Path(e.path).parent) for e in entries}):
+            (root / folder).mkdir(parents=True, exist_ok=True)
+        packs: dict[str, list[TreeEntry]] = {}
+        for entry in entries:
+            if entry.pack is None:
+                self._restore(entry, root / entry.path, verify)
+            else:
+                packs.setdefault(entry.pack, []).append(entry)
+        for pack, members in packs.items():
+            with self._open_raw(pack) as f:
+                data = memoryview(f.read())  # packs are bounded by PACK_MAX
+            for entry in members:
+                chunk = data[entry.offset : entry.offset + entry.size]
+                if len(chunk) != entry.size or (verify and hash_bytes(chunk) != entry.digest):
+                    raise IntegrityError(
+                        f"{entry.path} ({entry.digest}) in pack {pack} is corrupt; "
+                        "run `cairn verify` and restore the pack from another store"
+                    )
+                with open(root / entry.path, "wb") as out:
+                    out.write(chunk)
+
+    # -- maintenance -------------------------------------------------------------------
+
+    def verify(self, referenced: Iterable[str] = ()) -> VerifyReport:
+        """Re-hash every object and every packed file; find missing references.
+
+        ``missing`` lists digests of ``referenced`` that are absent, and children (files
+        or packs) of stored trees that are absent.
+        """
+        wanted = [_checked_digest(d) for d in referenced]
+        present = list(self.iter_objects())
+        corrupt: set[str] = set()
+        trees: dict[str, bytes] = {}
+        checked = total = 0
+        with ThreadPoolExecutor(_WORKERS) as pool:
+            for digest, result in zip(present, pool.map(self._scan, present), strict=True):
+                if result is None:
+                    continue  # removed meanwhile
+                actual, size, manifest = result
+                checked, total = checked + 1, total + size
+                if actual != digest:
+                    corrupt.add(digest)
+                elif manifest is not None:
+                    trees[digest] = manifest
+        have = set(present)
+        missing = {d for d in wanted if d not in have}
+        packs: dict[str, set[TreeEntry]] = {}
+        for digest, manifest in trees.items():
+            try:
+                entries = decode_tree(manifest, digest)
+            except IntegrityError:
+                continue  # a file that merely starts like a manifest
+            for entry in entries:
+                holder = entry.pack or entry.digest
+                if holder not in have:
+                    missing.add(holder)
+                elif entry.pack is not None and entry.pack not in corrupt:
+                    packs.setdefault(entry.pack, set()).add(entry)
+        members = 0
+        for pack, entries_in_pack in packs.items():
+            with contextlib.suppress(NotFound), self._open_raw(pack) as f:
+                data = memoryview(f.read())
+                for entry in entries_in_pack:
+                    members, total = members + 1, total + entry.size
+                    if hash_bytes(data[entry.offset : entry.offset + entry.size]) != entry.digest:
+                        corrupt.add(entry.digest)
+        return VerifyReport(checked, tuple(sorted(corrupt)), tuple(sorted(missing)), total, members)
+
+    def _scan(self, digest: str) -> tuple[str, int, bytes | None] | None:
+        """Digest, size and (for a tree manifest) bytes of a stored object; None if gone."""
+        hasher, size = new_hasher(), 0
+        kept: list[bytes] | None = None
+        try:
+            with self.blobs.open_read(_key(digest)) as f:
+                while chunk := f.read(CHUNK_SIZE):
+                    if size == 0 and chunk.startswith(TREE_HEADER):
+                        kept = []
+                    if kept is not None:
+                        kept.append(chunk)
+                    hasher.update(chunk)
+                    size += len(chunk)
+        except FileNotFoundError:
+            return None
+        return hasher.hexdigest(), size, None if kept is None else b"".join(kept)
+
+    def reachable(self, referenced: Iterable[str]) -> set[str]:
+        """``referenced`` plus the files and packs of every referenced tree."""
+        keep = {_checked_digest(d) for d in referenced}
+        for digest in list(keep):
+            if self.blobs.exists(_key(digest)) and self._is_tree(digest):
+                # read_tree verifies the manifest: gc must not guess children from bad bytes.
+                keep.update(e.pack or e.digest for e in self.read_tree(digest))
+        return keep
+
+    def gc(self, referenced: Iterable[str], dry_run: bool = True, min_age: float = 0.0) -> GcReport:
+        """Remove objects not reachable from ``referenced`` (dry run by default).
+
+        Objects modified less than ``min_age`` seconds ago are kept, so a write whose
+        record is not committed yet survives a concurrent gc. Temp files older than an
+        hour (left by killed writers) are removed too.
+        """
+        keep = self.reachable(referenced)
+        now = time.time()
+        removed: list[str] = []
+        freed = kept = 0
+        for digest in self.iter_objects():
+            key = _key(digest)
+            young = min_age > 0 and now - (self.blobs.modified(key) or now) < min_age
+            if digest in keep or young:
+                kept += 1
+                continue
+            removed.append(digest)
+            freed += self.blobs.size(key) or 0
+        temps = [
+            key
+            for key in self.blobs.list(TMP_PREFIX)
+            if now - (self.blobs.modified(key) or now) > STALE_TEMP_SECONDS
+        ]
+        if not dry_run:
+            for key in [*map(_key, removed), *temps]:
+                self.blobs.delete(key)
+        return GcReport(tuple(sorted(removed)), freed, tuple(sorted(temps)), kept, dry_run)
+
+    def copy_to(self, other: ArtifactStore, digests: Iterable[str]) -> TransferReport:
+        """Copy objects (with tree children) that ``other`` lacks; used by push and pull.
+
+        A tree is copied after all its children, and not at all if one of them is
+        missing here, so ``other`` never holds a tree it cannot check out. Bytes are
+        verified on the way: a corrupt source object raises :class:`IntegrityError`.
+        """
+        files: dict[str, None] = {}
+        trees: list[str] = []
+        missing: list[str] = []
+        for digest in map(_checked_digest, digests):
+            if not self.blobs.exists(_key(digest)):
+                missing.append(digest)
+            elif self._is_tree(digest):
+                children = {e.pack or e.digest for e in self.read_tree(digest)}
+                absent = sorted(c for c in children if not self.blobs.exists(_key(c)))
+                if absent:
+                    missing.extend(absent)
+                else:
+                    files.update(dict.fromkeys(sorted(children)))
+                    trees.append(digest)
+            else:
+                files[digest] = None
+        copied: list[str] = []
+        moved = skipped = 0
+        for batch in (list(files), trees):
+            with ThreadPoolExecutor(_WORKERS) as pool:
+                for digest, size in zip(
+                    batch, pool.map(lambda d: self._transfer(other, d), batch), strict=True
+                ):
+                    if size is None:
+                        skipped += 1
+                    else:
+                        copied.append(digest)
+                        moved += size
+        return TransferReport(tuple(copied), skipped, tuple(sorted(set(missing))), moved)
+
+    def _transfer(self, other: ArtifactStore, digest: str) -> int | None:
+        key = _key(digest)
+        if other.blobs.exists(key):
+            return None
+        with self._open_raw(digest) as source:
+            chunks = _Checked(
+                source, digest, f"object {digest} is corrupt in {self.uri}; run `cairn verify`"
+            )
+            other.blobs.write_atomic(key, chunks)
+        return chunks.size
+
+
+class _Checked:
+    """Chunks of a stream that raise ``IntegrityError(message)`` at the end unless they
+    hash to ``digest``; a backend writing them then discards what it wrote."""
+
+    def __init__(self, source: BinaryIO, digest: str, message: str) -> None:
+        self._source, self._digest, self._message = source, digest, message
+        self.size = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        hasher = new_hasher()
+        while chunk := self._source.read(CHUNK_SIZE):
+            hasher.update(chunk)
+            self.size += len(chunk)
+            yield chunk
+        if hasher.hexdigest() != self._digest:
+            raise IntegrityError(self._message)
+
+
+class _VerifyingReader(io.RawIOBase):
+    """Hashes what is read; at end of stream, raises ``IntegrityError`` on a mismatch."""
+
+    def __init__(self, raw: BinaryIO, digest: str) -> None:
+        super().__init__()
+        self._raw, self._digest, self._hasher, self._checked = raw, digest, new_hasher(), False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        count: int = self._raw.readinto(buffer)  # type: ignore[attr-defined]
+        if count:
+            with memoryview(buffer) as view:
+                self._hasher.update(view[:count])
+        elif not self._checked:
+            self._checked = True
+            actual = self._hasher.hexdigest()
+            if actual != self._digest:
+                raise IntegrityError(
+                    f"object {self._digest} is corrupt (its bytes hash to {actual}); "
+                    "run `cairn verify` and restore it from another store"
+                )
+        return count
+
+    def readall(self) -> bytes:
+        parts = []
+        while chunk := self.read(CHUNK_SIZE):
+            parts.append(chunk)
+        return b"".join(parts)
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+def _key(digest: str) -> str:
+    return f"{OBJECTS}{digest[:2]}/{digest[2:]}"
+
+
+def _checked_digest(digest: str) -> str:
+    value = digest.lower() if isinstance(digest, str) else ""
+    if not is_digest(value):
+        raise InvalidInput(f"{digest!r} is not an artifact digest (64 hex characters, BLAKE3)")
+    return value
+
+
+def _existing(path: str | os.PathLike[str]) -> Path:
+    source = Path(path)
+    if not source.exists():
+        raise InvalidInput(f"{source} does not exist; check the path")
+    return source
+
+
+def _swap_into(stage: Path, dest: Path) -> None:
+    """Rename ``stage`` onto ``dest``; an existing ``dest`` is moved aside, then removed."""
+    if dest.exists() or dest.is_symlink():
+        old = dest.parent / f".{dest.name}.{uuid.uuid4().hex}.cairn-old"
+        os.rename(dest, old)
+        os.rename(stage, dest)
+        _remove(old)
+    else:
+        os.rename(stage, dest)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)

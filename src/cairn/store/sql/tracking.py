@@ -1,0 +1,570 @@
+"""The tracking store on SQL: experiments, runs, params, tags, metrics, lineage, search.
+
+Every write is one transaction through :meth:`SqlDatabase.write`, validated before it
+starts, so bad input raises and leaves nothing behind. Reads fetch a page of runs, then
+their params, tags, latest metrics and lineage in a handful of set-based queries.
+
+Example:
+    >>> from cairn.store import open_metadata
+    >>> store = open_metadata("sqlite:///cairn.db").tracking
+    >>> exp = store.create_experiment("churn")
+    >>> run = store.create_run(exp.id, params={"model": "rf"})
+    >>> store.log_batch(run.id, [Metric("auc", 0.93, step=1)])
+    >>> store.search_runs([exp.id], "metrics.auc > 0.9").items[0].id == run.id
+    True
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from cairn.errors import AlreadyExists, InvalidInput, NotFound
+from cairn.store.filters import parse_filter, parse_order_by
+from cairn.store.sql import filters_sql
+from cairn.store.sql import tables as t
+from cairn.store.tracking_validation import (
+    check_environment,
+    check_experiment_name,
+    check_metrics,
+    check_run_io,
+    check_strings,
+)
+from cairn.types import (
+    Direction,
+    Environment,
+    Experiment,
+    Metric,
+    Page,
+    Run,
+    RunIO,
+    RunStatus,
+    now_ms,
+)
+
+if TYPE_CHECKING:
+    from cairn.store.sql.database import SqlDatabase
+
+_STATUS = {s.value: s for s in RunStatus}
+_INT64_MAX = 2**63 - 1
+_ADJECTIVES = (
+    "amber", "bold", "brisk", "calm", "clever", "dusty", "eager", "fuzzy", "gentle", "glad",
+    "honest", "jolly", "keen", "lucky", "mellow", "nimble", "proud", "quiet", "rapid", "rustic",
+    "shiny", "silent", "steady", "sunny", "swift", "tidy", "vivid", "warm", "wild", "witty",
+)  # fmt: skip
+_NOUNS = (
+    "badger", "basalt", "beacon", "brook", "canyon", "cedar", "comet", "delta", "falcon", "fern",
+    "glacier", "harbor", "heron", "lichen", "meadow", "moss", "otter", "pebble", "pine", "quartz",
+    "raven", "ridge", "river", "slate", "summit", "thistle", "tundra", "willow", "wren", "zephyr",
+)  # fmt: skip
+
+
+def generate_run_name() -> str:
+    """A readable name such as ``swift-otter-042`` for runs started without one."""
+    return f"{random.choice(_ADJECTIVES)}-{random.choice(_NOUNS)}-{random.randrange(1000):03d}"
+
+
+class SqlTrackingStore:
+    """:class:`~cairn.store.base.TrackingStore` on SQLite or PostgreSQL."""
+
+    def __init__(self, db: SqlDatabase) -> None:
+        self.db = db
+
+    # -- experiments ----------------------------------------------------------------------
+
+    def create_experiment(self, name: str, description: str = "") -> Experiment:
+        check_experiment_name(name)
+        if not isinstance(description, str):
+            raise InvalidInput(f"experiment description must be a string, not {description!r}")
+        created = now_ms()
+
+        def insert(conn: Connection) -> int:
+            if conn.execute(
+                sa.select(t.experiments.c.id).where(t.experiments.c.name == name)
+            ).first():
+                raise _experiment_exists(name)
+            result = conn.execute(
+                t.experiments.insert().values(
+                    name=name, description=description, created_at=created
+                )
+            )
+            key = result.inserted_primary_key
+            assert key is not None
+            return int(key[0])
+
+        try:
+            new_id = self.db.write(insert)
+        except IntegrityError:  # another writer took the name between our check and insert
+            raise _experiment_exists(name) from None
+        return Experiment(str(new_id), name, created, description)
+
+    def get_experiment(self, id_or_name: str) -> Experiment:
+        key = str(id_or_name)
+        with self.db.read() as conn:
+            row = None
+            if _as_id(key) is not None:
+                row = conn.execute(
+                    sa.select(t.experiments).where(t.experiments.c.id == _as_id(key))
+                ).first()
+            if row is None:
+                row = conn.execute(
+                    sa.select(t.experiments).where(t.experiments.c.name == key)
+                ).first()
+        if row is None:
+            raise NotFound(
+                f"no experiment with id or name {key!r}; `cairn experiments ls` lists them"
+            )
+        return _experiment(row)
+
+    def list_experiments(self) -> list[Experiment]:
+        with self.db.read() as conn:
+            rows = conn.execute(sa.select(t.experiments).order_by(t.experiments.c.id)).all()
+        return [_experiment(r) for r in rows]
+
+    # -- runs -------------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        experiment_id: str,
+        *,
+        name: str = "",
+        parent_id: str | None = None,
+        start_time: int | None = None,
+        environment: Environment | None = None,
+        params: dict[str, str] | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> Run:
+        exp_id = _as_id(str(experiment_id))
+        if not isinstance(name, str) or len(name) > 250:
+            raise InvalidInput(f"run name must be a string of at most 250 characters: {name!r}")
+        start = now_ms() if start_time is None else _check_time("start_time", start_time)
+        env = environment or Environment()
+        check_environment(env)
+        params = dict(params or {})
+        tags = dict(tags or {})
+        check_strings("param", params)
+        check_strings("tag", tags)
+        run = Run(
+            id=uuid.uuid4().hex,
+            experiment_id=str(exp_id),
+            name=name if name.strip() else generate_run_name(),
+            status=RunStatus.RUNNING,
+            start_time=start,
+            parent_id=parent_id,
+            environment=env,
+            params=params,
+            tags=tags,
+        )
+
+        def insert(conn: Connection) -> None:
+            found = (
+                exp_id is not None
+                and conn.execute(
+                    sa.select(t.experiments.c.id).where(t.experiments.c.id == exp_id)
+                ).first()
+            )
+            if not found:
+                raise NotFound(
+                    f"no experiment with id {experiment_id!r}; create it first or pass the id "
+                    "from get_experiment(name)"
+                )
+            if parent_id is not None:
+                self._require_run(conn, parent_id, what="parent run")
+            conn.execute(t.runs.insert().values(_run_values(run)))
+            _insert_strings(conn, t.params, run.id, params)
+            _insert_strings(conn, t.tags, run.id, tags)
+
+        self.db.write(insert)
+        return run
+
+    def end_run(self, run_id: str, status: RunStatus, end_time: int | None = None) -> Run:
+        try:
+            final = RunStatus(status)
+        except ValueError:
+            known = ", ".join(s.value for s in RunStatus)
+            raise InvalidInput(f"unknown run status {status!r}; one of {known}") from None
+        if not final.is_terminal:
+            raise InvalidInput(
+                f"end_run needs a terminal status (FINISHED, FAILED or KILLED), not {final}"
+            )
+        end = now_ms() if end_time is None else _check_time("end_time", end_time)
+
+        def update(conn: Connection) -> None:
+            result = conn.execute(
+                t.runs.update()
+                .where(t.runs.c.id == run_id)
+                .values(status=final.value, end_time=end)
+            )
+            if result.rowcount == 0:
+                raise _no_run(run_id)
+
+        self.db.write(update)
+        return self.get_run(run_id)
+
+    def get_run(self, run_id: str) -> Run:
+        with self.db.read() as conn:
+            row = conn.execute(sa.select(t.runs).where(t.runs.c.id == run_id)).first()
+            if row is None:
+                raise _no_run(run_id)
+            return _hydrate(conn, [row])[0]
+
+    def delete_run(self, run_id: str) -> None:
+        def delete(conn: Connection) -> None:
+            self._require_run(conn, run_id)
+            # The foreign keys cascade too; deleting explicitly keeps a connection opened
+            # without SQLite's foreign_keys pragma from leaving orphans behind.
+            for table in (t.params, t.tags, t.metrics, t.latest_metrics, t.run_io):
+                conn.execute(table.delete().where(table.c.run_id == run_id))
+            conn.execute(t.runs.update().where(t.runs.c.parent_id == run_id).values(parent_id=None))
+            conn.execute(t.runs.delete().where(t.runs.c.id == run_id))
+
+        self.db.write(delete)
+
+    # -- logging ------------------------------------------------------------------------------
+
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric] = (),
+        params: dict[str, str] | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> None:
+        """Record metric points, params and tags in one transaction.
+
+        A metric point's timestamp of 0 means "now". NaN and infinite values are stored
+        as given; a NaN never satisfies a numeric comparison in a search.
+        """
+        params = dict(params or {})
+        tags = dict(tags or {})
+        check_strings("param", params)
+        check_strings("tag", tags)
+        points = check_metrics(metrics, now_ms())
+        metric_rows: list[dict[str, Any]] = [
+            {"run_id": run_id, "key": m.key, "value": _store_float(m.value),
+             "step": m.step, "timestamp": m.timestamp}
+            for m in points
+        ]  # fmt: skip
+        latest: dict[str, dict[str, Any]] = {}
+        for row in metric_rows:  # the point with the highest (step, timestamp), later wins ties
+            old = latest.get(row["key"])
+            if old is None or (row["step"], row["timestamp"]) >= (old["step"], old["timestamp"]):
+                latest[row["key"]] = row
+
+        def write(conn: Connection) -> None:
+            self._require_run(conn, run_id)
+            if params:
+                self._add_params(conn, run_id, params)
+            if tags:
+                stmt = self._upsert(t.tags, ["run_id", "key"], ["value"])
+                conn.execute(
+                    stmt, [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()]
+                )
+            if metric_rows:
+                conn.execute(t.metrics.insert(), metric_rows)
+                conn.execute(self._latest_upsert(), list(latest.values()))
+
+        self.db.write(write)
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        m = t.metrics
+        with self.db.read() as conn:
+            self._require_run(conn, run_id)
+            rows = conn.execute(
+                sa.select(m.c.value, m.c.step, m.c.timestamp)
+                .where(m.c.run_id == run_id, m.c.key == key)
+                .order_by(m.c.step, m.c.timestamp, m.c.id)
+            ).all()
+        return [Metric(key, _load_float(v), s, ts) for v, s, ts in rows]
+
+    def log_io(self, run_id: str, items: Iterable[RunIO]) -> None:
+        edges = {(io.direction, io.name): io for io in check_run_io(items)}  # last one wins
+        rows = [
+            {"run_id": run_id, "direction": io.direction, "name": io.name, "role": io.role,
+             "digest": io.digest, "kind": io.kind, "size": io.size}
+            for io in edges.values()
+        ]  # fmt: skip
+
+        def write(conn: Connection) -> None:
+            self._require_run(conn, run_id)
+            if rows:
+                stmt = self._upsert(
+                    t.run_io, ["run_id", "direction", "name"], ["role", "digest", "kind", "size"]
+                )
+                conn.execute(stmt, rows)
+
+        self.db.write(write)
+
+    # -- queries ------------------------------------------------------------------------------
+
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str] | None = None,
+        filter: str = "",
+        order_by: Sequence[str] = (),
+        max_results: int = 1000,
+        page_token: str | None = None,
+    ) -> Page[Run]:
+        """Runs matching ``filter`` (see :mod:`cairn.store.filters`), one page at a time."""
+        if isinstance(order_by, str):
+            order_by = [order_by]
+        expr = parse_filter(filter or "")
+        keys = parse_order_by(order_by)
+        filters_sql.check_max_results(max_results)
+        exp_ids = None if experiment_ids is None else _experiment_ids(experiment_ids)
+        fingerprint = filters_sql.query_fingerprint(exp_ids, filter, list(order_by))
+        offset = filters_sql.decode_page_token(page_token, fingerprint)
+        if exp_ids == []:
+            return Page(())
+
+        source, terms = filters_sql.ordered_runs(keys)
+        stmt = sa.select(t.runs).select_from(source)
+        if exp_ids is not None:
+            stmt = stmt.where(t.runs.c.experiment_id.in_(exp_ids))
+        if expr is not None:
+            stmt = stmt.where(filters_sql.compile_filter(expr, self.db.dialect))
+        stmt = stmt.order_by(*terms).limit(max_results + 1).offset(offset)
+        with self.db.read() as conn:
+            rows = conn.execute(stmt).all()
+            runs = _hydrate(conn, rows[:max_results])
+        more = len(rows) > max_results
+        token = filters_sql.encode_page_token(offset + max_results, fingerprint) if more else None
+        return Page(tuple(runs), token)
+
+    def runs_for_digest(self, digest: str, direction: Direction | None = None) -> list[Run]:
+        if direction not in (None, "input", "output"):
+            raise InvalidInput(f"direction must be 'input', 'output' or None, not {direction!r}")
+        edges = sa.select(t.run_io.c.run_id).where(t.run_io.c.digest == digest)
+        if direction is not None:
+            edges = edges.where(t.run_io.c.direction == direction)
+        stmt = (
+            sa.select(t.runs)
+            .where(t.runs.c.id.in_(edges))
+            .order_by(t.runs.c.start_time.desc(), t.runs.c.id)
+        )
+        with self.db.read() as conn:
+            return _hydrate(conn, conn.execute(stmt).all())
+
+    def referenced_digests(self) -> Iterator[str]:
+        with self.db.read() as conn:
+            digests = conn.execute(sa.select(t.run_io.c.digest).distinct()).scalars().all()
+        return iter(digests)
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _require_run(self, conn: Connection, run_id: str, what: str = "run") -> None:
+        if conn.execute(sa.select(t.runs.c.id).where(t.runs.c.id == run_id)).first() is None:
+            raise _no_run(run_id, what)
+
+    def _add_params(self, conn: Connection, run_id: str, params: dict[str, str]) -> None:
+        query = sa.select(t.params.c.key, t.params.c.value).where(
+            t.params.c.run_id == run_id, _among(t.params.c.key, list(params), conn)
+        )
+        existing: dict[str, str] = {k: v for k, v in conn.execute(query).all()}
+        for key, old in existing.items():
+            if params[key] != old:
+                raise InvalidInput(
+                    f"param {key!r} of run {run_id} is already {old!r}, cannot change it to "
+                    f"{params[key]!r}: params are write-once; log it under another key or "
+                    "start a new run"
+                )
+        new = {k: v for k, v in params.items() if k not in existing}
+        _insert_strings(conn, t.params, run_id, new)
+
+    def _insert_module(self) -> Any:
+        if self.db.dialect == "postgresql":
+            from sqlalchemy.dialects import postgresql
+
+            return postgresql
+        from sqlalchemy.dialects import sqlite
+
+        return sqlite
+
+    def _upsert(self, table: sa.Table, keys: list[str], updates: list[str]) -> Any:
+        stmt = self._insert_module().insert(table)
+        return stmt.on_conflict_do_update(
+            index_elements=keys, set_={c: stmt.excluded[c] for c in updates}
+        )
+
+    def _latest_upsert(self) -> Any:
+        lm = t.latest_metrics
+        stmt = self._insert_module().insert(lm)
+        new = stmt.excluded
+        return stmt.on_conflict_do_update(
+            index_elements=["run_id", "key"],
+            set_={"value": new.value, "step": new.step, "timestamp": new.timestamp},
+            where=sa.or_(
+                new.step > lm.c.step,
+                sa.and_(new.step == lm.c.step, new.timestamp >= lm.c.timestamp),
+            ),
+        )
+
+
+# -- rows <-> dataclasses ---------------------------------------------------------------------
+
+
+def _hydrate(conn: Connection, rows: Sequence[Any]) -> list[Run]:
+    """Full runs for ``rows`` of ``runs``: their children come in one query per table."""
+    ids = [r.id for r in rows]
+    if not ids:
+        return []
+    params: dict[str, dict[str, str]] = defaultdict(dict)
+    tags: dict[str, dict[str, str]] = defaultdict(dict)
+    metrics: dict[str, dict[str, Metric]] = defaultdict(dict)
+    io: dict[str, list[RunIO]] = defaultdict(list)
+    lm, rio = t.latest_metrics, t.run_io
+    for table, into in ((t.params, params), (t.tags, tags)):
+        query = sa.select(table.c.run_id, table.c.key, table.c.value)
+        for run_id, key, value in conn.execute(
+            query.where(_among(table.c.run_id, ids, conn))
+        ).all():
+            into[run_id][key] = value
+    query = sa.select(lm.c.run_id, lm.c.key, lm.c.value, lm.c.step, lm.c.timestamp)
+    for r in conn.execute(query.where(_among(lm.c.run_id, ids, conn))).all():
+        metrics[r[0]][r[1]] = Metric(r[1], math.nan if r[2] is None else r[2], r[3], r[4])
+    query = (
+        sa.select(rio.c.run_id, rio.c.direction, rio.c.role, rio.c.name, rio.c.digest,
+                  rio.c.kind, rio.c.size)
+        .where(_among(rio.c.run_id, ids, conn))
+        .order_by(rio.c.run_id, rio.c.direction, rio.c.name)
+    )  # fmt: skip
+    for run_id, *fields in conn.execute(query).all():
+        io[run_id].append(RunIO(*fields))
+    environments: dict[tuple[Any, ...], Environment] = {}  # runs of one project share one
+    runs = []
+    for r in rows:
+        env_key = (r.git_commit, r.git_dirty, r.python_version, r.packages, r.host, r.user)
+        env = environments.get(env_key)
+        if env is None:
+            env = environments[env_key] = _environment(*env_key)
+        run_id = r.id
+        runs.append(
+            Run(
+                id=run_id,
+                experiment_id=str(r.experiment_id),
+                name=r.name,
+                status=_STATUS[r.status],
+                start_time=r.start_time,
+                end_time=r.end_time,
+                parent_id=r.parent_id,
+                environment=env,
+                params=params.get(run_id) or {},
+                tags=tags.get(run_id) or {},
+                metrics=metrics.get(run_id) or {},
+                io=tuple(io.get(run_id, ())),
+            )
+        )
+    return runs
+
+
+def _among(col: Any, ids: list[str], conn: Connection) -> Any:
+    """``col IN ids`` with one bound value, however many ids (no SQLite variable limit)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return col == sa.any_(sa.literal(ids, ARRAY(sa.String)))
+    listed = sa.select(sa.column("value", sa.String)).select_from(
+        sa.func.json_each(json.dumps(ids))
+    )
+    return col.in_(listed.scalar_subquery())
+
+
+def _environment(
+    git_commit: str | None,
+    git_dirty: bool | None,
+    python_version: str,
+    packages: str,
+    host: str,
+    user: str,
+) -> Environment:
+    return Environment(
+        git_commit=git_commit,
+        git_dirty=None if git_dirty is None else bool(git_dirty),
+        python_version=python_version,
+        packages=json.loads(packages) if packages != "{}" else {},
+        host=host,
+        user=user,
+    )
+
+
+def _run_values(run: Run) -> dict[str, Any]:
+    env = run.environment
+    return {
+        "id": run.id,
+        "experiment_id": int(run.experiment_id),
+        "name": run.name,
+        "status": run.status.value,
+        "start_time": run.start_time,
+        "end_time": run.end_time,
+        "parent_id": run.parent_id,
+        "git_commit": env.git_commit,
+        "git_dirty": env.git_dirty,
+        "python_version": env.python_version,
+        "packages": json.dumps(dict(env.packages), sort_keys=True),
+        "host": env.host,
+        "user": env.user,
+    }
+
+
+def _insert_strings(conn: Connection, table: sa.Table, run_id: str, values: dict[str, str]) -> None:
+    if values:
+        conn.execute(
+            table.insert(), [{"run_id": run_id, "key": k, "value": v} for k, v in values.items()]
+        )
+
+
+def _experiment(row: Any) -> Experiment:
+    return Experiment(str(row.id), row.name, row.created_at, row.description)
+
+
+def _experiment_exists(name: str) -> AlreadyExists:
+    return AlreadyExists(
+        f"experiment {name!r} already exists; choose another name or use get_experiment({name!r})"
+    )
+
+
+def _no_run(run_id: str, what: str = "run") -> NotFound:
+    return NotFound(f"no {what} with id {run_id!r}; `cairn runs ls` lists runs")
+
+
+def _as_id(text: str) -> int | None:
+    """An experiment id as stored, or None when ``text`` cannot be one."""
+    if text.isascii() and text.isdigit() and int(text) <= _INT64_MAX:
+        return int(text)
+    return None
+
+
+def _experiment_ids(ids: Sequence[str]) -> list[int]:
+    if isinstance(ids, str):
+        ids = [ids]
+    out = []
+    for x in ids:
+        exp_id = _as_id(str(x))
+        if exp_id is None:
+            raise InvalidInput(
+                f"experiment id {x!r} is not an id; pass ids (get_experiment(name).id finds one)"
+            )
+        out.append(exp_id)
+    return sorted(set(out))
+
+
+def _check_time(what: str, value: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= _INT64_MAX:
+        raise InvalidInput(f"{what} must be milliseconds since the epoch (an int >= 0): {value!r}")
+    return value
+
+
+def _store_float(value: float) -> float | None:
+    return None if math.isnan(value) else value  # NULL stands for NaN (see tables.py)
+
+
+def _load_float(value: float | None) -> float:
+    return math.nan if value is None else float(value)

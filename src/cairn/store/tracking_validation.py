@@ -1,0 +1,120 @@
+"""Checks on tracking input shared by every backend, so they all refuse the same things.
+
+Each check raises :class:`~cairn.errors.InvalidInput` naming the bad value and the limit,
+before anything is written.
+
+Example:
+    >>> check_strings("param", {"lr": "0.1"})
+    >>> check_strings("param", {" lr": "0.1"})
+    Traceback (most recent call last):
+    cairn.errors.InvalidInput: param key ' lr' has leading or trailing spaces; remove them
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+from cairn.errors import InvalidInput
+from cairn.types import Environment, Metric, RunIO
+
+MAX_KEY_LENGTH = 250
+MAX_VALUE_LENGTH = 6000
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def check_key(kind: str, key: object) -> None:
+    """A param, tag or metric key: a non-empty string of at most 250 characters."""
+    if not isinstance(key, str) or not key:
+        raise InvalidInput(f"{kind} key must be a non-empty string, not {key!r}")
+    if len(key) > MAX_KEY_LENGTH:
+        raise InvalidInput(
+            f"{kind} key {key[:40]!r}... is {len(key)} characters; the limit is {MAX_KEY_LENGTH}"
+        )
+    if key != key.strip():
+        raise InvalidInput(f"{kind} key {key!r} has leading or trailing spaces; remove them")
+
+
+def check_experiment_name(name: object) -> None:
+    check_key("experiment name", name)
+
+
+def check_strings(kind: str, values: Mapping[str, str]) -> None:
+    """Params or tags: valid keys, string values of at most 6,000 characters."""
+    for key, value in values.items():
+        check_key(kind, key)
+        if not isinstance(value, str):
+            raise InvalidInput(
+                f"{kind} {key!r} must have a string value, not {value!r} "
+                f"({type(value).__name__}); convert it with str()"
+            )
+        if len(value) > MAX_VALUE_LENGTH:
+            raise InvalidInput(
+                f"{kind} {key!r} has a value of {len(value)} characters; the limit is "
+                f"{MAX_VALUE_LENGTH} (log long text as an artifact)"
+            )
+
+
+def check_metrics(metrics: Sequence[Metric], now: int) -> list[Metric]:
+    """Valid metric points; a timestamp of 0 becomes ``now``."""
+    points = []
+    for m in metrics:
+        if not isinstance(m, Metric):
+            raise InvalidInput(f"metrics must be Metric objects, not {m!r}")
+        check_key("metric", m.key)
+        if not isinstance(m.value, int | float) or isinstance(m.value, bool):
+            raise InvalidInput(f"metric {m.key!r} must have a number value, not {m.value!r}")
+        for what, number in (("step", m.step), ("timestamp", m.timestamp)):
+            if not isinstance(number, int) or isinstance(number, bool):
+                raise InvalidInput(f"metric {m.key!r} {what} must be an int, not {number!r}")
+            if not _INT64[0] <= number <= _INT64[1]:
+                raise InvalidInput(f"metric {m.key!r} {what} {number} is out of the 64-bit range")
+        if m.timestamp < 0:
+            raise InvalidInput(f"metric {m.key!r} timestamp must be >= 0, not {m.timestamp}")
+        points.append(Metric(m.key, float(m.value), m.step, m.timestamp or now))
+    return points
+
+
+def check_environment(env: Environment) -> None:
+    if not isinstance(env, Environment):
+        raise InvalidInput(f"environment must be an Environment, not {env!r}")
+    if env.git_commit is not None and (
+        not isinstance(env.git_commit, str) or len(env.git_commit) > 64
+    ):
+        raise InvalidInput(f"git_commit must be a commit hash, not {env.git_commit!r}")
+    if env.git_dirty is not None and not isinstance(env.git_dirty, bool):
+        raise InvalidInput(f"git_dirty must be True, False or None, not {env.git_dirty!r}")
+    for what, value, limit in (
+        ("python_version", env.python_version, 64),
+        ("host", env.host, 255),
+        ("user", env.user, 255),
+    ):
+        if not isinstance(value, str) or len(value) > limit:
+            raise InvalidInput(f"{what} must be a string of at most {limit} characters: {value!r}")
+    for name, version in env.packages.items():
+        if not isinstance(name, str) or not isinstance(version, str):
+            raise InvalidInput(f"packages must map names to version strings: {name!r}: {version!r}")
+
+
+def check_run_io(items: Iterable[RunIO]) -> list[RunIO]:
+    """Valid lineage edges, as a list."""
+    edges = []
+    for io in items:
+        if not isinstance(io, RunIO):
+            raise InvalidInput(f"lineage items must be RunIO objects, not {io!r}")
+        if io.direction not in ("input", "output"):
+            raise InvalidInput(f"RunIO direction must be 'input' or 'output', not {io.direction!r}")
+        for what, value, limit in (
+            ("role", io.role, 250),
+            ("name", io.name, 500),
+            ("digest", io.digest, 128),
+            ("kind", io.kind, 32),
+        ):
+            if not isinstance(value, str) or not value or len(value) > limit:
+                raise InvalidInput(
+                    f"RunIO {what} must be a non-empty string of at most {limit} characters: "
+                    f"{value!r}"
+                )
+        if not isinstance(io.size, int) or isinstance(io.size, bool) or io.size < 0:
+            raise InvalidInput(f"RunIO size must be an int >= 0, not {io.size!r}")
+        edges.append(io)
+    return edges

@@ -1,0 +1,125 @@
+"""The command as a whole: start-up cost, exit codes, one-line errors, --debug, --version."""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+Invoke = Callable[..., Any]
+RunCairn = Callable[..., subprocess.CompletedProcess[str]]
+
+HEAVY = ("pandas", "numpy", "sklearn", "sqlalchemy", "pyarrow", "alembic", "fsspec")
+
+# Prints the modules loaded after the whole app has rendered its help, like `cairn --help`.
+PROBE = """
+import json, sys
+from typer.testing import CliRunner
+from cairn.cli.main import app
+result = CliRunner().invoke(app, ["--help"])
+assert result.exit_code == 0, result.output
+for group in ("runs", "experiments", "artifacts", "db"):
+    assert CliRunner().invoke(app, [group, "--help"]).exit_code == 0
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_help_imports_no_heavy_library() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE], capture_output=True, text=True, check=True, timeout=60
+    )
+    loaded = set(json.loads(proc.stdout))
+    assert not [m for m in HEAVY if m in loaded]
+
+
+def test_help_starts_fast(run_cairn: RunCairn) -> None:
+    run_cairn("--help")  # warm the bytecode cache
+    cpu = []
+    for _ in range(3):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        proc = run_cairn("--help")
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        assert proc.returncode == 0
+        assert "runs" in proc.stdout
+        cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    # CPU time, not wall time, so that other jobs on a busy machine do not make this flaky.
+    # About 0.2 s on an idle 2-core machine; the target is 0.3 s.
+    assert min(cpu) < 0.3, cpu
+
+
+def test_version_prints_the_installed_version(run_cairn: RunCairn) -> None:
+    from importlib.metadata import version
+
+    proc = run_cairn("--version")
+    assert proc.returncode == 0
+    assert proc.stdout.strip() == f"cairn {version('cairn')}"
+
+
+def test_no_workspace_is_one_line_error_exit_1(tmp_path: Path, run_cairn: RunCairn) -> None:
+    proc = run_cairn("runs", "ls", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("error: no Cairn workspace in ")
+    assert "cairn init" in lines[0]
+    assert "Traceback" not in proc.stderr
+
+
+def test_debug_shows_the_traceback(tmp_path: Path, run_cairn: RunCairn) -> None:
+    proc = run_cairn("--debug", "runs", "ls", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "Traceback (most recent call last)" in proc.stderr
+    assert "cairn.errors.ConfigError: no Cairn workspace" in proc.stderr
+
+
+def test_unknown_option_is_usage_error_exit_2(tmp_path: Path, run_cairn: RunCairn) -> None:
+    proc = run_cairn("runs", "ls", "--bogus", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "--bogus" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_missing_argument_is_usage_error_exit_2(invoke: Invoke) -> None:
+    result = invoke("runs", "show")
+    assert result.exit_code == 2
+
+
+@pytest.mark.parametrize("args", [[], ["runs"], ["db"]], ids=["root", "runs", "db"])
+def test_bare_group_prints_its_help(invoke: Invoke, args: list[str]) -> None:
+    result = invoke(*args, "--help")
+    assert result.exit_code == 0
+    assert "Usage: cairn" in result.stdout
+
+
+def test_python_dash_m_cairn_is_the_same_command() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "cairn", "--help"], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0
+    assert "experiments" in proc.stdout
+
+
+def test_unexpected_error_is_one_line_unless_debug(
+    invoke: Invoke, workspace: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import cairn.workspace
+
+    def broken(start: object = None) -> object:
+        raise PermissionError("[Errno 13] Permission denied: '.cairn/cairn.db'")
+
+    monkeypatch.setattr(cairn.workspace, "current", broken)
+    result = invoke("experiments", "ls")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "error: unexpected PermissionError: [Errno 13] Permission denied: '.cairn/cairn.db' "
+        "(rerun with `cairn --debug` for the traceback)"
+    ]
+    with pytest.raises(PermissionError):
+        invoke("--debug", "experiments", "ls")

@@ -1,0 +1,171 @@
+"""``cairn runs``: search with filters and sorting, show by prefix, compare, delete."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+Invoke = Callable[..., Any]
+RunCairn = Callable[..., subprocess.CompletedProcess[str]]
+ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+
+
+def _ls_json(invoke: Invoke, *args: str) -> list[dict[str, Any]]:
+    result = invoke("runs", "ls", "--json", *args)
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert isinstance(data, list)
+    return data
+
+
+def test_ls_json_has_the_documented_fields(invoke: Invoke, populated: Any) -> None:
+    runs = _ls_json(invoke)
+    assert len(runs) == 3
+    by_name = {r["name"]: r for r in runs}
+    rf = by_name["rf-run"]
+    assert rf["id"] == populated.ids[1]
+    assert rf["experiment"] == "demo"
+    assert rf["status"] == "FINISHED"
+    assert rf["params"] == {"model": "rf", "C": "1.0"}
+    assert rf["metrics"] == {"auc": 0.93, "accuracy": 0.90, "loss": 0.2}  # latest values
+    assert rf["tags"]["team"] == "a"
+    assert ISO_UTC.fullmatch(rf["start_time"])
+    assert ISO_UTC.fullmatch(rf["end_time"])
+    assert rf["start_time"] <= rf["end_time"]
+
+
+@pytest.mark.parametrize(
+    ("filter_", "expected"),
+    [
+        ("metrics.auc > 0.87", {"rf-run", "gb-run"}),
+        ("params.model = 'lr'", {"lr-run"}),
+        (
+            "(metrics.auc > 0.9 or params.model in ('rf', 'gb')) and tags.team != 'x'",
+            {"rf-run"},
+        ),
+        ("metrics.auc > 0.99", set()),
+    ],
+    ids=["metric", "param", "or-and-readme-example", "none"],
+)
+def test_ls_filter_selects_runs(
+    invoke: Invoke, populated: Any, filter_: str, expected: set[str]
+) -> None:
+    assert {r["name"] for r in _ls_json(invoke, "--filter", filter_)} == expected
+
+
+def test_ls_sort_by_metric_descending(invoke: Invoke, populated: Any) -> None:
+    runs = _ls_json(invoke, "--sort", "metrics.auc desc")
+    assert [r["name"] for r in runs] == ["rf-run", "gb-run", "lr-run"]
+
+
+def test_ls_limit_and_experiment(invoke: Invoke, populated: Any) -> None:
+    assert len(_ls_json(invoke, "--limit", "2", "--sort", "metrics.auc")) == 2
+    assert len(_ls_json(invoke, "--experiment", "demo")) == 3
+    result = invoke("runs", "ls", "--experiment", "nope")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: ") and "nope" in result.stderr
+
+
+def test_ls_table_when_piped_is_plain_columns(invoke: Invoke, populated: Any) -> None:
+    result = invoke("runs", "ls", "--sort", "metrics.auc desc")
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:4] == ["ID", "EXPERIMENT", "NAME", "STATUS"]
+    assert "auc" in lines[0].split()
+    assert lines[1].startswith(populated.ids[1][:12])
+    assert "0.93" in lines[1]
+    assert not any(ch in result.stdout for ch in "│━┃")  # no box drawing when piped
+
+
+def test_bad_filter_is_one_line_error_exit_1(run_cairn: RunCairn, populated: Any) -> None:
+    proc = run_cairn("runs", "ls", "--filter", "metrics.auc >> 0.9", cwd=populated.ws.root)
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: ")
+    assert "position" in lines[0]
+
+
+def test_show_accepts_a_unique_prefix(invoke: Invoke, populated: Any) -> None:
+    run_id = populated.ids[1]
+    result = invoke("runs", "show", run_id[:6], "--json")
+    assert result.exit_code == 0, result.stderr
+    shown = json.loads(result.stdout)
+    assert shown["id"] == run_id
+    assert shown["name"] == "rf-run"
+    assert shown["outputs"][0]["name"] == "model.txt"
+    text = invoke("runs", "show", run_id).stdout
+    assert "id:" in text and run_id in text
+    assert re.search(r"auc\s+0\.93 \(step 0\)", text)
+    assert re.search(r"model\.txt\s+file ", text)
+
+
+def test_show_unknown_run_is_one_line_error(invoke: Invoke, populated: Any) -> None:
+    result = invoke("runs", "show", "0" * 32)
+    assert result.exit_code == 1
+    assert len(result.stderr.splitlines()) == 1
+    assert result.stderr.startswith("error: ")
+    assert "0" * 32 in result.stderr
+
+    result = invoke("runs", "show", "not-an-id!")
+    assert result.exit_code == 1
+    assert "'not-an-id!' is not a run id" in result.stderr
+
+
+def test_show_ambiguous_prefix_names_candidates(invoke: Invoke, populated: Any) -> None:
+    # A one-character prefix shared by two runs, if the random ids allow it.
+    first = [i[0] for i in populated.ids]
+    shared = next((c for c in first if first.count(c) > 1), None)
+    unique_missing = next(c for c in "0123456789abcdef" if c not in first)
+    result = invoke("runs", "show", unique_missing)
+    assert result.exit_code == 1
+    assert f"no run id starts with '{unique_missing}'" in result.stderr
+    if shared is not None:
+        result = invoke("runs", "show", shared)
+        assert result.exit_code == 1
+        assert "ambiguous" in result.stderr
+
+
+def test_compare_json_has_deltas_against_the_first_run(invoke: Invoke, populated: Any) -> None:
+    lr, rf, gb = populated.ids
+    result = invoke("runs", "compare", lr[:8], rf, gb, "--json")
+    assert result.exit_code == 0, result.stderr
+    runs = json.loads(result.stdout)
+    assert [r["id"] for r in runs] == [lr, rf, gb]
+    assert runs[0]["metric_deltas"]["auc"] == 0
+    assert runs[1]["metric_deltas"]["auc"] == pytest.approx(0.93 - 0.85)
+    assert runs[2]["metric_deltas"]["accuracy"] == pytest.approx(0.86 - 0.80)
+
+
+def test_compare_marks_differing_params_and_shows_deltas(invoke: Invoke, populated: Any) -> None:
+    lr, rf, _ = populated.ids
+    result = invoke("runs", "compare", lr, rf)
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    model_line = next(line for line in lines if "model" in line and "lr" in line)
+    c_line = next(line for line in lines if line.split()[0] in ("C", "*") and " C " in f" {line} ")
+    assert model_line.lstrip().startswith("* model")
+    assert not c_line.lstrip().startswith("*")  # same C in both runs
+    auc_line = next(line for line in lines if line.startswith("auc"))
+    assert "0.85" in auc_line and "0.93 (+0.08)" in auc_line
+
+
+def test_compare_needs_two_runs(invoke: Invoke, populated: Any) -> None:
+    result = invoke("runs", "compare", populated.ids[0])
+    assert result.exit_code == 1
+    assert "at least two runs" in result.stderr
+
+
+def test_delete_removes_the_run(invoke: Invoke, populated: Any) -> None:
+    gone = populated.ids[0]
+    result = invoke("runs", "delete", gone[:10])
+    assert result.exit_code == 0, result.stderr
+    assert gone in result.stdout
+    assert gone not in {r["id"] for r in _ls_json(invoke)}
+    assert invoke("runs", "show", gone).exit_code == 1

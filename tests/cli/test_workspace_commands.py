@@ -1,0 +1,184 @@
+"""``cairn init``, ``cairn verify``, ``cairn gc``, ``cairn db``, experiments and artifacts."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cairn.store.sql import migrations
+from cairn.store.sql.database import SqlDatabase
+
+Invoke = Callable[..., Any]
+RunCairn = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def _object_path(root: Path, digest: str) -> Path:
+    matches = list((root / ".cairn" / "artifacts").rglob(digest[2:]))
+    assert len(matches) == 1, matches
+    return matches[0]
+
+
+def test_init_creates_a_workspace_that_commands_find_from_subdirectories(
+    tmp_path: Path, run_cairn: RunCairn
+) -> None:
+    proc = run_cairn("init", "proj", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "proj" / "cairn.toml").is_file()
+    assert (tmp_path / "proj" / ".cairn" / "cairn.db").is_file()
+    sub = tmp_path / "proj" / "src" / "deep"
+    sub.mkdir(parents=True)
+    proc = run_cairn("experiments", "ls", "--json", cwd=sub)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == []
+
+
+def test_init_refuses_an_existing_workspace(tmp_path: Path, invoke: Invoke) -> None:
+    assert invoke("init", str(tmp_path / "ws")).exit_code == 0
+    config = (tmp_path / "ws" / "cairn.toml").read_text()
+    result = invoke("init", str(tmp_path / "ws"))
+    assert result.exit_code == 1
+    assert len(result.stderr.splitlines()) == 1
+    assert "already a workspace" in result.stderr
+    assert (tmp_path / "ws" / "cairn.toml").read_text() == config
+
+
+def test_init_with_bad_uri_leaves_nothing_behind(tmp_path: Path, invoke: Invoke) -> None:
+    result = invoke("init", str(tmp_path / "ws"), "--tracking-uri", "mysql://db/x")
+    assert result.exit_code == 1
+    assert "unknown tracking URI scheme 'mysql'" in result.stderr
+    assert not (tmp_path / "ws" / "cairn.toml").exists()
+    assert invoke("init", str(tmp_path / "ws")).exit_code == 0
+
+
+def test_init_with_uris_writes_them(tmp_path: Path, invoke: Invoke) -> None:
+    db = tmp_path / "shared" / "meta.db"
+    blobs = tmp_path / "shared" / "blobs"
+    result = invoke(
+        "init",
+        str(tmp_path / "ws"),
+        "--tracking-uri",
+        f"sqlite:///{db}",
+        "--artifact-uri",
+        str(blobs),
+    )
+    assert result.exit_code == 0, result.stderr
+    assert db.is_file()
+    assert blobs.is_dir()
+    assert f"sqlite:///{db}" in (tmp_path / "ws" / "cairn.toml").read_text()
+
+
+def test_verify_passes_on_a_healthy_store(invoke: Invoke, populated: Any) -> None:
+    result = invoke("verify")
+    assert result.exit_code == 0, result.stdout
+    assert result.stdout.strip().endswith("ok")
+
+
+def test_verify_detects_a_corrupted_object(
+    run_cairn: RunCairn, invoke: Invoke, populated: Any
+) -> None:
+    digest = populated.ws.tracking.get_run(populated.ids[1]).outputs[0].digest
+    path = _object_path(populated.ws.root, digest)
+    path.chmod(0o644)
+    path.write_bytes(b"tampered")
+    proc = run_cairn("verify", cwd=populated.ws.root)
+    assert proc.returncode == 1
+    assert f"corrupt  {digest}" in proc.stdout.splitlines()
+    assert "1 corrupt" in proc.stdout
+    report = json.loads(invoke("verify", "--json").stdout)
+    assert report["corrupt"] == [digest]
+    assert report["ok"] is False
+
+
+def test_verify_detects_a_missing_object(invoke: Invoke, populated: Any) -> None:
+    digest = populated.ws.tracking.get_run(populated.ids[1]).outputs[0].digest
+    _object_path(populated.ws.root, digest).unlink()
+    result = invoke("verify")
+    assert result.exit_code == 1
+    assert f"missing  {digest}" in result.stdout.splitlines()
+
+
+def test_gc_dry_run_keeps_and_delete_removes(invoke: Invoke, populated: Any) -> None:
+    digest = populated.ws.tracking.get_run(populated.ids[1]).outputs[0].digest
+    path = _object_path(populated.ws.root, digest)
+    assert invoke("gc").stdout.startswith("would remove 0 unreferenced objects")
+
+    assert invoke("runs", "delete", populated.ids[1]).exit_code == 0
+    dry = invoke("gc")
+    assert dry.exit_code == 0
+    assert digest in dry.stdout.splitlines()
+    assert "would remove 1 unreferenced objects (15 B)" in dry.stdout
+    assert path.exists()
+
+    deleted = invoke("gc", "--delete")
+    assert deleted.exit_code == 0
+    assert "removed 1 unreferenced objects" in deleted.stdout
+    assert not path.exists()
+    assert invoke("verify").exit_code == 0
+
+
+def test_gc_keeps_referenced_objects(invoke: Invoke, populated: Any) -> None:
+    digest = populated.ws.tracking.get_run(populated.ids[1]).outputs[0].digest
+    report = json.loads(invoke("gc", "--delete", "--json").stdout)
+    assert report["removed"] == []
+    assert _object_path(populated.ws.root, digest).exists()
+
+
+def test_experiments_create_and_ls(invoke: Invoke, workspace: Any) -> None:
+    assert invoke("experiments", "create", "churn", "-d", "who leaves").exit_code == 0
+    listed = json.loads(invoke("experiments", "ls", "--json").stdout)
+    assert [(e["name"], e["description"]) for e in listed] == [("churn", "who leaves")]
+    again = invoke("experiments", "create", "churn")
+    assert again.exit_code == 1
+    assert "churn" in again.stderr and len(again.stderr.splitlines()) == 1
+
+
+def test_artifacts_ls_and_get(invoke: Invoke, populated: Any, tmp_path: Path) -> None:
+    run_id = populated.ids[1]
+    listed = json.loads(invoke("artifacts", "ls", run_id[:8], "--json").stdout)
+    assert [(a["name"], a["kind"], a["size"]) for a in listed] == [("model.txt", "file", 15)]
+    dest = tmp_path / "fetched.txt"
+    result = invoke("artifacts", "get", run_id, "model.txt", "-o", str(dest))
+    assert result.exit_code == 0, result.stderr
+    assert dest.read_text() == "a fitted model\n"
+    missing = invoke("artifacts", "get", run_id, "nope.bin")
+    assert missing.exit_code == 1
+    assert "nope.bin" in missing.stderr and "model.txt" in missing.stderr
+
+
+@pytest.fixture
+def old_schema_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A workspace whose database was created by an older Cairn (schema 0001)."""
+    root = tmp_path / "old"
+    root.mkdir()
+    db_path = root / "meta.db"
+    db = SqlDatabase(f"sqlite:///{db_path}", create=False)
+    db.upgrade("0001")
+    db.close()
+    (root / "cairn.toml").write_text(
+        f'[tracking]\nuri = "sqlite:///{db_path}"\n[artifacts]\nuri = "blobs"\n'
+    )
+    monkeypatch.chdir(root)
+    return root
+
+
+def test_db_upgrade_brings_an_old_database_to_head(
+    invoke: Invoke, old_schema_workspace: Path
+) -> None:
+    head = migrations.head()
+    assert head > "0001"
+    refused = invoke("runs", "ls")
+    assert refused.exit_code == 1
+    assert "run `cairn db upgrade`" in refused.stderr
+    assert invoke("db", "current").stdout.startswith(f"0001 (head: {head}, run `cairn db upgrade`")
+
+    upgraded = invoke("db", "upgrade")
+    assert upgraded.exit_code == 0, upgraded.stderr
+    assert upgraded.stdout.strip() == f"Upgraded schema from 0001 to {head}"
+    assert invoke("db", "current").stdout.startswith(f"{head} (head: {head}, up to date)")
+    assert invoke("db", "upgrade").stdout.strip() == f"Schema already at {head}"
+    assert invoke("runs", "ls").exit_code == 0

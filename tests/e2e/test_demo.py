@@ -1,0 +1,74 @@
+"""The demo (`make demo`) runs end to end in a fresh workspace and ranks its models."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_demo_runs_end_to_end(tmp_path: Path) -> None:
+    pytest.importorskip("sklearn")
+    pytest.importorskip("skops")
+    workspace = tmp_path / "demo"
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "demo" / "run.py"), "--workspace", str(workspace)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={**os.environ, "COLUMNS": "160"},
+        check=False,
+    )
+    elapsed = time.perf_counter() - started
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "demo stopped" not in proc.stderr
+    assert "best model:" in proc.stdout
+    assert elapsed < 120, f"the demo took {elapsed:.0f}s"
+
+    listed = subprocess.run(
+        [sys.executable, "-m", "cairn", "runs", "ls", "--json", "--sort", "metrics.auc desc"],
+        cwd=workspace,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    runs = json.loads(listed.stdout)
+    assert len(runs) == 3
+    assert all(r["status"] == "FINISHED" for r in runs)
+    aucs = [r["metrics"]["auc"] for r in runs]
+    assert aucs == sorted(aucs, reverse=True)
+    assert all(auc > 0.9 for auc in aucs)
+    assert {r["params"]["model"] for r in runs} == {"logreg", "rf", "gb"}
+    assert all(any(o["name"] == "model.skops" for o in r["outputs"]) for r in runs)
+    verify = subprocess.run(
+        [sys.executable, "-m", "cairn", "verify"], cwd=workspace, capture_output=True, text=True
+    )
+    assert verify.returncode == 0, verify.stdout
+
+
+def test_demo_stops_with_a_clear_message_when_a_step_fails(tmp_path: Path) -> None:
+    # A workspace path that cannot be created (its parent is a file) fails the first step.
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "examples" / "demo" / "run.py"),
+            "--workspace",
+            str(blocker / "ws"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert "demo stopped:" in proc.stderr

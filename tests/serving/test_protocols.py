@@ -1,0 +1,213 @@
+"""The HTTP contract callers rely on: v2 routes, /invocations formats, errors, request ids."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from serving_helpers import IRIS_COLUMNS, cancer_arrays, iris_estimator, iris_frame, v2_table_body
+
+COLUMNS_JSON = json.dumps(IRIS_COLUMNS).encode()
+
+
+@pytest.fixture
+def iris_app(iris: Any, serve_app: Any) -> Any:
+    return serve_app("iris@production", log_predictions=False)
+
+
+def test_health_and_server_metadata_answer(iris_app: Any) -> None:
+    _, client = iris_app
+    assert client.get("/v2/health/live").status_code == 200
+    assert client.get("/v2/health/ready").status_code == 200
+    meta = client.get("/v2").json()
+    assert meta["name"] == "cairn" and "version" in meta
+
+
+def test_model_metadata_lists_one_input_per_column_and_the_version(iris_app: Any) -> None:
+    _, client = iris_app
+    meta = client.get("/v2/models/iris").json()
+    assert [i["name"] for i in meta["inputs"]] == IRIS_COLUMNS
+    assert {i["datatype"] for i in meta["inputs"]} == {"FP64"}
+    assert meta["outputs"][0]["datatype"] == "INT64"
+    assert meta["versions"] == ["1"]
+    assert client.get("/v2/models/iris/versions/1/ready").status_code == 200
+
+
+def test_v2_infer_with_a_table_model_matches_the_estimator(iris_app: Any) -> None:
+    _, client = iris_app
+    X, _ = iris_frame()
+    rows = X.iloc[40:60]
+    resp = client.post("/v2/models/iris/infer", json={"id": "abc", **v2_table_body(rows)})
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["model_version"] == "1" and body["id"] == "abc"
+    assert body["outputs"][0]["data"] == iris_estimator().predict(rows).tolist()
+    assert body["outputs"][0]["shape"] == [20]
+
+
+def test_v2_infer_with_a_tensor_model_takes_one_tensor(cancer: Any, serve_app: Any) -> None:
+    from sklearn.tree import DecisionTreeClassifier
+
+    _, client = serve_app("cancer@production", log_predictions=False)
+    X, y = cancer_arrays()
+    meta = client.get("/v2/models/cancer").json()
+    assert meta["inputs"] == [{"name": "input", "datatype": "FP64", "shape": [-1, 30]}]
+    body = {
+        "inputs": [
+            {"name": "input", "shape": [3, 30], "datatype": "FP64", "data": X[:3].ravel().tolist()}
+        ]
+    }
+    resp = client.post("/v2/models/cancer/infer", json=body)
+    assert resp.status_code == 200, resp.text
+    expected = DecisionTreeClassifier(max_depth=3).fit(X, y).predict(X[:3]).tolist()
+    assert resp.json()["outputs"][0]["data"] == expected
+    wrong = {
+        "inputs": [{"name": "input", "shape": [1, 29], "datatype": "FP64", "data": [0.0] * 29}]
+    }
+    bad = client.post("/v2/models/cancer/infer", json=wrong)
+    assert bad.status_code == 422 and bad.json()["column"] == "input"
+    assert "29" in bad.json()["error"]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        pytest.param(
+            lambda X: {"dataframe_split": {"columns": list(X.columns), "data": X.values.tolist()}},
+            id="split",
+        ),
+        pytest.param(lambda X: {"dataframe_records": X.to_dict(orient="records")}, id="records"),
+        pytest.param(lambda X: {"instances": X.to_dict(orient="records")}, id="instances-rows"),
+        pytest.param(lambda X: {"instances": X.values.tolist()}, id="instances-lists"),
+        pytest.param(lambda X: {"inputs": X.to_dict(orient="list")}, id="inputs-columns"),
+    ],
+)
+def test_invocations_accepts_mlflow_json_formats(iris_app: Any, payload: Any) -> None:
+    _, client = iris_app
+    X, _ = iris_frame()
+    rows = X.iloc[45:55]
+    resp = client.post("/invocations", json=payload(rows))
+    assert resp.status_code == 200, resp.text
+    assert resp.json() == {"predictions": iris_estimator().predict(rows).tolist()}
+
+
+def test_invocations_accepts_csv_with_a_header(iris_app: Any) -> None:
+    _, client = iris_app
+    X, _ = iris_frame()
+    rows = X.iloc[95:105]
+    text = rows[list(reversed(IRIS_COLUMNS))].to_csv(index=False)
+    resp = client.post("/invocations", content=text, headers={"content-type": "text/csv"})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["predictions"] == iris_estimator().predict(rows).tolist()
+
+
+@pytest.mark.parametrize(
+    ("route", "body", "column"),
+    [
+        (
+            "/invocations",
+            {"dataframe_records": [{"sepal_length": 1.0, "sepal_width": 1.0, "petal_length": 1.0}]},
+            "petal_width",
+        ),
+        (
+            "/invocations",
+            {"dataframe_split": {"columns": IRIS_COLUMNS, "data": [["x", 1, 1, 1]]}},
+            "sepal_length",
+        ),
+        (
+            "/v2/models/iris/infer",
+            {"inputs": [{"name": "sepal_length", "shape": [1], "datatype": "FP64", "data": [1.0]}]},
+            "sepal_width",
+        ),
+        (
+            "/v2/models/iris/infer",
+            {
+                "inputs": [
+                    {"name": c, "shape": [1], "datatype": "BYTES", "data": ["a"]}
+                    for c in IRIS_COLUMNS
+                ]
+            },
+            "sepal_length",
+        ),
+    ],
+    ids=["missing-column", "text-in-number", "v2-missing-column", "v2-wrong-dtype"],
+)
+def test_bad_input_gets_422_naming_the_column(
+    iris_app: Any, route: str, body: Any, column: str
+) -> None:
+    _, client = iris_app
+    resp = client.post(route, json=body)
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["column"] == column
+    assert column in resp.json()["error"]
+
+
+def test_every_response_carries_a_request_id(iris_app: Any) -> None:
+    _, client = iris_app
+    given = client.get("/v2/health/ready", headers={"X-Request-ID": "req-42"})
+    assert given.headers["x-request-id"] == "req-42"
+    generated = {client.get("/v2/models/iris").headers["x-request-id"] for _ in range(3)}
+    assert len(generated) == 3 and all(len(g) == 32 for g in generated)
+    assert client.get("/nope").headers["x-request-id"]
+    assert client.post("/invocations", content=b"{").headers["x-request-id"]
+
+
+def test_unknown_model_or_version_is_404_and_wrong_method_405(iris_app: Any) -> None:
+    _, client = iris_app
+    assert client.get("/v2/models/other").status_code == 404
+    assert client.post("/v2/models/iris/versions/9/infer", json={}).status_code == 404
+    assert client.get("/v2/models/iris/infer").status_code == 405
+    assert client.get("/invocations").status_code == 405
+
+
+def test_empty_batch_returns_no_predictions(iris_app: Any) -> None:
+    _, client = iris_app
+    resp = client.post(
+        "/invocations", json={"dataframe_split": {"columns": IRIS_COLUMNS, "data": []}}
+    )
+    assert resp.status_code == 200 and resp.json() == {"predictions": []}
+
+
+def test_body_over_the_limit_gets_413(iris: Any, serve_app: Any) -> None:
+    _, client = serve_app("iris@production", log_predictions=False, max_body_bytes=1000)
+    X, _ = iris_frame()
+    big = {"dataframe_split": {"columns": IRIS_COLUMNS, "data": X.values.tolist()}}
+    resp = client.post("/invocations", json=big)
+    assert resp.status_code == 413
+    assert "1000-byte limit" in resp.json()["error"]
+
+
+def test_metrics_report_requests_latency_batches_version_and_predictions(iris_app: Any) -> None:
+    _, client = iris_app
+    X, _ = iris_frame()
+    for _ in range(3):
+        client.post(
+            "/invocations",
+            json={
+                "dataframe_split": {"columns": IRIS_COLUMNS, "data": X.iloc[:10].values.tolist()}
+            },
+        )
+    client.post("/invocations", json={"dataframe_records": [{}]})
+    text = client.get("/metrics").text
+    assert 'cairn_requests_total{code="200",route="/invocations"} 3.0' in text
+    assert 'cairn_request_errors_total{code="422",route="/invocations"} 1.0' in text
+    assert 'cairn_request_latency_seconds_count{route="/invocations"} 4.0' in text
+    assert 'cairn_batch_rows_sum{route="/invocations"} 30.0' in text
+    assert 'cairn_model_version_info{model="iris",role="primary",version="1"} 1.0' in text
+    assert 'cairn_predictions_total{model="iris",role="primary",version="1"} 30.0' in text
+    assert 'cairn_prediction_class_total{class="0",model="iris"} 30.0' in text
+    assert "cairn_predlog_dropped_total 0.0" in text
+
+
+def test_nan_input_is_refused_with_422_not_500(iris_app: Any) -> None:
+    _, client = iris_app
+    resp = client.post(
+        "/invocations",
+        content=b'{"dataframe_split": {"columns": '
+        + COLUMNS_JSON
+        + b', "data": [[NaN, 1, 1, 1]]}}',
+        headers={"content-type": "application/json"},
+    )
+    assert resp.status_code == 422, resp.text
+    assert "NaN" in resp.json()["error"]

@@ -1,0 +1,71 @@
+"""The real ``tritonclient.http`` client talks to ``cairn serve`` over loopback: the
+server speaks the Open Inference Protocol v2, including the binary tensor extension."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from serving_helpers import IRIS_COLUMNS, cancer_arrays, free_port, iris_estimator, iris_frame
+
+httpclient = pytest.importorskip("tritonclient.http")
+
+
+@pytest.fixture
+def iris_server(iris: Any, threaded_server: Any) -> Any:
+    from cairn.serving.server import ServeConfig, build_app
+
+    app = build_app(ServeConfig("iris@production", log_predictions=False))
+    with threaded_server(app, free_port()) as server:
+        yield server
+
+
+def test_tritonclient_reads_health_and_metadata(iris_server: Any) -> None:
+    client = httpclient.InferenceServerClient(url=f"127.0.0.1:{iris_server.port}")
+    assert client.is_server_live() and client.is_server_ready()
+    assert client.is_model_ready("iris")
+    assert client.get_server_metadata()["name"] == "cairn"
+    meta = client.get_model_metadata("iris")
+    assert [i["name"] for i in meta["inputs"]] == IRIS_COLUMNS
+    assert meta["versions"] == ["1"]
+    client.close()
+
+
+@pytest.mark.parametrize("binary", [False, True], ids=["json", "binary"])
+def test_tritonclient_infers_with_one_tensor_per_column(iris_server: Any, binary: bool) -> None:
+    client = httpclient.InferenceServerClient(url=f"127.0.0.1:{iris_server.port}")
+    X, _ = iris_frame()
+    rows = X.iloc[::15]
+    inputs = []
+    for col in IRIS_COLUMNS:
+        tensor = httpclient.InferInput(col, [len(rows)], "FP64")
+        tensor.set_data_from_numpy(rows[col].to_numpy(), binary_data=binary)
+        inputs.append(tensor)
+    result = client.infer(
+        "iris", inputs, outputs=[httpclient.InferRequestedOutput("predict", binary_data=False)]
+    )
+    assert result.get_response()["model_version"] == "1"
+    np.testing.assert_array_equal(result.as_numpy("predict"), iris_estimator().predict(rows))
+    client.close()
+
+
+def test_tritonclient_infers_with_a_tensor_model(cancer: Any, threaded_server: Any) -> None:
+    from sklearn.tree import DecisionTreeClassifier
+
+    from cairn.serving.server import ServeConfig, build_app
+
+    app = build_app(ServeConfig("cancer@production", log_predictions=False))
+    X, y = cancer_arrays()
+    with threaded_server(app, free_port()) as server:
+        client = httpclient.InferenceServerClient(url=f"127.0.0.1:{server.port}")
+        tensor = httpclient.InferInput("input", [8, 30], "FP64")
+        tensor.set_data_from_numpy(X[:8], binary_data=True)
+        result = client.infer("cancer", [tensor], model_version="1")
+        expected = DecisionTreeClassifier(max_depth=3).fit(X, y).predict(X[:8])
+        np.testing.assert_array_equal(result.as_numpy("predict"), expected)
+        with pytest.raises(Exception, match="29"):
+            bad = httpclient.InferInput("input", [1, 29], "FP64")
+            bad.set_data_from_numpy(np.zeros((1, 29)), binary_data=False)
+            client.infer("cancer", [bad])
+        client.close()
