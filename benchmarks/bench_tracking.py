@@ -42,7 +42,7 @@ class Sizes:
     help_repeats: int
 
 
-FULL = Sizes((50_000, 1_000), (500, 100), (5, 3), 10_000, (20, 5), 5)
+FULL = Sizes((50_000, 500), (300, 50), (5, 3), 10_000, (20, 5), 5)
 QUICK = Sizes((10_000, 200), (100, 20), (3, 3), 10_000, (5, 3), 3)
 
 
@@ -77,7 +77,7 @@ def _write_rate(
     )
     return compare(
         label,
-        unit,
+        "throughput",
         cairn_rate,
         peer_rate,
         unit,

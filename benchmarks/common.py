@@ -120,6 +120,7 @@ def run_worker(
     """
     full_env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}
     cmd = [str(python), str(script), *map(str, args)]
+    what = " ".join([script.name, *map(str, args)])
     try:
         proc = subprocess.run(
             cmd,
@@ -131,15 +132,11 @@ def run_worker(
             check=False,
         )
     except subprocess.TimeoutExpired:
-        raise BenchmarkError(
-            f"{script.name} {' '.join(args)} timed out after {timeout:.0f} s"
-        ) from None
+        raise BenchmarkError(f"{what} timed out after {timeout:.0f} s") from None
     lines = [line for line in proc.stdout.splitlines() if line.strip()]
     if proc.returncode != 0 or not lines:
         tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
-        raise BenchmarkError(
-            f"{script.name} {' '.join(args)} exited {proc.returncode}: {tail or 'no output'}"
-        )
+        raise BenchmarkError(f"{what} exited {proc.returncode}: {tail or 'no output'}")
     try:
         data = json.loads(lines[-1])
     except json.JSONDecodeError:
@@ -326,8 +323,21 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def machine_info(versions: dict[str, str] | None = None) -> list[tuple[str, str]]:
-    """(label, value) rows describing where the figures were taken."""
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages: above the core count, figures are noisy."""
+    try:
+        return ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    except OSError:
+        return "?"
+
+
+def machine_info(
+    versions: dict[str, str] | None = None, load: str | None = None
+) -> list[tuple[str, str]]:
+    """(label, value) rows describing where the figures were taken.
+
+    ``load`` is the load average when the run started (default: now).
+    """
     python = cairn_python()
     py_version = subprocess.run(
         [str(python), "-c", "import platform; print(platform.python_version())"],
@@ -339,6 +349,7 @@ def machine_info(versions: dict[str, str] | None = None) -> list[tuple[str, str]
         ("date", dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")),
         ("CPU", f"{cpu_model()} ({os.cpu_count()} logical cores)"),
         ("OS", f"{platform.system()} {platform.release()}"),
+        ("load average at start (1, 5, 15 min)", load or load_average()),
         ("Python", py_version),
         ("Cairn", package_version(python, "cairn")),
     ]

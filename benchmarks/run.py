@@ -22,7 +22,15 @@ import sys
 import time
 import traceback
 
-from common import BENCH_DIR, Section, log, machine_info, render_section
+from common import (
+    BENCH_DIR,
+    BenchmarkError,
+    Section,
+    load_average,
+    log,
+    machine_info,
+    render_section,
+)
 
 RESULTS = BENCH_DIR / "RESULTS.md"
 
@@ -40,15 +48,21 @@ def discover() -> list[str]:
     return sorted(found, key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n))
 
 
-def run_one(name: str, quick: bool) -> tuple[Section, float]:
-    """Import ``bench_<name>`` and run it; an exception becomes the section's error."""
+def run_one(name: str, quick: bool) -> tuple[Section, float, str]:
+    """Import ``bench_<name>`` and run it; an exception becomes the section's error.
+
+    Returns the section, its duration and the load average when it started.
+    """
+    load = load_average()
     start = time.perf_counter()
     try:
         module = importlib.import_module(f"bench_{name}")
         section: Section = module.run(quick)
+    except BenchmarkError as exc:  # already says what failed
+        section = Section(title=name, error=str(exc))
     except Exception:
-        section = Section(title=name, error=traceback.format_exc(limit=4))
-    return section, time.perf_counter() - start
+        section = Section(title=name, error=traceback.format_exc(limit=-3))
+    return section, time.perf_counter() - start, load
 
 
 def previous_blocks(text: str) -> dict[str, str]:
@@ -56,7 +70,7 @@ def previous_blocks(text: str) -> dict[str, str]:
     return {m["name"]: m["body"] for m in _BLOCK.finditer(text)}
 
 
-def header(versions: dict[str, str], quick: bool) -> str:
+def header(versions: dict[str, str], load: str, quick: bool) -> str:
     """Title, how to regenerate, and the machine the figures came from."""
     lines = [
         "# Benchmark results",
@@ -68,17 +82,17 @@ def header(versions: dict[str, str], quick: bool) -> str:
         "| machine | |",
         "|---|---|",
     ]
-    lines += [f"| {label} | {value} |" for label, value in machine_info(versions)]
+    lines += [f"| {label} | {value} |" for label, value in machine_info(versions, load)]
     if quick:
         lines += ["", "**Quick mode**: reduced sizes and repeats; a smoke test, not a result."]
     return "\n".join(lines) + "\n\n"
 
 
-def block(name: str, section: Section, seconds: float, quick: bool) -> str:
-    """One section wrapped in its markers, with when and how long it took."""
+def block(name: str, section: Section, seconds: float, load: str, quick: bool) -> str:
+    """One section wrapped in its markers, with when, how long, and how busy the machine was."""
     stamp = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
     versions = ", ".join(f"{k} {v}" for k, v in sorted(section.versions.items()))
-    meta = f"_Measured {stamp} UTC in {seconds:.0f} s"
+    meta = f"_Measured {stamp} UTC in {seconds:.0f} s, load average {load} at start"
     meta += f"{' (quick mode)' if quick else ''}{'; ' + versions if versions else ''}._"
     body = render_section(section).rstrip("\n")
     # The meta line goes right under the section heading.
@@ -104,17 +118,20 @@ def main() -> int:
     }
     versions: dict[str, str] = {}
     failed = []
+    load = load_average()
     for name in selected:
         log(f"running {name}")
-        section, seconds = run_one(name, args.quick)
+        section, seconds, section_load = run_one(name, args.quick)
         log(f"{name} done in {seconds:.0f} s{' with errors' if section.error else ''}")
         versions.update(section.versions)
         if section.error:
             failed.append(name)
-        blocks[name] = block(name, section, seconds, args.quick)
+        blocks[name] = block(name, section, seconds, section_load, args.quick)
         # Written after every section, so an interrupted run keeps what it measured.
         ordered = [blocks[n] for n in discover() if n in blocks]
-        RESULTS.write_text(header(versions, args.quick) + "\n".join(ordered), encoding="utf-8")
+        RESULTS.write_text(
+            header(versions, load, args.quick) + "\n".join(ordered), encoding="utf-8"
+        )
     log(f"wrote {RESULTS}")
     return 1 if failed else 0
 

@@ -30,7 +30,8 @@ Conventions shared by all commands:
   exits 1. Bad usage (an unknown option, a missing argument) exits 2. `cairn --debug
   COMMAND ...` shows the full traceback instead.
 - Every list command takes `--json` and prints a JSON array of objects. Times in JSON are
-  ISO 8601 strings in UTC with milliseconds, such as `2024-05-01T12:00:03.120Z`.
+  ISO 8601 strings in UTC with milliseconds, such as `2024-05-01T12:00:03.120Z`; NaN and
+  infinite metric values are `null`.
 - Tables are drawn for a terminal and printed as plain aligned columns when the output
   is piped. Progress bars appear only on a terminal.
 """

@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         heading(f"workspace {workspace}")
         workspace.mkdir(parents=True)
         ctx.cairn("init")
-    except StepFailed as exc:
+    except (StepFailed, OSError) as exc:
         print(f"\ndemo stopped: could not create the workspace: {exc}", file=sys.stderr)
         return 1
     os.chdir(workspace)  # the Python API and the CLI find the workspace from here

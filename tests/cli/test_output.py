@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import subprocess
@@ -25,6 +26,11 @@ def test_iso_time_is_utc_with_milliseconds() -> None:
 )
 def test_format_number(value: float, text: str) -> None:
     assert _output.format_number(value) == text
+
+
+def test_json_output_is_strict_json(capsys: pytest.CaptureFixture[str]) -> None:
+    _output.print_json([{"auc": float("nan"), "loss": float("inf"), "n": [1.5, float("-inf")]}])
+    assert json.loads(capsys.readouterr().out) == [{"auc": None, "loss": None, "n": [1.5, None]}]
 
 
 def test_format_delta_is_signed() -> None:

@@ -65,6 +65,10 @@ def test_ls_sort_by_metric_descending(invoke: Invoke, populated: Any) -> None:
 
 def test_ls_limit_and_experiment(invoke: Invoke, populated: Any) -> None:
     assert len(_ls_json(invoke, "--limit", "2", "--sort", "metrics.auc")) == 2
+    truncated = invoke("runs", "ls", "--limit", "1")
+    assert len(truncated.stdout.splitlines()) == 2  # header and one run
+    assert "showing the first 1 runs; raise --limit" in truncated.stderr
+    assert invoke("runs", "ls").stderr == ""
     assert len(_ls_json(invoke, "--experiment", "demo")) == 3
     result = invoke("runs", "ls", "--experiment", "nope")
     assert result.exit_code == 1

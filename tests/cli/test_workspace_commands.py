@@ -145,6 +145,17 @@ def test_artifacts_ls_and_get(invoke: Invoke, populated: Any, tmp_path: Path) ->
     result = invoke("artifacts", "get", run_id, "model.txt", "-o", str(dest))
     assert result.exit_code == 0, result.stderr
     assert dest.read_text() == "a fitted model\n"
+    again = invoke("artifacts", "get", run_id, "model.txt", "-o", str(dest))
+    assert again.exit_code == 1
+    assert again.stderr == f"error: {dest} already exists; pass --force to replace it\n"
+    dest.write_text("stale")
+    assert (
+        invoke("artifacts", "get", run_id, "model.txt", "-o", str(dest), "--force").exit_code == 0
+    )
+    assert dest.read_text() == "a fitted model\n"
+    into = tmp_path / "new_dir"
+    assert invoke("artifacts", "get", run_id, "model.txt", "-o", f"{into}/").exit_code == 0
+    assert (into / "model.txt").read_text() == "a fitted model\n"
     missing = invoke("artifacts", "get", run_id, "nope.bin")
     assert missing.exit_code == 1
     assert "nope.bin" in missing.stderr and "model.txt" in missing.stderr

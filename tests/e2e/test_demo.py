@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -54,21 +56,46 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert verify.returncode == 0, verify.stdout
 
 
-def test_demo_stops_with_a_clear_message_when_a_step_fails(tmp_path: Path) -> None:
-    # A workspace path that cannot be created (its parent is a file) fails the first step.
+def _load_runner() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("demo_run", ROOT / "examples/demo/run.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_demo_stops_at_a_failing_step_and_names_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "broken_step.py").write_text(
+        "def run(ctx):\n    raise ValueError('the data set is empty')\n"
+    )
+    (tmp_path / "after_step.py").write_text("def run(ctx):\n    print('AFTER RAN')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    runner = _load_runner()
+    monkeypatch.setattr(
+        runner,
+        "STEPS",
+        [("missing", "steps.not_written_yet"), ("broken", "broken_step"), ("after", "after_step")],
+    )
+    monkeypatch.chdir(tmp_path)
+    assert runner.main(["--workspace", str(tmp_path / "ws")]) == 1
+    out, err = capsys.readouterr()
+    assert "demo stopped: step 'broken' failed: ValueError: the data set is empty" in err
+    assert "AFTER RAN" not in out
+    assert "step: missing" not in out  # steps not written yet are skipped
+
+
+def test_demo_stops_when_the_workspace_cannot_be_created(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     proc = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "examples" / "demo" / "run.py"),
-            "--workspace",
-            str(blocker / "ws"),
-        ],
+        [sys.executable, str(ROOT / "examples/demo/run.py"), "--workspace", str(blocker / "ws")],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
     assert proc.returncode == 1
-    assert "demo stopped:" in proc.stderr
+    assert "demo stopped: could not create the workspace" in proc.stderr
+    assert "Traceback" not in proc.stderr

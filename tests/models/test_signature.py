@@ -95,7 +95,7 @@ def test_numbers_into_text_column_are_refused() -> None:
 
 def test_tensor_wrong_shape_is_refused_with_hint() -> None:
     sig = infer_signature(np.zeros((2, 3)))
-    with pytest.raises(InputSchemaError, match=r"expects shape \(n, 3\), got \(3,\).*reshape"):
+    with pytest.raises(InputSchemaError, match=r"expects shape \(n, 3\), got \(3\).*reshape"):
         sig.validate(np.zeros(3))
     with pytest.raises(InputSchemaError, match=r"got \(2, 4\)"):
         sig.validate(np.zeros((2, 4)))

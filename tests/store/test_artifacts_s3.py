@@ -67,7 +67,7 @@ def test_push_to_s3_then_pull_into_a_fresh_local_store(s3_bucket: str, tmp_path:
 
 
 def test_s3_holds_fanned_out_objects_under_the_prefix_and_no_temp_keys(
-    s3_bucket: str, tmp_path: Path
+    s3_bucket: str, s3_endpoint: str, tmp_path: Path
 ) -> None:
     store = ArtifactStore(f"{s3_bucket}/some/prefix")
     digest = store.put_bytes(b"on s3").digest

@@ -39,9 +39,7 @@ def _load_model(run_id: str, dest: Path) -> Any:
     return load(str(folder))
 
 
-def test_classifier_fit_logs_params_metrics_and_model(
-    workspace: Workspace, tmp_path: Path
-) -> None:
+def test_classifier_fit_logs_params_metrics_and_model(workspace: Workspace, tmp_path: Path) -> None:
     X, y = load_iris(return_X_y=True)
     cairn.autolog()
     model = LogisticRegression(C=0.5, max_iter=500).fit(X, y)

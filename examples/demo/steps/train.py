@@ -20,7 +20,11 @@ EXPERIMENT = "breast-cancer"
 CANDIDATES: list[tuple[str, str, dict[str, Any]]] = [
     ("logreg-C1", "logreg", {"C": 1.0, "max_iter": 2000}),
     ("rf-200", "rf", {"n_estimators": 200, "max_depth": 6, "random_state": 0}),
-    ("gb-150", "gb", {"n_estimators": 150, "learning_rate": 0.1, "max_depth": 2, "random_state": 0}),
+    (
+        "gb-150",
+        "gb",
+        {"n_estimators": 150, "learning_rate": 0.1, "max_depth": 2, "random_state": 0},
+    ),
 ]
 
 
@@ -56,9 +60,10 @@ def _curve(model: Any, x_test: Any, y_test: Any) -> list[float]:
 
 
 def train_one(name: str, kind: str, params: dict[str, Any], data: Any, out: Path) -> str:
-    import cairn
     import skops.io
     from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+
+    import cairn
 
     x_train, x_test, y_train, y_test = data
     with cairn.start_run(
@@ -85,9 +90,10 @@ def train_one(name: str, kind: str, params: dict[str, Any], data: Any, out: Path
 
 
 def run(ctx: Context) -> None:
-    import cairn
     from sklearn.datasets import load_breast_cancer
     from sklearn.model_selection import train_test_split
+
+    import cairn
 
     x, y = load_breast_cancer(return_X_y=True)
     data = train_test_split(x, y, test_size=0.3, random_state=42, stratify=y)

@@ -5,12 +5,14 @@ when it is piped; ``--json`` output is one JSON document on stdout; progress bar
 only on a terminal. Rich is imported only when a terminal will see it.
 
 Times in JSON output are ISO 8601 strings in UTC with millisecond precision
-(``2024-05-01T12:00:03.120Z``); the store keeps integer milliseconds.
+(``2024-05-01T12:00:03.120Z``); the store keeps integer milliseconds. NaN and infinite
+numbers are written as ``null``, since JSON cannot spell them.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -36,7 +38,18 @@ def print_json(data: Any) -> None:
           }
         ]
     """
-    typer.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+    typer.echo(json.dumps(_json_safe(data), indent=2, allow_nan=False, default=str))
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN and infinities become null: JSON has no spelling for them and jq rejects ``NaN``."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 def print_table(

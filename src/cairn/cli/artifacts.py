@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
+from pathlib import Path, PurePosixPath
 
 import typer
 
@@ -51,27 +52,35 @@ def get_artifact(
     name: str = typer.Argument(
         ..., help="Artifact name as `cairn artifacts ls` shows it, or a file inside a directory."
     ),
-    output: Path = typer.Option(
+    output: str = typer.Option(
         None,
         "--output",
         "-o",
-        help="File or directory to write to; into an existing directory under its own name "
-        "(default: the current directory).",
+        help="File or directory to write to; a directory (existing, or ending in /) gets the "
+        "artifact under its own name. Default: the current directory.",
     ),
+    force: bool = typer.Option(False, "--force", "-f", help="Replace an existing file."),
 ) -> None:
     """Write one artifact (a file, or a directory tree) of a run to disk.
 
     The bytes are checked against their digest as they are copied.
     """
     from cairn.cli.runs import resolve_run
+    from cairn.errors import AlreadyExists
     from cairn.tracking.client import TrackingClient
     from cairn.workspace import current
 
+    dest = Path(output) if output else Path.cwd()
+    if output and output.endswith(("/", os.sep)):
+        dest.mkdir(parents=True, exist_ok=True)
+    target = dest / PurePosixPath(name).name if dest.is_dir() else dest
+    if target.exists() and not force:
+        raise AlreadyExists(f"{target} already exists; pass --force to replace it")
     ws = current()
     run = resolve_run(ws.tracking, run_id)
     client = TrackingClient(ws)
     try:
-        written = client.download_artifact(run.id, name, output)
+        written = client.download_artifact(run.id, name, target, overwrite=force)
     finally:
         client.close()
     typer.echo(f"Wrote {name} to {written}")

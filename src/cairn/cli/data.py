@@ -21,8 +21,16 @@ JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
 
 def _version_row(v: Any) -> list[Any]:
     rows = "-" if v.rows is None else v.rows
-    return [v.ref, v.format, rows, _output.format_bytes(v.size), v.file_count, v.digest[:12],
-            _output.short_time(v.created_at), v.message]
+    return [
+        v.ref,
+        v.format,
+        rows,
+        _output.format_bytes(v.size),
+        v.file_count,
+        v.digest[:12],
+        _output.short_time(v.created_at),
+        v.message,
+    ]
 
 
 @app.command("add")
@@ -66,9 +74,18 @@ def ls(as_json: bool = JSON) -> None:
         return
     _output.print_table(
         ["NAME", "VERSIONS", "LATEST", "FORMAT", "ROWS", "SIZE", "UPDATED"],
-        [[s.name, s.versions, f"v{s.latest.version}", s.latest.format,
-          s.latest.rows, _output.format_bytes(s.latest.size), _output.short_time(s.latest.created_at)]
-         for s in found],
+        [
+            [
+                s.name,
+                s.versions,
+                f"v{s.latest.version}",
+                s.latest.format,
+                s.latest.rows,
+                _output.format_bytes(s.latest.size),
+                _output.short_time(s.latest.created_at),
+            ]
+            for s in found
+        ],
     )
 
 
@@ -85,13 +102,21 @@ def show(
         _output.print_json({**ds.to_dict(), "profile": ds.profile})
         return
     v = ds.version
-    _output.print_fields({
-        "version": v.ref, "digest": v.digest, "kind": v.kind, "format": v.format,
-        "size": _output.format_bytes(v.size), "files": v.file_count, "rows": v.rows,
-        "git commit": (v.git_commit or "-") + (" (dirty)" if v.git_dirty else ""),
-        "created": f"{_output.short_time(v.created_at)} by {v.created_by or '-'}",
-        "message": v.message or "-", "source": v.source,
-    })
+    _output.print_fields(
+        {
+            "version": v.ref,
+            "digest": v.digest,
+            "kind": v.kind,
+            "format": v.format,
+            "size": _output.format_bytes(v.size),
+            "files": v.file_count,
+            "rows": v.rows,
+            "git commit": (v.git_commit or "-") + (" (dirty)" if v.git_dirty else ""),
+            "created": f"{_output.short_time(v.created_at)} by {v.created_by or '-'}",
+            "message": v.message or "-",
+            "source": v.source,
+        }
+    )
     profile = ds.profile
     if profile:
         typer.echo("")
@@ -106,8 +131,18 @@ def _stats_row(column: str, info: dict[str, Any]) -> list[Any]:
     median = quantiles["values"][50] if quantiles else None
     top = ", ".join(f"{t['value']} ({t['count']})" for t in info.get("top", [])[:3]) or None
     distinct = info["distinct"] if info["distinct_exact"] else f"~{info['distinct']}"
-    return [column, info["dtype"], info["nulls"], distinct, info.get("min"), median,
-            info.get("max"), info.get("mean"), info.get("std"), top]
+    return [
+        column,
+        info["dtype"],
+        info["nulls"],
+        distinct,
+        info.get("min"),
+        median,
+        info.get("max"),
+        info.get("mean"),
+        info.get("std"),
+        top,
+    ]
 
 
 @app.command("diff")
@@ -126,14 +161,25 @@ def diff(
     a, b = result.old, result.new
     if result.same_content:
         typer.echo(f"{a.ref} and {b.ref} have identical content ({a.digest[:12]})")
-    typer.echo(f"rows: {a.rows if a.rows is not None else '-'} -> {b.rows if b.rows is not None else '-'}"
-               f"   size: {_output.format_bytes(a.size)} -> {_output.format_bytes(b.size)}"
-               f"   files: {a.file_count} -> {b.file_count}")
+    typer.echo(
+        f"rows: {a.rows if a.rows is not None else '-'} -> {b.rows if b.rows is not None else '-'}"
+        f"   size: {_output.format_bytes(a.size)} -> {_output.format_bytes(b.size)}"
+        f"   files: {a.file_count} -> {b.file_count}"
+    )
     if result.columns:
         _output.print_table(
             ["COLUMN", "CHANGE", "DTYPE", "NULL RATE", "MEAN", "PSI"],
-            [[c.name, c.status, _arrow(c.old_dtype, c.new_dtype), _arrow(c.old_null_rate, c.new_null_rate),
-              _arrow(c.old_mean, c.new_mean), c.psi] for c in result.columns],
+            [
+                [
+                    c.name,
+                    c.status,
+                    _arrow(c.old_dtype, c.new_dtype),
+                    _arrow(c.old_null_rate, c.new_null_rate),
+                    _arrow(c.old_mean, c.new_mean),
+                    c.psi,
+                ]
+                for c in result.columns
+            ],
         )
 
 
@@ -147,7 +193,9 @@ def _arrow(a: Any, b: Any) -> str:
 @app.command("checkout")
 def checkout(
     ref: str = typer.Argument(..., help="NAME@vN (NAME alone: the latest)."),
-    output: Path = typer.Option(None, "--output", "-o", help="Where to write (default: the original name)."),
+    output: Path = typer.Option(
+        None, "--output", "-o", help="Where to write (default: the original name)."
+    ),
     force: bool = typer.Option(False, "--force", "-f", help="Replace an existing file or folder."),
 ) -> None:
     """Restore the exact bytes of a version, verified against its digest."""
@@ -167,17 +215,38 @@ def log(
 
     usage = cairn.data.log(name)
     if as_json:
-        _output.print_json([
-            {**u.version.to_dict(), "runs": [{"id": r.id, "name": r.name, "status": str(r.status),
-                                              "experiment_id": r.experiment_id} for r in u.runs]}
-            for u in usage
-        ])
+        _output.print_json(
+            [
+                {
+                    **u.version.to_dict(),
+                    "runs": [
+                        {
+                            "id": r.id,
+                            "name": r.name,
+                            "status": str(r.status),
+                            "experiment_id": r.experiment_id,
+                        }
+                        for r in u.runs
+                    ],
+                }
+                for u in usage
+            ]
+        )
         return
     _output.print_table(
         ["VERSION", "CREATED", "BY", "ROWS", "DIGEST", "MESSAGE", "USED BY RUNS"],
-        [[u.version.ref, _output.short_time(u.version.created_at), u.version.created_by,
-          u.version.rows, u.version.digest[:12], u.version.message,
-          ", ".join(f"{r.name} ({r.id[:8]})" for r in u.runs) or None] for u in usage],
+        [
+            [
+                u.version.ref,
+                _output.short_time(u.version.created_at),
+                u.version.created_by,
+                u.version.rows,
+                u.version.digest[:12],
+                u.version.message,
+                ", ".join(f"{r.name} ({r.id[:8]})" for r in u.runs) or None,
+            ]
+            for u in usage
+        ],
     )
 
 
@@ -190,14 +259,18 @@ def _transfer(verb: str, refs: list[str] | None, remote: str | None, as_json: bo
     else:
         typer.echo(report.summary())
     if report.missing:
-        _output.echo_err(f"error: {len(report.missing)} objects are missing at the source; run `cairn verify`")
+        _output.echo_err(
+            f"error: {len(report.missing)} objects are missing at the source; run `cairn verify`"
+        )
         raise typer.Exit(1)
 
 
 @app.command("push")
 def push(
     refs: list[str] = typer.Argument(None, help="Datasets or versions (default: all)."),
-    remote: str = typer.Option(None, "--remote", "-r", help="Remote artifact store URI (s3://..., a folder)."),
+    remote: str = typer.Option(
+        None, "--remote", "-r", help="Remote artifact store URI (s3://..., a folder)."
+    ),
     as_json: bool = JSON,
 ) -> None:
     """Copy dataset versions to a remote artifact store (only missing objects)."""
@@ -207,7 +280,9 @@ def push(
 @app.command("pull")
 def pull(
     refs: list[str] = typer.Argument(None, help="Datasets or versions (default: all)."),
-    remote: str = typer.Option(None, "--remote", "-r", help="Remote artifact store URI (s3://..., a folder)."),
+    remote: str = typer.Option(
+        None, "--remote", "-r", help="Remote artifact store URI (s3://..., a folder)."
+    ),
     as_json: bool = JSON,
 ) -> None:
     """Fetch dataset versions from a remote artifact store (only missing objects)."""
@@ -229,7 +304,9 @@ def validate(
     else:
         for failure in report.failures:
             typer.echo(f"FAIL {failure.describe()}")
-        state = "passed" if report.ok else f"failed {len(report.failures)} of {report.checks} checks"
+        state = (
+            "passed" if report.ok else f"failed {len(report.failures)} of {report.checks} checks"
+        )
         typer.echo(f"{report.ref}: {state} ({report.rows} rows)")
     if not report.ok:
         raise typer.Exit(1)
@@ -238,7 +315,9 @@ def validate(
 @app.command("infer-schema")
 def infer_schema(
     ref: str = typer.Argument(..., help="NAME, NAME@vN or NAME@latest."),
-    output: Path = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
+    output: Path = typer.Option(
+        None, "--output", "-o", help="Write to this file instead of stdout."
+    ),
 ) -> None:
     """Write a starting schema file for a version (edit it, then validate against it)."""
     import cairn.data

@@ -320,6 +320,9 @@ def export_cmd(
     data: str = typer.Option(None, "--data", help="CSV/Parquet rows to check on (default: the input example)."),
     tolerance: float = typer.Option(1e-4, "--tolerance", help="Largest allowed difference."),
     force: bool = typer.Option(False, "--force", help="Replace an existing file."),
+    trust: bool = typer.Option(
+        False, "--trust", help="Load types not known to be safe (trusted sources only)."
+    ),
 ) -> None:
     """Export a scikit-learn model to ONNX, checked against the original."""
     from cairn.errors import InvalidInput
@@ -328,7 +331,7 @@ def export_cmd(
 
     if format_ != "onnx":
         raise InvalidInput(f"unknown export format {format_!r}; supported: onnx")
-    model = load(uri)
+    model = load(uri, trust=trust)
     frame = None
     if data is not None:
         from cairn.registry.catalog import workspace_or_current

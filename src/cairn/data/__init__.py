@@ -49,6 +49,7 @@ __all__ = [
     "diff",
     "get",
     "infer_schema",
+    "list_versions",
     "load",
     "log",
     "ls",
@@ -56,7 +57,6 @@ __all__ = [
     "push",
     "split",
     "validate",
-    "versions",
 ]
 
 
@@ -105,19 +105,23 @@ def get(ref: str, *, workspace: Workspace | None = None) -> Dataset:
     return Dataset(ws.datasets.get_version(name, number), ws)
 
 
-def load(ref: str, columns: list[str] | None = None, *, workspace: Workspace | None = None) -> pd.DataFrame:
+def load(
+    ref: str, columns: list[str] | None = None, *, workspace: Workspace | None = None
+) -> pd.DataFrame:
     """The data of a tabular version as a pandas DataFrame (``churn@latest`` works)."""
     return get(ref, workspace=workspace).load(columns)
 
 
 def ls(*, workspace: Workspace | None = None) -> list[DatasetSummary]:
     """Every dataset with its version count and latest version."""
-    return _ws(workspace).datasets.list_datasets()
+    found: list[DatasetSummary] = _ws(workspace).datasets.list_datasets()
+    return found
 
 
-def versions(name: str, *, workspace: Workspace | None = None) -> list[DatasetVersion]:
+def list_versions(name: str, *, workspace: Workspace | None = None) -> list[DatasetVersion]:
     """Every version of ``name``, oldest first."""
-    return _ws(workspace).datasets.list_versions(parse_ref(name)[0])
+    found: list[DatasetVersion] = _ws(workspace).datasets.list_versions(parse_ref(name)[0])
+    return found
 
 
 @dataclass(frozen=True)
@@ -143,7 +147,10 @@ def log(name: str, *, workspace: Workspace | None = None) -> list[VersionUsage]:
 
 
 def checkout(
-    ref: str, dest: str | os.PathLike[str] | None = None, *, overwrite: bool = False,
+    ref: str,
+    dest: str | os.PathLike[str] | None = None,
+    *,
+    overwrite: bool = False,
     workspace: Workspace | None = None,
 ) -> Path:
     """Restore the exact bytes of a version (verified) to ``dest``.
@@ -164,7 +171,9 @@ def diff(old: str, new: str, *, workspace: Workspace | None = None) -> DatasetDi
     return diff_profiles(a.version, b.version, a.profile, b.profile)
 
 
-def validate(ref: str, schema: str | os.PathLike[str], *, workspace: Workspace | None = None) -> ValidationReport:
+def validate(
+    ref: str, schema: str | os.PathLike[str], *, workspace: Workspace | None = None
+) -> ValidationReport:
     """Check a version against a YAML schema file; see :mod:`cairn.data.schema`.
 
     The schema file is checked first, so a bad file fails before any data is read.
@@ -172,7 +181,7 @@ def validate(ref: str, schema: str | os.PathLike[str], *, workspace: Workspace |
     from cairn.data.schema import load_schema
     from cairn.data.schema import validate as run_checks
 
-    spec = load_schema(schema)
+    spec = load_schema(Path(schema))
     return run_checks(get(ref, workspace=workspace), spec)
 
 
@@ -183,14 +192,18 @@ def infer_schema(ref: str, *, workspace: Workspace | None = None) -> str:
     return infer(get(ref, workspace=workspace))
 
 
-def push(refs: list[str] | None = None, remote: str | None = None, *, workspace: Workspace | None = None) -> TransferReport:
+def push(
+    refs: list[str] | None = None, remote: str | None = None, *, workspace: Workspace | None = None
+) -> TransferReport:
     """Copy versions' objects that the remote lacks to it (all versions by default)."""
     from cairn.data.remote import push as do_push
 
     return do_push(_ws(workspace), refs, remote)
 
 
-def pull(refs: list[str] | None = None, remote: str | None = None, *, workspace: Workspace | None = None) -> TransferReport:
+def pull(
+    refs: list[str] | None = None, remote: str | None = None, *, workspace: Workspace | None = None
+) -> TransferReport:
     """Copy versions' objects that the workspace lacks from the remote."""
     from cairn.data.remote import pull as do_pull
 

@@ -100,7 +100,9 @@ class Dataset:
 
     def checkout(self, dest: str | Path, overwrite: bool = False) -> Path:
         """Restore the exact bytes (verified against the digest) to ``dest``."""
-        return self.workspace.artifacts.checkout(self.digest, Path(dest), verify=True, overwrite=overwrite)
+        return self.workspace.artifacts.checkout(
+            self.digest, Path(dest), verify=True, overwrite=overwrite
+        )
 
     def sources(self) -> list[tabular.Source]:
         """The data files of this version in the artifact store, in order."""
@@ -133,7 +135,10 @@ class Dataset:
         if columns is not None:
             missing = [c for c in columns if c not in schema.names]
             if missing:
-                raise InvalidInput(f"{self.ref} has no column(s) {', '.join(missing)}; it has {', '.join(schema.names)}")
+                have = ", ".join(schema.names)
+                raise InvalidInput(
+                    f"{self.ref} has no column(s) {', '.join(missing)}; it has {have}"
+                )
             schema = pa.schema([schema.field(c) for c in columns])
         table = pa.Table.from_batches(list(self.batches(columns)), schema=schema)
         frame = table.to_pandas()

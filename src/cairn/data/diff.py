@@ -68,7 +68,9 @@ def diff_profiles(
     changes = []
     for name in [*old_cols, *(n for n in new_cols if n not in old_cols)]:
         a, b = old_cols.get(name), new_cols.get(name)
-        status = "added" if a is None else "removed" if b is None else "retyped" if a != b else "same"
+        status = (
+            "added" if a is None else "removed" if b is None else "retyped" if a != b else "same"
+        )
         pa_, pb = op.get(name), np_.get(name)
         changes.append(
             ColumnChange(
@@ -140,5 +142,9 @@ def _numeric_shares(edges: list[float], quantiles: dict[str, Any]) -> list[float
         return 1.0
 
     inner = [cdf(e) for e in edges[1:-1]]
-    cuts = [0.0, *inner, 1.0]  # below the first edge counts in the first bin, above the last in the last
+    cuts = [
+        0.0,
+        *inner,
+        1.0,
+    ]  # below the first edge counts in the first bin, above the last in the last
     return [max(cuts[i + 1] - cuts[i], 0.0) for i in range(len(cuts) - 1)]

@@ -157,7 +157,9 @@ class _ColumnState:
         present = pc.drop_null(array) if array.null_count else array
         values = np.asarray(present.to_numpy(zero_copy_only=False), dtype=np.float64)
         values = values[np.isfinite(values)]
-        bins = np.clip(np.searchsorted(self.edges, values, side="right") - 1, 0, self.counts.size - 1)
+        bins = np.clip(
+            np.searchsorted(self.edges, values, side="right") - 1, 0, self.counts.size - 1
+        )
         self.counts += np.bincount(bins, minlength=self.counts.size)
 
     def result(self) -> dict[str, Any]:
@@ -209,7 +211,8 @@ def compute_profile(
     Example:
         >>> import pyarrow as pa
         >>> table = pa.table({"x": [1.0, 2.0, 3.0, None]})
-        >>> profile = compute_profile(table.schema, lambda cols: iter(table.select(cols or ["x"]).to_batches()))
+        >>> read = lambda cols: iter(table.select(cols or ["x"]).to_batches())
+        >>> profile = compute_profile(table.schema, read)
         >>> profile["columns"]["x"]["nulls"], profile["columns"]["x"]["mean"]
         (1, 2.0)
     """

@@ -33,7 +33,11 @@ def remote_store(ws: Workspace, uri: str | None = None) -> ArtifactStore:
     if ws.root is not None and (ws.root / CONFIG_FILE).is_file():
         data = tomllib.loads((ws.root / CONFIG_FILE).read_text(encoding="utf-8"))
         section = data.get("data", {}) if isinstance(data.get("data", {}), dict) else {}
-        options = section.get("remote_options", {}) if isinstance(section.get("remote_options"), dict) else {}
+        options = (
+            section.get("remote_options", {})
+            if isinstance(section.get("remote_options"), dict)
+            else {}
+        )
     chosen = uri or os.environ.get(ENV_REMOTE) or section.get("remote")
     if not chosen:
         raise ConfigError(

@@ -134,7 +134,9 @@ def load_schema(path: str | Path) -> SchemaSpec:
     except yaml.YAMLError as exc:
         raise InvalidInput(f"{file}: not valid YAML: {' '.join(str(exc).split())}") from None
     if not isinstance(data, dict) or node is None:
-        raise InvalidInput(f"{file}: a schema file is a mapping with 'columns' (and 'rows', 'strict')")
+        raise InvalidInput(
+            f"{file}: a schema file is a mapping with 'columns' (and 'rows', 'strict')"
+        )
     return _spec(file, node, data)
 
 
@@ -161,11 +163,17 @@ def _spec(file: Path, node: yaml.Node, data: dict[str, Any]) -> SchemaSpec:
         _unknown(checks, column_node, COLUMN_CHECKS, "check", f" on column {name!r}", fail)
         allowed = checks.get("allowed")
         if allowed is not None and not isinstance(allowed, list):
-            raise fail(_child(column_node, "allowed"), f"'allowed' on column {name!r} must be a list")
+            raise fail(
+                _child(column_node, "allowed"), f"'allowed' on column {name!r} must be a list"
+            )
         for bound in ("min", "max"):
             value = checks.get(bound)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-                raise fail(_child(column_node, bound), f"'{bound}' on column {name!r} must be a number")
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, (int, float))
+            ):
+                raise fail(
+                    _child(column_node, bound), f"'{bound}' on column {name!r} must be a number"
+                )
         specs.append(
             ColumnSpec(
                 name=str(name),
@@ -211,7 +219,12 @@ def _key_node(node: yaml.Node | None, key: Any) -> yaml.Node | None:
 
 
 def _unknown(
-    data: dict[str, Any], node: yaml.Node | None, known: tuple[str, ...], what: str, where: str, fail: Any
+    data: dict[str, Any],
+    node: yaml.Node | None,
+    known: tuple[str, ...],
+    what: str,
+    where: str,
+    fail: Any,
 ) -> None:
     for key in data:
         if key not in known:
@@ -249,7 +262,13 @@ def validate(dataset: Dataset, spec: SchemaSpec) -> ValidationReport:
             checks += 1
             if present[col.name] != col.dtype:
                 failures.append(
-                    CheckFailure(col.name, "dtype", None, (), f"expected {col.dtype}, found {present[col.name]}")
+                    CheckFailure(
+                        col.name,
+                        "dtype",
+                        None,
+                        (),
+                        f"expected {col.dtype}, found {present[col.name]}",
+                    )
                 )
         value_checks, labels = [], []
         for label, bound in (("min", col.min), ("max", col.max)):
@@ -332,7 +351,12 @@ def infer_schema(dataset: Dataset) -> str:
         if info["kind"] == "numeric" and info.get("min") is not None:
             spec["min"], spec["max"] = info["min"], info["max"]
         top = info.get("top")
-        if top is not None and info["top_exact"] and 0 < info["distinct"] <= ALLOWED_MAX and info["dtype"] != "bool":
+        if (
+            top is not None
+            and info["top_exact"]
+            and 0 < info["distinct"] <= ALLOWED_MAX
+            and info["dtype"] != "bool"
+        ):
             spec["allowed"] = sorted(t["value"] for t in top if t["value"] is not None)
         discrete = info["dtype"].startswith(("int", "uint")) or info["dtype"] == "string"
         if discrete and info["distinct_exact"] and present > 1 and info["distinct"] == present:

@@ -60,10 +60,14 @@ def split(
     if not 0 < test_size < 1:
         raise InvalidInput(f"test_size must be between 0 and 1 (exclusive), got {test_size!r}")
     if stratify is not None and by is not None:
-        raise InvalidInput("pass either stratify= or by= (a hash split keeps rows by key, not by class)")
+        raise InvalidInput(
+            "pass either stratify= or by= (a hash split keeps rows by key, not by class)"
+        )
     for column in (stratify, by):
         if column is not None and column not in df.columns:
-            raise InvalidInput(f"no column {column!r} to split on; columns: {', '.join(map(str, df.columns))}")
+            raise InvalidInput(
+                f"no column {column!r} to split on; columns: {', '.join(map(str, df.columns))}"
+            )
     n = len(df)
     if by is not None:
         test_mask = _hash_mask(df[by], test_size, seed)
@@ -80,14 +84,17 @@ def split(
         test_mask = np.zeros(n, dtype=bool)
         test_mask[rng.permutation(n)[: round(test_size * n)]] = True
     train, test = df[~test_mask], df[test_mask]
-    _record(df, test_mask, name, {"test_size": test_size, "seed": seed, "stratify": stratify, "by": by})
+    _record(
+        df, test_mask, name, {"test_size": test_size, "seed": seed, "stratify": stratify, "by": by}
+    )
     return train, test
 
 
 def _factorize(values: pd.Series) -> tuple[Any, Any]:
     import pandas as pd
 
-    return pd.factorize(values, use_na_sentinel=False)
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    return codes, uniques
 
 
 def _hash_mask(keys: pd.Series, test_size: float, seed: int) -> Any:
@@ -112,9 +119,7 @@ def frame_digest(df: pd.DataFrame) -> str:
     return str(hasher.hexdigest())
 
 
-def _record(
-    source: pd.DataFrame, test_mask: Any, name: str, params: dict[str, Any]
-) -> None:
+def _record(source: pd.DataFrame, test_mask: Any, name: str, params: dict[str, Any]) -> None:
     import io
 
     import numpy as np
@@ -131,7 +136,9 @@ def _record(
     origin = source.attrs.get("cairn.dataset")
     edges = []
     if isinstance(origin, dict) and origin.get("digest"):
-        edges.append(RunIO("input", f"{name}.source", str(origin["ref"]), str(origin["digest"]), "dataset"))
+        edges.append(
+            RunIO("input", f"{name}.source", str(origin["ref"]), str(origin["digest"]), "dataset")
+        )
     else:
         recorded[f"{name}.source_digest"] = frame_digest(source)
     run.log_params(recorded)
@@ -140,5 +147,14 @@ def _record(
     buffer = io.BytesIO()
     np.save(buffer, np.asarray(test_mask, dtype=bool), allow_pickle=False)
     stored = run.client.workspace.artifacts.put_bytes(buffer.getvalue())
-    edges.append(RunIO("output", f"{name}.assignment", f"{name}/test_mask.npy", stored.digest, "file", stored.size))
+    edges.append(
+        RunIO(
+            "output",
+            f"{name}.assignment",
+            f"{name}/test_mask.npy",
+            stored.digest,
+            "file",
+            stored.size,
+        )
+    )
     run.client.store.log_io(run.id, edges)

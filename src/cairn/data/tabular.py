@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 BATCH_ROWS = 131_072
 CSV_BLOCK_SIZE = 16 << 20
 
+
 class SchemaMismatch(InvalidInput):
     """Files of one directory that do not share their columns."""
 
@@ -91,7 +92,9 @@ def iter_batches(
             else:
                 yield from _csv_batches(source, schema, columns)
         except (pa.ArrowException, OSError) as exc:
-            raise InvalidInput(f"cannot read {source.label} as {fmt.upper()}: {_first_line(exc)}") from None
+            raise InvalidInput(
+                f"cannot read {source.label} as {fmt.upper()}: {_first_line(exc)}"
+            ) from None
 
 
 def _read_schema(source: Source, fmt: str, _columns: Sequence[str] | None) -> pa.Schema:
@@ -109,7 +112,9 @@ def _read_schema(source: Source, fmt: str, _columns: Sequence[str] | None) -> pa
         finally:
             reader.close()
     except (pa.ArrowException, OSError) as exc:
-        raise InvalidInput(f"cannot read {source.label} as {fmt.upper()}: {_first_line(exc)}") from None
+        raise InvalidInput(
+            f"cannot read {source.label} as {fmt.upper()}: {_first_line(exc)}"
+        ) from None
 
 
 def _parquet_batches(

@@ -20,7 +20,7 @@ from cairn.config import STATE_DIR
 from cairn.data import tabular
 from cairn.data.statcache import Scan, StatCache, scan
 from cairn.errors import InvalidInput
-from cairn.store.datasets import AddResult, Column, NewVersion, check_name
+from cairn.store.datasets import AddResult, Column, Format, NewVersion, check_name
 from cairn.types import ObjectInfo
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ class Content:
 
     path: Path
     scan: Scan
-    format: str  # csv | parquet | bytes
+    format: Format
     data_files: tuple[str, ...]  # relative paths read as tables ("" for a single file)
     note: str = ""  # why a directory is stored as bytes, if it is
 
@@ -54,14 +54,18 @@ def inspect(path: Path) -> Content:
     if not found.files:
         raise InvalidInput(f"{path} is an empty folder; nothing to version")
     if path.is_file():
-        fmt = tabular.format_of(path.name)
+        fmt = _format(tabular.format_of(path.name))
         return Content(path, found, fmt, ("",) if fmt != "bytes" else ())
     data = [rel for rel, _ in found.files if tabular.is_data_file(rel)]
     formats = {tabular.format_of(rel) for rel in data}
-    if len(formats) == 1 and (fmt := formats.pop()) != "bytes":
+    if len(formats) == 1 and (fmt := _format(formats.pop())) != "bytes":
         return Content(path, found, fmt, tuple(data))
     note = "its files are not all CSV or all Parquet" if data else "it has no data files"
     return Content(path, found, "bytes", (), note=f"stored as bytes: {note}")
+
+
+def _format(name: str) -> Format:
+    return "csv" if name == "csv" else "parquet" if name == "parquet" else "bytes"
 
 
 def sources_of(content: Content) -> list[tabular.Source]:
@@ -85,7 +89,9 @@ def profile_content(
     try:
         schema = tabular.schema_of(sources, content.format)
     except tabular.SchemaMismatch as exc:
-        return None, Content(content.path, content.scan, "bytes", (), note=f"stored as bytes: {exc}")
+        return None, Content(
+            content.path, content.scan, "bytes", (), note=f"stored as bytes: {exc}"
+        )
     profile = compute_profile(
         schema,
         lambda cols: tabular.iter_batches(sources, content.format, schema, cols),
@@ -119,7 +125,11 @@ def add_version(
     hit = cache.lookup(content.scan)
     if hit is not None:
         latest = _latest(store, name)
-        if latest is not None and latest.digest == hit.get("digest") and ws.artifacts.exists(latest.digest):
+        if (
+            latest is not None
+            and latest.digest == hit.get("digest")
+            and ws.artifacts.exists(latest.digest)
+        ):
             return AddResult(version=latest, created=False, previous=latest), ""
 
     profile, content = _with_progress(
@@ -141,7 +151,7 @@ def add_version(
             kind=stored.kind,
             size=stored.size,
             file_count=len(content.scan.files),
-            format=content.format,  # type: ignore[arg-type]
+            format=content.format,
             rows=None if profile is None else int(profile["rows"]),
             columns=columns,
             profile_digest=profile_digest,
@@ -173,12 +183,13 @@ def _store(ws: Workspace, content: Content, progress: Any) -> ObjectInfo:
     path = content.path
     size = content.scan.size
     if path.is_dir():
-        return _with_progress(
+        tree: ObjectInfo = _with_progress(
             progress if size >= PROGRESS_BYTES else None,
             f"storing {path.name} ({len(content.scan.files)} files)",
             None,
             lambda _adv: store.put_tree(path),
         )
+        return tree
     if progress is None or size < PROGRESS_BYTES or not isinstance(store.blobs, LocalBlobs):
         return store.put_file(path)
 
@@ -191,10 +202,13 @@ def _store(ws: Workspace, content: Content, progress: Any) -> ObjectInfo:
         except OSError as exc:
             raise InvalidInput(f"cannot read {path}: {exc.strerror}") from None
 
-    return _with_progress(progress, f"storing {path.name}", size, put)
+    info: ObjectInfo = _with_progress(progress, f"storing {path.name}", size, put)
+    return info
 
 
-def _with_progress(progress: Any, description: str, total: int | None, fn: Callable[[Any], Any]) -> Any:
+def _with_progress(
+    progress: Any, description: str, total: int | None, fn: Callable[[Any], Any]
+) -> Any:
     if progress is None:
         return fn(None)
     with progress(description, total) as advance:

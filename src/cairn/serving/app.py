@@ -178,6 +178,7 @@ class ServingApp:
         path: str = scope["path"]
         method: str = scope["method"]
         route = path
+        served = ""
         try:
             if method in ("GET", "HEAD") and path in self._get:
                 code, payload = self._get[path]()
@@ -191,11 +192,11 @@ class ServingApp:
             elif path == "/invocations":
                 _need(method, "POST")
                 data = await _read_body(receive, content_length, self.options.max_body_bytes)
-                code, payload = await self._invocations(data, content_type, request_id)
+                code, payload, served = await self._invocations(data, content_type, request_id)
                 body = json.dumps(payload).encode()
             elif (m := _MODEL_PATH.match(path)) is not None:
                 route = "/v2/models/infer" if m["tail"] == "/infer" else "/v2/models"
-                code, payload = await self._model_route(
+                code, payload, served = await self._model_route(
                     m, method, receive, content_length, header_length, request_id
                 )
                 body = json.dumps(payload).encode()
@@ -207,24 +208,26 @@ class ServingApp:
         except Exception:  # a bug, not the caller's fault: say so without a traceback
             log.exception("request %s %s (%s) failed", method, path, request_id)
             code, body = 500, _error(f"internal error; see the server log for request {request_id}")
-        await self._send(send, code, body, request_id)
+        await self._send(send, code, body, request_id, version=served)
         self.metrics.observe(route, code, time.perf_counter() - started)
 
     @staticmethod
     async def _send(
-        send: Send, code: int, body: bytes, request_id: str, ctype: bytes = b"application/json"
+        send: Send,
+        code: int,
+        body: bytes,
+        request_id: str,
+        ctype: bytes = b"application/json",
+        version: str = "",
     ) -> None:
-        await send(
-            {
-                "type": "http.response.start",
-                "status": code,
-                "headers": [
-                    (b"content-type", ctype),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"x-request-id", request_id.encode()),
-                ],
-            }
-        )
+        headers = [
+            (b"content-type", ctype),
+            (b"content-length", str(len(body)).encode()),
+            (b"x-request-id", request_id.encode()),
+        ]
+        if version:  # which model version answered (the body of /invocations does not say)
+            headers.append((b"x-model-version", version.encode()))
+        await send({"type": "http.response.start", "status": code, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
     def _ready(self) -> tuple[int, Any]:
@@ -241,7 +244,7 @@ class ServingApp:
         content_length: int,
         header_length: int | None,
         request_id: str,
-    ) -> tuple[int, Any]:
+    ) -> tuple[int, Any, str]:
         name, version, tail = m["name"], m["version"], m["tail"]
         if name != self.router.name:
             raise ServingError(
@@ -262,25 +265,26 @@ class ServingApp:
             meta = predictor.spec.metadata()
             meta["versions"] = self.router.versions()
             meta["version"] = predictor.version
-            return 200, meta
+            return 200, meta, ""
         if tail == "/ready":
             _need(method, "GET")
-            return 200, {"name": name, "ready": True}
+            return 200, {"name": name, "ready": True}, ""
         _need(method, "POST")
         data = await _read_body(receive, content_length, self.options.max_body_bytes)
         doc, inputs = v2.decode_request(data, header_length)
         predictor, role = pinned if pinned else self.router.pick(request_id)
         batch = v2.to_batch(predictor.spec, inputs)
         preds, out = await self._predict(predictor, batch, role, request_id, "/v2/models/infer")
-        return 200, v2.encode_response(predictor.spec, predictor.version, preds, out, doc.get("id"))
+        response = v2.encode_response(predictor.spec, predictor.version, preds, out, doc.get("id"))
+        return 200, response, predictor.version
 
     async def _invocations(
         self, data: bytes, content_type: str, request_id: str
-    ) -> tuple[int, Any]:
+    ) -> tuple[int, Any, str]:
         predictor, role = self.router.pick(request_id)
         batch = invocations.decode(predictor.spec, data, content_type)
         _, out = await self._predict(predictor, batch, role, request_id, "/invocations")
-        return 200, invocations.encode(out)
+        return 200, invocations.encode(out), predictor.version
 
     async def _predict(
         self, predictor: Predictor, batch: Batch, role: str, request_id: str, route: str

@@ -319,14 +319,11 @@ def read_log(
         return pd.DataFrame({c: pd.Series(dtype=object) for c in LOG_COLUMNS})
     table = pa.concat_tables(tables, promote_options="permissive")
     df = table.to_pandas()
-    ms = df["time"].astype("int64") // 1_000_000 if df["time"].dtype.kind == "M" else df["time"]
-    if str(df["time"].dtype).startswith("datetime64[ms"):
-        ms = df["time"].astype("int64")
     mask = pd.Series(True, index=df.index)
     if lo is not None:
-        mask &= ms >= lo
+        mask &= df["time"] >= pd.Timestamp(lo, unit="ms", tz="UTC")
     if hi is not None:
-        mask &= ms < hi
+        mask &= df["time"] < pd.Timestamp(hi, unit="ms", tz="UTC")
     return df[mask].sort_values(["time", "request_id", "row"], kind="stable").reset_index(drop=True)
 
 

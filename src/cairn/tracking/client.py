@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from cairn.errors import AlreadyExists, InvalidInput, NotFound, StoreError
 from cairn.hashing import is_digest
 from cairn.store.base import DEFAULT_EXPERIMENT
+from cairn.store.tracking_validation import check_key
 from cairn.tracking import environment
 from cairn.tracking.buffer import MetricBuffer
 from cairn.types import (
@@ -37,6 +38,8 @@ from cairn.types import (
 if TYPE_CHECKING:
     from cairn.store.base import TrackingStore
     from cairn.workspace import Workspace
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 #: Runs fetched per store call when a search asks for more.
 SEARCH_PAGE_SIZE = 1000
@@ -64,6 +67,7 @@ class TrackingClient:
     def __init__(self, workspace: Workspace) -> None:
         self.workspace = workspace
         self._experiment_ids: dict[str, str] = {}
+        self._metric_keys: set[str] = set()
         self._lock = threading.Lock()
         self._buffer = MetricBuffer(self._write_metrics)
         _clients.add(self)
@@ -179,19 +183,28 @@ class TrackingClient:
         ``value`` may be any real number type (numpy scalars included); NaN and
         infinities are kept. Bad keys or values raise ``InvalidInput`` here, at the call.
         """
-        if type(key) is not str or not key:
-            raise InvalidInput(f"metric key must be a non-empty string, got {key!r}")
+        # Everything the store would refuse is refused here, at the call: a bad point
+        # reaching the background writer would fail its whole batch.
+        if key not in self._metric_keys:
+            check_key("metric", key)
+            if len(self._metric_keys) >= 10_000:  # bound the memo, not the keys
+                self._metric_keys.clear()
+            self._metric_keys.add(key)
         if type(value) is not float:
             value = _as_float(key, value)
         if type(step) is not int:
             step = _as_int(key, step, "step")
-        self._buffer.add(
-            run_id,
-            key,
-            value,
-            step,
-            now_ms() if timestamp is None else _as_int(key, timestamp, "timestamp"),
-        )
+        if not _INT64_MIN <= step <= _INT64_MAX:
+            raise InvalidInput(f"step {step} of metric {key!r} is out of the 64-bit range")
+        if timestamp is None:
+            timestamp = now_ms()
+        else:
+            timestamp = _as_int(key, timestamp, "timestamp")
+            if not 0 <= timestamp <= _INT64_MAX:
+                raise InvalidInput(
+                    f"timestamp {timestamp} of metric {key!r} must be milliseconds since 1970"
+                )
+        self._buffer.add(run_id, key, value, step, timestamp)
 
     def log_metrics(
         self,
@@ -499,7 +512,7 @@ def _as_float(key: str, value: Any) -> float:
         raise InvalidInput(f"metric {key!r} must be a number, got {value!r}")
     try:
         return float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise InvalidInput(f"metric {key!r} must be a number, got {value!r}") from None
 
 

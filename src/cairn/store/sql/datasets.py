@@ -1,4 +1,7 @@
-"""The dataset store on SQL (SQLite or PostgreSQL), see :class:`cairn.store.datasets.DatasetStore`."""
+"""The dataset store on SQL (SQLite or PostgreSQL).
+
+See :class:`cairn.store.datasets.DatasetStore` for the contract.
+"""
 
 from __future__ import annotations
 

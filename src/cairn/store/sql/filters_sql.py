@@ -125,7 +125,7 @@ def pattern_parts(pattern: str) -> Iterator[tuple[str, str]]:
 def _like(col: ColumnElement[Any], pattern: str, ignore_case: bool, dialect: str) -> Any:
     if dialect == "sqlite" and not ignore_case:
         # SQLite's LIKE ignores ASCII case; GLOB is its case-sensitive matcher.
-        return col.op("GLOB")(_glob(pattern))
+        return col.op("GLOB", is_comparison=True)(_glob(pattern))
     escaped = "".join(
         "\\" + c if kind == "char" and c in "%_\\" else c for kind, c in pattern_parts(pattern)
     )

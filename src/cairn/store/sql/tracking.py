@@ -22,6 +22,7 @@ import random
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -55,6 +56,9 @@ if TYPE_CHECKING:
     from cairn.store.sql.database import SqlDatabase
 
 _STATUS = {s.value: s for s in RunStatus}
+_RUN_EXISTS = sa.select(t.runs.c.id).where(t.runs.c.id == sa.bindparam("run_id"))
+_INSERT_RUN = t.runs.insert()
+_INSERT_METRIC = t.metrics.insert()
 _INT64_MAX = 2**63 - 1
 _ADJECTIVES = (
     "amber", "bold", "brisk", "calm", "clever", "dusty", "eager", "fuzzy", "gentle", "glad",
@@ -179,7 +183,7 @@ class SqlTrackingStore:
                 )
             if parent_id is not None:
                 self._require_run(conn, parent_id, what="parent run")
-            conn.execute(t.runs.insert().values(_run_values(run)))
+            conn.execute(_INSERT_RUN, _run_values(run))
             _insert_strings(conn, t.params, run.id, params)
             _insert_strings(conn, t.tags, run.id, tags)
 
@@ -264,13 +268,13 @@ class SqlTrackingStore:
             if params:
                 self._add_params(conn, run_id, params)
             if tags:
-                stmt = self._upsert(t.tags, ["run_id", "key"], ["value"])
+                stmt = self._statements["tags"]
                 conn.execute(
                     stmt, [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()]
                 )
             if metric_rows:
-                conn.execute(t.metrics.insert(), metric_rows)
-                conn.execute(self._latest_upsert(), list(latest.values()))
+                conn.execute(_INSERT_METRIC, metric_rows)
+                conn.execute(self._statements["latest"], list(latest.values()))
 
         self.db.write(write)
 
@@ -296,10 +300,7 @@ class SqlTrackingStore:
         def write(conn: Connection) -> None:
             self._require_run(conn, run_id)
             if rows:
-                stmt = self._upsert(
-                    t.run_io, ["run_id", "direction", "name"], ["role", "digest", "kind", "size"]
-                )
-                conn.execute(stmt, rows)
+                conn.execute(self._statements["io"], rows)
 
         self.db.write(write)
 
@@ -361,7 +362,7 @@ class SqlTrackingStore:
     # -- helpers ------------------------------------------------------------------------------
 
     def _require_run(self, conn: Connection, run_id: str, what: str = "run") -> None:
-        if conn.execute(sa.select(t.runs.c.id).where(t.runs.c.id == run_id)).first() is None:
+        if conn.execute(_RUN_EXISTS, {"run_id": run_id}).first() is None:
             raise _no_run(run_id, what)
 
     def _add_params(self, conn: Connection, run_id: str, params: dict[str, str]) -> None:
@@ -379,33 +380,36 @@ class SqlTrackingStore:
         new = {k: v for k, v in params.items() if k not in existing}
         _insert_strings(conn, t.params, run_id, new)
 
-    def _insert_module(self) -> Any:
-        if self.db.dialect == "postgresql":
-            from sqlalchemy.dialects import postgresql
+    @cached_property
+    def _statements(self) -> dict[str, Any]:
+        """Upserts in this database's dialect, built once (statement building is not free)."""
+        from sqlalchemy.dialects import postgresql, sqlite
 
-            return postgresql
-        from sqlalchemy.dialects import sqlite
+        insert: Any = postgresql.insert if self.db.dialect == "postgresql" else sqlite.insert
 
-        return sqlite
+        def upsert(table: sa.Table, keys: list[str], updates: list[str]) -> Any:
+            stmt = insert(table)
+            return stmt.on_conflict_do_update(
+                index_elements=keys, set_={c: stmt.excluded[c] for c in updates}
+            )
 
-    def _upsert(self, table: sa.Table, keys: list[str], updates: list[str]) -> Any:
-        stmt = self._insert_module().insert(table)
-        return stmt.on_conflict_do_update(
-            index_elements=keys, set_={c: stmt.excluded[c] for c in updates}
-        )
-
-    def _latest_upsert(self) -> Any:
         lm = t.latest_metrics
-        stmt = self._insert_module().insert(lm)
-        new = stmt.excluded
-        return stmt.on_conflict_do_update(
-            index_elements=["run_id", "key"],
-            set_={"value": new.value, "step": new.step, "timestamp": new.timestamp},
-            where=sa.or_(
-                new.step > lm.c.step,
-                sa.and_(new.step == lm.c.step, new.timestamp >= lm.c.timestamp),
+        latest = insert(lm)
+        new = latest.excluded
+        return {
+            "tags": upsert(t.tags, ["run_id", "key"], ["value"]),
+            "io": upsert(
+                t.run_io, ["run_id", "direction", "name"], ["role", "digest", "kind", "size"]
             ),
-        )
+            "latest": latest.on_conflict_do_update(
+                index_elements=["run_id", "key"],
+                set_={"value": new.value, "step": new.step, "timestamp": new.timestamp},
+                where=sa.or_(
+                    new.step > lm.c.step,
+                    sa.and_(new.step == lm.c.step, new.timestamp >= lm.c.timestamp),
+                ),
+            ),
+        }
 
 
 # -- rows <-> dataclasses ---------------------------------------------------------------------

@@ -1,0 +1,156 @@
+"""Data versioning: Cairn vs DVC (add a 1 GiB file, add and re-check 10,000 small files),
+and the cost of profiling a 1,000,000-row x 20-column Parquet file."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from common import (
+    WORKERS,
+    Result,
+    Section,
+    attempt,
+    cairn_python,
+    compare,
+    main,
+    median,
+    package_version,
+    peer_python,
+    run_worker,
+)
+
+DVC = ["dvc==3.59.1"]
+
+
+def _dvc() -> Any:
+    return peer_python("dvc", DVC)
+
+
+def _file(quick: bool, section: Section, cache: dict[str, Any]) -> list[Result]:
+    mib = 64 if quick else 1024
+    ours = run_worker(cairn_python(), WORKERS / "data_cairn.py", ["file", str(mib)], timeout=1800)
+    theirs = run_worker(_dvc(), WORKERS / "data_dvc.py", ["file", str(mib)], timeout=1800)
+    cache["file"] = (ours, theirs)
+    add, cp = median(ours["add"]), median(ours["cp"])
+    gib = ours["bytes"] / 2**30
+    raw_rate, phase_rate = gib / median(ours["blake3"]), gib / median(ours["hash_phase"])
+    section.notes.append(
+        f"add {mib} MiB file: `cairn data add` (whole command, fresh workspace) {add:.2f} s; "
+        f"`cp` {cp:.2f} s (ratio {add / cp:.2f}, target <= 1.5); hashing phase "
+        f"{phase_rate:.2f} GiB/s vs raw BLAKE3 {raw_rate:.2f} GiB/s "
+        f"({100 * phase_rate / raw_rate:.0f}%, target >= 70%)."
+    )
+    return [
+        compare(
+            f"add {mib} MiB file",
+            "wall time",
+            add,
+            median(theirs["add"]),
+            "s",
+            higher_is_better=False,
+            target=">= 5x faster than dvc add",
+            check=lambda _c, r: r >= 5,
+        ),
+        compare(
+            f"add {mib} MiB file vs cp",
+            "wall time",
+            add,
+            cp,
+            "s",
+            higher_is_better=False,
+            target="within 1.5x of cp",
+            check=lambda _c, r: r >= 1 / 1.5,
+        ),
+        compare(
+            "hashing phase vs raw BLAKE3",
+            "throughput",
+            phase_rate,
+            raw_rate,
+            "GiB/s",
+            higher_is_better=True,
+            target=">= 70% of raw BLAKE3",
+            check=lambda _c, r: r >= 0.7,
+        ),
+    ]
+
+
+def _dir(quick: bool, cache: dict[str, Any]) -> list[Result]:
+    count = 1000 if quick else 10_000
+    ours = run_worker(cairn_python(), WORKERS / "data_cairn.py", ["dir", str(count)], timeout=1800)
+    theirs = run_worker(_dvc(), WORKERS / "data_dvc.py", ["dir", str(count)], timeout=1800)
+    return [
+        compare(
+            f"add {count} x 4 KiB files",
+            "wall time",
+            median(ours["add"]),
+            median(theirs["add"]),
+            "s",
+            higher_is_better=False,
+            target=">= 10x faster than dvc add",
+            check=lambda _c, r: r >= 10,
+        ),
+        compare(
+            f"unchanged re-add vs dvc status ({count} files)",
+            "wall time",
+            median(ours["readd"]),
+            median(theirs["status"]),
+            "s",
+            higher_is_better=False,
+            target=">= 5x faster",
+            check=lambda _c, r: r >= 5,
+        ),
+    ]
+
+
+def _profile(quick: bool, section: Section) -> list[Result]:
+    rows = 100_000 if quick else 1_000_000
+    ours = run_worker(
+        cairn_python(), WORKERS / "data_cairn.py", ["profile", str(rows)], timeout=1800
+    )
+    seconds, peak, base = (
+        median(ours["seconds"]),
+        median(ours["peak_rss_mib"]),
+        ours["baseline_rss_mib"][0],
+    )
+    section.notes.append(
+        f"profile: {rows:,} rows x 20 columns (10 float, 5 int, 5 string), Parquet "
+        f"{ours['file_mib']:.0f} MiB in row groups of 131,072 rows; peak RSS {peak:.0f} MiB "
+        f"of which {base:.0f} MiB is the interpreter with numpy, pandas and pyarrow loaded. "
+        "No DVC equivalent: DVC does not profile data."
+    )
+    return [
+        Result(f"profile {rows:,} x 20 Parquet", "wall time", seconds, None, "s", None, "-", None),
+        Result(f"profile {rows:,} x 20 Parquet", "peak RSS", peak, None, "MiB", None, "-", None),
+    ]
+
+
+def run(quick: bool) -> Section:
+    section = Section(title="Data versioning: Cairn vs DVC", peer="DVC")
+    cache: dict[str, Any] = {}
+    try:
+        section.versions = {"DVC": package_version(_dvc(), "dvc")}
+    except Exception as exc:  # reported in the section; the profile rows still run
+        section.error = f"installing DVC: {exc}"
+
+    def many(fn: Any) -> Any:
+        def measure() -> Result:
+            rows = fn()
+            section.results.extend(rows[:-1])
+            return rows[-1]  # type: ignore[no-any-return]
+
+        return measure
+
+    if section.error is None:
+        attempt(section, "add file", many(lambda: _file(quick, section, cache)))
+        attempt(section, "add folder", many(lambda: _dir(quick, cache)))
+    attempt(section, "profile", many(lambda: _profile(quick, section)))
+    section.notes.append(
+        "Wall times of whole commands (`cairn data add`, `dvc add`, `dvc status`), "
+        "interpreter start-up included, median of 3; re-add relies on Cairn's stat cache "
+        "(size, mtime, inode), see docs/data.md."
+    )
+    return section
+
+
+if __name__ == "__main__":
+    main(run)

@@ -1,0 +1,101 @@
+"""The `cairn models`, `cairn gate` and `cairn ci` commands, in process and as processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+import cairn.workspace
+from cairn.cli.main import app
+
+Trained = Any  # the `trained` fixture of conftest.py
+
+
+def cli(*args: str) -> Any:
+    cairn.workspace.reset()
+    return CliRunner().invoke(app, list(args), prog_name="cairn")
+
+
+def cairn_process(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cairn", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200"},
+        check=False,
+    )
+
+
+def test_gate_check_exit_code_follows_the_outcome(trained: Trained) -> None:
+    ok = cairn_process("gate", "check", "churn", "1", "--gates", "gates.yaml")
+    assert ok.returncode == 0, ok.stderr
+    assert "RULE" in ok.stdout and "roc_auc" in ok.stdout and "all gates passed" in ok.stderr
+    assert cairn_process("models", "promote", "churn", "1", "--to", "production").returncode == 0
+    bad = cairn_process(
+        "gate", "check", "churn", "2", "--gates", "gates.yaml", "--against", "production"
+    )
+    assert bad.returncode == 1
+    assert "NO" in bad.stdout and "gate rule(s) failed" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+def test_promote_with_failing_gates_prints_one_line_and_keeps_alias(trained: Trained) -> None:
+    assert cli("models", "promote", "churn", "1", "--to", "production").exit_code == 0
+    proc = cairn_process(
+        "models", "promote", "churn", "2", "--to", "production", "--gates", "gates.yaml"
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("error: not promoting churn/2 to production")
+    assert proc.stderr.count("\n") == 1
+    history = json.loads(cli("models", "history", "churn", "--json").stdout)
+    assert [(e["from"], e["to"]) for e in history] == [(None, 1)]
+
+
+def test_register_ls_show_history_rollback_json(trained: Trained) -> None:
+    out = cli("models", "register", f"runs:/{trained.runs[0]}/model", "--name", "churn", "--json")
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)["version"] == 3
+    models = json.loads(cli("models", "ls", "--json").stdout)
+    assert [(m["name"], m["latest_version"]) for m in models] == [("churn", 3)]
+    for v in ("1", "3"):
+        assert cli("models", "promote", "churn", v, "--to", "production", "-r", "why").exit_code == 0
+    assert "was 3" in cli("models", "rollback", "churn", "--alias", "production").stdout
+    shown = json.loads(cli("models", "show", "churn/1", "--json").stdout)
+    assert shown["aliases"] == ["production"] and shown["run_id"] == trained.runs[0]
+    events = json.loads(cli("models", "history", "churn", "--json").stdout)
+    assert [(e["from"], e["to"], e["action"]) for e in events] == [
+        (None, 1, "promote"), (1, 3, "promote"), (3, 1, "rollback"),
+    ]
+    versions = json.loads(cli("models", "ls", "churn", "--json").stdout)
+    assert [v["version"] for v in versions] == [1, 2, 3]
+
+
+def test_card_and_export_commands(trained: Trained) -> None:
+    card = cli("models", "card", "churn/1")
+    assert card.exit_code == 0 and card.stdout.startswith("# churn, version 1")
+    out = cli("models", "export", "churn/1", "--format", "onnx", "-o", "model.onnx")
+    assert out.exit_code == 0, out.output
+    assert (trained.root / "model.onnx").stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["models", "show", "nope/1"], "no registered model named 'nope'"),
+        (["models", "promote", "churn", "7", "--to", "production"], "has no version 7"),
+        (["models", "archive", "churn", "x"], "neither a version number"),
+        (["gate", "validate", "missing.yaml"], "gates file missing.yaml not found"),
+    ],
+    ids=["unknown-model", "unknown-version", "bad-version", "no-gates-file"],
+)
+def test_mistakes_print_one_line(trained: Trained, args: list[str], message: str) -> None:
+    proc = cairn_process(*args)
+    assert proc.returncode == 1
+    assert message in proc.stderr and proc.stderr.count("\n") == 1
