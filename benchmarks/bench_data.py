@@ -19,7 +19,7 @@ from common import (
     run_worker,
 )
 
-DVC = ["dvc==3.59.1"]
+DVC = ["dvc==3.67.1"]
 
 
 def _dvc() -> Any:

@@ -170,7 +170,9 @@ def run(quick: bool) -> Section:
     attempt(section, "--help", lambda: _help(sizes, notes))
     notes.append(
         "Each tool runs in its own process; every write repeat starts from a fresh "
-        "workspace whose schema is created before the clock starts. Figures are medians."
+        "workspace whose schema is created before the clock starts, after one small "
+        "untimed round per process (first-call costs such as lazy imports). Every repeat "
+        "checks that all points or runs were stored. Figures are medians."
     )
     return section
 

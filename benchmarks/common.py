@@ -54,31 +54,40 @@ def cairn_python() -> Path:
 
 
 def peer_python(name: str, requirements: list[str]) -> Path:
-    """The python of ``benchmarks/.venvs/<name>``, created once with ``requirements``.
+    """The python of ``benchmarks/.venvs/<name>``, with ``requirements`` installed.
 
-    The venv is reused while its requirement list is unchanged (recorded in
-    ``.requirements``); a changed list reinstalls. pip runs with the machine's default
-    configuration (index, constraints). The first install can take minutes.
+    The venv is made on first use and reused after; requirements it does not have yet
+    (by their exact text, recorded in ``.requirements``) are pip-installed into it, so
+    two modules may share one venv with different extras. pip runs with the machine's
+    default configuration (index, constraints). The first install can take minutes; a
+    lock file keeps two concurrent benchmark runs from building the same venv at once.
 
     Example::
 
         python = peer_python("mlflow", ["mlflow==3.17.2"])
     """
+    import fcntl
+
     venv = VENVS / name
     python = venv / "bin" / "python"
     stamp = venv / ".requirements"
-    wanted = "\n".join(requirements) + "\n"
-    if python.exists() and stamp.exists() and stamp.read_text(encoding="utf-8") == wanted:
-        return python
     VENVS.mkdir(parents=True, exist_ok=True)
-    base = getattr(sys, "_base_executable", sys.executable)
-    _check([base, "-m", "venv", "--clear", str(venv)], f"creating venv {venv}")
-    log(f"installing {' '.join(requirements)} into {venv} (one-time, may take minutes)")
-    _check(
-        [str(python), "-m", "pip", "install", "--quiet", *requirements],
-        f"pip install {' '.join(requirements)} into {venv}",
-    )
-    stamp.write_text(wanted, encoding="utf-8")
+    with open(VENVS / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        have = stamp.read_text(encoding="utf-8").split("\n") if stamp.exists() else []
+        missing = [r for r in requirements if r not in have]
+        if python.exists() and stamp.exists() and not missing:
+            return python
+        if not (python.exists() and stamp.exists()):
+            base = getattr(sys, "_base_executable", sys.executable)
+            _check([base, "-m", "venv", "--clear", str(venv)], f"creating venv {venv}")
+            have = []
+        log(f"installing {' '.join(missing)} into {venv} (one-time, may take minutes)")
+        _check(
+            [str(python), "-m", "pip", "install", "--quiet", *missing],
+            f"pip install {' '.join(missing)} into {venv}",
+        )
+        stamp.write_text("\n".join([*filter(None, have), *missing]) + "\n", encoding="utf-8")
     return python
 
 
