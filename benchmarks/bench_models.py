@@ -85,10 +85,11 @@ def run(quick: bool) -> Section:
             higher_is_better=False,
         ),
     )
+    loads, calls = (3, 200) if quick else (10, 2000)
     section.notes.append(
         "StandardScaler + LogisticRegression Pipeline, breast-cancer DataFrame (30 columns). "
-        "Predict: median of 3 interleaved rounds of 5 batches of 2,000 calls on one row. "
-        "Load: median of 10 loads in one process (Cairn by models:/ URI with verified "
+        f"Predict: median of 3 interleaved rounds of 5 batches of {calls:,} calls on one row. "
+        f"Load: median of {loads} loads in one process (Cairn by models:/ URI with verified "
         "checkout; MLflow by runs:/ URI). The first row's peer is the raw estimator."
     )
     return section

@@ -145,3 +145,24 @@ def test_latency_and_run_metric_rules(trained: Trained) -> None:
 def test_data_validation_rule_fails_without_dataset_inputs(trained: Trained) -> None:
     [rule] = check_gates("churn", 1, {"rules": [{"data_validation": "passed"}]}).rules
     assert not rule["passed"] and "recorded no dataset inputs" in rule["detail"]
+
+
+def test_data_validation_rule_validates_the_training_dataset(trained: Trained) -> None:
+    import cairn
+    import cairn.data
+
+    train_csv = trained.root / "train.csv"
+    trained.holdout.to_csv(train_csv, index=False)
+    dataset = cairn.data.add(str(train_csv), name="churn-train")
+    (trained.root / "ok.yaml").write_text(cairn.data.infer_schema(dataset.ref))
+    (trained.root / "strict.yaml").write_text("rows: {min: 100000}\n")
+    with cairn.start_run() as run:
+        run.log_input(cairn.data.get(dataset.ref))
+        model = cairn.models.load("models:/churn/1").raw
+        info = cairn.log_model(model, input_example=trained.holdout.iloc[:2, :8], registered_name="churn")
+    version = info.version or 0
+    ok = check_gates("churn", version, {"rules": [{"data_validation": {"schema": "ok.yaml"}}]})
+    assert ok.passed, ok.rules
+    bad = check_gates("churn", version, {"rules": [{"data_validation": {"schema": "strict.yaml"}}]})
+    [rule] = bad.rules
+    assert not rule["passed"] and rule["detail"].startswith(f"{dataset.ref}: 1 check(s) failed")

@@ -138,7 +138,7 @@ def add_version(
     stored = _store(ws, content, progress)
     profile_digest = None
     if profile is not None:
-        data = json.dumps(profile, sort_keys=True, separators=(",", ":")).encode()
+        data = json.dumps(profile, separators=(",", ":")).encode()  # keeps column order
         profile_digest = ws.artifacts.put_bytes(data).digest
     columns = tuple(
         Column(col, info["dtype"]) for col, info in (profile or {}).get("columns", {}).items()

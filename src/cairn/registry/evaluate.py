@@ -74,10 +74,10 @@ def compute_metric(name: str, y_true: Any, labels: Any, proba: Any) -> float:
 
 
 class _Predictions:
-    def __init__(self, model: LoadedModel, frame: Any) -> None:
+    def __init__(self, model: LoadedModel, features: Any) -> None:
         self.model = model
-        self.labels = model.predict(frame)
-        self.proba = model.predict_proba(frame) if model.has_proba else None
+        self.labels = model.predict(features)
+        self.proba = model.predict_proba(features) if model.has_proba else None
 
     def metric(self, name: str, y: Any, mask: Any = None) -> float:
         if mask is None:
@@ -134,9 +134,19 @@ class Evaluation:
                 )
         return self._frame
 
+    def features(self, model: LoadedModel) -> Any:
+        """The evaluation data without the label (and, for tensor models, without the
+        group columns of fairness rules, which a table model would simply ignore)."""
+        drop = [self.spec.target]
+        if model.signature.is_tensor:
+            drop += [str(r.spec["fairness"]["by"]) for r in self.spec.rules if r.kind == "fairness"]
+        frame = self.frame()
+        return frame.drop(columns=[c for c in drop if c in frame.columns])
+
     def predictions(self, version: int) -> _Predictions:
         if version not in self._predictions:
-            self._predictions[version] = _Predictions(self.model(version), self.frame())
+            model = self.model(version)
+            self._predictions[version] = _Predictions(model, self.features(model))
         return self._predictions[version]
 
     def holder(self, rule: Rule) -> int | None:
@@ -269,11 +279,13 @@ class Evaluation:
             raise NotFound(
                 f"run {run.id} recorded no dataset inputs; log them with cairn.log_input"
             )
+        value = rule.spec["data_validation"]
+        schema = value.get("schema") if isinstance(value, dict) else None
         failed = []
         for ref in datasets:
-            status = validation_status(ref, self.ws)
+            status = validation_status(ref, self.ws, schema)
             if status is not True:
-                failed.append(f"{ref}: {status or 'no validation recorded'}")
+                failed.append(f"{ref}: {status}")
         detail = "; ".join(failed) or ", ".join(datasets)
         return ("passed" if not failed else "failed"), "passed", not failed, detail
 
@@ -324,22 +336,27 @@ def load_frame(ref: str, ws: Workspace) -> tuple[Any, str]:
     return handle.load(), label
 
 
-def validation_status(ref: str, ws: Workspace) -> bool | str | None:
-    """True when the dataset version's last validation passed; else a reason or None."""
+def validation_status(ref: str, ws: Workspace, schema: str | None = None) -> bool | str:
+    """True when dataset version ``ref`` passes validation; otherwise the reason.
+
+    With ``schema`` the version is validated now against that schema file. Without it,
+    a validation result recorded by the data layer is used, when it records one.
+    """
     try:
         import cairn.data as data
     except ModuleNotFoundError:
         return "dataset support is not installed"
-    finder = getattr(data, "validation_status", None)
-    if finder is not None:
-        return finder(ref)  # type: ignore[no-any-return]
-    handle = data.get(ref)
-    result = getattr(handle, "validation", None)
-    if callable(result):
-        result = result()
-    if result is None:
-        return None
-    passed = getattr(result, "passed", None)
-    if passed is None and isinstance(result, dict):
-        passed = result.get("passed")
-    return True if passed else "validation failed"
+    if schema is not None:
+        report = data.validate(ref, schema, workspace=ws)
+        if report.ok:
+            return True
+        first = report.failures[0]
+        return f"{len(report.failures)} check(s) failed, first: {first.message}"
+    recorded = getattr(data, "validation_status", None)
+    if recorded is None:
+        return (
+            "no validation result is recorded; give the schema in the rule: "
+            "{data_validation: {schema: schema.yaml}}"
+        )
+    status = recorded(ref)
+    return True if status is True else str(status or "no validation recorded")

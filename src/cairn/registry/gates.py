@@ -10,7 +10,7 @@ The file::
       - {latency_p95_ms: 20}
       - {fairness: {metric: accuracy, by: gender, max_gap: 0.05}}
       - {signature_compatible_with: production}
-      - {data_validation: passed}
+      - {data_validation: {schema: schema.yaml}}
       - {run_metric: cv_auc, min: 0.85}
 
 :func:`parse_gates` validates every rule before anything runs and reports the first
@@ -231,8 +231,17 @@ def _rule(item: Any, index: int, line: int | None, where: str) -> Rule:
         _numbers(f, ("max_gap", "min_rows"), f"{at}.fairness")
     elif kind == "signature_compatible_with":
         _alias(item["signature_compatible_with"], f"{at}.signature_compatible_with")
-    elif kind == "data_validation" and item["data_validation"] not in ("passed", True):
-        raise GateFileError(f"{at}.data_validation: the only value is 'passed'")
+    elif kind == "data_validation":
+        value = item["data_validation"]
+        if isinstance(value, Mapping):
+            if set(value) != {"schema"} or not isinstance(value["schema"], str):
+                raise GateFileError(
+                    f"{at}.data_validation: expected {{schema: path/to/schema.yaml}}"
+                )
+        elif value not in ("passed", True):
+            raise GateFileError(
+                f"{at}.data_validation: use 'passed' or {{schema: path/to/schema.yaml}}"
+            )
     return Rule(kind, dict(item), index, line)
 
 

@@ -169,7 +169,9 @@ def _read_batches(src: Path, batch_size: int) -> Iterator[pa.RecordBatch]:
         opts = pcsv.ReadOptions(block_size=max(batch_size * 100, 1 << 20))
         try:
             reader = pcsv.open_csv(src, read_options=opts)
-            yield from reader
+            for block in reader:  # blocks are sized in bytes: cut them to batch_size rows
+                for start in range(0, block.num_rows, batch_size):
+                    yield block.slice(start, batch_size)
         except Exception as exc:  # pyarrow.lib.ArrowInvalid: a malformed line
             if type(exc).__name__.startswith("Arrow"):
                 raise InvalidInput(f"{src.name} does not parse as CSV: {exc}") from None
