@@ -41,6 +41,9 @@ def pipeline(table: tuple[pd.DataFrame, np.ndarray]) -> object:
     X, y = table
     numeric = [c for c in X.columns if c != "plan"]
     prep = ColumnTransformer(
-        [("num", StandardScaler(), numeric), ("cat", OneHotEncoder(handle_unknown="ignore"), ["plan"])]
+        [
+            ("num", StandardScaler(), numeric),
+            ("cat", OneHotEncoder(handle_unknown="ignore"), ["plan"]),
+        ]
     )
     return make_pipeline(prep, LogisticRegression(max_iter=1000)).fit(X, y)

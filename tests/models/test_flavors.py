@@ -115,7 +115,7 @@ def test_function_flavor_needs_trust(tmp_path: Path) -> None:
 
     example = pd.DataFrame({"a": [1.0, 2.0]})
     assert save_model(score, tmp_path / "f", input_example=example).flavor == "function"
-    with pytest.raises(InvalidInput, match="function flavor.*pickle.*trust=True"):
+    with pytest.raises(InvalidInput, match=r"function flavor.*pickle.*trust=True"):
         load(str(tmp_path / "f"))
     loaded = load(str(tmp_path / "f"), trust=True)
     np.testing.assert_array_equal(loaded.predict(pd.DataFrame({"a": [3.0]})), [6.0])
@@ -129,6 +129,6 @@ def test_save_refuses_non_empty_directory(tmp_path: Path, pipeline: object) -> N
 
 
 def test_unsupported_object_is_refused_naming_its_type(tmp_path: Path) -> None:
-    with pytest.raises(InvalidInput, match="no flavor can save a builtins.int"):
+    with pytest.raises(InvalidInput, match=r"no flavor can save a builtins\.int"):
         save_model(3, tmp_path / "m")
     assert not (tmp_path / "m").exists()

@@ -89,7 +89,7 @@ def test_tampered_local_directory_refuses_to_load(tmp_path: Path, pipeline: obje
     save_model(pipeline, tmp_path / "m")
     with (tmp_path / "m" / "model.skops").open("ab") as f:
         f.write(b"\0")
-    with pytest.raises(IntegrityError, match="model.skops .* does not match its digest"):
+    with pytest.raises(IntegrityError, match=r"model\.skops .* does not match its digest"):
         load(str(tmp_path / "m"))
 
 

@@ -72,7 +72,7 @@ def test_safe_casts_are_applied() -> None:
 def test_fractional_float_into_int_column_is_refused() -> None:
     sig = infer_signature(frame())
     data = frame().assign(age=[31.5, 40.0])
-    with pytest.raises(InputSchemaError, match="'age'.*not whole numbers") as info:
+    with pytest.raises(InputSchemaError, match=r"'age'.*not whole numbers") as info:
         sig.validate(data)
     assert info.value.column == "age"
 

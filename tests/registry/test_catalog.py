@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -10,8 +11,6 @@ import cairn
 from cairn import registry
 from cairn.errors import InvalidInput, NotFound
 from cairn.models import save_model
-
-from typing import Any
 
 Trained = Any  # the `trained` fixture of conftest.py
 

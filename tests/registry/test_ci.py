@@ -19,7 +19,9 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"
 def scripts(provider: str, data: dict[str, Any]) -> list[str]:
     if provider == "github":
         return [s["run"] for s in data["jobs"]["model"]["steps"] if "run" in s]
-    return [line for job in data.values() if isinstance(job, dict) for line in job.get("script", [])]
+    return [
+        line for job in data.values() if isinstance(job, dict) for line in job.get("script", [])
+    ]
 
 
 def cairn_commands(script: str) -> list[list[str]]:

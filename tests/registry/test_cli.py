@@ -65,13 +65,17 @@ def test_register_ls_show_history_rollback_json(trained: Trained) -> None:
     models = json.loads(cli("models", "ls", "--json").stdout)
     assert [(m["name"], m["latest_version"]) for m in models] == [("churn", 3)]
     for v in ("1", "3"):
-        assert cli("models", "promote", "churn", v, "--to", "production", "-r", "why").exit_code == 0
+        assert (
+            cli("models", "promote", "churn", v, "--to", "production", "-r", "why").exit_code == 0
+        )
     assert "was 3" in cli("models", "rollback", "churn", "--alias", "production").stdout
     shown = json.loads(cli("models", "show", "churn/1", "--json").stdout)
     assert shown["aliases"] == ["production"] and shown["run_id"] == trained.runs[0]
     events = json.loads(cli("models", "history", "churn", "--json").stdout)
     assert [(e["from"], e["to"], e["action"]) for e in events] == [
-        (None, 1, "promote"), (1, 3, "promote"), (3, 1, "rollback"),
+        (None, 1, "promote"),
+        (1, 3, "promote"),
+        (3, 1, "rollback"),
     ]
     versions = json.loads(cli("models", "ls", "churn", "--json").stdout)
     assert [v["version"] for v in versions] == [1, 2, 3]

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from cairn import registry
 from cairn.registry import GateFailed, GateFileError, check_gates, parse_gates
-
-from typing import Any
 
 Trained = Any  # the `trained` fixture of conftest.py
 
@@ -26,7 +26,11 @@ rules:
     spec = parse_gates(text)
     assert (spec.data, spec.target) == ("churn@v2", "churned")
     assert [r.kind for r in spec.rules] == [
-        "metric", "metric", "latency_p95_ms", "fairness", "signature_compatible_with",
+        "metric",
+        "metric",
+        "latency_p95_ms",
+        "fairness",
+        "signature_compatible_with",
     ]
     assert [r.line for r in spec.rules] == [4, 5, 6, 7, 8]
 
@@ -105,8 +109,9 @@ def test_fairness_gap_above_limit_fails(trained: Trained) -> None:
 
 
 def test_signature_change_against_alias_holder_fails(trained: Trained) -> None:
-    import cairn
     from sklearn.linear_model import LogisticRegression
+
+    import cairn
 
     registry.promote("churn", 1, "production")
     X = trained.holdout[["f0", "f1"]]
@@ -159,7 +164,9 @@ def test_data_validation_rule_validates_the_training_dataset(trained: Trained) -
     with cairn.start_run() as run:
         run.log_input(cairn.data.get(dataset.ref))
         model = cairn.models.load("models:/churn/1").raw
-        info = cairn.log_model(model, input_example=trained.holdout.iloc[:2, :8], registered_name="churn")
+        info = cairn.log_model(
+            model, input_example=trained.holdout.iloc[:2, :8], registered_name="churn"
+        )
     version = info.version or 0
     ok = check_gates("churn", version, {"rules": [{"data_validation": {"schema": "ok.yaml"}}]})
     assert ok.passed, ok.rules

@@ -83,7 +83,17 @@ def test_cairn_predict_command_prints_a_summary(iris: Any, tmp_path: Path) -> No
     src, frame = _iris_file(tmp_path, copies=2)
     out = tmp_path / "preds.parquet"
     proc = subprocess.run(
-        [sys.executable, "-m", "cairn", "predict", "iris@production", "-i", str(src), "-o", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "cairn",
+            "predict",
+            "iris@production",
+            "-i",
+            str(src),
+            "-o",
+            str(out),
+        ],
         capture_output=True,
         text=True,
         check=False,
@@ -91,7 +101,17 @@ def test_cairn_predict_command_prints_a_summary(iris: Any, tmp_path: Path) -> No
     assert proc.returncode == 0, proc.stderr
     assert f"scored {len(frame):,} rows with iris/1" in proc.stdout
     missing = subprocess.run(
-        [sys.executable, "-m", "cairn", "predict", "iris@production", "-i", "nope.csv", "-o", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "cairn",
+            "predict",
+            "iris@production",
+            "-i",
+            "nope.csv",
+            "-o",
+            str(out),
+        ],
         capture_output=True,
         text=True,
         check=False,

@@ -26,11 +26,15 @@ scalars = st.one_of(
 )
 json_values = st.recursive(
     scalars,
-    lambda inner: st.lists(inner, max_size=6) | st.dictionaries(st.text(max_size=6), inner, max_size=6),
+    lambda inner: (
+        st.lists(inner, max_size=6) | st.dictionaries(st.text(max_size=6), inner, max_size=6)
+    ),
     max_leaves=30,
 )
 names = st.sampled_from([*IRIS_COLUMNS, "input", "other", ""])
-datatypes = st.sampled_from(["FP64", "FP32", "INT64", "INT8", "UINT8", "BOOL", "BYTES", "FP16", "X"])
+datatypes = st.sampled_from(
+    ["FP64", "FP32", "INT64", "INT8", "UINT8", "BOOL", "BYTES", "FP16", "X"]
+)
 shapes = st.lists(st.integers(min_value=-2, max_value=5), max_size=3)
 tensors = st.fixed_dictionaries(
     {"name": names, "shape": shapes, "datatype": datatypes, "data": json_values},
@@ -58,9 +62,13 @@ v2_bodies = st.one_of(
 rows = st.lists(st.lists(scalars, min_size=4, max_size=4), max_size=5)
 invocation_bodies = st.one_of(
     json_values,
-    st.fixed_dictionaries({"dataframe_split": st.fixed_dictionaries({"columns": st.just(IRIS_COLUMNS), "data": rows})}),
+    st.fixed_dictionaries(
+        {"dataframe_split": st.fixed_dictionaries({"columns": st.just(IRIS_COLUMNS), "data": rows})}
+    ),
     st.fixed_dictionaries({"dataframe_split": json_values}),
-    st.fixed_dictionaries({"dataframe_records": st.lists(st.dictionaries(names, scalars), max_size=4)}),
+    st.fixed_dictionaries(
+        {"dataframe_records": st.lists(st.dictionaries(names, scalars), max_size=4)}
+    ),
     st.fixed_dictionaries({"instances": json_values}),
     st.fixed_dictionaries({"inputs": st.dictionaries(names, st.lists(scalars, max_size=3))}),
 )
@@ -92,16 +100,24 @@ def test_v2_infer_never_answers_5xx(client: AsgiClient, body: Any) -> None:
 @FUZZ
 @given(body=invocation_bodies)
 def test_invocations_never_answers_5xx(client: AsgiClient, body: Any) -> None:
-    _check(client.post("/invocations", content=_encode(body), headers={"content-type": "application/json"}))
+    _check(
+        client.post(
+            "/invocations", content=_encode(body), headers={"content-type": "application/json"}
+        )
+    )
 
 
 @FUZZ
-@given(raw=st.binary(max_size=200), route=st.sampled_from(["/invocations", "/v2/models/iris/infer"]))
+@given(
+    raw=st.binary(max_size=200), route=st.sampled_from(["/invocations", "/v2/models/iris/infer"])
+)
 def test_arbitrary_bytes_never_answer_5xx(client: AsgiClient, raw: bytes, route: str) -> None:
     _check(client.post(route, content=raw, headers={"content-type": "application/json"}))
     _check(client.post(route, content=raw, headers={"content-type": "text/csv"}))
     _check(
-        client.post(route, content=raw, headers={"inference-header-content-length": str(len(raw) // 2)})
+        client.post(
+            route, content=raw, headers={"inference-header-content-length": str(len(raw) // 2)}
+        )
     )
 
 
@@ -126,6 +142,8 @@ def test_ten_megabyte_body_over_a_configured_limit_gets_413(
     iris: Any, serve_app: Any, route: str
 ) -> None:
     _, client = serve_app("iris@production", log_predictions=False, max_body_bytes=1_000_000)
-    resp = client.post(route, content=_ten_megabytes(), headers={"content-type": "application/json"})
+    resp = client.post(
+        route, content=_ten_megabytes(), headers={"content-type": "application/json"}
+    )
     assert resp.status_code == 413
     assert "1000000-byte limit" in resp.json()["error"]

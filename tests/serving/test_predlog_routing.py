@@ -100,9 +100,7 @@ def test_canary_share_is_decided_by_request_id_hash(iris: Any, serve_app: Any) -
     assert {roles[r] for r, v in seen.items() if v == "1"} == {"primary"}
 
 
-def test_shadow_scores_every_request_but_only_production_answers(
-    iris: Any, serve_app: Any
-) -> None:
+def test_shadow_scores_every_request_but_only_production_answers(iris: Any, serve_app: Any) -> None:
     X, _ = iris_frame()
     iris.register("iris", iris_estimator("tree"), X.iloc[:5], alias="staging")
     app, client = serve_app("iris@production", shadow="iris@staging")

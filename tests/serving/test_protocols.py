@@ -211,3 +211,58 @@ def test_nan_input_is_refused_with_422_not_500(iris_app: Any) -> None:
     )
     assert resp.status_code == 422, resp.text
     assert "NaN" in resp.json()["error"]
+
+
+def test_a_model_with_text_columns_takes_bytes_tensors_and_records(
+    models: Any, serve_app: Any
+) -> None:
+    import pandas as pd
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    frame = pd.DataFrame(
+        {"tenure": [1.0, 30.0, 2.0, 40.0, 3.0, 50.0], "plan": ["a", "b", "a", "b", "a", "c"]}
+    )
+    target = [1, 0, 1, 0, 1, 0]
+    pre = ColumnTransformer(
+        [
+            ("num", "passthrough", ["tenure"]),
+            ("cat", OneHotEncoder(handle_unknown="ignore"), ["plan"]),
+        ]
+    )
+    pipe = Pipeline([("pre", pre), ("clf", LogisticRegression())]).fit(frame, target)
+    models.register("churn", pipe, frame.iloc[:3])
+    app, client = serve_app("churn@production", log_predictions=False)
+    assert app.router.primary.current.frame  # text columns go to the model as a DataFrame
+    meta = client.get("/v2/models/churn").json()
+    assert {i["name"]: i["datatype"] for i in meta["inputs"]} == {"tenure": "FP64", "plan": "BYTES"}
+    body = {
+        "inputs": [
+            {"name": "tenure", "shape": [2], "datatype": "FP64", "data": [1.0, 45.0]},
+            {"name": "plan", "shape": [2], "datatype": "BYTES", "data": ["a", "b"]},
+        ]
+    }
+    resp = client.post("/v2/models/churn/infer", json=body)
+    assert resp.status_code == 200, resp.text
+    expected = pipe.predict(pd.DataFrame({"tenure": [1.0, 45.0], "plan": ["a", "b"]})).tolist()
+    assert resp.json()["outputs"][0]["data"] == expected
+    records = client.post(
+        "/invocations", json={"dataframe_records": [{"tenure": "x", "plan": "a"}]}
+    )
+    assert records.status_code == 422 and records.json()["column"] == "tenure"
+
+
+def test_numeric_models_skip_per_request_dataframes_with_identical_predictions(
+    iris_app: Any,
+) -> None:
+    app, client = iris_app
+    predictor = app.router.primary.current
+    assert predictor.direct is not None  # verified against the model's own predict at load
+    X, _ = iris_frame()
+    resp = client.post(
+        "/invocations",
+        json={"dataframe_split": {"columns": IRIS_COLUMNS, "data": X.values.tolist()}},
+    )
+    assert resp.json()["predictions"] == predictor.model.predict(X).tolist()

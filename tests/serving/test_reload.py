@@ -12,7 +12,9 @@ import httpx
 from serving_helpers import IRIS_COLUMNS, free_port, iris_estimator, iris_frame
 
 
-def _load(url: str, seconds: float, concurrency: int, body: dict[str, Any]) -> list[tuple[float, float, int, str]]:
+def _load(
+    url: str, seconds: float, concurrency: int, body: dict[str, Any]
+) -> list[tuple[float, float, int, str]]:
     """(sent, received, status, version) for every request of a closed-loop load."""
     results: list[tuple[float, float, int, str]] = []
 

@@ -58,7 +58,9 @@ def server(iris: Any) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
 
 def _hammer(port: int, count: int, threads: int = 4) -> list[int]:
     X, _ = iris_frame()
-    body = json.dumps({"dataframe_split": {"columns": IRIS_COLUMNS, "data": X.iloc[:5].values.tolist()}})
+    body = json.dumps(
+        {"dataframe_split": {"columns": IRIS_COLUMNS, "data": X.iloc[:5].values.tolist()}}
+    )
     headers = {"content-type": "application/json"}
     statuses: list[int] = []
     lock = threading.Lock()
@@ -93,7 +95,9 @@ def test_server_memory_stays_flat_over_20000_requests(server: Any) -> None:
     after = _rss_kb(proc.pid)
     assert len(statuses) == 18_000 and set(statuses) == {200}
     growth_mb = (after - before) / 1024
-    assert growth_mb < 20, f"RSS grew {growth_mb:.1f} MB over 18,000 requests ({before} -> {after} kB)"
+    assert growth_mb < 20, (
+        f"RSS grew {growth_mb:.1f} MB over 18,000 requests ({before} -> {after} kB)"
+    )
 
 
 def test_sigterm_flushes_the_prediction_log(server: Any) -> None:

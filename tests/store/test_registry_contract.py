@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 import textwrap
@@ -183,7 +184,7 @@ def test_concurrent_promotions_from_two_processes_are_serialized(
     history = store.alias_history("churn", "production")
     assert len(history) == 2 * rounds
     # Serialized: every move starts where the previous one ended.
-    for before, after in zip(history, history[1:], strict=False):
+    for before, after in itertools.pairwise(history):
         assert after.from_version == before.to_version
     assert history[0].from_version is None
     assert store.get_alias("churn", "production") == history[-1].to_version

@@ -76,18 +76,31 @@ def run(ctx: Context) -> None:
     heading("register the best run's model and gate it")
     ctx.cairn("models", "register", _model_uri(best), "--name", MODEL, "-d", "best run of the demo")
     ctx.cairn(
-        "models", "update", MODEL,
-        "--description", "Flags malignant tumours from cell measurements (demo).",
+        "models",
+        "update",
+        MODEL,
+        "--description",
+        "Flags malignant tumours from cell measurements (demo).",
     )
     ctx.cairn("gate", "check", MODEL, "1", "--gates", "gates.yaml", "--against", "production")
     ctx.cairn(
-        "models", "promote", MODEL, "1", "--to", "production",
-        "--gates", "gates.yaml", "--reason", "best AUC of the demo runs",
+        "models",
+        "promote",
+        MODEL,
+        "1",
+        "--to",
+        "production",
+        "--gates",
+        "gates.yaml",
+        "--reason",
+        "best AUC of the demo runs",
     )
     model = cairn.models.load(f"models:/{MODEL}@production")
     features = holdout.drop(columns=[target, "tumour_size"]).head(3)  # type: ignore[attr-defined]
-    print(f"models:/{MODEL}@production is version {model.version}; "
-          f"predictions for 3 held-out rows: {model.predict(features).tolist()}")
+    print(
+        f"models:/{MODEL}@production is version {model.version}; "
+        f"predictions for 3 held-out rows: {model.predict(features).tolist()}"
+    )
 
     if not others:
         return
@@ -101,6 +114,7 @@ def run(ctx: Context) -> None:
     if result.passed:
         ctx.cairn("models", "promote", MODEL, "2", "--to", "staging", "--reason", "passed gates")
     else:
-        print(f"version 2 stays out of production: {sum(not r['passed'] for r in result.rules)} rule(s) failed")
+        failed = sum(not r["passed"] for r in result.rules)
+        print(f"version 2 stays out of production: {failed} rule(s) failed")
     ctx.cairn("models", "history", MODEL)
     ctx.cairn("models", "card", f"{MODEL}/1")

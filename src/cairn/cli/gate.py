@@ -36,15 +36,26 @@ def check_cmd(
     result = check_gates(name, number, gates, against=against, data=data, record=not no_record)
     if as_json:
         _output.print_json(
-            {"name": name, "version": number, "passed": result.passed, "data": result.data,
-             "against": result.against, "rules": [dict(r) for r in result.rules]}
+            {
+                "name": name,
+                "version": number,
+                "passed": result.passed,
+                "data": result.data,
+                "against": result.against,
+                "rules": [dict(r) for r in result.rules],
+            }
         )
     else:
         _output.print_table(
             ["RULE", "VALUE", "LIMIT", "PASS", "DETAIL"],
             [
-                [r["rule"], _value(r["value"]), r["limit"], "yes" if r["passed"] else "NO",
-                 r["detail"]]
+                [
+                    r["rule"],
+                    _value(r["value"]),
+                    r["limit"],
+                    "yes" if r["passed"] else "NO",
+                    r["detail"],
+                ]
                 for r in result.rules
             ],
             title=f"{name}/{number} on {result.data or '-'}",

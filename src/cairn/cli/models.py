@@ -105,8 +105,15 @@ def list_cmd(
         _output.print_table(
             ["VERSION", "STATUS", "ALIASES", "FLAVOR", "RUN", "CREATED (UTC)", "BY"],
             [
-                [v.version, v.status, ", ".join(v.aliases), v.flavor, (v.run_id or "-")[:12],
-                 _output.short_time(v.created_at), v.created_by]
+                [
+                    v.version,
+                    v.status,
+                    ", ".join(v.aliases),
+                    v.flavor,
+                    (v.run_id or "-")[:12],
+                    _output.short_time(v.created_at),
+                    v.created_by,
+                ]
                 for v in versions
             ],
         )
@@ -115,9 +122,14 @@ def list_cmd(
     if as_json:
         _output.print_json(
             [
-                {"name": m.name, "description": m.description, "tags": dict(m.tags),
-                 "aliases": dict(m.aliases), "latest_version": m.latest_version,
-                 "updated_at": _output.iso_time(m.updated_at)}
+                {
+                    "name": m.name,
+                    "description": m.description,
+                    "tags": dict(m.tags),
+                    "aliases": dict(m.aliases),
+                    "latest_version": m.latest_version,
+                    "updated_at": _output.iso_time(m.updated_at),
+                }
                 for m in models
             ]
         )
@@ -125,8 +137,13 @@ def list_cmd(
     _output.print_table(
         ["NAME", "LATEST", "ALIASES", "UPDATED (UTC)", "DESCRIPTION"],
         [
-            [m.name, m.latest_version, ", ".join(f"{a}={v}" for a, v in m.aliases.items()),
-             _output.short_time(m.updated_at), m.description[:60]]
+            [
+                m.name,
+                m.latest_version,
+                ", ".join(f"{a}={v}" for a, v in m.aliases.items()),
+                _output.short_time(m.updated_at),
+                m.description[:60],
+            ]
             for m in models
         ],
     )
@@ -146,14 +163,22 @@ def show_cmd(
         versions = registry.list_versions(name)
         if as_json:
             _output.print_json(
-                {"name": model.name, "description": model.description, "tags": dict(model.tags),
-                 "aliases": dict(model.aliases), "versions": [version_json(v) for v in versions]}
+                {
+                    "name": model.name,
+                    "description": model.description,
+                    "tags": dict(model.tags),
+                    "aliases": dict(model.aliases),
+                    "versions": [version_json(v) for v in versions],
+                }
             )
             return
         _output.print_fields(
-            {"name": model.name, "description": model.description or "-",
-             "aliases": ", ".join(f"{a} -> {v}" for a, v in model.aliases.items()) or "-",
-             "versions": len(versions)}
+            {
+                "name": model.name,
+                "description": model.description or "-",
+                "aliases": ", ".join(f"{a} -> {v}" for a, v in model.aliases.items()) or "-",
+                "versions": len(versions),
+            }
         )
         typer.echo("")
         list_cmd(name, as_json=False)
@@ -237,8 +262,15 @@ def history_cmd(
     _output.print_table(
         ["WHEN (UTC)", "ALIAS", "FROM", "TO", "ACTION", "WHO", "WHY"],
         [
-            [_output.short_time(e.created_at), e.alias, e.from_version, e.to_version,
-             e.action, e.actor, e.reason]
+            [
+                _output.short_time(e.created_at),
+                e.alias,
+                e.from_version,
+                e.to_version,
+                e.action,
+                e.actor,
+                e.reason,
+            ]
             for e in events
         ],
     )
@@ -317,7 +349,9 @@ def export_cmd(
     uri: str = typer.Argument(..., help="NAME@ALIAS, NAME/VERSION, models:/..., runs:/..."),
     format_: str = typer.Option("onnx", "--format", help="Export format (onnx)."),
     output: Path = typer.Option(..., "--output", "-o", help="File to write."),
-    data: str = typer.Option(None, "--data", help="CSV/Parquet rows to check on (default: the input example)."),
+    data: str = typer.Option(
+        None, "--data", help="CSV/Parquet rows to check on (default: the input example)."
+    ),
     tolerance: float = typer.Option(1e-4, "--tolerance", help="Largest allowed difference."),
     force: bool = typer.Option(False, "--force", help="Replace an existing file."),
     trust: bool = typer.Option(

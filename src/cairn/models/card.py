@@ -44,7 +44,9 @@ def render_card(info: Mapping[str, Any]) -> str:
 
     lines += ["## Training data", ""]
     if info["datasets"]:
-        lines += [f"- `{d['name']}` ({d['role']}, digest `{d['digest'][:12]}`)" for d in info["datasets"]]
+        lines += [
+            f"- `{d['name']}` ({d['role']}, digest `{d['digest'][:12]}`)" for d in info["datasets"]
+        ]
     else:
         lines.append("_The source run recorded no dataset versions._")
     lines.append("")
@@ -59,7 +61,7 @@ def render_card(info: Mapping[str, Any]) -> str:
     if slices:
         lines += ["### Slice metrics", ""]
         rows = [[*k.split("/", 1), _num(v)] for k, v in slices.items()]
-        lines += _table(["metric", "slice", "value"], rows) + [""]
+        lines += [*_table(["metric", "slice", "value"], rows), ""]
     gates = info.get("gates") or []
     if gates:
         last = gates[-1]
@@ -76,7 +78,7 @@ def render_card(info: Mapping[str, Any]) -> str:
             [r["rule"], _num(r["value"]), str(r["limit"] or "-"), "yes" if r["passed"] else "no"]
             for r in last["rules"]
         ]
-        lines += _table(["rule", "value", "limit", "pass"], rows) + [""]
+        lines += [*_table(["rule", "value", "limit", "pass"], rows), ""]
         for r in last["rules"]:
             if r["kind"] == "fairness" and r["detail"]:
                 lines += [f"Groups for {r['rule']}: {r['detail']}.", ""]
@@ -88,7 +90,7 @@ def render_card(info: Mapping[str, Any]) -> str:
     lines.append("")
     if sig["outputs"]:
         rows = [[s["name"], s["dtype"], _shape(s["shape"])] for s in sig["outputs"]]
-        lines += _table(["output", "dtype", "shape"], rows) + [""]
+        lines += [*_table(["output", "dtype", "shape"], rows), ""]
 
     env = info["environment"]
     lines += ["## Environment", "", f"Python {env['python'] or 'unknown'}.", ""]
@@ -122,7 +124,9 @@ def _num(value: Any) -> str:
 
 
 def _shape(shape: Any) -> str:
-    return "-" if shape is None else "(" + ", ".join("n" if d == -1 else str(d) for d in shape) + ")"
+    return (
+        "-" if shape is None else "(" + ", ".join("n" if d == -1 else str(d) for d in shape) + ")"
+    )
 
 
 def _when(ms: int) -> str:

@@ -30,7 +30,9 @@ from cairn.models.signature import Signature
 if TYPE_CHECKING:
     from cairn.workspace import Workspace
 
-_MODEL_REF = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?:@(?P<alias>[A-Za-z][\w-]*)|/(?P<version>\d+|latest))$")
+_MODEL_REF = re.compile(
+    r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?:@(?P<alias>[A-Za-z][\w-]*)|/(?P<version>\d+|latest))$"
+)
 _RUN_REF = re.compile(r"^runs:/(?P<run>[^/]+)/(?P<name>.+)$")
 
 

@@ -189,9 +189,7 @@ def log_model(
 
     run = active_run()
     if run is None:
-        raise CairnError(
-            "no active run: call cairn.log_model inside `with cairn.start_run():`"
-        )
+        raise CairnError("no active run: call cairn.log_model inside `with cairn.start_run():`")
     name = artifact_name(name)
     client = current_client()
     with tempfile.TemporaryDirectory(prefix="cairn-model-") as tmp:

@@ -26,7 +26,6 @@ from cairn.errors import InvalidInput
 
 if TYPE_CHECKING:
     import numpy as np
-    import pandas as pd
 
 SignatureKind = Literal["table", "tensor"]
 
@@ -345,8 +344,7 @@ def infer_signature(input_example: Any, output: Any = None) -> Signature:
     outputs = () if output is None else _output_specs(output)
     if isinstance(input_example, pd.DataFrame):
         specs = tuple(
-            TensorSpec(str(name), dtype_name(dtype))
-            for name, dtype in input_example.dtypes.items()
+            TensorSpec(str(name), dtype_name(dtype)) for name, dtype in input_example.dtypes.items()
         )
         return Signature(specs, outputs, "table")
     if isinstance(input_example, pd.Series):
@@ -395,8 +393,6 @@ def compatibility_problems(current: Signature, candidate: Signature) -> list[str
         elif new[name].dtype != spec.dtype:
             problems.append(f"input {name!r} changed type: {spec.dtype} -> {new[name].dtype}")
         elif new[name].shape != spec.shape:
-            problems.append(
-                f"input {name!r} changed shape: {spec.shape} -> {new[name].shape}"
-            )
+            problems.append(f"input {name!r} changed shape: {spec.shape} -> {new[name].shape}")
     problems.extend(f"input {name!r} added" for name in new if name not in old)
     return problems

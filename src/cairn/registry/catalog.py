@@ -17,7 +17,7 @@ from cairn.errors import InvalidInput, NotFound, StoreError
 
 if TYPE_CHECKING:
     from cairn.registry.gates import GateSpec
-    from cairn.store.registry import AliasEvent, ModelVersion, RegisteredModel
+    from cairn.store.registry import AliasEvent, ModelVersion, RegisteredModel, RegistryStore
     from cairn.workspace import Workspace
 
 ROLLBACK_RETRIES = 3
@@ -29,6 +29,11 @@ def workspace_or_current(workspace: Workspace | None = None) -> Workspace:
     from cairn.tracking.fluent import current_client
 
     return current_client().workspace
+
+
+def registry_store(ws: Workspace) -> RegistryStore:
+    """The workspace's registry store, typed."""
+    return ws.registry  # type: ignore[no-any-return]
 
 
 def current_actor(ws: Workspace) -> str:
@@ -49,16 +54,14 @@ def parse_version(name: str, version: int | str, ws: Workspace) -> int:
     if text.isdigit():
         return int(text)
     if text == "latest":
-        latest = ws.registry.get_model(name).latest_version
+        latest = registry_store(ws).get_model(name).latest_version
         if latest is None:
             raise NotFound(f"model {name!r} has no versions yet")
         return latest
-    number = ws.registry.get_alias(name, text)
+    number = registry_store(ws).get_alias(name, text)
     if number is None:
-        ws.registry.get_model(name)
-        raise NotFound(
-            f"{text!r} is neither a version number of {name} nor one of its aliases"
-        )
+        registry_store(ws).get_model(name)
+        raise NotFound(f"{text!r} is neither a version number of {name} nor one of its aliases")
     return number
 
 
@@ -98,7 +101,7 @@ def register(
         assert resolved.digest is not None
         manifest = manifest_for_digest(ws, resolved.digest)
         digest, size, origin = resolved.digest, ws.artifacts.info(resolved.digest).size, source
-    return ws.registry.create_version(
+    return registry_store(ws).create_version(
         NewModelVersion(
             name=name,
             digest=digest,
@@ -114,22 +117,20 @@ def register(
 
 
 def get_model(name: str, workspace: Workspace | None = None) -> RegisteredModel:
-    return workspace_or_current(workspace).registry.get_model(name)
+    return registry_store(workspace_or_current(workspace)).get_model(name)
 
 
 def list_models(workspace: Workspace | None = None) -> list[RegisteredModel]:
-    return workspace_or_current(workspace).registry.list_models()
+    return registry_store(workspace_or_current(workspace)).list_models()
 
 
-def get_version(
-    name: str, version: int | str, workspace: Workspace | None = None
-) -> ModelVersion:
+def get_version(name: str, version: int | str, workspace: Workspace | None = None) -> ModelVersion:
     ws = workspace_or_current(workspace)
-    return ws.registry.get_version(name, parse_version(name, version, ws))
+    return registry_store(ws).get_version(name, parse_version(name, version, ws))
 
 
 def list_versions(name: str, workspace: Workspace | None = None) -> list[ModelVersion]:
-    return workspace_or_current(workspace).registry.list_versions(name)
+    return registry_store(workspace_or_current(workspace)).list_versions(name)
 
 
 def resolve_alias(name: str, alias: str, workspace: Workspace | None = None) -> int:
@@ -142,16 +143,16 @@ def resolve_alias(name: str, alias: str, workspace: Workspace | None = None) -> 
         3
     """
     ws = workspace_or_current(workspace)
-    number = ws.registry.get_alias(name, alias)
+    number = registry_store(ws).get_alias(name, alias)
     if number is None:
-        ws.registry.get_model(name)
+        registry_store(ws).get_model(name)
         raise NotFound(f"model {name!r} has no alias {alias!r}")
     return number
 
 
 def alias_version(name: str, alias: str, workspace: Workspace | None = None) -> int | None:
     """Like :func:`resolve_alias` but None instead of an error: for polling loops."""
-    return workspace_or_current(workspace).registry.get_alias(name, alias)
+    return registry_store(workspace_or_current(workspace)).get_alias(name, alias)
 
 
 def promote(
@@ -177,7 +178,7 @@ def promote(
 
     ws = workspace_or_current(workspace)
     number = parse_version(name, version, ws)
-    target = ws.registry.get_version(name, number)
+    target = registry_store(ws).get_version(name, number)
     if target.status == "ARCHIVED":
         raise InvalidInput(
             f"{name}/{number} is archived; an alias cannot point at it "
@@ -197,7 +198,7 @@ def promote(
                 f"failed: {summary}",
                 result,
             )
-    return ws.registry.set_alias(
+    return registry_store(ws).set_alias(
         name, alias, number, actor=current_actor(ws), reason=reason, action="promote"
     )
 
@@ -214,7 +215,8 @@ def rollback_target(events: list[AliasEvent], current: int | None) -> int | None
 
     Example:
         >>> from cairn.store.registry import AliasEvent as E
-        >>> h = [E(1, "m", "p", None, 1, "promote", "", "", 0), E(2, "m", "p", 1, 2, "promote", "", "", 0)]
+        >>> h = [E(1, "m", "p", None, 1, "promote", "", "", 0),
+        ...      E(2, "m", "p", 1, 2, "promote", "", "", 0)]
         >>> rollback_target(h, 2)
         1
     """
@@ -244,18 +246,18 @@ def rollback(
     """
     ws = workspace_or_current(workspace)
     for attempt in range(ROLLBACK_RETRIES):
-        current = ws.registry.get_alias(name, alias)
+        current = registry_store(ws).get_alias(name, alias)
         if current is None:
-            ws.registry.get_model(name)
+            registry_store(ws).get_model(name)
             raise NotFound(f"model {name!r} has no alias {alias!r} to roll back")
-        target = rollback_target(ws.registry.alias_history(name, alias), current)
+        target = rollback_target(registry_store(ws).alias_history(name, alias), current)
         if target is None:
             raise InvalidInput(
                 f"alias {alias!r} of {name} has held only version {current}: nothing to roll "
                 "back to"
             )
         try:
-            return ws.registry.set_alias(
+            return registry_store(ws).set_alias(
                 name,
                 alias,
                 target,
@@ -274,7 +276,7 @@ def history(
     name: str, alias: str | None = None, workspace: Workspace | None = None
 ) -> list[AliasEvent]:
     """Every alias move of ``name`` (or of one alias), oldest first."""
-    return workspace_or_current(workspace).registry.alias_history(name, alias)
+    return registry_store(workspace_or_current(workspace)).alias_history(name, alias)
 
 
 def archive(
@@ -283,7 +285,9 @@ def archive(
     """Archive a version (refused while an alias points at it), or restore it."""
     ws = workspace_or_current(workspace)
     number = parse_version(name, version, ws)
-    return ws.registry.update_version(name, number, status="READY" if restore else "ARCHIVED")
+    return registry_store(ws).update_version(
+        name, number, status="READY" if restore else "ARCHIVED"
+    )
 
 
 def remove_alias(
@@ -291,7 +295,7 @@ def remove_alias(
 ) -> AliasEvent:
     """Delete an alias (recorded in the history like any move)."""
     ws = workspace_or_current(workspace)
-    return ws.registry.set_alias(name, alias, None, actor=current_actor(ws), reason=reason)
+    return registry_store(ws).set_alias(name, alias, None, actor=current_actor(ws), reason=reason)
 
 
 def describe(name: str, version: int | str, workspace: Workspace | None = None) -> dict[str, Any]:
@@ -301,8 +305,8 @@ def describe(name: str, version: int | str, workspace: Workspace | None = None) 
     from cairn.models.loading import manifest_for_digest
 
     ws = workspace_or_current(workspace)
-    v = ws.registry.get_version(name, parse_version(name, version, ws))
-    model = ws.registry.get_model(name)
+    v = registry_store(ws).get_version(name, parse_version(name, version, ws))
+    model = registry_store(ws).get_model(name)
     manifest = manifest_for_digest(ws, v.digest)
     info: dict[str, Any] = {
         "name": v.name,
@@ -355,6 +359,6 @@ def describe(name: str, version: int | str, workspace: Workspace | None = None) 
             "actor": g.actor,
             "rules": [dict(r) for r in g.rules],
         }
-        for g in ws.registry.gate_results(v.name, v.version)
+        for g in registry_store(ws).gate_results(v.name, v.version)
     ]
     return info

@@ -48,13 +48,13 @@ def steps(o: CiOptions) -> list[tuple[str, str]]:
         ("Register the best run's model", pick),
         (
             "Quality gate",
-            f"cairn gate check {o.model} \"$(cat version.txt)\" --gates {o.gates} "
+            f'cairn gate check {o.model} "$(cat version.txt)" --gates {o.gates} '
             f"--against {o.alias}",
         ),
         (
             "Promote",
-            f"cairn models promote {o.model} \"$(cat version.txt)\" --to {o.alias} "
-            f"--gates {o.gates} --reason \"CI $CI_COMMIT\"",
+            f'cairn models promote {o.model} "$(cat version.txt)" --to {o.alias} '
+            f'--gates {o.gates} --reason "CI $CI_COMMIT"',
         ),
     ]
 

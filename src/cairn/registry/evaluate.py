@@ -54,7 +54,7 @@ def compute_metric(name: str, y_true: Any, labels: Any, proba: Any) -> float:
     if needs == "label":
         if name in ("f1", "precision", "recall"):
             classes = np.unique(y)
-            binary = len(classes) <= 2 and set(classes.tolist()) <= {0, 1, True, False}
+            binary = len(classes) <= 2 and set(classes.tolist()) <= {0, 1}
             return float(fn(y, labels, average="binary" if binary else "macro", zero_division=0))
         return float(fn(y, labels))
     if needs == "value":
@@ -152,7 +152,8 @@ class Evaluation:
     def holder(self, rule: Rule) -> int | None:
         alias = self.against or rule.alias
         assert alias is not None
-        return self.ws.registry.get_alias(self.name, alias)
+        number = self.ws.registry.get_alias(self.name, alias)
+        return None if number is None else int(number)
 
     # -- rules -------------------------------------------------------------------------
 
@@ -187,8 +188,8 @@ class Evaluation:
             limit = champion - tolerance if higher else champion + tolerance
             passed = value >= limit if higher else value <= limit
             sign, op = (">=", "-") if higher else ("<=", "+")
-            detail = f"{sign} {alias} v{holder} ({champion:.6g}) {op} {tolerance:g}"
-            return value, limit, passed, detail
+            detail = f"{alias} v{holder} scores {champion:.6g}; tolerance {op}{tolerance:g}"
+            return value, f"{sign} {limit:.6g}", passed, detail
         low, high = rule.spec.get("min"), rule.spec.get("max")
         passed = (low is None or value >= low) and (high is None or value <= high)
         return value, _bounds(low, high), passed, ""

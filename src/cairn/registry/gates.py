@@ -111,7 +111,8 @@ def parse_gates(source: str | Path | Mapping[str, Any], *, name: str = "") -> Ga
         GateFileError: the first problem, as ``FILE:LINE: FIELD: what is wrong``.
 
     Example:
-        >>> spec = parse_gates({"data": "d.csv", "target": "y", "rules": [{"metric": "accuracy", "min": 0.8}]})
+        >>> rules = [{"metric": "accuracy", "min": 0.8}]
+        >>> spec = parse_gates({"data": "d.csv", "target": "y", "rules": rules})
         >>> spec.rules[0].text
         'accuracy'
     """
@@ -245,7 +246,9 @@ def _rule(item: Any, index: int, line: int | None, where: str) -> Rule:
     return Rule(kind, dict(item), index, line)
 
 
-def _numbers(item: Mapping[str, Any], keys: tuple[str, ...], at: str, positive: bool = False) -> None:
+def _numbers(
+    item: Mapping[str, Any], keys: tuple[str, ...], at: str, positive: bool = False
+) -> None:
     for key in keys:
         if key not in item:
             continue

@@ -207,7 +207,7 @@ class RegistryStore(Protocol):
         actor: str = "",
         reason: str = "",
         action: AliasAction = "promote",
-        expected: int | None | Literal["any"] = "any",
+        expected: int | Literal["any"] | None = "any",
     ) -> AliasEvent:
         """Point ``alias`` at ``version`` (None removes it) and record the move.
 

@@ -26,7 +26,7 @@ def save(model: Any, directory: Path) -> dict[str, Any]:
     try:
         import cloudpickle as pickler
     except ModuleNotFoundError:  # pragma: no cover - cloudpickle ships with the models extra
-        import pickle as pickler  # type: ignore[no-redef]
+        import pickle as pickler
     method = "predict" if callable(getattr(model, "predict", None)) else "__call__"
     (directory / FILE).write_bytes(pickler.dumps(model))
     return {"file": FILE, "method": method, "pickler": pickler.__name__}
@@ -55,5 +55,5 @@ def load(directory: Path, options: Mapping[str, Any], trust: bool) -> Any:
         )
     import pickle  # cloudpickle output is read by the standard unpickler
 
-    target = pickle.loads((directory / str(options.get("file", FILE))).read_bytes())  # noqa: S301
+    target = pickle.loads((directory / str(options.get("file", FILE))).read_bytes())
     return FunctionPredictor(target, str(options.get("method", "__call__")))

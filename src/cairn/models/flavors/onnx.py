@@ -47,7 +47,9 @@ class OnnxPredictor:
         self.session = onnxruntime.InferenceSession(
             str(path), options, providers=["CPUExecutionProvider"]
         )
-        self.inputs = [(i.name, _ORT_TYPES.get(i.type, "float32")) for i in self.session.get_inputs()]
+        self.inputs = [
+            (i.name, _ORT_TYPES.get(i.type, "float32")) for i in self.session.get_inputs()
+        ]
         self.outputs = [o.name for o in self.session.get_outputs()]
 
     def _feeds(self, data: Any) -> dict[str, Any]:

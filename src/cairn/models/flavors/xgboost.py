@@ -45,8 +45,10 @@ class _BoosterPredictor:
     def predict(self, data: Any) -> Any:
         import xgboost
 
-        return self.booster.inplace_predict(data) if hasattr(data, "shape") else (
-            self.booster.predict(xgboost.DMatrix(data))
+        return (
+            self.booster.inplace_predict(data)
+            if hasattr(data, "shape")
+            else (self.booster.predict(xgboost.DMatrix(data)))
         )
 
 

@@ -7,7 +7,8 @@ same way everywhere: ``!=``, ``not in`` and ``is null`` match it, everything els
 The same rule holds for nullable attributes (``end_time``, ``parent_id``, ``git_commit``).
 
 Ordering joins ``latest_metrics``/``params``/``tags`` outward once per key; runs lacking
-the value sort last in both directions, then newest first, then by id, so pages are stable.
+the value sort last in both directions; ties go newest first, then by id (descending, the
+order of the runs indexes), so pages are stable.
 """
 
 from __future__ import annotations
@@ -161,7 +162,7 @@ def ordered_runs(keys: Sequence[OrderKey]) -> tuple[FromClause, list[Any]]:
         if key.field.kind != "attribute" or key.field.key in _NULLABLE_ATTRIBUTES:
             terms.append(col.is_(None))  # missing values last, in both directions
         terms.append(col.desc() if key.descending else col.asc())
-    terms += [t.runs.c.start_time.desc(), t.runs.c.id.asc()]
+    terms += [t.runs.c.start_time.desc(), t.runs.c.id.desc()]
     return source, terms
 
 

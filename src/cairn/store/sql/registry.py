@@ -201,7 +201,7 @@ class SqlRegistryStore:
         actor: str = "",
         reason: str = "",
         action: AliasAction = "promote",
-        expected: int | None | Literal["any"] = "any",
+        expected: int | Literal["any"] | None = "any",
     ) -> AliasEvent:
         check_alias(alias)
 

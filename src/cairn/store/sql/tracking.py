@@ -349,7 +349,7 @@ class SqlTrackingStore:
         stmt = (
             sa.select(t.runs)
             .where(t.runs.c.id.in_(edges))
-            .order_by(t.runs.c.start_time.desc(), t.runs.c.id)
+            .order_by(t.runs.c.start_time.desc(), t.runs.c.id.desc())
         )
         with self.db.read() as conn:
             return _hydrate(conn, conn.execute(stmt).all())

@@ -57,8 +57,8 @@ def upgrade() -> None:
         sa.Column("host", sa.String(255), nullable=False, server_default=""),
         sa.Column("user", sa.String(255), nullable=False, server_default=""),
     )
-    op.create_index("ix_runs_experiment_start", "runs", ["experiment_id", "start_time"])
-    op.create_index("ix_runs_start_time", "runs", ["start_time"])
+    op.create_index("ix_runs_experiment_start", "runs", ["experiment_id", "start_time", "id"])
+    op.create_index("ix_runs_start_time", "runs", ["start_time", "id"])
     op.create_index("ix_runs_parent_id", "runs", ["parent_id"])
 
     for name in ("params", "tags"):
