@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from cairn.hashing import (
     CHUNK_SIZE,
+    COPY_CHUNK_SIZE,
     EMPTY_DIGEST,
     copy_hashing,
     hash_bytes,
@@ -76,7 +77,7 @@ def test_copy_hashing_reassembles_short_reads(pieces: list[bytes]) -> None:
 
 
 def test_copy_hashing_copies_large_streams_across_chunks() -> None:
-    data = os.urandom(2 * CHUNK_SIZE + 12345)
+    data = os.urandom(3 * COPY_CHUNK_SIZE + 12345)
     out = io.BytesIO()
 
     assert copy_hashing(io.BytesIO(data), out.write) == (hash_bytes(data), len(data))
@@ -92,7 +93,7 @@ def test_copy_hashing_stops_and_reraises_when_the_writer_fails() -> None:
 
     with pytest.raises(OSError, match="No space left"):
         copy_hashing(io.BytesIO(os.urandom(5 * CHUNK_SIZE)), failing_write)
-    assert written == [CHUNK_SIZE]  # nothing more is written once a write failed
+    assert written == [COPY_CHUNK_SIZE]  # nothing more is written once a write failed
 
 
 def test_is_digest_accepts_only_64_lowercase_hex_characters() -> None:

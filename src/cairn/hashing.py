@@ -20,8 +20,12 @@ CHUNK_SIZE = 8 * 1024 * 1024
 DIGEST_LENGTH = 64  # hex characters
 EMPTY_DIGEST = "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"
 
+#: Bytes per chunk when copying. Smaller than CHUNK_SIZE so that a buffer stays in the
+#: CPU cache between the read, the hash and the write: with 8 MiB buffers a 1 GiB copy
+#: measured about twice as slow.
+COPY_CHUNK_SIZE = 1024 * 1024
 #: Chunks in flight between the reading/hashing thread and the writer thread.
-_BUFFERS = 3
+_BUFFERS = 4
 
 
 def new_hasher() -> blake3.blake3:
@@ -61,9 +65,9 @@ def copy_hashing(source: BinaryIO, write: Callable[[memoryview], object]) -> tup
     """Read ``source`` to its end, passing every chunk to ``write``; return digest and size.
 
     One read pass: each chunk is hashed here while ``write`` runs on a writer thread
-    with the previous one. At most ``_BUFFERS`` chunks of ``CHUNK_SIZE`` are alive at
-    once, whatever the size of the source. An exception from ``write`` stops the copy
-    and is re-raised here.
+    with the previous one. At most ``_BUFFERS`` chunks of ``COPY_CHUNK_SIZE`` bytes are
+    alive at once, whatever the size of the source. An exception from ``write`` stops
+    the copy and is re-raised here.
 
     Example:
         >>> import io
@@ -73,7 +77,7 @@ def copy_hashing(source: BinaryIO, write: Callable[[memoryview], object]) -> tup
     """
     free: queue.Queue[bytearray] = queue.Queue()
     for _ in range(_BUFFERS):
-        free.put(bytearray(CHUNK_SIZE))
+        free.put(bytearray(COPY_CHUNK_SIZE))
     pending: queue.Queue[tuple[bytearray, int] | None] = queue.Queue()
     failure: list[BaseException] = []
 

@@ -22,11 +22,43 @@ from cairn.serving.spec import InputSpec, ModelSpec, ServingError, numpy_dtype, 
 
 @dataclass(frozen=True, slots=True)
 class Batch:
-    """Validated input: ``columns`` for a table, ``tensor`` for a tensor signature."""
+    """Validated input: ``columns`` or ``matrix`` for a table, ``tensor`` for a tensor.
+
+    ``matrix`` is a float64 table with one column per signature input, in signature
+    order: rows that arrived as rows stay one array instead of being split and
+    stacked again.
+    """
 
     rows: int
     columns: Mapping[str, np.ndarray] | None = None
     tensor: np.ndarray | None = None
+    matrix: np.ndarray | None = None
+    names: tuple[str, ...] = ()
+
+    def column_arrays(self) -> Mapping[str, np.ndarray]:
+        """The table as column name -> 1-D array (views of ``matrix`` when set)."""
+        if self.matrix is not None:
+            return {name: self.matrix[:, j] for j, name in enumerate(self.names)}
+        return self.columns or {}
+
+
+def matrix_batch(spec: ModelSpec, arr: np.ndarray, columns: list[str]) -> Batch:
+    """A float table sent as rows of numbers: reorder to the signature, cast once."""
+    if spec.columns == tuple(columns):
+        matrix = arr
+    else:
+        where = {c: j for j, c in enumerate(columns)}
+        missing = [c for c in spec.columns if c not in where]
+        if missing:
+            raise ServingError(
+                f"missing input column {missing[0]!r}; the model expects "
+                f"{', '.join(spec.columns)}",
+                column=missing[0],
+            )
+        matrix = arr[:, [where[c] for c in spec.columns]]
+    if matrix.dtype != np.float64:
+        matrix = matrix.astype(np.float64)
+    return Batch(rows=int(matrix.shape[0]), matrix=matrix, names=spec.columns)
 
 
 def table_batch(spec: ModelSpec, columns: Mapping[str, Any]) -> Batch:
@@ -155,6 +187,12 @@ def model_input(spec: ModelSpec, batch: Batch, frame: bool) -> Any:
     """
     if batch.tensor is not None:
         return batch.tensor
+    if batch.matrix is not None:
+        if not frame:
+            return batch.matrix
+        import pandas as pd
+
+        return pd.DataFrame(batch.matrix, columns=list(batch.names))
     assert batch.columns is not None
     if not frame:
         cols = [batch.columns[name] for name in spec.columns]

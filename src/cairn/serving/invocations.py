@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from cairn.serving.codec import Batch, table_batch, tensor_batch
+from cairn.serving.codec import Batch, matrix_batch, table_batch, tensor_batch
 from cairn.serving.spec import ModelSpec, ServingError, numpy_dtype
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
@@ -75,6 +75,8 @@ def _split(spec: ModelSpec, value: Any) -> Batch:
     if spec.kind == "table" and data:
         fast = _numeric_rows(data, width)
         if fast is not None:
+            if spec.float_table:
+                return matrix_batch(spec, fast, columns)
             return table_batch(spec, {c: fast[:, j] for j, c in enumerate(columns)})
     for i, row in enumerate(data):
         if not isinstance(row, list) or len(row) != width:
@@ -141,6 +143,9 @@ def _instances(spec: ModelSpec, value: Any) -> Batch:
         return _from_records(spec, value)
     if value and all(isinstance(r, list) for r in value):  # rows in signature order
         width = len(spec.columns)
+        fast = _numeric_rows(value, width) if spec.float_table else None
+        if fast is not None:
+            return matrix_batch(spec, fast, list(spec.columns))
         if any(len(r) != width for r in value):
             raise ServingError(f"every instance needs {width} values: {', '.join(spec.columns)}")
         cols = list(zip(*value, strict=True))

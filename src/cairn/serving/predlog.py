@@ -213,15 +213,15 @@ def _feature_columns(records: list[LogRecord]) -> dict[str, pa.Array]:
     if first.tensor is not None:
         return {"input": _column([r.batch.tensor for r in records if r.batch.tensor is not None])}
     names: list[str] = []
-    for r in records:
-        for name in r.batch.columns or {}:
+    tables = [r.batch.column_arrays() for r in records]
+    for cols in tables:
+        for name in cols:
             if name not in names:
                 names.append(name)
     out = {}
     for name in names:
         parts = []
-        for r in records:
-            cols = r.batch.columns or {}
+        for r, cols in zip(records, tables, strict=True):
             parts.append(cols[name] if name in cols else _nulls(r.batch.rows))
         out[name] = _column(parts)
     return out

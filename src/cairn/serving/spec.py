@@ -12,7 +12,8 @@ signature has a single input array of a fixed trailing shape.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from cairn.errors import InvalidInput
@@ -88,10 +89,15 @@ class ModelSpec:
     inputs: tuple[InputSpec, ...]
     output_dtype: str = "float64"
     flavor: str = ""
+    #: Column names in signature order (derived).
+    columns: tuple[str, ...] = field(init=False, default=())
+    #: True when every column is a float: rows then travel as one float64 matrix.
+    float_table: bool = field(init=False, default=False)
 
-    @property
-    def columns(self) -> tuple[str, ...]:
-        return tuple(i.name for i in self.inputs)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "columns", tuple(i.name for i in self.inputs))
+        floats = self.kind == "table" and all(i.dtype.startswith("float") for i in self.inputs)
+        object.__setattr__(self, "float_table", floats)
 
     @property
     def all_numeric(self) -> bool:
@@ -127,6 +133,7 @@ def v2_datatype(dtype: str) -> str:
 
 def _canonical(dtype: str) -> str:
     aliases = {
+        "category": "object",
         "float": "float64",
         "double": "float64",
         "int": "int64",
@@ -209,6 +216,7 @@ def _output_dtype(out: Any) -> str:
     return _canonical(str(dtype)) if dtype else "float64"
 
 
+@lru_cache(maxsize=256)
 def numpy_dtype(dtype: str) -> np.dtype[Any]:
     import numpy as np
 

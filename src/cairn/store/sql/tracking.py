@@ -16,13 +16,11 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import json
-import math
 import random
 import uuid
-from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -33,6 +31,13 @@ from cairn.errors import AlreadyExists, InvalidInput, NotFound
 from cairn.store.filters import parse_filter, parse_order_by
 from cairn.store.sql import filters_sql
 from cairn.store.sql import tables as t
+from cairn.store.sql.tracking_rows import (
+    RUN_COLUMNS,
+    hydrate,
+    load_float,
+    run_values,
+    store_float,
+)
 from cairn.store.tracking_validation import (
     check_environment,
     check_experiment_name,
@@ -55,7 +60,6 @@ from cairn.types import (
 if TYPE_CHECKING:
     from cairn.store.sql.database import SqlDatabase
 
-_STATUS = {s.value: s for s in RunStatus}
 _RUN_EXISTS = sa.select(t.runs.c.id).where(t.runs.c.id == sa.bindparam("run_id"))
 _INSERT_RUN = t.runs.insert()
 _INSERT_METRIC = t.metrics.insert()
@@ -183,7 +187,7 @@ class SqlTrackingStore:
                 )
             if parent_id is not None:
                 self._require_run(conn, parent_id, what="parent run")
-            conn.execute(_INSERT_RUN, _run_values(run))
+            conn.execute(_INSERT_RUN, run_values(run))
             _insert_strings(conn, t.params, run.id, params)
             _insert_strings(conn, t.tags, run.id, tags)
 
@@ -216,10 +220,10 @@ class SqlTrackingStore:
 
     def get_run(self, run_id: str) -> Run:
         with self.db.read() as conn:
-            row = conn.execute(sa.select(t.runs).where(t.runs.c.id == run_id)).first()
+            row = conn.execute(sa.select(*RUN_COLUMNS).where(t.runs.c.id == run_id)).first()
             if row is None:
                 raise _no_run(run_id)
-            return _hydrate(conn, [row])[0]
+            return hydrate(conn, [row])[0]
 
     def delete_run(self, run_id: str) -> None:
         def delete(conn: Connection) -> None:
@@ -253,7 +257,7 @@ class SqlTrackingStore:
         check_strings("tag", tags)
         points = check_metrics(metrics, now_ms())
         metric_rows: list[dict[str, Any]] = [
-            {"run_id": run_id, "key": m.key, "value": _store_float(m.value),
+            {"run_id": run_id, "key": m.key, "value": store_float(m.value),
              "step": m.step, "timestamp": m.timestamp}
             for m in points
         ]  # fmt: skip
@@ -287,7 +291,7 @@ class SqlTrackingStore:
                 .where(m.c.run_id == run_id, m.c.key == key)
                 .order_by(m.c.step, m.c.timestamp, m.c.id)
             ).all()
-        return [Metric(key, _load_float(v), s, ts) for v, s, ts in rows]
+        return [Metric(key, load_float(v), s, ts) for v, s, ts in rows]
 
     def log_io(self, run_id: str, items: Iterable[RunIO]) -> None:
         edges = {(io.direction, io.name): io for io in check_run_io(items)}  # last one wins
@@ -327,7 +331,7 @@ class SqlTrackingStore:
             return Page(())
 
         source, terms = filters_sql.ordered_runs(keys)
-        stmt = sa.select(t.runs).select_from(source)
+        stmt = sa.select(*RUN_COLUMNS).select_from(source)
         if exp_ids is not None:
             stmt = stmt.where(t.runs.c.experiment_id.in_(exp_ids))
         if expr is not None:
@@ -335,7 +339,7 @@ class SqlTrackingStore:
         stmt = stmt.order_by(*terms).limit(max_results + 1).offset(offset)
         with self.db.read() as conn:
             rows = conn.execute(stmt).all()
-            runs = _hydrate(conn, rows[:max_results])
+            runs = hydrate(conn, rows[:max_results])
         more = len(rows) > max_results
         token = filters_sql.encode_page_token(offset + max_results, fingerprint) if more else None
         return Page(tuple(runs), token)
@@ -347,12 +351,12 @@ class SqlTrackingStore:
         if direction is not None:
             edges = edges.where(t.run_io.c.direction == direction)
         stmt = (
-            sa.select(t.runs)
+            sa.select(*RUN_COLUMNS)
             .where(t.runs.c.id.in_(edges))
             .order_by(t.runs.c.start_time.desc(), t.runs.c.id.desc())
         )
         with self.db.read() as conn:
-            return _hydrate(conn, conn.execute(stmt).all())
+            return hydrate(conn, conn.execute(stmt).all())
 
     def referenced_digests(self) -> Iterator[str]:
         with self.db.read() as conn:
@@ -380,7 +384,7 @@ class SqlTrackingStore:
         new = {k: v for k, v in params.items() if k not in existing}
         _insert_strings(conn, t.params, run_id, new)
 
-    @cached_property
+    @functools.cached_property
     def _statements(self) -> dict[str, Any]:
         """Upserts in this database's dialect, built once (statement building is not free)."""
         from sqlalchemy.dialects import postgresql, sqlite
@@ -415,60 +419,6 @@ class SqlTrackingStore:
 # -- rows <-> dataclasses ---------------------------------------------------------------------
 
 
-def _hydrate(conn: Connection, rows: Sequence[Any]) -> list[Run]:
-    """Full runs for ``rows`` of ``runs``: their children come in one query per table."""
-    ids = [r.id for r in rows]
-    if not ids:
-        return []
-    params: dict[str, dict[str, str]] = defaultdict(dict)
-    tags: dict[str, dict[str, str]] = defaultdict(dict)
-    metrics: dict[str, dict[str, Metric]] = defaultdict(dict)
-    io: dict[str, list[RunIO]] = defaultdict(list)
-    lm, rio = t.latest_metrics, t.run_io
-    for table, into in ((t.params, params), (t.tags, tags)):
-        query = sa.select(table.c.run_id, table.c.key, table.c.value)
-        for run_id, key, value in conn.execute(
-            query.where(_among(table.c.run_id, ids, conn))
-        ).all():
-            into[run_id][key] = value
-    query = sa.select(lm.c.run_id, lm.c.key, lm.c.value, lm.c.step, lm.c.timestamp)
-    for r in conn.execute(query.where(_among(lm.c.run_id, ids, conn))).all():
-        metrics[r[0]][r[1]] = Metric(r[1], math.nan if r[2] is None else r[2], r[3], r[4])
-    query = (
-        sa.select(rio.c.run_id, rio.c.direction, rio.c.role, rio.c.name, rio.c.digest,
-                  rio.c.kind, rio.c.size)
-        .where(_among(rio.c.run_id, ids, conn))
-        .order_by(rio.c.run_id, rio.c.direction, rio.c.name)
-    )  # fmt: skip
-    for run_id, *fields in conn.execute(query).all():
-        io[run_id].append(RunIO(*fields))
-    environments: dict[tuple[Any, ...], Environment] = {}  # runs of one project share one
-    runs = []
-    for r in rows:
-        env_key = (r.git_commit, r.git_dirty, r.python_version, r.packages, r.host, r.user)
-        env = environments.get(env_key)
-        if env is None:
-            env = environments[env_key] = _environment(*env_key)
-        run_id = r.id
-        runs.append(
-            Run(
-                id=run_id,
-                experiment_id=str(r.experiment_id),
-                name=r.name,
-                status=_STATUS[r.status],
-                start_time=r.start_time,
-                end_time=r.end_time,
-                parent_id=r.parent_id,
-                environment=env,
-                params=params.get(run_id) or {},
-                tags=tags.get(run_id) or {},
-                metrics=metrics.get(run_id) or {},
-                io=tuple(io.get(run_id, ())),
-            )
-        )
-    return runs
-
-
 def _among(col: Any, ids: list[str], conn: Connection) -> Any:
     """``col IN ids`` with one bound value, however many ids (no SQLite variable limit)."""
     if conn.dialect.name == "postgresql":
@@ -479,43 +429,6 @@ def _among(col: Any, ids: list[str], conn: Connection) -> Any:
         sa.func.json_each(json.dumps(ids))
     )
     return col.in_(listed.scalar_subquery())
-
-
-def _environment(
-    git_commit: str | None,
-    git_dirty: bool | None,
-    python_version: str,
-    packages: str,
-    host: str,
-    user: str,
-) -> Environment:
-    return Environment(
-        git_commit=git_commit,
-        git_dirty=None if git_dirty is None else bool(git_dirty),
-        python_version=python_version,
-        packages=json.loads(packages) if packages != "{}" else {},
-        host=host,
-        user=user,
-    )
-
-
-def _run_values(run: Run) -> dict[str, Any]:
-    env = run.environment
-    return {
-        "id": run.id,
-        "experiment_id": int(run.experiment_id),
-        "name": run.name,
-        "status": run.status.value,
-        "start_time": run.start_time,
-        "end_time": run.end_time,
-        "parent_id": run.parent_id,
-        "git_commit": env.git_commit,
-        "git_dirty": env.git_dirty,
-        "python_version": env.python_version,
-        "packages": json.dumps(dict(env.packages), sort_keys=True),
-        "host": env.host,
-        "user": env.user,
-    }
 
 
 def _insert_strings(conn: Connection, table: sa.Table, run_id: str, values: dict[str, str]) -> None:
@@ -564,11 +477,3 @@ def _check_time(what: str, value: int) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= _INT64_MAX:
         raise InvalidInput(f"{what} must be milliseconds since the epoch (an int >= 0): {value!r}")
     return value
-
-
-def _store_float(value: float) -> float | None:
-    return None if math.isnan(value) else value  # NULL stands for NaN (see tables.py)
-
-
-def _load_float(value: float | None) -> float:
-    return math.nan if value is None else float(value)
