@@ -7,13 +7,16 @@ writing overlap (both release the GIL) and memory stays at a few chunks.
 
 from __future__ import annotations
 
+import io
 import os
 import queue
 import threading
-from collections.abc import Callable
-from typing import BinaryIO
+from collections.abc import Callable, Iterator
+from typing import Any, BinaryIO
 
 import blake3
+
+from cairn.errors import IntegrityError
 
 #: Bytes read per chunk. Large enough for blake3 to spread one update over all cores.
 CHUNK_SIZE = 8 * 1024 * 1024
@@ -130,6 +133,67 @@ def _read_into(source: BinaryIO, buffer: bytearray) -> int:
                 break
             filled += got
     return filled
+
+
+class CheckedChunks:
+    """The chunks of ``source``, raising ``IntegrityError(message)`` after the last one
+    unless they hash to ``digest``; a blob backend writing them then discards them."""
+
+    def __init__(self, source: BinaryIO, digest: str, message: str) -> None:
+        self._source, self._digest, self._message = source, digest, message
+        self.size = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        hasher = new_hasher()
+        while chunk := self._source.read(CHUNK_SIZE):
+            hasher.update(chunk)
+            self.size += len(chunk)
+            yield chunk
+        if hasher.hexdigest() != self._digest:
+            raise IntegrityError(self._message)
+
+
+class VerifyingReader(io.RawIOBase):
+    """A reader of ``raw`` that hashes what is read and, at the end of the stream, raises
+    ``IntegrityError`` if the bytes do not hash to ``digest``.
+
+    Example:
+        >>> reader = io.BufferedReader(VerifyingReader(io.BytesIO(b"abc"), hash_bytes(b"abc")))
+        >>> reader.read()
+        b'abc'
+    """
+
+    def __init__(self, raw: BinaryIO, digest: str) -> None:
+        super().__init__()
+        self._raw, self._digest, self._hasher, self._checked = raw, digest, new_hasher(), False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        count: int = self._raw.readinto(buffer)  # type: ignore[attr-defined]
+        if count:
+            with memoryview(buffer) as view:
+                self._hasher.update(view[:count])
+        elif not self._checked:
+            self._checked = True
+            actual = self._hasher.hexdigest()
+            if actual != self._digest:
+                raise IntegrityError(
+                    f"object {self._digest} is corrupt (its bytes hash to {actual}); "
+                    "run `cairn verify` and restore it from another store"
+                )
+        return count
+
+    def readall(self) -> bytes:
+        parts = []
+        while chunk := self.read(CHUNK_SIZE):
+            parts.append(chunk)
+        return b"".join(parts)
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
 
 
 def is_digest(value: str) -> bool:

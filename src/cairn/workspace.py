@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cairn.config import STATE_DIR, Settings, load_settings, write_default_config
+from cairn.config import (
+    ENV_ARTIFACT_URI,
+    ENV_TRACKING_URI,
+    ENV_WORKSPACE,
+    STATE_DIR,
+    Settings,
+    load_settings,
+    write_default_config,
+)
 
 if TYPE_CHECKING:
     from cairn.store.artifacts import ArtifactStore
-
     from cairn.store.base import TrackingStore
 
 _current: dict[tuple[str, str], Workspace] = {}
+_by_location: dict[tuple[str | None, ...], Workspace] = {}
 _current_lock = threading.Lock()
 
 
@@ -93,13 +102,28 @@ class Workspace:
 
 
 def current(start: Path | None = None) -> Workspace:
-    """The workspace for the current directory and environment (cached per resolved URIs)."""
+    """The workspace for the current directory and environment (cached per resolved URIs).
+
+    Settings are read once per (directory, ``CAIRN_*`` variables): the fluent API asks
+    for the workspace on every run, and walking up to ``cairn.toml`` and parsing it each
+    time would cost more than creating the run. ``reset()`` forgets the cache.
+    """
+    location = (
+        str(start) if start is not None else os.getcwd(),
+        os.environ.get(ENV_WORKSPACE),
+        os.environ.get(ENV_TRACKING_URI),
+        os.environ.get(ENV_ARTIFACT_URI),
+    )
+    ws = _by_location.get(location)
+    if ws is not None:
+        return ws
     settings = load_settings(start)
     key = (settings.tracking_uri, settings.artifact_uri)
     with _current_lock:
         ws = _current.get(key)
         if ws is None:
             ws = _current[key] = Workspace(settings)
+        _by_location[location] = ws
         return ws
 
 
@@ -109,3 +133,4 @@ def reset() -> None:
         for ws in _current.values():
             ws.close()
         _current.clear()
+        _by_location.clear()

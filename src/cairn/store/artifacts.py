@@ -25,12 +25,21 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from cairn.errors import IntegrityError, InvalidInput, NotFound
-from cairn.hashing import CHUNK_SIZE, copy_hashing, hash_bytes, hash_file, is_digest, new_hasher
+from cairn.hashing import (
+    CHUNK_SIZE,
+    CheckedChunks,
+    VerifyingReader,
+    copy_hashing,
+    hash_bytes,
+    hash_file,
+    is_digest,
+    new_hasher,
+)
+from cairn.store.artifact_reports import GcReport, TransferReport, VerifyReport
 from cairn.store.blobs import TMP_PREFIX, Blobs, LocalBlobs, open_blobs
 from cairn.store.trees import (
     PACK_THRESHOLD,
@@ -48,93 +57,6 @@ __all__ = ["ArtifactStore", "GcReport", "TransferReport", "VerifyReport"]
 OBJECTS = "objects/"
 STALE_TEMP_SECONDS = 3600.0
 _WORKERS = 4  # objects hashed or transferred at once (I/O latency, not CPU, is the limit)
-
-
-@dataclass(frozen=True, slots=True)
-class VerifyReport:
-    """What ``ArtifactStore.verify`` found. ``checked`` objects and ``members`` packed files
-    were re-hashed (``bytes`` in all); ``corrupt`` digests no longer match their bytes;
-    ``missing`` digests are referenced (by the caller or by a stored tree) but absent."""
-
-    checked: int
-    corrupt: tuple[str, ...] = ()
-    missing: tuple[str, ...] = ()
-    bytes: int = 0
-    members: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return not self.corrupt and not self.missing
-
-    def summary(self) -> str:
-        state = "ok" if self.ok else f"{len(self.corrupt)} corrupt, {len(self.missing)} missing"
-        counts = f"{self.checked} objects, {self.members} packed files, {self.bytes} bytes"
-        return f"checked {counts}: {state}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "checked": self.checked,
-            "members": self.members,
-            "bytes": self.bytes,
-            "corrupt": list(self.corrupt),
-            "missing": list(self.missing),
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class GcReport:
-    """What ``ArtifactStore.gc`` removed, or in a dry run would remove.
-
-    ``removed`` digests were not reachable from the references; ``bytes`` is their
-    total size; ``temps`` are stale temp files left by interrupted writes; ``kept``
-    objects were reachable."""
-
-    removed: tuple[str, ...]
-    bytes: int
-    temps: tuple[str, ...]
-    kept: int
-    dry_run: bool
-
-    def summary(self) -> str:
-        verb = "would remove" if self.dry_run else "removed"
-        return (
-            f"{verb} {len(self.removed)} objects ({self.bytes} bytes) and {len(self.temps)} "
-            f"stale temp files; kept {self.kept} objects"
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "dry_run": self.dry_run,
-            "removed": list(self.removed),
-            "bytes": self.bytes,
-            "temps": list(self.temps),
-            "kept": self.kept,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class TransferReport:
-    """What ``ArtifactStore.copy_to`` did: ``copied`` digests (``bytes`` in all), objects
-    ``skipped`` because the destination had them, digests ``missing`` at the source."""
-
-    copied: tuple[str, ...]
-    skipped: int
-    missing: tuple[str, ...]
-    bytes: int
-
-    def summary(self) -> str:
-        missing = f"; {len(self.missing)} missing at the source" if self.missing else ""
-        copied = f"copied {len(self.copied)} objects ({self.bytes} bytes)"
-        return f"{copied}, {self.skipped} already there{missing}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "copied": list(self.copied),
-            "skipped": self.skipped,
-            "missing": list(self.missing),
-            "bytes": self.bytes,
-        }
 
 
 class ArtifactStore:
@@ -169,20 +91,20 @@ class ArtifactStore:
         source = _existing(path)
         if source.is_dir():
             raise InvalidInput(f"{source} is a folder; store it with put_tree (or put)")
+        if isinstance(self.blobs, LocalBlobs):
+            with _open_source(source) as f:
+                return self._put_staged(f)
+        # Remote: hash locally first (fast), so content already there is never uploaded.
         try:
-            if isinstance(self.blobs, LocalBlobs):
-                with open(source, "rb") as f:
-                    return self._put_staged(f)
-            # Remote: hash locally first (fast), so content already there is never uploaded.
             digest, size = hash_file(source)
-            key = _key(digest)
-            if not self.blobs.exists(key):
-                with open(source, "rb") as f:
-                    changed = f"{source} changed while it was being stored; store it again"
-                    self.blobs.write_atomic(key, _Checked(f, digest, changed))
-            return ObjectInfo(digest, size)
         except OSError as exc:
             raise InvalidInput(f"cannot read {source}: {exc.strerror}") from None
+        key = _key(digest)
+        if not self.blobs.exists(key):
+            with _open_source(source) as f:
+                changed = f"{source} changed while it was being stored; store it again"
+                self.blobs.write_atomic(key, CheckedChunks(f, digest, changed))
+        return ObjectInfo(digest, size)
 
     def put_bytes(self, data: bytes) -> ObjectInfo:
         """Store ``data``; returns its digest and size."""
@@ -204,7 +126,10 @@ class ArtifactStore:
         if not root.is_dir():
             raise InvalidInput(f"{root} is not a folder; store it with put_file (or put)")
         entries: list[TreeEntry] = []
-        current = str(root)
+        try:
+            files = walk(root)
+        except OSError as exc:
+            raise InvalidInput(f"cannot list {exc.filename or root}: {exc.strerror}") from None
         # Packs are written (and fsync'ed) on a thread while the next one is read.
         with ThreadPoolExecutor(1, thread_name_prefix="cairn-pack") as writer:
             pending: list[Future[None]] = []
@@ -215,16 +140,16 @@ class ArtifactStore:
                 pending.append(writer.submit(self._store_known, digest, data))
 
             packer = PackBuilder(store_pack)
-            try:
-                for item in walk(root):
-                    current = item.source
-                    if item.size >= PACK_THRESHOLD:
-                        info = self.put_file(item.source)
-                        entries.append(TreeEntry(item.path, info.digest, info.size))
-                    else:
-                        packer.add(item.path, read_small(item.source, item.size))
-            except OSError as exc:
-                raise InvalidInput(f"cannot read {current}: {exc.strerror}") from None
+            for item in files:
+                if item.size >= PACK_THRESHOLD:
+                    info = self.put_file(item.source)
+                    entries.append(TreeEntry(item.path, info.digest, info.size))
+                else:
+                    try:
+                        data = read_small(item.source, item.size)
+                    except OSError as exc:
+                        raise InvalidInput(f"cannot read {item.source}: {exc.strerror}") from None
+                    packer.add(item.path, data)
             entries.extend(packer.finish())
             for future in pending:
                 future.result()
@@ -294,7 +219,7 @@ class ArtifactStore:
             target = target.digest
         digest = _checked_digest(target)
         raw = self._open_raw(digest)
-        return io.BufferedReader(_VerifyingReader(raw, digest)) if verify else raw
+        return io.BufferedReader(VerifyingReader(raw, digest)) if verify else raw
 
     def read_bytes(self, target: str | TreeEntry, verify: bool = False) -> bytes:
         with self.open(target, verify=verify) as f:
@@ -579,65 +504,11 @@ class ArtifactStore:
         if other.blobs.exists(key):
             return None
         with self._open_raw(digest) as source:
-            chunks = _Checked(
+            chunks = CheckedChunks(
                 source, digest, f"object {digest} is corrupt in {self.uri}; run `cairn verify`"
             )
             other.blobs.write_atomic(key, chunks)
         return chunks.size
-
-
-class _Checked:
-    """Chunks of a stream that raise ``IntegrityError(message)`` at the end unless they
-    hash to ``digest``; a backend writing them then discards what it wrote."""
-
-    def __init__(self, source: BinaryIO, digest: str, message: str) -> None:
-        self._source, self._digest, self._message = source, digest, message
-        self.size = 0
-
-    def __iter__(self) -> Iterator[bytes]:
-        hasher = new_hasher()
-        while chunk := self._source.read(CHUNK_SIZE):
-            hasher.update(chunk)
-            self.size += len(chunk)
-            yield chunk
-        if hasher.hexdigest() != self._digest:
-            raise IntegrityError(self._message)
-
-
-class _VerifyingReader(io.RawIOBase):
-    """Hashes what is read; at end of stream, raises ``IntegrityError`` on a mismatch."""
-
-    def __init__(self, raw: BinaryIO, digest: str) -> None:
-        super().__init__()
-        self._raw, self._digest, self._hasher, self._checked = raw, digest, new_hasher(), False
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        count: int = self._raw.readinto(buffer)  # type: ignore[attr-defined]
-        if count:
-            with memoryview(buffer) as view:
-                self._hasher.update(view[:count])
-        elif not self._checked:
-            self._checked = True
-            actual = self._hasher.hexdigest()
-            if actual != self._digest:
-                raise IntegrityError(
-                    f"object {self._digest} is corrupt (its bytes hash to {actual}); "
-                    "run `cairn verify` and restore it from another store"
-                )
-        return count
-
-    def readall(self) -> bytes:
-        parts = []
-        while chunk := self.read(CHUNK_SIZE):
-            parts.append(chunk)
-        return b"".join(parts)
-
-    def close(self) -> None:
-        self._raw.close()
-        super().close()
 
 
 def _key(digest: str) -> str:
@@ -649,6 +520,13 @@ def _checked_digest(digest: str) -> str:
     if not is_digest(value):
         raise InvalidInput(f"{digest!r} is not an artifact digest (64 hex characters, BLAKE3)")
     return value
+
+
+def _open_source(path: Path) -> BinaryIO:
+    try:
+        return open(path, "rb")
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path}: {exc.strerror}") from None
 
 
 def _existing(path: str | os.PathLike[str]) -> Path:

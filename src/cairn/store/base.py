@@ -46,8 +46,16 @@ class TrackingStore(Protocol):
         """Start a RUNNING run. An empty name gets a generated one."""
         ...
 
-    def end_run(self, run_id: str, status: RunStatus, end_time: int | None = None) -> Run:
-        """Set a terminal status and end time."""
+    def end_run(
+        self,
+        run_id: str,
+        status: RunStatus,
+        end_time: int | None = None,
+        metrics: Sequence[Metric] = (),
+    ) -> None:
+        """Set a terminal status and end time, writing the run's final ``metrics`` points
+        in the same transaction (one commit where a flush and an update would take two).
+        ``get_run`` reads the result back."""
         ...
 
     def get_run(self, run_id: str) -> Run:

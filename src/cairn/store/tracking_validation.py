@@ -56,22 +56,41 @@ def check_strings(kind: str, values: Mapping[str, str]) -> None:
 
 def check_metrics(metrics: Sequence[Metric], now: int) -> list[Metric]:
     """Valid metric points; a timestamp of 0 becomes ``now``."""
-    points = []
+    return [Metric(key, value, step, ts) for key, value, step, ts in metric_tuples(metrics, now)]
+
+
+def metric_tuples(metrics: Sequence[Metric], now: int) -> list[tuple[str, float, int, int]]:
+    """Valid points as ``(key, value, step, timestamp)``; a timestamp of 0 becomes ``now``.
+
+    This is the hot path of metric logging: each distinct key is checked once, and a
+    point costs a few type checks.
+    """
+    lo, hi = _INT64
+    seen: set[str] = set()
+    out = []
+    append = out.append
     for m in metrics:
-        if not isinstance(m, Metric):
+        if type(m) is not Metric and not isinstance(m, Metric):
             raise InvalidInput(f"metrics must be Metric objects, not {m!r}")
-        check_key("metric", m.key)
-        if not isinstance(m.value, int | float) or isinstance(m.value, bool):
-            raise InvalidInput(f"metric {m.key!r} must have a number value, not {m.value!r}")
-        for what, number in (("step", m.step), ("timestamp", m.timestamp)):
-            if not isinstance(number, int) or isinstance(number, bool):
-                raise InvalidInput(f"metric {m.key!r} {what} must be an int, not {number!r}")
-            if not _INT64[0] <= number <= _INT64[1]:
-                raise InvalidInput(f"metric {m.key!r} {what} {number} is out of the 64-bit range")
-        if m.timestamp < 0:
-            raise InvalidInput(f"metric {m.key!r} timestamp must be >= 0, not {m.timestamp}")
-        points.append(Metric(m.key, float(m.value), m.step, m.timestamp or now))
-    return points
+        key, value, step, ts = m.key, m.value, m.step, m.timestamp
+        if key not in seen:
+            check_key("metric", key)
+            seen.add(key)
+        if type(value) is not float and (
+            not isinstance(value, int | float) or isinstance(value, bool)
+        ):
+            raise InvalidInput(f"metric {key!r} must have a number value, not {value!r}")
+        if type(step) is not int or type(ts) is not int:
+            for what, number in (("step", step), ("timestamp", ts)):
+                if not isinstance(number, int) or isinstance(number, bool):
+                    raise InvalidInput(f"metric {key!r} {what} must be an int, not {number!r}")
+        if not (lo <= step <= hi and 0 <= ts <= hi):
+            if ts < 0:
+                raise InvalidInput(f"metric {key!r} timestamp must be >= 0, not {ts}")
+            what, number = ("step", step) if not lo <= step <= hi else ("timestamp", ts)
+            raise InvalidInput(f"metric {key!r} {what} {number} is out of the 64-bit range")
+        append((key, float(value), step, ts or now))
+    return out
 
 
 def check_environment(env: Environment) -> None:

@@ -81,6 +81,21 @@ class MetricBuffer:
         """Points queued and not yet handed to the store."""
         return len(self._pending)
 
+    def take(self, run_id: str, timeout: float | None = None) -> list[Metric]:
+        """Write every queued point except ``run_id``'s, which are returned instead.
+
+        A run's end uses this to write its last points in the same transaction as its
+        status. Raises like :meth:`flush`.
+        """
+        if not self._drain_lock.acquire(timeout=-1 if timeout is None else timeout):
+            return []
+        try:
+            held = self._drain_locked(hold=run_id)
+        finally:
+            self._drain_lock.release()
+        self.raise_error()
+        return held
+
     def flush(self, timeout: float | None = None) -> None:
         """Write every queued point now; raise a background write error if one occurred.
 
@@ -147,9 +162,13 @@ class MetricBuffer:
                     self._start()
                 return
 
-    def _drain_locked(self) -> None:
-        """Hand every queued point to the store, grouped by run. Caller holds the lock."""
+    def _drain_locked(self, hold: str | None = None) -> list[Metric]:
+        """Hand every queued point to the store, grouped by run. Caller holds the lock.
+
+        Points of run ``hold`` are not written but returned.
+        """
         pending = self._pending
+        held: list[Metric] = []
         while pending:
             count = min(len(pending), MAX_BATCH)
             popleft = pending.popleft
@@ -160,6 +179,8 @@ class MetricBuffer:
                 if points is None:
                     points = by_run[run_id] = []
                 points.append(Metric(key, value, step, timestamp))
+            if hold is not None and hold in by_run:
+                held.extend(by_run.pop(hold))
             for run_id, points in by_run.items():
                 try:
                     self._write(run_id, points)
@@ -167,6 +188,7 @@ class MetricBuffer:
                     if self._error is None:
                         self._error = exc
                     self._lost += len(points)
+        return held
 
 
 def flush_all() -> None:

@@ -141,7 +141,7 @@ class TrackingClient:
         status: RunStatus | str = RunStatus.FINISHED,
         *,
         flush_timeout: float | None = None,
-    ) -> Run:
+    ) -> None:
         """Write the run's buffered metrics, then set its terminal status.
 
         The status is recorded even when buffered points fail to write; the write error
@@ -150,14 +150,14 @@ class TrackingClient:
         """
         status = _status(status)
         error: StoreError | None = None
+        final: list[Metric] = []
         try:
-            self._buffer.flush(timeout=flush_timeout)
+            final = self._buffer.take(run_id, timeout=flush_timeout)
         except StoreError as exc:
             error = exc
-        run = self.store.end_run(run_id, status, end_time=now_ms())
+        self.store.end_run(run_id, status, end_time=now_ms(), metrics=final)
         if error is not None:
             raise error
-        return run
 
     def get_run(self, run_id: str) -> Run:
         """The run with params, tags, latest metrics and lineage (buffered points included)."""

@@ -143,7 +143,7 @@ class ActiveRun:
 
     def end(
         self, status: RunStatus | str = RunStatus.FINISHED, *, flush_timeout: float | None = None
-    ) -> Run:
+    ) -> None:
         """End the run (and any run started inside it that is still active).
 
         Ending a run twice keeps the first status.
@@ -157,9 +157,9 @@ class ActiveRun:
         for child in reversed(inner):
             child.end(status, flush_timeout=flush_timeout)
         if self._ended:
-            return self.client.get_run(self.id)
+            return
         self._ended = True
-        return self.client.end_run(self.id, status, flush_timeout=flush_timeout)
+        self.client.end_run(self.id, status, flush_timeout=flush_timeout)
 
     def __enter__(self) -> ActiveRun:
         return self
@@ -343,10 +343,11 @@ def log_output(
     return _active().log_output(ref, role, name, kind)
 
 
-def end_run(status: RunStatus | str = RunStatus.FINISHED) -> Run | None:
-    """End the innermost active run; ``None`` when no run is active."""
+def end_run(status: RunStatus | str = RunStatus.FINISHED) -> None:
+    """End the innermost active run; does nothing when no run is active."""
     run = active_run()
-    return None if run is None else run.end(status)
+    if run is not None:
+        run.end(status)
 
 
 def flush() -> None:

@@ -20,7 +20,7 @@ import functools
 import json
 import random
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -41,9 +41,9 @@ from cairn.store.sql.tracking_rows import (
 from cairn.store.tracking_validation import (
     check_environment,
     check_experiment_name,
-    check_metrics,
     check_run_io,
     check_strings,
+    metric_tuples,
 )
 from cairn.types import (
     Direction,
@@ -62,7 +62,6 @@ if TYPE_CHECKING:
 
 _RUN_EXISTS = sa.select(t.runs.c.id).where(t.runs.c.id == sa.bindparam("run_id"))
 _INSERT_RUN = t.runs.insert()
-_INSERT_METRIC = t.metrics.insert()
 _INT64_MAX = 2**63 - 1
 _ADJECTIVES = (
     "amber", "bold", "brisk", "calm", "clever", "dusty", "eager", "fuzzy", "gentle", "glad",
@@ -174,27 +173,40 @@ class SqlTrackingStore:
         )
 
         def insert(conn: Connection) -> None:
-            found = (
-                exp_id is not None
-                and conn.execute(
-                    sa.select(t.experiments.c.id).where(t.experiments.c.id == exp_id)
-                ).first()
-            )
-            if not found:
-                raise NotFound(
-                    f"no experiment with id {experiment_id!r}; create it first or pass the id "
-                    "from get_experiment(name)"
-                )
-            if parent_id is not None:
-                self._require_run(conn, parent_id, what="parent run")
             conn.execute(_INSERT_RUN, run_values(run))
             _insert_strings(conn, t.params, run.id, params)
             _insert_strings(conn, t.tags, run.id, tags)
 
-        self.db.write(insert)
+        if exp_id is None:
+            raise NotFound(
+                f"no experiment with id {experiment_id!r}; create it first or pass the id "
+                "from get_experiment(name)"
+            )
+        try:
+            self.db.write(insert)
+        except IntegrityError:
+            # The foreign keys check the experiment and the parent; only a failure pays
+            # for finding out which one is missing.
+            with self.db.read() as conn:
+                if not conn.execute(
+                    sa.select(t.experiments.c.id).where(t.experiments.c.id == exp_id)
+                ).first():
+                    raise NotFound(
+                        f"no experiment with id {experiment_id!r}; create it first or pass "
+                        "the id from get_experiment(name)"
+                    ) from None
+                if parent_id is not None:
+                    self._require_run(conn, parent_id, what="parent run")
+            raise
         return run
 
-    def end_run(self, run_id: str, status: RunStatus, end_time: int | None = None) -> Run:
+    def end_run(
+        self,
+        run_id: str,
+        status: RunStatus,
+        end_time: int | None = None,
+        metrics: Sequence[Metric] = (),
+    ) -> None:
         try:
             final = RunStatus(status)
         except ValueError:
@@ -205,8 +217,11 @@ class SqlTrackingStore:
                 f"end_run needs a terminal status (FINISHED, FAILED or KILLED), not {final}"
             )
         end = now_ms() if end_time is None else _check_time("end_time", end_time)
+        write_metrics = self._metric_writer(run_id, metrics)
 
         def update(conn: Connection) -> None:
+            if write_metrics:
+                write_metrics(conn)
             result = conn.execute(
                 t.runs.update()
                 .where(t.runs.c.id == run_id)
@@ -215,8 +230,7 @@ class SqlTrackingStore:
             if result.rowcount == 0:
                 raise _no_run(run_id)
 
-        self.db.write(update)
-        return self.get_run(run_id)
+        self._write_for_run(run_id, update)
 
     def get_run(self, run_id: str) -> Run:
         with self.db.read() as conn:
@@ -255,20 +269,11 @@ class SqlTrackingStore:
         tags = dict(tags or {})
         check_strings("param", params)
         check_strings("tag", tags)
-        points = check_metrics(metrics, now_ms())
-        metric_rows: list[dict[str, Any]] = [
-            {"run_id": run_id, "key": m.key, "value": store_float(m.value),
-             "step": m.step, "timestamp": m.timestamp}
-            for m in points
-        ]  # fmt: skip
-        latest: dict[str, dict[str, Any]] = {}
-        for row in metric_rows:  # the point with the highest (step, timestamp), later wins ties
-            old = latest.get(row["key"])
-            if old is None or (row["step"], row["timestamp"]) >= (old["step"], old["timestamp"]):
-                latest[row["key"]] = row
+        write_metrics = self._metric_writer(run_id, metrics)
 
         def write(conn: Connection) -> None:
-            self._require_run(conn, run_id)
+            if not (params or tags or write_metrics):
+                self._require_run(conn, run_id)  # otherwise the foreign keys check it
             if params:
                 self._add_params(conn, run_id, params)
             if tags:
@@ -276,11 +281,10 @@ class SqlTrackingStore:
                 conn.execute(
                     stmt, [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()]
                 )
-            if metric_rows:
-                conn.execute(_INSERT_METRIC, metric_rows)
-                conn.execute(self._statements["latest"], list(latest.values()))
+            if write_metrics:
+                write_metrics(conn)
 
-        self.db.write(write)
+        self._write_for_run(run_id, write)
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         m = t.metrics
@@ -364,6 +368,55 @@ class SqlTrackingStore:
         return iter(digests)
 
     # -- helpers ------------------------------------------------------------------------------
+
+    def _metric_writer(
+        self, run_id: str, metrics: Sequence[Metric]
+    ) -> Callable[[Connection], None] | None:
+        """Validate points now; return what writes them inside a transaction (or None).
+
+        Rows go to the driver as tuples through one prepared statement per table:
+        building SQLAlchemy parameter dictionaries costs more than the insert itself.
+        """
+        if not metrics:
+            return None
+        points = metric_tuples(metrics, now_ms())
+        rows = [(run_id, key, store_float(v), step, ts) for key, v, step, ts in points]
+        latest: dict[str, tuple[str, str, float | None, int, int]] = {}
+        for row in rows:  # the point with the highest (step, timestamp), later wins ties
+            old = latest.get(row[1])
+            if old is None or (row[3], row[4]) >= (old[3], old[4]):
+                latest[row[1]] = row
+        insert_sql, latest_sql = self._driver_sql
+
+        def write(conn: Connection) -> None:
+            conn.exec_driver_sql(insert_sql, rows)
+            conn.exec_driver_sql(latest_sql, list(latest.values()))
+
+        return write
+
+    @functools.cached_property
+    def _driver_sql(self) -> tuple[str, str]:
+        mark = "%s" if self.db.dialect == "postgresql" else "?"
+        values = ", ".join([mark] * 5)
+        columns = 'run_id, key, value, step, "timestamp"'
+        insert = f"INSERT INTO metrics ({columns}) VALUES ({values})"
+        latest = (
+            f"INSERT INTO latest_metrics ({columns}) VALUES ({values}) "
+            "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, "
+            'step = excluded.step, "timestamp" = excluded."timestamp" '
+            "WHERE excluded.step > latest_metrics.step OR (excluded.step = latest_metrics.step "
+            'AND excluded."timestamp" >= latest_metrics."timestamp")'
+        )
+        return insert, latest
+
+    def _write_for_run(self, run_id: str, fn: Any) -> None:
+        """``db.write(fn)``, turning a foreign-key failure on ``run_id`` into NotFound."""
+        try:
+            self.db.write(fn)
+        except IntegrityError:
+            with self.db.read() as conn:
+                self._require_run(conn, run_id)
+            raise
 
     def _require_run(self, conn: Connection, run_id: str, what: str = "run") -> None:
         if conn.execute(_RUN_EXISTS, {"run_id": run_id}).first() is None:
