@@ -36,7 +36,9 @@ def main() -> None:
     async def ping(request: Request) -> PlainTextResponse:
         return PlainTextResponse("ok")
 
-    app = Starlette(routes=[Route("/invocations", invocations, methods=["POST"]), Route("/ping", ping)])
+    app = Starlette(
+        routes=[Route("/invocations", invocations, methods=["POST"]), Route("/ping", ping)]
+    )
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 

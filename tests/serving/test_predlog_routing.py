@@ -73,7 +73,7 @@ def test_a_full_queue_drops_and_counts_records_instead_of_blocking(tmp_path: Any
 
 def test_dropped_records_are_exported_in_metrics(iris: Any, serve_app: Any) -> None:
     X, _ = iris_frame()
-    app, client = serve_app("iris@production", log_queue=1, log_flush_interval=60)
+    _app, client = serve_app("iris@production", log_queue=1, log_flush_interval=60)
     for _ in range(4):
         client.post("/invocations", json=_records(X.iloc[:1], "x"))
     assert "cairn_predlog_dropped_total 3.0" in client.get("/metrics").text

@@ -67,7 +67,7 @@ def test_promote_under_load_swaps_version_without_failed_requests(
 
 def test_rollback_is_followed_too(iris: Any, serve_app: Any) -> None:
     X, _ = iris_frame()
-    app, client = serve_app("iris@production", poll_interval=0.05, log_predictions=False)
+    _app, client = serve_app("iris@production", poll_interval=0.05, log_predictions=False)
     v2 = iris.register("iris", iris_estimator("tree"), X.iloc[:5])
     assert _wait_for(lambda: client.get("/v2/models/iris").json()["version"] == str(v2))
     iris.promote("iris", 1)

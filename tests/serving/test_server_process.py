@@ -47,7 +47,7 @@ def server(iris: Any) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
         except OSError:
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
-            out, err = proc.communicate(timeout=5)
+            _out, err = proc.communicate(timeout=5)
             pytest.fail(f"cairn serve did not start: {err.decode()[-2000:]}")
         time.sleep(0.1)
     yield proc, port

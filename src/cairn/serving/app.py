@@ -25,9 +25,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -174,7 +174,7 @@ class ServingApp:
             elif key == b"inference-header-content-length":
                 header_length = int(value) if value.isdigit() else -1
         if not request_id:
-            request_id = uuid.uuid4().hex
+            request_id = os.urandom(16).hex()
         path: str = scope["path"]
         method: str = scope["method"]
         route = path

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cairn.errors import InvalidInput
-from cairn.serving.codec import table_batch, tensor_batch
+from cairn.serving.codec import matrix_batch, table_batch, tensor_batch
 from cairn.serving.predictor import Predictor, make_predictor
 from cairn.serving.reload import Loader, ModelRef, load_model, resolve_alias
 
@@ -201,6 +201,20 @@ def _to_batch(predictor: Predictor, rb: pa.RecordBatch) -> Any:
             return tensor_batch(spec, np.array(col.to_pylist()))
         cols = [rb.column(i).to_numpy(zero_copy_only=False) for i in range(rb.num_columns)]
         return tensor_batch(spec, np.column_stack(cols) if cols else np.empty((0, 0)))
+    if spec.float_table and all(c in rb.schema.names for c in spec.columns):
+        import numpy as np
+
+        try:  # one float64 matrix, no per-column casts (None/null becomes NaN)
+            matrix = np.column_stack(
+                [
+                    rb.column(c).to_numpy(zero_copy_only=False).astype(np.float64)
+                    for c in spec.columns
+                ]
+            )
+        except (ValueError, TypeError):
+            matrix = None
+        if matrix is not None:
+            return matrix_batch(spec, matrix, list(spec.columns))
     columns = {}
     for col in spec.inputs:
         if col.name in rb.schema.names:

@@ -51,8 +51,7 @@ def matrix_batch(spec: ModelSpec, arr: np.ndarray, columns: list[str]) -> Batch:
         missing = [c for c in spec.columns if c not in where]
         if missing:
             raise ServingError(
-                f"missing input column {missing[0]!r}; the model expects "
-                f"{', '.join(spec.columns)}",
+                f"missing input column {missing[0]!r}; the model expects {', '.join(spec.columns)}",
                 column=missing[0],
             )
         matrix = arr[:, [where[c] for c in spec.columns]]

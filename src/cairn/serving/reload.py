@@ -90,7 +90,7 @@ def load_model(uri: str) -> Servable:
     """Load through :func:`cairn.models.load` (the default loader)."""
     from cairn.models import load
 
-    return load(uri)  # type: ignore[no-any-return]
+    return load(uri)
 
 
 def resolve_alias(name: str, alias: str) -> str:

@@ -67,7 +67,7 @@ def metric_tuples(metrics: Sequence[Metric], now: int) -> list[tuple[str, float,
     """
     lo, hi = _INT64
     seen: set[str] = set()
-    out = []
+    out: list[tuple[str, float, int, int]] = []
     append = out.append
     for m in metrics:
         if type(m) is not Metric and not isinstance(m, Metric):

@@ -366,17 +366,23 @@ def get_metric_history(run_id: str, key: str) -> list[Metric]:
 
 
 def search_runs(
-    experiments: str | Iterable[str] | None = None,
+    experiment: str | Iterable[str] | None = None,
     filter: str = "",
     order_by: str | Sequence[str] = (),
     max_results: int = 1000,
 ) -> list[Run]:
     """Search runs of the current workspace.
 
+    Args:
+        experiment: An experiment name or id, or several; ``None`` searches them all.
+        filter: The filter language of ``docs/search.md``.
+        order_by: ``"metrics.auc desc"`` or a list of such terms.
+        max_results: At most this many runs.
+
     Example:
         >>> cairn.search_runs("churn", "metrics.auc > 0.9", order_by="metrics.auc DESC")
     """
-    return current_client().search_runs(experiments, filter, order_by, max_results)
+    return current_client().search_runs(experiment, filter, order_by, max_results)
 
 
 # -- workspace --------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ children of all runs come in one statement per table, and rows are unpacked posi
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import math
@@ -34,22 +35,32 @@ def hydrate(conn: Connection, rows: Sequence[Any]) -> list[Run]:
     """Full runs for ``rows`` of ``runs``: their children come in one query per table."""
     if not rows:
         return []
-    queries = _child_queries(conn.dialect.name)
+    queries = _child_sql(conn.dialect.name)
     ids = [r[0] for r in rows]
-    bound = {"ids": ids if conn.dialect.name == "postgresql" else json.dumps(ids)}
+    bound = (ids if conn.dialect.name == "postgresql" else json.dumps(ids),)
     params: dict[str, dict[str, str]] = defaultdict(dict)
     tags: dict[str, dict[str, str]] = defaultdict(dict)
     metrics: dict[str, dict[str, Metric]] = defaultdict(dict)
     io: dict[str, list[RunIO]] = defaultdict(list)
-    for run_id, key, value in conn.execute(queries["params"], bound).all():
-        params[run_id][key] = value
-    for run_id, key, value in conn.execute(queries["tags"], bound).all():
-        tags[run_id][key] = value
-    nan = math.nan
-    for run_id, key, value, step, ts in conn.execute(queries["latest"], bound).all():
-        metrics[run_id][key] = Metric(key, nan if value is None else value, step, ts)
-    for run_id, *fields in conn.execute(queries["io"], bound).all():
-        io[run_id].append(RunIO(*fields))
+    # The driver's cursor, not SQLAlchemy's Result: its per-row wrapping costs more than
+    # the query on a page of a thousand runs, and these rows need no type processing.
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(queries["params"], bound)
+        for run_id, key, value in cursor.fetchall():
+            params[run_id][key] = value
+        cursor.execute(queries["tags"], bound)
+        for run_id, key, value in cursor.fetchall():
+            tags[run_id][key] = value
+        nan = math.nan
+        cursor.execute(queries["latest"], bound)
+        for run_id, key, value, step, ts in cursor.fetchall():
+            metrics[run_id][key] = _metric(key, nan if value is None else value, step, ts)
+        cursor.execute(queries["io"], bound)
+        for run_id, *fields in cursor.fetchall():
+            io[run_id].append(RunIO(*fields))
+    finally:
+        cursor.close()
     environments: dict[tuple[Any, ...], Environment] = {}  # runs of one project share one
     runs = []
     # Unpacking rows is markedly cheaper than reading a dozen attributes by name.
@@ -59,65 +70,67 @@ def hydrate(conn: Connection, rows: Sequence[Any]) -> list[Run]:
         if env is None:
             env = environments[env_key] = _environment(*env_key)
         runs.append(
-            Run(
-                id=run_id,
-                experiment_id=str(exp_id),
-                name=name,
-                status=STATUS[status],
-                start_time=start,
-                end_time=end,
-                parent_id=parent,
-                environment=env,
-                params=params.get(run_id) or {},
-                tags=tags.get(run_id) or {},
-                metrics=metrics.get(run_id) or {},
-                io=tuple(io.get(run_id, ())),
+            _run(
+                run_id, str(exp_id), name, STATUS[status], start, end, parent, env,
+                params.get(run_id) or {}, tags.get(run_id) or {}, metrics.get(run_id) or {},
+                tuple(io.get(run_id, ())),
             )
-        )
+        )  # fmt: skip
     return runs
 
 
+def _slot_setters(cls: type) -> list[Any]:
+    return [getattr(cls, f.name).__set__ for f in dataclasses.fields(cls)]
+
+
+_new = object.__new__
+_METRIC_SETTERS = _slot_setters(Metric)
+_RUN_SETTERS = _slot_setters(Run)
+
+
+def _metric(key: str, value: float, step: int, timestamp: int) -> Metric:
+    """``Metric(key, value, step, timestamp)`` for trusted rows, at half the cost.
+
+    A frozen dataclass's ``__init__`` goes through ``object.__setattr__`` per field;
+    setting the slots directly is equivalent and cheaper, and a page of a thousand runs
+    builds thousands of these.
+    """
+    m = _new(Metric)
+    set_key, set_value, set_step, set_timestamp = _METRIC_SETTERS
+    set_key(m, key)
+    set_value(m, value)
+    set_step(m, step)
+    set_timestamp(m, timestamp)
+    return m
+
+
+def _run(*values: Any) -> Run:
+    """``Run(*values)`` (all fields, in order) for trusted rows; see :func:`_metric`."""
+    run = _new(Run)
+    for set_field, value in zip(_RUN_SETTERS, values, strict=True):
+        set_field(run, value)
+    return run
+
+
 @functools.cache
-def _child_queries(dialect: str) -> dict[str, Any]:
-    """What is recorded on a list of runs, one statement per table, built once per dialect.
+def _child_sql(dialect: str) -> dict[str, str]:
+    """What is recorded on a list of runs, one statement per table, for the driver.
 
     The ids travel as one bound value (a JSON array on SQLite, an array on PostgreSQL),
     so a page of 50,000 runs stays one query, below SQLite's limit on bound variables.
     """
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import ARRAY
-
-        ids: Any = sa.any_(sa.bindparam("ids", type_=ARRAY(sa.String)))
-
-        def among(col: Any) -> Any:
-            return col == ids
-
-    else:
-        listed = sa.select(sa.column("value", sa.String)).select_from(
-            sa.func.json_each(sa.bindparam("ids", type_=sa.String))
-        )
-
-        def among(col: Any) -> Any:
-            return col.in_(listed.scalar_subquery())
-
-    lm, rio = t.latest_metrics, t.run_io
+    among = "= ANY(%s)" if dialect == "postgresql" else "IN (SELECT value FROM json_each(?))"
     return {
-        "params": sa.select(t.params.c.run_id, t.params.c.key, t.params.c.value).where(
-            among(t.params.c.run_id)
+        "params": f"SELECT run_id, key, value FROM params WHERE run_id {among}",
+        "tags": f"SELECT run_id, key, value FROM tags WHERE run_id {among}",
+        "latest": (
+            f'SELECT run_id, key, value, step, "timestamp" FROM latest_metrics WHERE run_id {among}'
         ),
-        "tags": sa.select(t.tags.c.run_id, t.tags.c.key, t.tags.c.value).where(
-            among(t.tags.c.run_id)
+        "io": (
+            "SELECT run_id, direction, role, name, digest, kind, size FROM run_io "
+            f"WHERE run_id {among} ORDER BY run_id, direction, name"
         ),
-        "latest": sa.select(lm.c.run_id, lm.c.key, lm.c.value, lm.c.step, lm.c.timestamp).where(
-            among(lm.c.run_id)
-        ),
-        "io": sa.select(
-            rio.c.run_id, rio.c.direction, rio.c.role, rio.c.name, rio.c.digest, rio.c.kind,
-            rio.c.size,
-        )
-        .where(among(rio.c.run_id))
-        .order_by(rio.c.run_id, rio.c.direction, rio.c.name),
-    }  # fmt: skip
+    }
 
 
 def _environment(
