@@ -51,7 +51,7 @@ def matrix_batch(spec: ModelSpec, arr: np.ndarray, columns: list[str]) -> Batch:
         missing = [c for c in spec.columns if c not in where]
         if missing:
             raise ServingError(
-                f"missing input column {missing[0]!r}; the model expects {', '.join(spec.columns)}",
+                f"missing input column {missing[0]!r}; the model expects {spec.column_list}",
                 column=missing[0],
             )
         matrix = arr[:, [where[c] for c in spec.columns]]
@@ -67,7 +67,7 @@ def table_batch(spec: ModelSpec, columns: Mapping[str, Any]) -> Batch:
     for col in spec.inputs:
         if col.name not in columns:
             raise ServingError(
-                f"missing input column {col.name!r}; the model expects {', '.join(spec.columns)}",
+                f"missing input column {col.name!r}; the model expects {spec.column_list}",
                 column=col.name,
             )
         arr = cast_column(col, columns[col.name])

@@ -119,8 +119,7 @@ def _from_records(spec: ModelSpec, records: list[dict[str, Any]]) -> Batch:
             columns[name] = [r[name] for r in records]
         except KeyError:
             raise ServingError(
-                f"missing input column {name!r} in a record; the model expects "
-                f"{', '.join(spec.columns)}",
+                f"missing input column {name!r} in a record; the model expects {spec.column_list}",
                 column=name,
             ) from None
     return table_batch(spec, columns)
@@ -147,7 +146,7 @@ def _instances(spec: ModelSpec, value: Any) -> Batch:
         if fast is not None:
             return matrix_batch(spec, fast, list(spec.columns))
         if any(len(r) != width for r in value):
-            raise ServingError(f"every instance needs {width} values: {', '.join(spec.columns)}")
+            raise ServingError(f"every instance needs {width} values: {spec.column_list}")
         cols = list(zip(*value, strict=True))
         return table_batch(spec, {c: cols[j] for j, c in enumerate(spec.columns)})
     if not value:
@@ -188,7 +187,7 @@ def _csv(spec: ModelSpec, body: bytes) -> Batch:
         if col.name not in by_name:
             raise ServingError(
                 f"missing input column {col.name!r} in the CSV header; the model expects "
-                f"{', '.join(spec.columns)}",
+                f"{spec.column_list}",
                 column=col.name,
             )
         typed[col.name] = _parse_text(col.name, col.dtype, by_name[col.name])

@@ -104,6 +104,12 @@ class ModelSpec:
         """True when every input is a number, so rows fit one float/int matrix."""
         return all(i.dtype not in ("object", "str", "string", "bool") for i in self.inputs)
 
+    @property
+    def column_list(self) -> str:
+        """The column names for an error message (the first ten of a wide table)."""
+        shown = ", ".join(self.columns[:10])
+        return shown if len(self.columns) <= 10 else f"{shown}, ... ({len(self.columns)} in all)"
+
     def metadata(self) -> dict[str, Any]:
         """The v2 model metadata document (``GET /v2/models/{name}``)."""
         if self.kind == "table":

@@ -202,7 +202,7 @@ def to_batch(spec: ModelSpec, inputs: list[tuple[str, np.ndarray]]) -> Batch:
     unknown = [n for n, _ in inputs if n not in known]
     if unknown:
         raise ServingError(
-            f"unknown input {unknown[0]!r}; the model's columns are {', '.join(spec.columns)}",
+            f"unknown input {unknown[0]!r}; the model's columns are {spec.column_list}",
             column=unknown[0],
         )
     return table_batch(spec, dict(inputs))
