@@ -1,15 +1,17 @@
 """Train three scikit-learn models on the breast-cancer data set, each as a tracked run.
 
-Every run records its parameters, its test metrics, a validation-AUC curve per boosting
-stage or per tree, and the fitted model (saved with skops, not pickle) as an artifact.
-Then the runs are compared through the Python API and through the ``cairn`` command.
+The data is the dataset version the data step added (``ctx.results["dataset"]``), split
+with ``cairn.data.split`` (deterministic, recorded on each run). Every run records the
+dataset version as its input, its parameters, its test metrics, a validation-AUC curve
+per boosting stage or per tree, and the fitted model through ``cairn.log_model`` (skops,
+not pickle; signature inferred from the input example). The held-out rows become a
+dataset version of their own, which the registry step gates on. Then the runs are
+compared through the Python API and through the ``cairn`` command.
 """
 
 from __future__ import annotations
 
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 from steps import Context, StepFailed, heading
@@ -59,16 +61,21 @@ def _curve(model: Any, x_test: Any, y_test: Any) -> list[float]:
     return []
 
 
-def train_one(name: str, kind: str, params: dict[str, Any], data: Any, out: Path) -> str:
-    import skops.io
+def train_one(name: str, kind: str, params: dict[str, Any], source: Any, target: str) -> str:
     from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 
     import cairn
+    import cairn.data
 
-    x_train, x_test, y_train, y_test = data
+    dataset, frame = source
     with cairn.start_run(
         experiment=EXPERIMENT, name=name, params={"model": kind, **params}, tags={"team": "demo"}
     ) as run:
+        if dataset is not None:
+            run.log_input(dataset, role="training-data")
+        train, test = cairn.data.split(frame, 0.3, stratify=target, seed=42)
+        x_train, y_train = train.drop(columns=[target]), train[target]
+        x_test, y_test = test.drop(columns=[target]), test[target]
         started = time.perf_counter()
         model = _model(kind, params).fit(x_train, y_train)
         cairn.log_metric("train_seconds", time.perf_counter() - started)
@@ -83,26 +90,45 @@ def train_one(name: str, kind: str, params: dict[str, Any], data: Any, out: Path
                 "f1": float(f1_score(y_test, predicted)),
             }
         )
-        path = out / f"{name}.skops"
-        skops.io.dump(model, path)
-        cairn.log_artifact(path, name="model.skops")
+        cairn.log_model(model, input_example=x_train.head(5))
     return run.id
 
 
-def run(ctx: Context) -> None:
-    from sklearn.datasets import load_breast_cancer
-    from sklearn.model_selection import train_test_split
+def _source(ctx: Context) -> tuple[tuple[Any, Any], str]:
+    """(dataset handle or None, DataFrame) and the label column."""
+    import cairn.data
 
+    if "dataset" in ctx.results:
+        dataset = cairn.data.get(str(ctx.results["dataset"]))
+        return (dataset, dataset.load()), str(ctx.results.get("target", "target"))
+    from sklearn.datasets import load_breast_cancer
+
+    frame = load_breast_cancer(as_frame=True).frame
+    frame.columns = [str(c).replace(" ", "_") for c in frame.columns]
+    return (None, frame), "target"
+
+
+def _save_holdout(ctx: Context, frame: Any, target: str) -> str:
+    """The held-out rows as a dataset version: the gates evaluate every model on it."""
+    import cairn.data
+
+    _, test = cairn.data.split(frame, 0.3, stratify=target, seed=42)
+    path = ctx.workspace / "holdout.csv"
+    test.to_csv(path, index=False)
+    return cairn.data.add(path, name="breast-cancer-holdout", message="demo test split").ref
+
+
+def run(ctx: Context) -> None:
     import cairn
 
-    x, y = load_breast_cancer(return_X_y=True)
-    data = train_test_split(x, y, test_size=0.3, random_state=42, stratify=y)
+    source, target = _source(ctx)
     run_ids = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for name, kind, params in CANDIDATES:
-            run_id = train_one(name, kind, params, data, Path(tmp))
-            print(f"trained {name:<10} run {run_id}")
-            run_ids.append(run_id)
+    for name, kind, params in CANDIDATES:
+        run_id = train_one(name, kind, params, source, target)
+        print(f"trained {name:<10} run {run_id}")
+        run_ids.append(run_id)
+    holdout = _save_holdout(ctx, source[1], target)
+    print(f"held-out split stored as {holdout}")
 
     heading("ranked through the Python API: cairn.search_runs")
     ranked = cairn.search_runs(EXPERIMENT, order_by="metrics.auc DESC")
@@ -115,7 +141,13 @@ def run(ctx: Context) -> None:
             f"f1={m['f1'].value:.4f} ({m['train_seconds'].value:.2f}s)"
         )
     best = ranked[0]
-    ctx.results.update(train_run_ids=run_ids, best_run_id=best.id, experiment=EXPERIMENT)
+    ctx.results.update(
+        train_run_ids=run_ids,
+        best_run_id=best.id,
+        experiment=EXPERIMENT,
+        holdout=holdout,
+        target=target,
+    )
 
     heading("the same through the cairn command")
     ctx.cairn("runs", "ls", "--experiment", EXPERIMENT, "--sort", "metrics.auc desc")
@@ -127,5 +159,7 @@ def run(ctx: Context) -> None:
     )
     ctx.cairn("runs", "compare", *run_ids)
     ctx.cairn("artifacts", "ls", best.id[:8])
+    if "dataset" in ctx.results:
+        ctx.cairn("data", "log", str(ctx.results["dataset"]).split("@")[0])
     ctx.cairn("verify")
     print(f"\nbest model: {best.name} (run {best.id}, auc {best.metrics['auc'].value:.4f})")

@@ -46,6 +46,12 @@ log = logging.getLogger("cairn.serving")
 
 LOG_COLUMNS = ("time", "request_id", "row", "model", "version", "role", "served", "prediction")
 PREDICTIONS_DIR = "predictions"
+# Dictionary encoding pays off for the repeated text columns only; trying it on every
+# float feature costs more CPU than the whole request on a busy server.
+_WRITE_OPTIONS: dict[str, Any] = {
+    "use_dictionary": ["request_id", "model", "version", "role"],
+    "compression": "snappy",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,11 +172,11 @@ class PredictionLog:
         fs.makedirs(folder, exist_ok=True)
         if _is_local(fs):
             tmp = f"{folder}/.{name}.tmp"
-            pq.write_table(table, tmp)
+            pq.write_table(table, tmp, **_WRITE_OPTIONS)
             os.replace(tmp, f"{folder}/{name}")
         else:  # an object store PUT is atomic on close
             with fs.open(f"{folder}/{name}", "wb") as fh:
-                pq.write_table(table, fh)
+                pq.write_table(table, fh, **_WRITE_OPTIONS)
 
 
 def _is_local(fs: Any) -> bool:
@@ -187,31 +193,49 @@ def _to_table(records: list[LogRecord]) -> pa.Table:
     import numpy as np
     import pyarrow as pa
 
-    sizes = [r.batch.rows for r in records]
-    n = sum(sizes)
-    meta: dict[str, Any] = {
-        "time": pa.array(np.repeat([r.when_ms for r in records], sizes), pa.timestamp("ms", "UTC")),
-        "request_id": pa.array(np.repeat([r.request_id for r in records], sizes), pa.string()),
-        "row": pa.array(
-            np.concatenate([np.arange(s, dtype=np.int32) for s in sizes]) if n else [], pa.int32()
-        ),
-        "model": pa.array(np.repeat([r.model for r in records], sizes), pa.string()),
-        "version": pa.array(np.repeat([r.version for r in records], sizes), pa.string()),
-        "role": pa.array(np.repeat([r.role for r in records], sizes), pa.string()),
-        "served": pa.array(np.repeat([r.served for r in records], sizes), pa.bool_()),
+    sizes = np.fromiter((r.batch.rows for r in records), dtype=np.int64, count=len(records))
+    # Per-request values are built once per request and spread to rows with one take().
+    owner = pa.array(np.repeat(np.arange(len(records)), sizes))
+
+    def spread(values: list[Any], kind: pa.DataType) -> pa.Array:
+        return pa.array(values, kind).take(owner)
+
+    columns: dict[str, Any] = {
+        "time": spread([r.when_ms for r in records], pa.timestamp("ms", "UTC")),
+        "request_id": spread([r.request_id for r in records], pa.string()),
+        "row": pa.array(_row_numbers(sizes), pa.int32()),
+        "model": spread([r.model for r in records], pa.string()),
+        "version": spread([r.version for r in records], pa.string()),
+        "role": spread([r.role for r in records], pa.string()),
+        "served": spread([r.served for r in records], pa.bool_()),
     }
-    features = _feature_columns(records)
-    for name, col in features.items():
+    for name, col in _feature_columns(records).items():
         key = f"input:{name}" if name in LOG_COLUMNS else name
-        meta[key] = col
-    meta["prediction"] = _column([r.predictions for r in records])
-    return pa.table(meta)
+        columns[key] = col
+    columns["prediction"] = _column([r.predictions for r in records])
+    return pa.table(columns)
+
+
+def _row_numbers(sizes: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    total = int(sizes.sum())
+    starts = np.repeat(np.cumsum(sizes) - sizes, sizes)
+    return (np.arange(total) - starts).astype(np.int32)
 
 
 def _feature_columns(records: list[LogRecord]) -> dict[str, pa.Array]:
+    import numpy as np
+    import pyarrow as pa
+
     first = records[0].batch
     if first.tensor is not None:
         return {"input": _column([r.batch.tensor for r in records if r.batch.tensor is not None])}
+    if all(r.batch.matrix is not None and r.batch.names == first.names for r in records):
+        # Float tables sent as rows: one concatenation, then one contiguous copy per column.
+        big = np.concatenate([r.batch.matrix for r in records if r.batch.matrix is not None])
+        by_column = np.ascontiguousarray(big.T)
+        return {name: pa.array(by_column[j]) for j, name in enumerate(first.names)}
     names: list[str] = []
     tables = [r.batch.column_arrays() for r in records]
     for cols in tables:
