@@ -34,6 +34,7 @@ class Settings:
     artifact_uri: str
     storage_options: dict[str, Any] = field(default_factory=dict)
     user: str | None = None
+    artifact_fsync: bool = False
 
 
 def find_root(start: Path | None = None) -> Path | None:
@@ -96,7 +97,17 @@ def load_settings(start: Path | None = None, **overrides: str | None) -> Setting
         artifact_uri=resolve_artifact_uri(str(artifact_uri), root),
         storage_options=dict(options),
         user=os.environ.get("CAIRN_USER") or None,
+        artifact_fsync=_flag(os.environ.get("CAIRN_ARTIFACT_FSYNC"), artifacts.get("fsync", False)),
     )
+
+
+def _flag(env: str | None, configured: object) -> bool:
+    """A boolean setting: the environment variable wins over cairn.toml."""
+    if env is not None:
+        return env.strip().lower() in ("1", "true", "yes", "on")
+    if not isinstance(configured, bool):
+        raise ConfigError(f"[artifacts] fsync in {CONFIG_FILE} must be true or false")
+    return configured
 
 
 def _section(data: dict[str, Any], name: str) -> dict[str, Any]:

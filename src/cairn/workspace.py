@@ -58,7 +58,11 @@ class Workspace:
     def artifacts(self) -> ArtifactStore:
         from cairn.store.artifacts import ArtifactStore
 
-        return ArtifactStore(self.settings.artifact_uri, self.settings.storage_options)
+        return ArtifactStore(
+            self.settings.artifact_uri,
+            self.settings.storage_options,
+            fsync=self.settings.artifact_fsync,
+        )
 
     def referenced_digests(self) -> set[str]:
         """Every digest any record points at: what ``cairn gc`` keeps."""

@@ -221,7 +221,8 @@ def _row_numbers(sizes: np.ndarray) -> np.ndarray:
 
     total = int(sizes.sum())
     starts = np.repeat(np.cumsum(sizes) - sizes, sizes)
-    return (np.arange(total) - starts).astype(np.int32)
+    rows: np.ndarray = (np.arange(total) - starts).astype(np.int32)
+    return rows
 
 
 def _feature_columns(records: list[LogRecord]) -> dict[str, pa.Array]:

@@ -8,9 +8,12 @@ which backend it talks to, except that a local one can hand out real paths
 
 Atomic writes, per backend:
 
-- local folder: bytes go to ``tmp/<random>``, are fsync'ed, then renamed onto the key
-  (``os.replace``), and the directory is fsync'ed. A crash leaves at most a stale file in
-  ``tmp/``, never a partial object.
+- local folder: bytes go to ``tmp/<random>``, then are renamed onto the key
+  (``os.replace``). A crashed process leaves at most a stale file in ``tmp/``, never a
+  partial object. With ``fsync`` (``[artifacts] fsync = true``) the file and the folder
+  are also flushed to disk, which survives power loss too, at about half the write
+  speed; without it (the default, as in git and DVC) ``cairn verify`` finds what a power
+  cut damaged.
 - object stores (``s3``, ``gs``, ``az``, ...): a PUT (or a multipart upload) becomes
   visible only once complete, so the key is written directly; a failed write is
   discarded (the multipart upload aborted) rather than closed.
@@ -72,7 +75,9 @@ class Blobs(Protocol):
         """The file holding ``key`` when the backend is a local folder, else ``None``."""
 
 
-def open_blobs(uri: str, storage_options: dict[str, Any] | None = None) -> Blobs:
+def open_blobs(
+    uri: str, storage_options: dict[str, Any] | None = None, *, fsync: bool = False
+) -> Blobs:
     """The backend for ``uri``: a plain path or ``file://`` is local, anything else fsspec.
 
     Example:
@@ -80,9 +85,9 @@ def open_blobs(uri: str, storage_options: dict[str, Any] | None = None) -> Blobs
         '/srv/cairn/artifacts'
     """
     if "://" not in uri:
-        return LocalBlobs(Path(uri))
+        return LocalBlobs(Path(uri), fsync=fsync)
     if uri.startswith("file://"):
-        return LocalBlobs(Path(uri[len("file://") :]))
+        return LocalBlobs(Path(uri[len("file://") :]), fsync=fsync)
     return FsspecBlobs(uri, storage_options or {})
 
 
@@ -91,9 +96,10 @@ def _temp_name() -> str:
 
 
 class LocalBlobs:
-    """Keys are files under ``root``; writes are temp file + fsync + rename."""
+    """Keys are files under ``root``; writes are temp file + rename (+ fsync if asked)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, fsync: bool = False) -> None:
+        self.fsync = fsync
         self.root = root.expanduser().absolute()
         self.uri = str(self.root)
         try:
@@ -139,17 +145,19 @@ class LocalBlobs:
             tmp.unlink(missing_ok=True)
 
     def commit_file(self, path: Path, key: str) -> None:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        if self.fsync:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         final = self._path(key)
         final.parent.mkdir(parents=True, exist_ok=True)
         # os.replace is atomic; two writers of the same key both succeed and the
         # survivor is complete either way, since a key only ever holds one content.
         os.replace(path, final)
-        _fsync_dir(final.parent)
+        if self.fsync:
+            _fsync_dir(final.parent)
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
