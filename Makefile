@@ -21,9 +21,9 @@ $(VENV)/.stamp-%: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[$*]'
 	touch $@
 
-# The demo needs scikit-learn (the `sklearn` extra). It runs in a fresh workspace.
+# The demo uses every capability (the `all` extra). It runs in a fresh workspace.
 demo: | $(BIN)/python
-	@if [ ! -f $(VENV)/.stamp-test ]; then $(MAKE) --no-print-directory $(VENV)/.stamp-sklearn; fi
+	@if [ ! -f $(VENV)/.stamp-test ]; then $(MAKE) --no-print-directory $(VENV)/.stamp-all; fi
 	rm -rf $(DEMO_DIR)
 	$(BIN)/python examples/demo/run.py --workspace $(DEMO_DIR)
 
