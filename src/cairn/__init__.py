@@ -10,40 +10,44 @@ The public Python API::
 
     best = cairn.search_runs("churn", "metrics.auc > 0.9", order_by="metrics.auc DESC")
 
-The domain subpackages (``cairn.data``, ``cairn.models``, ``cairn.registry``,
-``cairn.serving``, ...) and ``log_model`` load on first use, so ``import cairn`` stays
-fast and pulls in neither SQLAlchemy nor pandas, numpy or scikit-learn.
+Everything but the types and errors loads on first use (the tracking functions, the
+domain subpackages ``cairn.data``, ``cairn.models``, ``cairn.registry``,
+``cairn.serving``, ... and ``log_model``), so ``import cairn`` stays fast and pulls in
+neither SQLAlchemy nor pandas, numpy or scikit-learn.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cairn.errors import CairnError
-from cairn.tracking.autolog import autolog
-from cairn.tracking.fluent import (
-    ActiveRun,
-    active_run,
-    end_run,
-    flush,
-    get_metric_history,
-    get_run,
-    init,
-    log_artifact,
-    log_artifacts,
-    log_input,
-    log_metric,
-    log_metrics,
-    log_output,
-    log_param,
-    log_params,
-    search_runs,
-    set_tag,
-    set_tags,
-    start_run,
-)
 from cairn.types import Experiment, Metric, Run, RunStatus
+
+if TYPE_CHECKING:
+    from cairn.models import log_model
+    from cairn.tracking.autolog import autolog
+    from cairn.tracking.fluent import (
+        ActiveRun,
+        active_run,
+        end_run,
+        flush,
+        get_metric_history,
+        get_run,
+        init,
+        log_artifact,
+        log_artifacts,
+        log_input,
+        log_metric,
+        log_metrics,
+        log_output,
+        log_param,
+        log_params,
+        search_runs,
+        set_tag,
+        set_tags,
+        start_run,
+    )
 
 __all__ = [
     "ActiveRun",
@@ -74,8 +78,17 @@ __all__ = [
     "start_run",
 ]
 
-#: Loaded on first attribute access: (attribute, "module" or "module:attribute").
+_FLUENT = (
+    "ActiveRun", "active_run", "end_run", "flush", "get_metric_history", "get_run", "init",
+    "log_artifact", "log_artifacts", "log_input", "log_metric", "log_metrics", "log_output",
+    "log_param", "log_params", "search_runs", "set_tag", "set_tags", "start_run",
+)  # fmt: skip
+
+#: Loaded on first attribute access: (attribute, "module" or "module:attribute"). Even the
+#: tracking API is: a command-line tool that only needs ``cairn.errors`` skips its imports.
 LAZY: list[tuple[str, str]] = [
+    *((name, f"cairn.tracking.fluent:{name}") for name in _FLUENT),
+    ("autolog", "cairn.tracking.autolog:autolog"),
     ("data", "cairn.data"),
     ("models", "cairn.models"),
     ("registry", "cairn.registry"),

@@ -66,7 +66,7 @@ def serve(
         log_uri=log_uri,
         max_body_bytes=max_body,
     )
-    sys.stderr.write(f"serving {model} on http://{host}:{port} (Ctrl+C stops)\n")
+    sys.stderr.write(f"loading {model}; serving on http://{host}:{port} (Ctrl+C stops)\n")
     run(config, host=host, port=port, workers=workers, log_level=log_level)
 
 

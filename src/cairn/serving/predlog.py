@@ -46,11 +46,14 @@ log = logging.getLogger("cairn.serving")
 
 LOG_COLUMNS = ("time", "request_id", "row", "model", "version", "role", "served", "prediction")
 PREDICTIONS_DIR = "predictions"
-# Dictionary encoding pays off for the repeated text columns only; trying it on every
-# float feature costs more CPU than the whole request on a busy server.
+# Measured on 100-row requests of 30 floats: dictionary encoding and column statistics
+# on every float feature cost more CPU than the request itself; zstd at level 1 is as
+# cheap as snappy and smaller. Statistics stay on ``time``, which readers filter on.
 _WRITE_OPTIONS: dict[str, Any] = {
-    "use_dictionary": ["request_id", "model", "version", "role"],
-    "compression": "snappy",
+    "use_dictionary": ["model", "version", "role"],
+    "write_statistics": ["time"],
+    "compression": "zstd",
+    "compression_level": 1,
 }
 
 

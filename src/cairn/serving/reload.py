@@ -98,8 +98,10 @@ def resolve_alias(name: str, alias: str) -> str:
     import cairn.workspace
     from cairn.errors import NotFound
 
-    version = cairn.workspace.current().registry.get_alias(name, alias)
+    registry = cairn.workspace.current().registry
+    version = registry.get_alias(name, alias)
     if version is None:
+        registry.get_model(name)  # an unknown model is NotFound with its own message
         raise NotFound(
             f"model {name} has no alias {alias!r}; promote a version first: "
             f"cairn models promote {name} VERSION --to {alias}"

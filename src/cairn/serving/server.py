@@ -116,6 +116,7 @@ def serve(
         "timeout_graceful_shutdown": 30,
     }
     if workers > 1:
+        build_app(config)  # fail fast, with one line, before starting worker processes
         os.environ[ENV_OPTIONS] = json.dumps(asdict(config))
         uvicorn.run("cairn.serving.server:app_from_env", factory=True, workers=workers, **kwargs)
         return
