@@ -7,14 +7,16 @@ Usage: ``python data_dvc.py MODE SIZE``:
 - ``dir N``: ``dvc add`` of a folder of N files of 4 KiB, then ``dvc status`` with nothing
   changed.
 
-Repositories are ``dvc init --no-scm``; data is written before the clock starts. Prints
-one JSON object as the last line.
+Repositories are ``dvc init --no-scm``; data is written (and synced to disk) before the
+clock starts, and each repository is removed after its repeat, as on the Cairn side.
+Prints one JSON object as the last line.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -51,7 +53,10 @@ def file_mode(mib: int) -> dict[str, object]:
             with open(root / "big.bin", "wb") as out:
                 for _ in range(mib):
                     out.write(os.urandom(1 << 20))
+            os.sync()  # as for Cairn: no write-back of the new file during the timed add
+            time.sleep(0.2)
             times.append(dvc("add", "-q", "big.bin", cwd=root))
+            shutil.rmtree(root)
         return {"add": times}
 
 
@@ -69,6 +74,7 @@ def dir_mode(count: int) -> dict[str, object]:
             time.sleep(0.2)
             add.append(dvc("add", "-q", "files", cwd=root))
             status.append(dvc("status", "-q", cwd=root))
+            shutil.rmtree(root)
         return {"add": add, "status": status}
 
 

@@ -60,13 +60,19 @@ class Environment:
 
 Direction = Literal["input", "output"]
 
+#: ``RunIO.kind`` of content identified by digest whose bytes live outside the artifact
+#: store (a scoring job's input file, say): lineage without a copy. ``cairn verify`` and
+#: ``cairn gc`` do not expect such digests in the store.
+EXTERNAL = "external"
+
 
 @dataclass(frozen=True, slots=True)
 class RunIO:
     """A lineage edge: a run read (input) or wrote (output) content with a role.
 
     ``kind`` says what the digest addresses: ``file`` or ``tree`` (a manifest) for
-    plain artifacts; ``dataset`` and ``model`` for versions the other domains own.
+    plain artifacts; ``dataset`` and ``model`` for versions the other domains own;
+    ``external`` for content recorded by digest only, not stored.
     ``name`` is unique per run and direction (an artifact path, ``churn@v3``, ...).
     """
 

@@ -36,12 +36,15 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert elapsed < 120, f"the demo took {elapsed:.0f}s"
 
     listed = subprocess.run(
-        [sys.executable, "-m", "cairn", "runs", "ls", "--json", "--sort", "metrics.auc desc"],
+        [
+            sys.executable, "-m", "cairn", "runs", "ls", "--json", "--experiment",
+            "breast-cancer", "--sort", "metrics.auc desc",
+        ],
         cwd=workspace,
         capture_output=True,
         text=True,
         check=True,
-    )
+    )  # fmt: skip
     runs = json.loads(listed.stdout)
     assert len(runs) == 3
     assert all(r["status"] == "FINISHED" for r in runs)
@@ -49,7 +52,18 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert aucs == sorted(aucs, reverse=True)
     assert all(auc > 0.9 for auc in aucs)
     assert {r["params"]["model"] for r in runs} == {"logreg", "rf", "gb"}
-    assert all(any(o["name"] == "model.skops" for o in r["outputs"]) for r in runs)
+    # Each training run read the demo's dataset version and wrote a model.
+    assert all(any(i["kind"] == "dataset" for i in r["inputs"]) for r in runs)
+    assert all(any(o["kind"] == "model" for o in r["outputs"]) for r in runs)
+    # The registry step promoted a version to production.
+    shown = subprocess.run(
+        [sys.executable, "-m", "cairn", "models", "history", "breast-cancer"],
+        cwd=workspace,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "production" in shown.stdout
     verify = subprocess.run(
         [sys.executable, "-m", "cairn", "verify"], cwd=workspace, capture_output=True, text=True
     )

@@ -118,3 +118,46 @@ def test_cairn_predict_command_prints_a_summary(iris: Any, tmp_path: Path) -> No
     )
     assert missing.returncode == 1
     assert missing.stderr.strip() == "error: input file nope.csv does not exist"
+
+
+_RSS_SCRIPT = """
+import sys
+from pathlib import Path
+from cairn.serving.batch import predict_file
+def rss():
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+trace = []
+predict_file(
+    "cancer@production", sys.argv[1], sys.argv[2], batch_size=2000, record_run=False,
+    progress=lambda n: trace.append(rss()),
+)
+print(" ".join(map(str, trace)))
+"""
+
+
+def test_batch_scoring_memory_stays_flat_while_rows_stream(models: Any, tmp_path: Path) -> None:
+    import numpy as np
+    import pandas as pd
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.tree import DecisionTreeClassifier
+
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    models.register("cancer", DecisionTreeClassifier(max_depth=3).fit(X, y), X.head(5))
+    rng = np.random.default_rng(0)
+    rows = X.to_numpy()[rng.integers(0, len(X), 300_000)] * rng.normal(1, 0.01, (300_000, 30))
+    path = tmp_path / "rows.parquet"
+    pd.DataFrame(rows, columns=X.columns).to_parquet(path, row_group_size=2000)
+    proc = subprocess.run(
+        [sys.executable, "-c", _RSS_SCRIPT, str(path), str(tmp_path / "out.parquet")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    trace = [int(v) / 1024 for v in proc.stdout.split()]  # MiB after each batch
+    assert len(trace) == 150
+    warm = max(trace[5:15])
+    file_mib = path.stat().st_size / 2**20
+    # 135 more batches (270,000 rows, most of the file) may not add a tenth of the file.
+    assert max(trace[15:]) - warm < 0.1 * file_mib, (warm, max(trace[15:]), file_mib)

@@ -22,7 +22,7 @@ import pytest
 from cairn.errors import AlreadyExists, FilterSyntaxError, InvalidInput, NotFound
 from cairn.store import open_metadata
 from cairn.store.base import TrackingStore
-from cairn.types import Environment, Metric, Run, RunIO, RunStatus
+from cairn.types import EXTERNAL, Environment, Metric, Run, RunIO, RunStatus
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
@@ -363,6 +363,21 @@ def test_runs_for_digest_finds_readers_and_writers(tracking_store: TrackingStore
     assert _ids(tracking_store.runs_for_digest("d9", "input")) == [consumer.id]
     assert tracking_store.runs_for_digest("unknown") == []
     assert set(tracking_store.referenced_digests()) == {"d9"}
+
+
+def test_external_content_is_lineage_but_not_a_stored_reference(
+    tracking_store: TrackingStore,
+) -> None:
+    run = _run(tracking_store)
+    tracking_store.log_io(
+        run.id,
+        [
+            RunIO("input", "data", "/data/in.csv", "e1", kind=EXTERNAL),
+            RunIO("output", "model", "model", "m1", kind="tree"),
+        ],
+    )
+    assert _ids(tracking_store.runs_for_digest("e1", "input")) == [run.id]
+    assert set(tracking_store.referenced_digests()) == {"m1"}
 
 
 def test_log_io_rejects_a_bad_direction(tracking_store: TrackingStore) -> None:

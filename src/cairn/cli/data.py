@@ -61,6 +61,30 @@ def add(
         typer.echo(f"Unchanged: {path} matches {ds.ref}; no new version")
 
 
+@app.command("status")
+def status(
+    names: list[str] = typer.Argument(None, help="Dataset names (default: all)."),
+    as_json: bool = JSON,
+) -> None:
+    """Show whether the files each dataset was added from still match its latest version.
+
+    Files whose size, times and inode are unchanged are not read (like `dvc status`).
+    """
+    import cairn.data
+
+    found = cairn.data.status(names or None)
+    if as_json:
+        _output.print_json([s.to_dict() for s in found])
+        return
+    if not found:
+        typer.echo("No datasets; add one with `cairn data add PATH --name NAME`")
+        return
+    _output.print_table(
+        ["DATASET", "STATE", "DETAILS", "PATH"],
+        [[s.version.ref, s.state, s.describe(), s.path or "-"] for s in found],
+    )
+
+
 @app.command("ls")
 def ls(as_json: bool = JSON) -> None:
     """List datasets with their latest version."""

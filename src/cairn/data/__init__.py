@@ -15,7 +15,8 @@ Example::
 Modules: :mod:`~cairn.data.versions` (adding), :mod:`~cairn.data.dataset` (the handle),
 :mod:`~cairn.data.profile` and :mod:`~cairn.data.sketches` (profiles),
 :mod:`~cairn.data.schema` (validation), :mod:`~cairn.data.split`, :mod:`~cairn.data.diff`,
-:mod:`~cairn.data.remote` (push and pull). Importing this package loads neither pandas
+:mod:`~cairn.data.remote` (push and pull), :mod:`~cairn.data.changes` (are the source files
+still the latest version?). Importing this package loads neither pandas
 nor pyarrow; the functions do when they need them.
 """
 
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 
     from cairn.data.diff import DatasetDiff
     from cairn.data.schema import ValidationReport
+    from cairn.data.changes import DatasetStatus
     from cairn.store.artifacts import TransferReport
     from cairn.types import Run
     from cairn.workspace import Workspace
@@ -56,6 +58,7 @@ __all__ = [
     "pull",
     "push",
     "split",
+    "status",
     "validate",
 ]
 
@@ -190,6 +193,23 @@ def infer_schema(ref: str, *, workspace: Workspace | None = None) -> str:
     from cairn.data.schema import infer_schema as infer
 
     return infer(get(ref, workspace=workspace))
+
+
+def status(
+    names: list[str] | None = None, *, workspace: Workspace | None = None
+) -> list[DatasetStatus]:
+    """For each dataset (or ``names``), whether its source files still match its latest version.
+
+    Unchanged files are recognised by their metadata (the stat cache) without reading
+    them; anything else is hashed and compared. See :mod:`cairn.data.changes`.
+
+    Example:
+        >>> [(s.version.ref, s.state) for s in cairn.data.status(["churn"])]  # doctest: +SKIP
+        [('churn@v3', 'unchanged')]
+    """
+    from cairn.data.changes import status as check
+
+    return check(_ws(workspace), names)
 
 
 def push(

@@ -1,27 +1,33 @@
 """Remembering what a path hashed to, so re-adding unchanged data reads no bytes.
 
 ``.cairn/statcache.json`` maps an absolute path to the digest it had and a fingerprint of
-its files' metadata: every file's relative path, size, ``mtime_ns`` and inode, hashed
-together. Re-adding a path whose fingerprint matches skips hashing entirely; a directory
-of 10,000 files costs one ``stat`` per file instead of reading them.
+its files' metadata: every file's relative path, size, ``mtime_ns``, ``ctime_ns`` and
+inode, hashed together. Re-adding a path whose fingerprint matches skips hashing
+entirely; a directory of 10,000 files costs one ``stat`` per file instead of reading them.
 
-Like git's index, this trusts metadata: a change that keeps size, modification time and
-inode (a tool restoring mtimes on purpose) goes unseen. To stay safe against writes that
-land within the file system's timestamp granularity, a path is only cached when all its
-files were last modified at least :data:`RACY_WINDOW_NS` before the scan began; such
-"racily clean" paths are simply hashed again next time.
+Like git's index, this trusts metadata. Any write moves ``ctime``, which (unlike
+``mtime``) no tool can set back, so an edit that restores the size and modification time
+is still seen. To stay safe against writes that land within the file system's timestamp
+granularity, a path is only cached when all its files were last changed at least
+:data:`RACY_WINDOW_NS` before the scan began; such "racily clean" paths are simply
+hashed again next time.
+
+The scan follows symlinks the way the artifact store's tree walk does
+(:func:`cairn.store.trees.walk`), so the fingerprint covers exactly the files stored.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cairn.errors import InvalidInput
 from cairn.hashing import new_hasher
 
 RACY_WINDOW_NS = 100_000_000  # 0.1 s, above the coarsest common mtime granularity (10 ms)
@@ -43,26 +49,58 @@ class Scan:
 
 
 def scan(path: Path) -> Scan:
-    """Stat every file under ``path`` (a file or a directory), following no symlinked dirs."""
+    """Stat every file under ``path`` (a file or a directory), following symlinks.
+
+    Raises ``OSError`` if a file cannot be stat'ed, ``InvalidInput`` for a symlink loop or
+    a special file (socket, FIFO, device), as storing the folder would.
+    """
     started = time.time_ns()
+    top = path.stat()
     entries: list[tuple[str, os.stat_result]] = []
-    if path.is_file():
-        entries.append(("", path.stat()))
+    if stat.S_ISDIR(top.st_mode):
+        _walk(str(path), "", frozenset({(top.st_dev, top.st_ino)}), entries)
     else:
-        for dirpath, dirnames, filenames in os.walk(path):
-            dirnames.sort()
-            base = Path(dirpath)
-            for name in sorted(filenames):
-                full = base / name
-                entries.append((full.relative_to(path).as_posix(), full.stat()))
+        entries.append(("", top))
     entries.sort(key=lambda item: item[0])
-    hasher = new_hasher()
+    lines = []
     racy = False
+    newest = started - RACY_WINDOW_NS
     for rel, st in entries:
-        hasher.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\n".encode())
-        racy = racy or st.st_mtime_ns >= started - RACY_WINDOW_NS
+        lines.append(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_ino}\n")
+        racy = racy or st.st_mtime_ns >= newest or st.st_ctime_ns >= newest
+    fingerprint = new_hasher().update("".join(lines).encode()).hexdigest()
     files = tuple((rel, st.st_size) for rel, st in entries)
-    return Scan(root=path, files=files, fingerprint=hasher.hexdigest(), racy=racy)
+    return Scan(root=path, files=files, fingerprint=fingerprint, racy=racy)
+
+
+def _walk(
+    folder: str,
+    prefix: str,
+    ancestors: frozenset[tuple[int, int]],
+    out: list[tuple[str, os.stat_result]],
+) -> None:
+    # Strings, not Path objects: pathlib costs more than the stat calls on large trees.
+    with os.scandir(folder) as listing:
+        for item in listing:
+            try:
+                info = item.stat()  # follows symlinks, like the tree walk
+            except FileNotFoundError:
+                raise InvalidInput(
+                    f"{item.path} is a dangling symlink; remove it or fix its target"
+                ) from None
+            if stat.S_ISDIR(info.st_mode):
+                key = (info.st_dev, info.st_ino)
+                if key in ancestors:
+                    raise InvalidInput(
+                        f"{item.path} links back to a folder above it; remove the loop"
+                    )
+                _walk(item.path, f"{prefix}{item.name}/", ancestors | {key}, out)
+            elif stat.S_ISREG(info.st_mode):
+                out.append((prefix + item.name, info))
+            else:
+                raise InvalidInput(
+                    f"{item.path} is not a regular file or folder; remove it or move it out"
+                )
 
 
 class StatCache:

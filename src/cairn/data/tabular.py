@@ -33,15 +33,18 @@ _SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
 def format_of(name: str) -> str:
     """``csv``, ``parquet`` or ``bytes`` from a file name."""
+    # String operations, not pathlib: this runs once per file of a folder being added.
     lower = name.lower()
     if lower.endswith(".csv.gz"):
         return "csv"
-    return _SUFFIXES.get(Path(lower).suffix, "bytes")
+    base = lower.rpartition("/")[2]
+    dot = base.rfind(".")
+    return _SUFFIXES.get(base[dot:], "bytes") if dot > 0 else "bytes"
 
 
 def is_data_file(relpath: str) -> bool:
     """Whether a file inside a directory counts as data (not ``.hidden`` or ``_SUCCESS``)."""
-    return not any(part.startswith((".", "_")) for part in Path(relpath).parts)
+    return not any(part.startswith((".", "_")) for part in relpath.split("/") if part)
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,14 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 from cairn.config import STATE_DIR
 from cairn.data import tabular
+from cairn.data.lookup import latest_version
 from cairn.data.statcache import Scan, StatCache, scan
 from cairn.errors import InvalidInput
 from cairn.store.datasets import AddResult, Column, Format, NewVersion, check_name
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
 
 #: Sizes from which ``add`` shows progress on a terminal.
 PROGRESS_BYTES = 64 << 20
+#: Folders with this many files show progress too.
+PROGRESS_FILES = 1000
 
 
 @dataclass(frozen=True)
@@ -41,8 +45,8 @@ class Content:
     note: str = ""  # why a directory is stored as bytes, if it is
 
 
-def inspect(path: Path) -> Content:
-    """Scan ``path`` and decide its format; ``InvalidInput`` if it is missing or empty."""
+def scan_path(path: Path) -> Scan:
+    """Stat the files under ``path``; ``InvalidInput`` if it is missing, unreadable or empty."""
     if not path.exists():
         raise InvalidInput(f"{path} does not exist; check the path")
     if not (path.is_file() or path.is_dir()):
@@ -53,7 +57,13 @@ def inspect(path: Path) -> Content:
         raise InvalidInput(f"cannot read {exc.filename or path}: {exc.strerror}") from None
     if not found.files:
         raise InvalidInput(f"{path} is an empty folder; nothing to version")
-    if path.is_file():
+    return found
+
+
+def classify(found: Scan) -> Content:
+    """Decide the format of scanned content: CSV, Parquet or bytes."""
+    path = found.root
+    if found.files[0][0] == "":  # a single file
         fmt = _format(tabular.format_of(path.name))
         return Content(path, found, fmt, ("",) if fmt != "bytes" else ())
     data = [rel for rel, _ in found.files if tabular.is_data_file(rel)]
@@ -62,6 +72,11 @@ def inspect(path: Path) -> Content:
         return Content(path, found, fmt, tuple(data))
     note = "its files are not all CSV or all Parquet" if data else "it has no data files"
     return Content(path, found, "bytes", (), note=f"stored as bytes: {note}")
+
+
+def inspect(path: Path) -> Content:
+    """Scan ``path`` and decide its format; ``InvalidInput`` if it is missing or empty."""
+    return classify(scan_path(path))
 
 
 def _format(name: str) -> Format:
@@ -113,18 +128,16 @@ def add_version(
     ``progress(description, total)`` is a context manager factory yielding ``advance(n)``
     (the CLI passes a Rich progress bar); ``None`` runs quietly.
     """
-    from cairn.tracking.environment import current_user, git_state
-
     check_name(name)
     source = Path(path).expanduser().resolve()
-    content = inspect(source)
+    found = scan_path(source)
     cache = StatCache(ws.root / STATE_DIR if ws.root is not None else None)
-    store = ws.datasets
 
     # Fast path: metadata unchanged since this path was last stored as the latest version.
-    hit = cache.lookup(content.scan)
+    # It reads no data and, on an embedded workspace, does not load the SQL layer.
+    hit = cache.lookup(found)
     if hit is not None:
-        latest = _latest(store, name)
+        latest = latest_version(ws, name)
         if (
             latest is not None
             and latest.digest == hit.get("digest")
@@ -132,18 +145,24 @@ def add_version(
         ):
             return AddResult(version=latest, created=False, previous=latest), ""
 
-    profile, content = _with_progress(
-        progress, f"profiling {source.name}", None, lambda adv: profile_content(content, adv)
-    )
-    stored = _store(ws, content, progress)
-    profile_digest = None
-    if profile is not None:
-        data = json.dumps(profile, separators=(",", ":")).encode()  # keeps column order
-        profile_digest = ws.artifacts.put_bytes(data).digest
+    # Opening the metadata store (importing SQLAlchemy) and asking git for the commit take
+    # a few tenths of a second; they run on a thread while the data is profiled and stored,
+    # which mostly waits on the kernel and on BLAKE3's threads.
+    with ThreadPoolExecutor(1, thread_name_prefix="cairn-prepare") as pool:
+        prepared = pool.submit(_prepare, ws)
+        content = classify(found)
+        profile, content = _with_progress(
+            progress, f"profiling {source.name}", None, lambda adv: profile_content(content, adv)
+        )
+        stored = _store(ws, content, progress)
+        profile_digest = None
+        if profile is not None:
+            data = json.dumps(profile, separators=(",", ":")).encode()  # keeps column order
+            profile_digest = ws.artifacts.put_bytes(data).digest
+        store, (commit, dirty), user = prepared.result()
     columns = tuple(
         Column(col, info["dtype"]) for col, info in (profile or {}).get("columns", {}).items()
     )
-    commit, dirty = git_state(ws.root or Path.cwd())
     result = store.add_version(
         NewVersion(
             name=name,
@@ -157,7 +176,7 @@ def add_version(
             profile_digest=profile_digest,
             git_commit=commit,
             git_dirty=dirty,
-            created_by=current_user(),
+            created_by=user,
             message=message,
             source=str(source),
         )
@@ -166,44 +185,44 @@ def add_version(
     return result, content.note
 
 
-def _latest(store: Any, name: str) -> Any:
-    from cairn.errors import NotFound
+def _prepare(ws: Workspace) -> tuple[Any, tuple[str | None, bool | None], str]:
+    """The dataset store (opened, schema checked), the git state and the user."""
+    from cairn.tracking.environment import current_user, git_state
 
-    try:
-        return store.get_version(name)
-    except NotFound:
-        return None
+    ensure_schema = getattr(ws.metadata, "ensure_schema", None)
+    if ensure_schema is not None:
+        ensure_schema()  # a database behind this Cairn fails here, before any record
+    return ws.datasets, git_state(ws.root or Path.cwd()), current_user()
 
 
 def _store(ws: Workspace, content: Content, progress: Any) -> ObjectInfo:
     """Put the content in the artifact store (one read: hashed while copied)."""
-    from cairn.store.blobs import LocalBlobs
-
     store = ws.artifacts
     path = content.path
     size = content.scan.size
     if path.is_dir():
         tree: ObjectInfo = _with_progress(
-            progress if size >= PROGRESS_BYTES else None,
-            f"storing {path.name} ({len(content.scan.files)} files)",
+            progress
+            if size >= PROGRESS_BYTES or len(content.scan.files) >= PROGRESS_FILES
+            else None,
+            f"storing {path.name} ({len(content.scan.files):,} files, {_mib(size)})",
             None,
             lambda _adv: store.put_tree(path),
         )
         return tree
-    if progress is None or size < PROGRESS_BYTES or not isinstance(store.blobs, LocalBlobs):
-        return store.put_file(path)
-
-    def put(advance: Callable[[int], None]) -> ObjectInfo:
-        try:
-            with open(path, "rb") as f:
-                # put_stream and put_file copy a local file the same way; the wrapper only
-                # counts the bytes for the progress bar.
-                return store.put_stream(_Counting(f, advance))  # type: ignore[arg-type]
-        except OSError as exc:
-            raise InvalidInput(f"cannot read {path}: {exc.strerror}") from None
-
-    info: ObjectInfo = _with_progress(progress, f"storing {path.name}", size, put)
+    # A large local file is copied in the kernel while it is hashed through a memory map;
+    # neither reports progress, so the bar shows activity and the size, not a fraction.
+    info: ObjectInfo = _with_progress(
+        progress if size >= PROGRESS_BYTES else None,
+        f"storing {path.name} ({_mib(size)})",
+        None,
+        lambda _adv: store.put_file(path),
+    )
     return info
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1 << 20):,.0f} MiB"
 
 
 def _with_progress(
@@ -213,20 +232,3 @@ def _with_progress(
         return fn(None)
     with progress(description, total) as advance:
         return fn(advance)
-
-
-class _Counting:
-    """A read-only binary stream that reports how many bytes were read."""
-
-    def __init__(self, raw: BinaryIO, advance: Callable[[int], None]) -> None:
-        self._raw, self._advance = raw, advance
-
-    def read(self, n: int = -1) -> bytes:
-        data = self._raw.read(n)
-        self._advance(len(data))
-        return data
-
-    def readinto(self, buffer: Any) -> int:
-        count = self._raw.readinto(buffer)  # type: ignore[attr-defined]
-        self._advance(count or 0)
-        return int(count or 0)

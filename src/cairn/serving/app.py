@@ -16,8 +16,8 @@ tables). Routes:
 Every response carries ``X-Request-ID`` (the caller's, or a new one). Bad input is a
 4xx JSON body ``{"error": ..., "column": ...}``; an unexpected failure is a 500 JSON
 body, logged with its traceback. Small batches are scored on the event loop (a thread
-hop costs more than the prediction); large ones on a worker thread, so health checks
-stay answered while they run.
+hop costs more than the prediction); large ones — and bodies over 1 MiB, whose JSON
+parsing alone takes a while — on a worker thread, so health checks stay answered.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 DEFAULT_MAX_BODY = 16 * 1024 * 1024
 INLINE_ROWS = 2000
+LARGE_BODY = 1 << 20  # bodies above this are parsed on a worker thread, like large batches
 _MODEL_PATH = re.compile(
     r"^/v2/models/(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+))?(?P<tail>/ready|/infer)?$"
 )
@@ -271,9 +272,11 @@ class ServingApp:
             return 200, {"name": name, "ready": True}, ""
         _need(method, "POST")
         data = await _read_body(receive, content_length, self.options.max_body_bytes)
-        doc, inputs = v2.decode_request(data, header_length)
         predictor, role = pinned if pinned else self.router.pick(request_id)
-        batch = v2.to_batch(predictor.spec, inputs)
+        if len(data) > LARGE_BODY:
+            doc, batch = await asyncio.to_thread(_decode_v2, predictor, data, header_length)
+        else:
+            doc, batch = _decode_v2(predictor, data, header_length)
         preds, out = await self._predict(predictor, batch, role, request_id, "/v2/models/infer")
         response = v2.encode_response(predictor.spec, predictor.version, preds, out, doc.get("id"))
         return 200, response, predictor.version
@@ -282,7 +285,10 @@ class ServingApp:
         self, data: bytes, content_type: str, request_id: str
     ) -> tuple[int, Any, str]:
         predictor, role = self.router.pick(request_id)
-        batch = invocations.decode(predictor.spec, data, content_type)
+        if len(data) > LARGE_BODY:
+            batch = await asyncio.to_thread(invocations.decode, predictor.spec, data, content_type)
+        else:
+            batch = invocations.decode(predictor.spec, data, content_type)
         _, out = await self._predict(predictor, batch, role, request_id, "/invocations")
         return 200, invocations.encode(out), predictor.version
 
@@ -321,6 +327,13 @@ class ServingApp:
                     preds,
                 )
             )
+
+
+def _decode_v2(
+    predictor: Predictor, data: bytes, header_length: int | None
+) -> tuple[dict[str, Any], Batch]:
+    doc, inputs = v2.decode_request(data, header_length)
+    return doc, v2.to_batch(predictor.spec, inputs)
 
 
 def _need(method: str, allowed: str) -> None:

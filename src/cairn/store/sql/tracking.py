@@ -46,6 +46,7 @@ from cairn.store.tracking_validation import (
     metric_tuples,
 )
 from cairn.types import (
+    EXTERNAL,
     Direction,
     Environment,
     Experiment,
@@ -363,8 +364,13 @@ class SqlTrackingStore:
             return hydrate(conn, conn.execute(stmt).all())
 
     def referenced_digests(self) -> Iterator[str]:
+        io = t.run_io
         with self.db.read() as conn:
-            digests = conn.execute(sa.select(t.run_io.c.digest).distinct()).scalars().all()
+            digests = (
+                conn.execute(sa.select(io.c.digest).where(io.c.kind != EXTERNAL).distinct())
+                .scalars()
+                .all()
+            )
         return iter(digests)
 
     # -- helpers ------------------------------------------------------------------------------
