@@ -247,7 +247,8 @@ def run(quick: bool) -> Section:
         return section
     section.notes.append(
         f"wrk, 1 thread, {CONNECTIONS} keep-alive connections, POST /invocations "
-        "(dataframe_split), each server alone with 1 worker process on 127.0.0.1. "
+        "(dataframe_split), each server with 1 worker process on 127.0.0.1, hit in turn; "
+        "medians of 3 rounds of 5 s. "
         "MLflow: `mlflow models serve --env-manager local`. Bare: Starlette + uvicorn "
         "calling the estimator on the parsed rows, nothing else. Ratios in the MLflow rows "
         "are Cairn / MLflow; in the bare rows Cairn / bare (p99: bare / Cairn)."

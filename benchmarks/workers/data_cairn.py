@@ -133,13 +133,13 @@ def file_mode(mib: int) -> dict[str, object]:
             raw.append(time.perf_counter() - start)
             # The store's own call, with its hashing timed while the kernel copies.
             store = ArtifactStore(str(base / f"store{i}"))
-            artifacts.hash_file = timed_hash  # type: ignore[assignment]
+            setattr(artifacts, "hash_file", timed_hash)  # noqa: B010  (module's own name)
             try:
                 start = time.perf_counter()
                 store.put_file(data)
                 put.append(time.perf_counter() - start)
             finally:
-                artifacts.hash_file = hash_file
+                setattr(artifacts, "hash_file", hash_file)  # noqa: B010
             phase.append(hash_seconds[-1])
             shutil.rmtree(base / f"store{i}")
             ws = fresh_workspace(base, f"ws{i}")

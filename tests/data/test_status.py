@@ -123,7 +123,7 @@ def test_status_reports_a_source_that_is_gone(workspace: Workspace) -> None:
     cairn.data.add(path, "blob")
     path.unlink()
     (state,) = cairn.data.status()
-    assert state.state == "missing" and "does not exist" in state.describe()
+    assert state.state == "missing" and state.describe() == "the path no longer exists"
 
 
 def test_status_of_an_unknown_dataset_names_it(workspace: Workspace) -> None:

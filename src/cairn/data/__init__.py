@@ -34,9 +34,9 @@ from cairn.store.datasets import DatasetSummary, DatasetVersion, parse_ref
 if TYPE_CHECKING:
     import pandas as pd
 
+    from cairn.data.changes import DatasetStatus
     from cairn.data.diff import DatasetDiff
     from cairn.data.schema import ValidationReport
-    from cairn.data.changes import DatasetStatus
     from cairn.store.artifacts import TransferReport
     from cairn.types import Run
     from cairn.workspace import Workspace

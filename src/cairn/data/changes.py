@@ -104,7 +104,7 @@ def _status_of(ws: Workspace, version: DatasetVersion, cache: StatCache) -> Data
         return DatasetStatus(version, "unknown", reason="no source path was recorded")
     path = Path(version.source)
     if not path.exists():
-        return DatasetStatus(version, "missing", reason=f"{path} does not exist")
+        return DatasetStatus(version, "missing", reason="the path no longer exists")
     try:
         found = scan(path)
     except (OSError, CairnError) as exc:

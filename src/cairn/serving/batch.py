@@ -261,14 +261,21 @@ def _start_run(ref: ModelRef, predictor: Predictor, src: Path, batch_size: int) 
 def _finish_run(
     run: Any, result: BatchResult, src: Path, input_size: int, output_size: int
 ) -> None:
-    from cairn.types import ObjectInfo
+    from cairn.types import EXTERNAL, ObjectInfo
 
     model = predictor_digest(result)
     if model is not None:
         run.log_input(model, role="model", name=f"{result.model}/{result.version}", kind="model")
-    run.log_input(ObjectInfo(result.input_digest, input_size), role="data", name=str(src))
+    # The files stay where they are (a scoring input can be far larger than the store
+    # should hold): lineage records their digests as external content.
+    run.log_input(
+        ObjectInfo(result.input_digest, input_size), role="data", name=str(src), kind=EXTERNAL
+    )
     run.log_output(
-        ObjectInfo(result.output_digest, output_size), role="predictions", name=str(result.output)
+        ObjectInfo(result.output_digest, output_size),
+        role="predictions",
+        name=str(result.output),
+        kind=EXTERNAL,
     )
     run.log_metrics(
         {"rows": result.rows, "seconds": result.seconds, "rows_per_second": result.rows_per_second}
