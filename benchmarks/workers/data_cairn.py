@@ -179,13 +179,18 @@ def dir_mode(count: int) -> dict[str, object]:
         return {"add": add, "readd": readd, "status": status, "files": count}
 
 
+# Peak RSS is the child's VmHWM (KiB), which starts afresh at exec; ru_maxrss would carry
+# over the parent's peak (this worker holds the generated table) through fork.
 PROFILE_CHILD = """
-import resource, sys, time
+import sys, time
 from pathlib import Path
+def peak():
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmHWM:"))
 import numpy, pandas, pyarrow.parquet
 from cairn.data.tabular import Source, iter_batches, schema_of
 from cairn.data.profile import compute_profile
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+base = peak()
 if sys.argv[2] == "profile":
     src = [Source("data", path=Path(sys.argv[1]))]
     start = time.perf_counter()
@@ -194,7 +199,7 @@ if sys.argv[2] == "profile":
     elapsed = time.perf_counter() - start
 else:
     elapsed = 0.0
-print(elapsed, base, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print(elapsed, base, peak())
 """
 
 
