@@ -103,12 +103,39 @@ def _metric(key: str, value: float, step: int, timestamp: int) -> Metric:
     return m
 
 
-def _run(*values: Any) -> Run:
-    """``Run(*values)`` (all fields, in order) for trusted rows; see :func:`_metric`."""
-    run = _new(Run)
-    for set_field, value in zip(_RUN_SETTERS, values, strict=True):
-        set_field(run, value)
-    return run
+def _make_run_builder() -> Any:
+    """``Run(...)`` with every field given, for trusted rows; see :func:`_metric`.
+
+    The setters are bound once and called in a straight line: a loop over them costs
+    more than the twelve calls themselves.
+    """
+    (s_id, s_exp, s_name, s_status, s_start, s_end, s_parent, s_env, s_params, s_tags,
+     s_metrics, s_io) = _RUN_SETTERS  # fmt: skip
+
+    def build(
+        run_id: str, exp_id: str, name: str, status: RunStatus, start: int, end: int | None,
+        parent: str | None, env: Environment, params: Any, tags: Any, metrics: Any,
+        io: tuple[RunIO, ...],
+    ) -> Run:  # fmt: skip
+        run = _new(Run)
+        s_id(run, run_id)
+        s_exp(run, exp_id)
+        s_name(run, name)
+        s_status(run, status)
+        s_start(run, start)
+        s_end(run, end)
+        s_parent(run, parent)
+        s_env(run, env)
+        s_params(run, params)
+        s_tags(run, tags)
+        s_metrics(run, metrics)
+        s_io(run, io)
+        return run
+
+    return build
+
+
+_run = _make_run_builder()
 
 
 @functools.cache
@@ -118,17 +145,31 @@ def _child_sql(dialect: str) -> dict[str, str]:
     The ids travel as one bound value (a JSON array on SQLite, an array on PostgreSQL),
     so a page of 50,000 runs stays one query, below SQLite's limit on bound variables.
     """
-    among = "= ANY(%s)" if dialect == "postgresql" else "IN (SELECT value FROM json_each(?))"
+    if dialect == "postgresql":
+        ids = "= ANY(%s)"
+        return {
+            "params": f"SELECT run_id, key, value FROM params WHERE run_id {ids}",
+            "tags": f"SELECT run_id, key, value FROM tags WHERE run_id {ids}",
+            "latest": (
+                'SELECT run_id, key, value, step, "timestamp" FROM latest_metrics '
+                f"WHERE run_id {ids}"
+            ),
+            "io": (
+                "SELECT run_id, direction, role, name, digest, kind, size FROM run_io "
+                f"WHERE run_id {ids} ORDER BY run_id, direction, name"
+            ),
+        }
+    # SQLite: driving the join from the JSON list probes each table's primary key once
+    # per run, about twice as fast as `run_id IN (SELECT value FROM json_each(?))`.
+    ids = "FROM json_each(?) AS j JOIN {table} AS c ON c.run_id = j.value"
     return {
-        "params": f"SELECT run_id, key, value FROM params WHERE run_id {among}",
-        "tags": f"SELECT run_id, key, value FROM tags WHERE run_id {among}",
-        "latest": (
-            f'SELECT run_id, key, value, step, "timestamp" FROM latest_metrics WHERE run_id {among}'
-        ),
-        "io": (
-            "SELECT run_id, direction, role, name, digest, kind, size FROM run_io "
-            f"WHERE run_id {among} ORDER BY run_id, direction, name"
-        ),
+        "params": "SELECT c.run_id, c.key, c.value " + ids.format(table="params"),
+        "tags": "SELECT c.run_id, c.key, c.value " + ids.format(table="tags"),
+        "latest": 'SELECT c.run_id, c.key, c.value, c.step, c."timestamp" '
+        + ids.format(table="latest_metrics"),
+        "io": "SELECT c.run_id, c.direction, c.role, c.name, c.digest, c.kind, c.size "
+        + ids.format(table="run_io")
+        + " ORDER BY c.run_id, c.direction, c.name",
     }
 
 
