@@ -10,7 +10,6 @@ import dataclasses
 import functools
 import json
 import math
-from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
@@ -37,33 +36,36 @@ def hydrate(conn: Connection, rows: Sequence[Any]) -> list[Run]:
     queries = _child_sql(conn.dialect.name)
     ids = [r[0] for r in rows]
     bound = (ids if conn.dialect.name == "postgresql" else json.dumps(ids),)
-    params: dict[str, dict[str, str]] = defaultdict(dict)
-    tags: dict[str, dict[str, str]] = defaultdict(dict)
-    metrics: dict[str, dict[str, Metric]] = defaultdict(dict)
-    io: dict[str, list[RunIO]] = defaultdict(list)
+    # Children come back keyed by the run's position in ``ids``, not its id: an int
+    # indexes a list, where a 32-character id would be a new string to hash per row.
+    count = len(ids)
+    params: list[dict[str, str]] = [{} for _ in range(count)]
+    tags: list[dict[str, str]] = [{} for _ in range(count)]
+    metrics: list[dict[str, Metric]] = [{} for _ in range(count)]
+    io: list[list[RunIO]] = [[] for _ in range(count)]
     # The driver's cursor, not SQLAlchemy's Result: its per-row wrapping costs more than
     # the query on a page of a thousand runs, and these rows need no type processing.
     cursor = conn.connection.cursor()
     try:
         cursor.execute(queries["params"], bound)
-        for run_id, key, value in cursor.fetchall():
-            params[run_id][key] = value
+        for i, key, value in cursor.fetchall():
+            params[i][key] = value
         cursor.execute(queries["tags"], bound)
-        for run_id, key, value in cursor.fetchall():
-            tags[run_id][key] = value
+        for i, key, value in cursor.fetchall():
+            tags[i][key] = value
         nan = math.nan
         cursor.execute(queries["latest"], bound)
-        for run_id, key, value, step, ts in cursor.fetchall():
-            metrics[run_id][key] = _metric(key, nan if value is None else value, step, ts)
+        for i, key, value, step, ts in cursor.fetchall():
+            metrics[i][key] = _metric(key, nan if value is None else value, step, ts)
         cursor.execute(queries["io"], bound)
-        for run_id, *fields in cursor.fetchall():
-            io[run_id].append(RunIO(*fields))
+        for i, *fields in cursor.fetchall():
+            io[i].append(RunIO(*fields))
     finally:
         cursor.close()
     environments: dict[tuple[Any, ...], Environment] = {}  # runs of one project share one
     runs = []
     # Unpacking rows is markedly cheaper than reading a dozen attributes by name.
-    for run_id, exp_id, name, status, start, end, parent, *env_fields in rows:
+    for i, (run_id, exp_id, name, status, start, end, parent, *env_fields) in enumerate(rows):
         env_key = tuple(env_fields)
         env = environments.get(env_key)
         if env is None:
@@ -71,8 +73,7 @@ def hydrate(conn: Connection, rows: Sequence[Any]) -> list[Run]:
         runs.append(
             _run(
                 run_id, str(exp_id), name, STATUS[status], start, end, parent, env,
-                params.get(run_id) or {}, tags.get(run_id) or {}, metrics.get(run_id) or {},
-                tuple(io.get(run_id, ())),
+                params[i], tags[i], metrics[i], tuple(io[i]),
             )
         )  # fmt: skip
     return runs
@@ -146,30 +147,24 @@ def _child_sql(dialect: str) -> dict[str, str]:
     so a page of 50,000 runs stays one query, below SQLite's limit on bound variables.
     """
     if dialect == "postgresql":
-        ids = "= ANY(%s)"
-        return {
-            "params": f"SELECT run_id, key, value FROM params WHERE run_id {ids}",
-            "tags": f"SELECT run_id, key, value FROM tags WHERE run_id {ids}",
-            "latest": (
-                'SELECT run_id, key, value, step, "timestamp" FROM latest_metrics '
-                f"WHERE run_id {ids}"
-            ),
-            "io": (
-                "SELECT run_id, direction, role, name, digest, kind, size FROM run_io "
-                f"WHERE run_id {ids} ORDER BY run_id, direction, name"
-            ),
-        }
-    # SQLite: driving the join from the JSON list probes each table's primary key once
-    # per run, about twice as fast as `run_id IN (SELECT value FROM json_each(?))`.
-    ids = "FROM json_each(?) AS j JOIN {table} AS c ON c.run_id = j.value"
+        ids = (
+            "FROM unnest(%s::text[]) WITH ORDINALITY AS j(run_id, n) "
+            "JOIN {table} AS c ON c.run_id = j.run_id"
+        )
+        position = "j.n - 1"
+    else:
+        # Driving the join from the JSON list probes each table's primary key once per
+        # run, about twice as fast as `run_id IN (SELECT value FROM json_each(?))`.
+        ids = "FROM json_each(?) AS j JOIN {table} AS c ON c.run_id = j.value"
+        position = "j.key"
     return {
-        "params": "SELECT c.run_id, c.key, c.value " + ids.format(table="params"),
-        "tags": "SELECT c.run_id, c.key, c.value " + ids.format(table="tags"),
-        "latest": 'SELECT c.run_id, c.key, c.value, c.step, c."timestamp" '
+        "params": f"SELECT {position}, c.key, c.value " + ids.format(table="params"),
+        "tags": f"SELECT {position}, c.key, c.value " + ids.format(table="tags"),
+        "latest": f'SELECT {position}, c.key, c.value, c.step, c."timestamp" '
         + ids.format(table="latest_metrics"),
-        "io": "SELECT c.run_id, c.direction, c.role, c.name, c.digest, c.kind, c.size "
+        "io": f"SELECT {position}, c.direction, c.role, c.name, c.digest, c.kind, c.size "
         + ids.format(table="run_io")
-        + " ORDER BY c.run_id, c.direction, c.name",
+        + " ORDER BY 1, c.direction, c.name",
     }
 
 
