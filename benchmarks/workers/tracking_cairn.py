@@ -118,6 +118,7 @@ def bench_search(n_runs: int, repeats: int) -> dict[str, object]:
     with fresh_workspace() as root:
         db = root / ".cairn" / "cairn.db"
         populate(db, n_runs)
+        os.sync()  # write the population out now, not during the timed searches
         with sqlite3.connect(db) as con:
             (total,) = con.execute("SELECT count(*) FROM runs").fetchone()
         found = cairn.search_runs(filter="metrics.acc > 0.9", max_results=1000)  # warm-up

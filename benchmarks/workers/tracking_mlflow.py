@@ -104,6 +104,7 @@ def bench_search(n_runs: int, repeats: int) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
         experiment_id = fresh_store(Path(tmp))
         populate(Path(tmp) / "mlflow.db", experiment_id, n_runs)
+        os.sync()  # write the population out now, not during the timed searches
         client = MlflowClient()
         with sqlite3.connect(Path(tmp) / "mlflow.db") as con:
             (total,) = con.execute("SELECT count(*) FROM runs").fetchone()
