@@ -40,8 +40,12 @@ Conventions shared by all commands:
 def walk(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
     """Every command and group under ``command`` with its path, depth first, in order."""
     yield path, command
-    for name, sub in getattr(command, "commands", {}).items():
-        if not getattr(sub, "hidden", False):
+    if not is_group(command):
+        return
+    # list_commands/get_command, not .commands: the root loads its commands lazily.
+    for name in command.list_commands(None):
+        sub = command.get_command(None, name)
+        if sub is not None and not getattr(sub, "hidden", False):
             yield from walk(sub, (*path, name))
 
 

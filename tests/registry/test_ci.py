@@ -40,7 +40,8 @@ def resolve(words: list[str]) -> tuple[list[str], Any]:
     command: Any = typer.main.get_command(app)
     path = ["cairn"]
     for word in words[1:]:
-        sub = getattr(command, "commands", {}).get(word)
+        # get_command, not .commands: the root group loads its commands on demand.
+        sub = command.get_command(None, word) if hasattr(command, "get_command") else None
         if sub is None:
             break
         command, path = sub, [*path, word]

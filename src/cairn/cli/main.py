@@ -1,10 +1,10 @@
 """Entry point of the ``cairn`` command.
 
-Commands are listed here as data. ``COMMANDS`` holds top-level commands as
-``(module, function)``; ``GROUPS`` holds command groups as ``(name, "module:app", help)``.
-Each module builds its commands with Typer and imports heavy libraries (pandas, sklearn,
-SQLAlchemy) only inside the command functions, so ``cairn --help`` stays fast. A group
-whose module does not exist yet is skipped.
+Commands are listed here as data. ``COMMANDS`` holds top-level commands and ``GROUPS``
+command groups, each ``(name, "module:attribute", help)``. A command's module is imported
+only when that command runs (``cairn --help`` imports none of them), and each module
+imports heavy libraries (pandas, sklearn, SQLAlchemy) only inside its command functions,
+so every command starts fast. An entry whose module does not exist is skipped.
 
 Errors: a :class:`~cairn.errors.CairnError` raised by any command prints one line,
 ``error: <message>``, on stderr and exits 1; bad usage exits 2 (click's convention); a
@@ -14,6 +14,7 @@ traceback appears only with ``cairn --debug``.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 from typing import Any
 
@@ -22,14 +23,36 @@ from typer.core import TyperGroup
 
 from cairn.errors import CairnError
 
-COMMANDS: list[tuple[str, str]] = [
-    ("cairn.cli.workspace", "init"),
-    ("cairn.cli.workspace", "verify"),
-    ("cairn.cli.workspace", "gc"),
-    ("cairn.cli.serve", "serve"),
-    ("cairn.cli.serve", "predict"),
-    ("cairn.cli.serve", "build"),
+#: Top-level commands: (name, "module:function", one-line help shown by `cairn --help`).
+COMMANDS: list[tuple[str, str, str]] = [
+    (
+        "init",
+        "cairn.cli.workspace:init",
+        "Create a workspace: cairn.toml plus .cairn/ with the database and artifact store.",
+    ),
+    (
+        "verify",
+        "cairn.cli.workspace:verify",
+        "Check every object in the artifact store against its digest.",
+    ),
+    ("gc", "cairn.cli.workspace:gc", "Remove artifact objects that no record references."),
+    (
+        "serve",
+        "cairn.cli.serve:serve",
+        "Serve a model over HTTP: Open Inference Protocol v2, /invocations and /metrics.",
+    ),
+    (
+        "predict",
+        "cairn.cli.serve:predict",
+        "Score a file in batches with constant memory; record a run with input/output digests.",
+    ),
+    (
+        "build",
+        "cairn.cli.serve:build",
+        "Write a Docker build context that serves one model version.",
+    ),
 ]
+#: Command groups: (name, "module:typer app", help).
 GROUPS: list[tuple[str, str, str]] = [
     ("experiments", "cairn.cli.experiments:app", "List and create experiments."),
     ("runs", "cairn.cli.runs:app", "Search, show, compare and delete runs."),
@@ -58,8 +81,65 @@ def _passthrough_types() -> tuple[type[BaseException], ...]:
     return tuple(types)
 
 
+def _entries() -> list[tuple[str, str, str, bool]]:
+    """(name, target, help, is_group) for every command whose module exists."""
+    found = []
+    for is_group, table in ((False, COMMANDS), (True, GROUPS)):
+        for name, target, help_text in table:
+            if importlib.util.find_spec(target.partition(":")[0]) is not None:
+                found.append((name, target, help_text, is_group))
+    return found
+
+
+def _load(name: str) -> Any:
+    """Import one command's module and build its click command (or None if unknown)."""
+    for entry, target, help_text, is_group in _entries():
+        if entry != name:
+            continue
+        module_name, _, attr = target.partition(":")
+        obj = getattr(importlib.import_module(module_name), attr)
+        command: Any
+        if is_group:
+            obj.rich_markup_mode = None  # plain help, like the root (Rich costs start-up)
+            command = typer.main.get_group(obj)
+            command.help = help_text
+        else:
+            single = typer.Typer(add_completion=False, rich_markup_mode=None)
+            single.command(name=name)(obj)
+            command = typer.main.get_command(single)
+        command.name = name
+        return command
+    return None
+
+
 class CairnGroup(TyperGroup):
-    """The root group: turns errors raised by any command into one line on stderr."""
+    """The root group: loads a command's module only when that command runs, and turns
+    errors raised by any command into one line on stderr.
+
+    ``cairn --help`` lists the commands from ``COMMANDS`` and ``GROUPS`` without importing
+    them, so neither the help nor any one command pays for building all the others.
+    """
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [name for name, *_ in _entries()]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = self.commands.get(cmd_name)
+        if command is None:
+            command = _load(cmd_name)
+            if command is not None:
+                self.commands[cmd_name] = command
+        return command
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        from typer._click.utils import make_default_short_help
+
+        entries = _entries()
+        if entries:
+            limit = formatter.width - 6 - max(len(name) for name, *_ in entries)
+            rows = [(name, make_default_short_help(text, limit)) for name, _, text, _ in entries]
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -126,24 +206,6 @@ def _root(
 ) -> None:
     """Cairn: track experiments, version data and models, gate and serve them."""
     STATE["debug"] = debug
-
-
-def _build() -> None:
-    for module_name, func_name in COMMANDS:
-        module = importlib.import_module(module_name)
-        app.command(name=func_name.replace("_", "-"))(getattr(module, func_name))
-    for name, target, help_text in GROUPS:
-        module_name, _, attr = target.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                continue  # a command group not built yet
-            raise
-        app.add_typer(getattr(module, attr), name=name, help=help_text)
-
-
-_build()
 
 
 def main() -> None:
