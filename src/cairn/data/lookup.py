@@ -12,14 +12,13 @@ cost differs.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from cairn.errors import NotFound
-from cairn.store.datasets import Column, DatasetVersion, check_name
+from cairn.store.datasets import DatasetVersion, check_name, version_from_row
 
 if TYPE_CHECKING:
     from cairn.workspace import Workspace
@@ -91,7 +90,7 @@ def _peek(ws: Workspace, wanted: list[str] | None) -> list[DatasetVersion] | Non
             rows = conn.execute(query, params).fetchall()
         finally:
             conn.close()
-        return [_version(row) for row in rows]
+        return [version_from_row(row) for row in rows]
     except (sqlite3.Error, ValueError, TypeError, KeyError):
         return None
 
@@ -102,25 +101,3 @@ def _sqlite_path(uri: str) -> Path | None:
         return None
     path = Path(uri[len(prefix) :])
     return path if path.is_absolute() else None
-
-
-def _version(row: Any) -> DatasetVersion:
-    columns = json.loads(row["columns"] or "[]")
-    return DatasetVersion(
-        name=row["name"],
-        version=int(row["version"]),
-        digest=row["digest"],
-        kind=row["kind"],
-        size=int(row["size"]),
-        file_count=int(row["file_count"]),
-        created_at=int(row["created_at"]),
-        format=row["format"],
-        rows=None if row["rows"] is None else int(row["rows"]),
-        columns=tuple(Column(str(n), str(t)) for n, t in columns),
-        profile_digest=row["profile_digest"],
-        git_commit=row["git_commit"],
-        git_dirty=None if row["git_dirty"] is None else bool(row["git_dirty"]),
-        created_by=row["created_by"] or "",
-        message=row["message"] or "",
-        source=row["source"] or "",
-    )

@@ -11,6 +11,7 @@ the same behaviour; ``tests/store/test_datasets_contract.py`` holds them to it.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -210,3 +211,31 @@ def parse_ref(ref: str) -> tuple[str, int | None]:
 
 def columns_from_pairs(pairs: Sequence[tuple[str, str]]) -> tuple[Column, ...]:
     return tuple(Column(name, dtype) for name, dtype in pairs)
+
+
+def version_from_row(row: Any) -> DatasetVersion:
+    """A ``DatasetVersion`` from a ``dataset_versions`` row read as a mapping by column name.
+
+    ``columns`` may arrive as JSON text (SQLite), already decoded (PostgreSQL) or NULL.
+    Shared by the SQL store and the read-only SQLite lookup of ``cairn.data``.
+    """
+    columns = row["columns"]
+    pairs = json.loads(columns) if isinstance(columns, str) else columns or []
+    return DatasetVersion(
+        name=row["name"],
+        version=int(row["version"]),
+        digest=row["digest"],
+        kind=row["kind"],
+        size=int(row["size"]),
+        file_count=int(row["file_count"]),
+        created_at=int(row["created_at"]),
+        format=row["format"],
+        rows=None if row["rows"] is None else int(row["rows"]),
+        columns=tuple(Column(str(n), str(t)) for n, t in pairs),
+        profile_digest=row["profile_digest"],
+        git_commit=row["git_commit"],
+        git_dirty=None if row["git_dirty"] is None else bool(row["git_dirty"]),
+        created_by=row["created_by"] or "",
+        message=row["message"] or "",
+        source=row["source"] or "",
+    )

@@ -15,11 +15,11 @@ from sqlalchemy.engine import Connection
 from cairn.errors import NotFound
 from cairn.store.datasets import (
     AddResult,
-    Column,
     DatasetSummary,
     DatasetVersion,
     NewVersion,
     check_name,
+    version_from_row,
 )
 from cairn.store.sql.tables_datasets import dataset_versions as dv
 from cairn.store.sql.tables_datasets import datasets as ds
@@ -44,7 +44,7 @@ class SqlDatasetStore:
             latest_row = conn.execute(
                 sa.select(dv).where(dv.c.name == new.name).order_by(dv.c.version.desc()).limit(1)
             ).first()
-            latest = _version(latest_row._mapping) if latest_row is not None else None
+            latest = version_from_row(latest_row._mapping) if latest_row is not None else None
             if latest is not None and latest.digest == new.digest:
                 return AddResult(version=latest, created=False, previous=latest)
             row: dict[str, Any] = {
@@ -69,7 +69,7 @@ class SqlDatasetStore:
             conn.execute(
                 ds.update().where(ds.c.name == new.name).values(next_version=next_version + 1)
             )
-            return AddResult(version=_version(row), created=True, previous=latest)
+            return AddResult(version=version_from_row(row), created=True, previous=latest)
 
         return self.db.write(write)
 
@@ -102,7 +102,7 @@ class SqlDatasetStore:
         with self.db.read() as conn:
             row = conn.execute(query).first()
             if row is not None:
-                return _version(row._mapping)
+                return version_from_row(row._mapping)
             known = (
                 conn.execute(
                     sa.select(dv.c.version).where(dv.c.name == name).order_by(dv.c.version)
@@ -121,7 +121,7 @@ class SqlDatasetStore:
             rows = conn.execute(sa.select(dv).where(dv.c.name == name).order_by(dv.c.version)).all()
         if not rows:
             raise NotFound(f"no dataset named {name!r}; `cairn data ls` lists the datasets")
-        return [_version(r._mapping) for r in rows]
+        return [version_from_row(r._mapping) for r in rows]
 
     def list_datasets(self) -> list[DatasetSummary]:
         counts = (
@@ -143,7 +143,10 @@ class SqlDatasetStore:
             rows = conn.execute(query).all()
         return [
             DatasetSummary(
-                name=r.name, versions=int(r.n), latest=_version(r._mapping), created_at=int(r.first)
+                name=r.name,
+                versions=int(r.n),
+                latest=version_from_row(r._mapping),
+                created_at=int(r.first),
             )
             for r in rows
         ]
@@ -155,7 +158,7 @@ class SqlDatasetStore:
             .order_by(dv.c.name, dv.c.version)
         )
         with self.db.read() as conn:
-            return [_version(r._mapping) for r in conn.execute(query)]
+            return [version_from_row(r._mapping) for r in conn.execute(query)]
 
     def delete_version(self, name: str, version: int) -> None:
         check_name(name)
@@ -174,26 +177,3 @@ class SqlDatasetStore:
             yield digest
             if profile:
                 yield profile
-
-
-def _version(row: Any) -> DatasetVersion:
-    columns = row["columns"]
-    pairs = json.loads(columns) if isinstance(columns, str) else columns
-    return DatasetVersion(
-        name=row["name"],
-        version=int(row["version"]),
-        digest=row["digest"],
-        kind=row["kind"],
-        size=int(row["size"]),
-        file_count=int(row["file_count"]),
-        created_at=int(row["created_at"]),
-        format=row["format"],
-        rows=None if row["rows"] is None else int(row["rows"]),
-        columns=tuple(Column(str(n), str(t)) for n, t in pairs),
-        profile_digest=row["profile_digest"],
-        git_commit=row["git_commit"],
-        git_dirty=None if row["git_dirty"] is None else bool(row["git_dirty"]),
-        created_by=row["created_by"] or "",
-        message=row["message"] or "",
-        source=row["source"] or "",
-    )
