@@ -194,11 +194,7 @@ class ArtifactStore:
                     copied.result()
             if _fingerprint(source) != before or _fingerprint(tmp)[0] != size:
                 return None
-            key = _key(digest)
-            if self.blobs.exists(key):
-                self._touch(key)
-            else:
-                self.blobs.commit_file(tmp, key)
+            self._publish(tmp, digest)
             return ObjectInfo(digest, size)
         except OSError as exc:
             raise InvalidInput(f"cannot store {source}: {exc.strerror}") from None
@@ -217,14 +213,19 @@ class ArtifactStore:
         try:
             with out:
                 digest, size = copy_hashing(source, out.write)
-            key = _key(digest)
-            if self.blobs.exists(key):
-                self._touch(key)  # dedup: the temp copy is discarded below
-            else:
-                self.blobs.commit_file(tmp, key)
+            self._publish(tmp, digest)
         finally:
             tmp.unlink(missing_ok=True)
         return ObjectInfo(digest, size)
+
+    def _publish(self, tmp: Path, digest: str) -> None:
+        """Move a finished temp copy under its digest, unless that content is stored
+        already (dedup: the caller then deletes the temp copy)."""
+        key = _key(digest)
+        if self.blobs.exists(key):
+            self._touch(key)
+        else:
+            self.blobs.commit_file(tmp, key)
 
     def _store_known(self, digest: str, data: bytes) -> None:
         key = _key(digest)

@@ -19,7 +19,8 @@ from cairn.types import Environment, Metric, RunIO
 
 MAX_KEY_LENGTH = 250
 MAX_VALUE_LENGTH = 6000
-_INT64 = (-(2**63), 2**63 - 1)
+#: The range of a stored integer (steps, timestamps, ids): SQL BIGINT.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 def check_key(kind: str, key: object) -> None:
@@ -54,18 +55,13 @@ def check_strings(kind: str, values: Mapping[str, str]) -> None:
             )
 
 
-def check_metrics(metrics: Sequence[Metric], now: int) -> list[Metric]:
-    """Valid metric points; a timestamp of 0 becomes ``now``."""
-    return [Metric(key, value, step, ts) for key, value, step, ts in metric_tuples(metrics, now)]
-
-
 def metric_tuples(metrics: Sequence[Metric], now: int) -> list[tuple[str, float, int, int]]:
     """Valid points as ``(key, value, step, timestamp)``; a timestamp of 0 becomes ``now``.
 
     This is the hot path of metric logging: each distinct key is checked once, and a
     point costs a few type checks.
     """
-    lo, hi = _INT64
+    lo, hi = INT64_MIN, INT64_MAX
     seen: set[str] = set()
     out: list[tuple[str, float, int, int]] = []
     append = out.append

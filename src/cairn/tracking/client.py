@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from cairn.errors import AlreadyExists, InvalidInput, NotFound, StoreError
 from cairn.hashing import is_digest
 from cairn.store.base import DEFAULT_EXPERIMENT
-from cairn.store.tracking_validation import check_key
+from cairn.store.tracking_validation import INT64_MAX, INT64_MIN, check_key
 from cairn.tracking import environment
 from cairn.tracking.buffer import MetricBuffer
 from cairn.types import (
@@ -39,7 +39,6 @@ if TYPE_CHECKING:
     from cairn.store.base import TrackingStore
     from cairn.workspace import Workspace
 
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 #: Runs fetched per store call when a search asks for more.
 SEARCH_PAGE_SIZE = 1000
@@ -194,13 +193,13 @@ class TrackingClient:
             value = _as_float(key, value)
         if type(step) is not int:
             step = _as_int(key, step, "step")
-        if not _INT64_MIN <= step <= _INT64_MAX:
+        if not INT64_MIN <= step <= INT64_MAX:
             raise InvalidInput(f"step {step} of metric {key!r} is out of the 64-bit range")
         if timestamp is None:
             timestamp = now_ms()
         else:
             timestamp = _as_int(key, timestamp, "timestamp")
-            if not 0 <= timestamp <= _INT64_MAX:
+            if not 0 <= timestamp <= INT64_MAX:
                 raise InvalidInput(
                     f"timestamp {timestamp} of metric {key!r} must be milliseconds since 1970"
                 )

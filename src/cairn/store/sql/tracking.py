@@ -39,6 +39,7 @@ from cairn.store.sql.tracking_rows import (
     store_float,
 )
 from cairn.store.tracking_validation import (
+    INT64_MAX,
     check_environment,
     check_experiment_name,
     check_run_io,
@@ -63,7 +64,6 @@ if TYPE_CHECKING:
 
 _RUN_EXISTS = sa.select(t.runs.c.id).where(t.runs.c.id == sa.bindparam("run_id"))
 _INSERT_RUN = t.runs.insert()
-_INT64_MAX = 2**63 - 1
 _ADJECTIVES = (
     "amber", "bold", "brisk", "calm", "clever", "dusty", "eager", "fuzzy", "gentle", "glad",
     "honest", "jolly", "keen", "lucky", "mellow", "nimble", "proud", "quiet", "rapid", "rustic",
@@ -456,21 +456,10 @@ class SqlTrackingStore:
                 index_elements=keys, set_={c: stmt.excluded[c] for c in updates}
             )
 
-        lm = t.latest_metrics
-        latest = insert(lm)
-        new = latest.excluded
         return {
             "tags": upsert(t.tags, ["run_id", "key"], ["value"]),
             "io": upsert(
                 t.run_io, ["run_id", "direction", "name"], ["role", "digest", "kind", "size"]
-            ),
-            "latest": latest.on_conflict_do_update(
-                index_elements=["run_id", "key"],
-                set_={"value": new.value, "step": new.step, "timestamp": new.timestamp},
-                where=sa.or_(
-                    new.step > lm.c.step,
-                    sa.and_(new.step == lm.c.step, new.timestamp >= lm.c.timestamp),
-                ),
             ),
         }
 
@@ -513,7 +502,7 @@ def _no_run(run_id: str, what: str = "run") -> NotFound:
 
 def _as_id(text: str) -> int | None:
     """An experiment id as stored, or None when ``text`` cannot be one."""
-    if text.isascii() and text.isdigit() and int(text) <= _INT64_MAX:
+    if text.isascii() and text.isdigit() and int(text) <= INT64_MAX:
         return int(text)
     return None
 
@@ -533,6 +522,6 @@ def _experiment_ids(ids: Sequence[str]) -> list[int]:
 
 
 def _check_time(what: str, value: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= _INT64_MAX:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= INT64_MAX:
         raise InvalidInput(f"{what} must be milliseconds since the epoch (an int >= 0): {value!r}")
     return value
