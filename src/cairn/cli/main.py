@@ -13,6 +13,7 @@ traceback appears only with ``cairn --debug``.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import sys
@@ -81,8 +82,10 @@ def _passthrough_types() -> tuple[type[BaseException], ...]:
     return tuple(types)
 
 
+@functools.cache
 def _entries() -> list[tuple[str, str, str, bool]]:
-    """(name, target, help, is_group) for every command whose module exists."""
+    """(name, target, help, is_group) for every command whose module exists (looked up
+    once per process: listing, help and loading all ask)."""
     found = []
     for is_group, table in ((False, COMMANDS), (True, GROUPS)):
         for name, target, help_text in table:

@@ -87,14 +87,7 @@ class MetricBuffer:
         A run's end uses this to write its last points in the same transaction as its
         status. Raises like :meth:`flush`.
         """
-        if not self._drain_lock.acquire(timeout=-1 if timeout is None else timeout):
-            return []
-        try:
-            held = self._drain_locked(hold=run_id)
-        finally:
-            self._drain_lock.release()
-        self.raise_error()
-        return held
+        return self._drain(run_id, timeout)
 
     def flush(self, timeout: float | None = None) -> None:
         """Write every queued point now; raise a background write error if one occurred.
@@ -107,13 +100,17 @@ class MetricBuffer:
             StoreError: points logged earlier could not be written; the message says how
                 many and why. The error is reported once.
         """
+        self._drain(None, timeout)
+
+    def _drain(self, hold: str | None, timeout: float | None) -> list[Metric]:
         if not self._drain_lock.acquire(timeout=-1 if timeout is None else timeout):
-            return
+            return []
         try:
-            self._drain_locked()
+            held = self._drain_locked(hold)
         finally:
             self._drain_lock.release()
         self.raise_error()
+        return held
 
     def raise_error(self) -> None:
         """Raise (once) the error of a failed background write, if any."""
