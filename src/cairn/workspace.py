@@ -81,10 +81,13 @@ class Workspace:
 
     @classmethod
     def init(
-        cls, path: Path, tracking_uri: str | None = None, artifact_uri: str | None = None
+        cls,
+        path: str | os.PathLike[str],
+        tracking_uri: str | None = None,
+        artifact_uri: str | None = None,
     ) -> Workspace:
         """Create ``cairn.toml`` and ``.cairn/`` in ``path``; the database starts at head."""
-        path = path.resolve()
+        path = Path(path).resolve()
         path.mkdir(parents=True, exist_ok=True)
         config = write_default_config(path, tracking_uri, artifact_uri)
         state = path / STATE_DIR

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cairn.errors import IntegrityError, InvalidInput, NotFound
 from cairn.hashing import CHUNK_SIZE, hash_bytes, hash_file
@@ -420,6 +422,36 @@ def test_tree_manifest_is_canonical_json(local: ArtifactStore, tmp_path: Path) -
     assert [e["path"] for e in document["entries"]] == sorted(
         e["path"] for e in document["entries"]
     )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.text(min_size=1, max_size=12),  # quotes, backslashes, controls, any Unicode
+            st.integers(0, 2**40),
+            st.booleans(),
+            st.integers(0, 2**40),
+        ),
+        max_size=8,
+    )
+)
+def test_manifest_bytes_equal_canonical_json_for_any_path(
+    rows: list[tuple[str, int, bool, int]],
+) -> None:
+    entries = [
+        TreeEntry(path, "a" * 64, size, "b" * 64 if packed else None, offset if packed else 0)
+        for path, size, packed, offset in rows
+    ]
+
+    raw = encode_tree(entries)
+
+    document = json.loads(raw)
+    assert (
+        raw
+        == json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    )
+    assert [e["path"] for e in document["entries"]] == sorted(path for path, *_ in rows)
 
 
 def test_many_small_files_become_few_objects(local: ArtifactStore, tmp_path: Path) -> None:

@@ -10,15 +10,25 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
 from cairn.errors import InvalidInput, NotFound
 from cairn.store import open_metadata
-from cairn.store.datasets import Column, DatasetStore, NewVersion
+from cairn.store.datasets import (
+    AddResult,
+    Column,
+    DatasetStore,
+    DatasetVersion,
+    NewVersion,
+    check_name,
+)
+from cairn.store.sql.embedded import EmbeddedDatasets
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
+    pytest.param("sqlite-embedded", id="sqlite-embedded"),
     pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
 ]
 
@@ -34,15 +44,53 @@ def _postgres_uri(request: pytest.FixtureRequest) -> str:
 
 _OPENERS: dict[str, Callable[[pytest.FixtureRequest], str]] = {
     "sqlite": _sqlite_uri,
+    "sqlite-embedded": _sqlite_uri,
     "postgresql": _postgres_uri,
 }
 
 
+class _EmbeddedWrites:
+    """The SQL store, with versions added the way ``cairn data add`` adds them on an
+    embedded workspace: through :class:`EmbeddedDatasets` (the standard library's sqlite3),
+    and latest versions read through it too; everything else is the SQL store's."""
+
+    def __init__(self, store: DatasetStore, uri: str) -> None:
+        self._store = store
+        self._uri = uri
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def _embedded(self) -> EmbeddedDatasets:
+        embedded = EmbeddedDatasets.open(self._uri)
+        assert embedded is not None, "the store created the database file"
+        return embedded
+
+    def add_version(self, new: NewVersion) -> AddResult:
+        result = self._embedded().add_version(new)
+        assert result is not None, "an embedded database at head is written without SQLAlchemy"
+        return result
+
+    def get_version(self, name: str, version: int | None = None) -> DatasetVersion:
+        if version is None:
+            check_name(name)
+            found = self._embedded().latest_versions([name])
+            assert found is not None
+            if found:
+                return found[0]
+        return self._store.get_version(name, version)
+
+
 @pytest.fixture
 def dataset_store(request: pytest.FixtureRequest) -> Iterator[DatasetStore]:
-    backend = open_metadata(_OPENERS[request.param](request))
+    uri = _OPENERS[request.param](request)
+    backend = open_metadata(uri)
     try:
-        yield backend.datasets
+        backend.ensure_schema()
+        if request.param == "sqlite-embedded":
+            yield cast(DatasetStore, _EmbeddedWrites(backend.datasets, uri))
+        else:
+            yield backend.datasets
     finally:
         backend.close()
 

@@ -3,34 +3,24 @@
 ``cairn data status`` and a no-change ``cairn data add`` only need the newest version
 record of a few names. Importing SQLAlchemy and opening the metadata store costs about
 0.2 s, more than the rest of those commands together, so for an embedded workspace
-(``sqlite:///`` tracking URI) the records are read with the standard library's
-``sqlite3``, read-only. Anything unexpected (another backend, a locked or missing
-database, a table that does not look as expected) falls back to the metadata store,
-which then reports problems the usual way. The result is the same either way; only the
-cost differs.
+(``sqlite:///`` tracking URI) the records are read through
+:class:`cairn.store.sql.embedded.EmbeddedDatasets` (the standard library's ``sqlite3``,
+read-only). Anything unexpected (another backend, a locked or missing database, a table
+that does not look as expected) falls back to the metadata store, which then reports
+problems the usual way. The result is the same either way; only the cost differs.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cairn.errors import NotFound
-from cairn.store.datasets import DatasetVersion, check_name, version_from_row
+from cairn.store.datasets import DatasetVersion, check_name
+from cairn.store.sql.embedded import EmbeddedDatasets
 
 if TYPE_CHECKING:
     from cairn.workspace import Workspace
-
-_FIELDS = (
-    "name, version, digest, kind, size, file_count, created_at, format, rows, columns, "
-    "profile_digest, git_commit, git_dirty, created_by, message, source"
-)
-_LATEST = (
-    f"SELECT {_FIELDS} FROM dataset_versions AS v WHERE version = "
-    "(SELECT MAX(version) FROM dataset_versions WHERE name = v.name)"
-)
 
 
 def latest_versions(ws: Workspace, names: Sequence[str] | None = None) -> list[DatasetVersion]:
@@ -76,28 +66,5 @@ def _from_store(ws: Workspace, wanted: list[str] | None) -> list[DatasetVersion]
 
 def _peek(ws: Workspace, wanted: list[str] | None) -> list[DatasetVersion] | None:
     """The records read straight from an embedded SQLite file; ``None``: ask the store."""
-    path = _sqlite_path(ws.settings.tracking_uri)
-    if path is None or not path.is_file():
-        return None
-    query, params = _LATEST, ()
-    if wanted is not None:
-        query += f" AND name IN ({', '.join('?' * len(wanted))})"
-        params = tuple(wanted)  # type: ignore[assignment]
-    try:
-        conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=5)
-        try:
-            conn.row_factory = sqlite3.Row
-            rows = conn.execute(query, params).fetchall()
-        finally:
-            conn.close()
-        return [version_from_row(row) for row in rows]
-    except (sqlite3.Error, ValueError, TypeError, KeyError):
-        return None
-
-
-def _sqlite_path(uri: str) -> Path | None:
-    prefix = "sqlite:///"
-    if not uri.startswith(prefix) or "?" in uri:
-        return None
-    path = Path(uri[len(prefix) :])
-    return path if path.is_absolute() else None
+    embedded = EmbeddedDatasets.open(ws.settings.tracking_uri)
+    return None if embedded is None else embedded.latest_versions(wanted)

@@ -12,8 +12,9 @@ granularity, a path is only cached when all its files were last changed at least
 :data:`RACY_WINDOW_NS` before the scan began; such "racily clean" paths are simply
 hashed again next time.
 
-The scan follows symlinks the way the artifact store's tree walk does
-(:func:`cairn.store.trees.walk`), so the fingerprint covers exactly the files stored.
+A folder is listed by the artifact store's tree walk (:func:`cairn.store.trees.walk`),
+so the fingerprint covers exactly the files stored, and the same listing is handed to
+``put_tree``: adding a folder stats each file once.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cairn.errors import InvalidInput
 from cairn.hashing import new_hasher
+from cairn.store.trees import SourceFile, walk
 
 RACY_WINDOW_NS = 100_000_000  # 0.1 s, above the coarsest common mtime granularity (10 ms)
 CACHE_FILE = "statcache.json"
@@ -42,6 +43,8 @@ class Scan:
     files: tuple[tuple[str, int], ...]  # (relative POSIX path, size); "" for a single file
     fingerprint: str
     racy: bool
+    #: For a directory, the files as listed by the store's walk (with their ``stat``).
+    listing: tuple[SourceFile, ...] = ()
 
     @property
     def size(self) -> int:
@@ -51,56 +54,29 @@ class Scan:
 def scan(path: Path) -> Scan:
     """Stat every file under ``path`` (a file or a directory), following symlinks.
 
-    Raises ``OSError`` if a file cannot be stat'ed, ``InvalidInput`` for a symlink loop or
-    a special file (socket, FIFO, device), as storing the folder would.
+    A directory is listed by the artifact store's own walk, so the fingerprint covers
+    exactly the files a tree of it stores, and the listing (``Scan.listing``) can be
+    handed to ``put_tree`` instead of walking the folder twice. Raises ``OSError`` if a
+    file cannot be stat'ed, ``InvalidInput`` for a symlink loop or a special file
+    (socket, FIFO, device), as storing the folder would.
     """
     started = time.time_ns()
     top = path.stat()
-    entries: list[tuple[str, os.stat_result]] = []
+    listing: tuple[SourceFile, ...] = ()
     if stat.S_ISDIR(top.st_mode):
-        _walk(str(path), "", frozenset({(top.st_dev, top.st_ino)}), entries)
+        listing = tuple(walk(path))
+        entries = [(f.path, f.stat) for f in listing]
     else:
-        entries.append(("", top))
-    entries.sort(key=lambda item: item[0])
-    lines = []
-    racy = False
+        entries = [("", top)]
     newest = started - RACY_WINDOW_NS
-    for rel, st in entries:
-        lines.append(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_ino}\n")
-        racy = racy or st.st_mtime_ns >= newest or st.st_ctime_ns >= newest
-    fingerprint = new_hasher().update("".join(lines).encode()).hexdigest()
+    racy = any(st.st_mtime_ns >= newest or st.st_ctime_ns >= newest for _, st in entries)
+    text = "".join(
+        f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_ino}\n"
+        for rel, st in entries
+    )
+    fingerprint = new_hasher().update(text.encode()).hexdigest()
     files = tuple((rel, st.st_size) for rel, st in entries)
-    return Scan(root=path, files=files, fingerprint=fingerprint, racy=racy)
-
-
-def _walk(
-    folder: str,
-    prefix: str,
-    ancestors: frozenset[tuple[int, int]],
-    out: list[tuple[str, os.stat_result]],
-) -> None:
-    # Strings, not Path objects: pathlib costs more than the stat calls on large trees.
-    with os.scandir(folder) as listing:
-        for item in listing:
-            try:
-                info = item.stat()  # follows symlinks, like the tree walk
-            except FileNotFoundError:
-                raise InvalidInput(
-                    f"{item.path} is a dangling symlink; remove it or fix its target"
-                ) from None
-            if stat.S_ISDIR(info.st_mode):
-                key = (info.st_dev, info.st_ino)
-                if key in ancestors:
-                    raise InvalidInput(
-                        f"{item.path} links back to a folder above it; remove the loop"
-                    )
-                _walk(item.path, f"{prefix}{item.name}/", ancestors | {key}, out)
-            elif stat.S_ISREG(info.st_mode):
-                out.append((prefix + item.name, info))
-            else:
-                raise InvalidInput(
-                    f"{item.path} is not a regular file or folder; remove it or move it out"
-                )
+    return Scan(root=path, files=files, fingerprint=fingerprint, racy=racy, listing=listing)
 
 
 class StatCache:

@@ -23,6 +23,7 @@ from cairn.data.lookup import latest_version
 from cairn.data.statcache import Scan, StatCache, scan
 from cairn.errors import InvalidInput
 from cairn.store.datasets import AddResult, Column, Format, NewVersion, check_name
+from cairn.store.sql.embedded import EmbeddedDatasets
 from cairn.types import ObjectInfo
 
 if TYPE_CHECKING:
@@ -145,11 +146,14 @@ def add_version(
         ):
             return AddResult(version=latest, created=False, previous=latest), ""
 
-    # Opening the metadata store (importing SQLAlchemy) and asking git for the commit take
-    # a few tenths of a second; they run on a thread while the data is profiled and stored,
-    # which mostly waits on the kernel and on BLAKE3's threads.
+    # An embedded workspace records the version through the standard library's sqlite3
+    # (importing SQLAlchemy would cost more than storing 10,000 small files); otherwise,
+    # or if that declines, the metadata store does. Opening it and asking git for the
+    # commit run on a thread while the data is profiled and stored, which mostly waits on
+    # the kernel and on BLAKE3's threads.
+    embedded = EmbeddedDatasets.open(ws.settings.tracking_uri)
     with ThreadPoolExecutor(1, thread_name_prefix="cairn-prepare") as pool:
-        prepared = pool.submit(_prepare, ws)
+        prepared = pool.submit(_prepare, ws, embedded is None)
         content = classify(found)
         profile, content = _with_progress(
             progress, f"profiling {source.name}", None, lambda adv: profile_content(content, adv)
@@ -163,36 +167,44 @@ def add_version(
     columns = tuple(
         Column(col, info["dtype"]) for col, info in (profile or {}).get("columns", {}).items()
     )
-    result = store.add_version(
-        NewVersion(
-            name=name,
-            digest=stored.digest,
-            kind=stored.kind,
-            size=stored.size,
-            file_count=len(content.scan.files),
-            format=content.format,
-            rows=None if profile is None else int(profile["rows"]),
-            columns=columns,
-            profile_digest=profile_digest,
-            git_commit=commit,
-            git_dirty=dirty,
-            created_by=user,
-            message=message,
-            source=str(source),
-        )
+    new = NewVersion(
+        name=name,
+        digest=stored.digest,
+        kind=stored.kind,
+        size=stored.size,
+        file_count=len(content.scan.files),
+        format=content.format,
+        rows=None if profile is None else int(profile["rows"]),
+        columns=columns,
+        profile_digest=profile_digest,
+        git_commit=commit,
+        git_dirty=dirty,
+        created_by=user,
+        message=message,
+        source=str(source),
     )
+    result = embedded.add_version(new) if embedded is not None else None
+    if result is None:
+        result = (store or _open_store(ws)).add_version(new)
     cache.remember(content.scan, digest=stored.digest, kind=stored.kind)
     return result, content.note
 
 
-def _prepare(ws: Workspace) -> tuple[Any, tuple[str | None, bool | None], str]:
-    """The dataset store (opened, schema checked), the git state and the user."""
+def _prepare(
+    ws: Workspace, open_store: bool
+) -> tuple[Any | None, tuple[str | None, bool | None], str]:
+    """The dataset store (if asked: opened, schema checked), the git state and the user."""
     from cairn.tracking.environment import current_user, git_state
 
+    store = _open_store(ws) if open_store else None
+    return store, git_state(ws.root or Path.cwd()), current_user()
+
+
+def _open_store(ws: Workspace) -> Any:
     ensure_schema = getattr(ws.metadata, "ensure_schema", None)
     if ensure_schema is not None:
         ensure_schema()  # a database behind this Cairn fails here, before any record
-    return ws.datasets, git_state(ws.root or Path.cwd()), current_user()
+    return ws.datasets
 
 
 def _store(ws: Workspace, content: Content, progress: Any) -> ObjectInfo:
@@ -207,7 +219,7 @@ def _store(ws: Workspace, content: Content, progress: Any) -> ObjectInfo:
             else None,
             f"storing {path.name} ({len(content.scan.files):,} files, {_mib(size)})",
             None,
-            lambda _adv: store.put_tree(path),
+            lambda _adv: store.put_tree(path, content.scan.listing),
         )
         return tree
     # A large local file is copied in the kernel while it is hashed through a memory map;

@@ -23,7 +23,7 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -45,6 +45,7 @@ from cairn.store.trees import (
     PACK_THRESHOLD,
     TREE_HEADER,
     PackBuilder,
+    SourceFile,
     decode_tree,
     encode_tree,
     read_small,
@@ -132,20 +133,25 @@ class ArtifactStore:
         """Store everything left in a binary stream (a pipe, a socket, an HTTP body)."""
         return self._put_staged(stream)
 
-    def put_tree(self, directory: str | os.PathLike[str]) -> ObjectInfo:
+    def put_tree(
+        self, directory: str | os.PathLike[str], files: Sequence[SourceFile] | None = None
+    ) -> ObjectInfo:
         """Store a folder as a tree; small files go into packs. ``size`` sums the files.
 
         Symlinks are followed; empty folders are not recorded. Storing an unchanged
-        folder again gives the same digest and writes nothing new.
+        folder again gives the same digest and writes nothing new. ``files`` is the
+        folder's listing from :func:`~cairn.store.trees.walk` if the caller already has
+        it (the folder is then not walked again).
         """
         root = _existing(directory)
         if not root.is_dir():
             raise InvalidInput(f"{root} is not a folder; store it with put_file (or put)")
         entries: list[TreeEntry] = []
-        try:
-            files = walk(root)
-        except OSError as exc:
-            raise InvalidInput(f"cannot list {exc.filename or root}: {exc.strerror}") from None
+        if files is None:
+            try:
+                files = walk(root)
+            except OSError as exc:
+                raise InvalidInput(f"cannot list {exc.filename or root}: {exc.strerror}") from None
         # Packs are written (and fsync'ed) on a thread while the next one is read.
         with ThreadPoolExecutor(1, thread_name_prefix="cairn-pack") as writer:
             pending: list[Future[None]] = []

@@ -19,6 +19,7 @@ import os
 import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Any
 
@@ -37,16 +38,24 @@ PACK_CUT = 16  # about one member in 16 may close a pack once it holds PACK_MIN 
 
 
 def encode_tree(entries: Iterable[TreeEntry]) -> bytes:
-    """The canonical manifest bytes for ``entries`` (sorted by path)."""
-    rows: list[dict[str, Any]] = []
-    for entry in sorted(entries, key=lambda e: e.path):
-        row: dict[str, Any] = {"path": entry.path, "digest": entry.digest, "size": entry.size}
-        if entry.pack is not None:
-            row["pack"] = entry.pack
-            row["offset"] = entry.offset
-        rows.append(row)
-    document = {"cairn": TREE_FORMAT, "entries": rows}
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    """The canonical manifest bytes for ``entries`` (sorted by path).
+
+    Canonical JSON: keys sorted, no whitespace, non-ASCII kept as UTF-8 -- the bytes
+    ``json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``
+    gives. Each entry is formatted directly (a fifth of the cost of building and
+    sorting 10,000 dictionaries); a test holds the two equal.
+    """
+    quote = encode_basestring
+    rows = []
+    for e in sorted(entries, key=lambda e: e.path):
+        if e.pack is None:
+            rows.append(f'{{"digest":"{e.digest}","path":{quote(e.path)},"size":{e.size:d}}}')
+        else:
+            rows.append(
+                f'{{"digest":"{e.digest}","offset":{e.offset:d},"pack":"{e.pack}",'
+                f'"path":{quote(e.path)},"size":{e.size:d}}}'
+            )
+    return b"".join((TREE_HEADER, ",".join(rows).encode(), b"]}"))
 
 
 def decode_tree(data: bytes, digest: str) -> list[TreeEntry]:
@@ -83,9 +92,15 @@ def is_safe_path(path: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class SourceFile:
+    """One regular file found by :func:`walk`, with the ``stat`` taken when it was listed."""
+
     path: str  # POSIX, relative to the tree root
     source: str  # where to read it (a str: pathlib costs too much per file in big trees)
-    size: int
+    stat: os.stat_result  # of the target, symlinks followed
+
+    @property
+    def size(self) -> int:
+        return self.stat.st_size
 
 
 def read_small(path: str, size: int) -> bytes:
@@ -104,11 +119,13 @@ def read_small(path: str, size: int) -> bytes:
 
 
 def walk(root: Path) -> list[SourceFile]:
-    """Regular files under ``root``, sorted by relative path.
+    """Regular files under ``root``, sorted by relative path, each with its ``stat``.
 
     Symlinks are followed (the tree stores what they point at); a symlink loop, a
     dangling link or a special file (socket, FIFO, device) is refused. Empty
-    directories are not recorded.
+    directories are not recorded. One ``stat`` per file: a caller that needs the
+    metadata too (the data layer's stat cache) takes it from here and hands the same
+    listing to :meth:`~cairn.store.artifacts.ArtifactStore.put_tree`.
     """
     files: list[SourceFile] = []
     top = root.stat()
@@ -139,7 +156,7 @@ def walk(root: Path) -> list[SourceFile]:
                         )
                     stack.append((item.path, rel + "/", ancestors | {key}))
                 elif stat.S_ISREG(info.st_mode):
-                    files.append(SourceFile(rel, item.path, info.st_size))
+                    files.append(SourceFile(rel, item.path, info))
                 else:
                     raise InvalidInput(
                         f"{item.path} is not a regular file or folder; remove it or move it out"
