@@ -7,6 +7,7 @@ of writing when the page differs.
 
 from __future__ import annotations
 
+import enum
 import inspect
 import sys
 from collections.abc import Iterator
@@ -50,11 +51,9 @@ def walk(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, 
 
 
 def root_command() -> Any:
-    import typer.main
-
     from cairn.cli.main import app
 
-    return typer.main.get_command(app)
+    return app
 
 
 def is_group(command: Any) -> bool:
@@ -131,6 +130,9 @@ def _describe(param: Any) -> str:
         notes.append("Required.")
     elif param.param_type_name == "argument" or not getattr(param, "is_flag", False):
         default = param.default
+        # click marks "no default" with an enum sentinel; no Cairn option defaults to an enum.
+        if isinstance(default, enum.Enum):
+            default = None
         if default not in (None, "", (), []) and not callable(default):
             notes.append(f"Default: `{default}`.")
     if getattr(param, "multiple", False):

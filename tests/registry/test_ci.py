@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from cairn.cli.main import app
 
@@ -35,9 +35,7 @@ def cairn_commands(script: str) -> list[list[str]]:
 
 
 def resolve(words: list[str]) -> tuple[list[str], Any]:
-    import typer.main
-
-    command: Any = typer.main.get_command(app)
+    command: Any = app
     path = ["cairn"]
     for word in words[1:]:
         # get_command, not .commands: the root group loads its commands on demand.

@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 import cairn.workspace
 from cairn.cli.main import app

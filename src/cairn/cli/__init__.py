@@ -1,1 +1,1 @@
-"""The ``cairn`` command: thin Typer adapters over the domain modules."""
+"""The ``cairn`` command: thin click adapters over the domain modules."""

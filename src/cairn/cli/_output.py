@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-import typer
+import click
 
 
 def is_terminal() -> bool:
@@ -38,7 +38,7 @@ def print_json(data: Any) -> None:
           }
         ]
     """
-    typer.echo(json.dumps(_json_safe(data), indent=2, allow_nan=False, default=str))
+    click.echo(json.dumps(_json_safe(data), indent=2, allow_nan=False, default=str))
 
 
 def _json_safe(value: Any) -> Any:
@@ -84,21 +84,21 @@ def print_table(
         Console().print(table)
         return
     if title:
-        typer.echo(title)
+        click.echo(title)
     widths = [len(name) for name in columns]
     for row in cells:
         for i, value in enumerate(row):
             widths[i] = max(widths[i], len(value))
     for row in [list(columns), *cells]:
         line = "  ".join(value.ljust(widths[i]) for i, value in enumerate(row))
-        typer.echo(line.rstrip())
+        click.echo(line.rstrip())
 
 
 def print_fields(fields: Mapping[str, Any]) -> None:
     """Print ``name: value`` lines with the names aligned."""
     width = max((len(name) for name in fields), default=0)
     for name, value in fields.items():
-        typer.echo(f"{(name + ':').ljust(width + 1)} {_cell(value)}")
+        click.echo(f"{(name + ':').ljust(width + 1)} {_cell(value)}")
 
 
 def _cell(value: Any) -> str:
@@ -186,4 +186,4 @@ def progress(description: str, total: int | None = None) -> Iterator[Callable[[i
 
 def echo_err(message: str) -> None:
     """A line for humans on stderr (notes and warnings that must not pollute piped output)."""
-    typer.echo(message, err=True)
+    click.echo(message, err=True)

@@ -5,18 +5,18 @@ from __future__ import annotations
 import os
 from pathlib import Path, PurePosixPath
 
-import typer
+import click
 
 from cairn.cli import _output
+from cairn.cli._group import Group
 
-app = typer.Typer(no_args_is_help=True, help="List and fetch run artifacts.")
+app = Group("artifacts", help="List and fetch run artifacts.")
 
 
 @app.command("ls")
-def list_artifacts(
-    run_id: str = typer.Argument(..., help="Run id, or a unique prefix of one."),
-    as_json: bool = typer.Option(False, "--json", help="Print a JSON array of artifacts."),
-) -> None:
+@click.argument("run_id", help="Run id, or a unique prefix of one.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of artifacts.")
+def list_artifacts(run_id: str, as_json: bool) -> None:
     """List the artifacts a run wrote: name, role, kind (file or tree), size and digest.
 
     What a run read (its inputs) shows in `cairn runs show`.
@@ -47,20 +47,18 @@ def list_artifacts(
 
 
 @app.command("get")
-def get_artifact(
-    run_id: str = typer.Argument(..., help="Run id, or a unique prefix of one."),
-    name: str = typer.Argument(
-        ..., help="Artifact name as `cairn artifacts ls` shows it, or a file inside a directory."
-    ),
-    output: str = typer.Option(
-        None,
-        "--output",
-        "-o",
-        help="File or directory to write to; a directory (existing, or ending in /) gets the "
-        "artifact under its own name. Default: the current directory.",
-    ),
-    force: bool = typer.Option(False, "--force", "-f", help="Replace an existing file."),
-) -> None:
+@click.argument("run_id", help="Run id, or a unique prefix of one.")
+@click.argument(
+    "name", help="Artifact name as `cairn artifacts ls` shows it, or a file inside a directory."
+)
+@click.option(
+    "--output",
+    "-o",
+    help="File or directory to write to; a directory (existing, or ending in /) gets the "
+    "artifact under its own name. Default: the current directory.",
+)
+@click.option("--force", "-f", is_flag=True, help="Replace an existing file.")
+def get_artifact(run_id: str, name: str, output: str | None, force: bool) -> None:
     """Write one artifact (a file, or a directory tree) of a run to disk.
 
     The bytes are checked against their digest as they are copied.
@@ -83,4 +81,4 @@ def get_artifact(
         written = client.download_artifact(run.id, name, target, overwrite=force)
     finally:
         client.close()
-    typer.echo(f"Wrote {name} to {written}")
+    click.echo(f"Wrote {name} to {written}")

@@ -4,28 +4,38 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import typer
+import click
 
-app = typer.Typer(no_args_is_help=True, help="Write CI workflow templates.")
+from cairn.cli._group import Group
+
+app = Group("ci", help="Write CI workflow templates.")
 
 
 @app.command("init")
+@click.option("--provider", "-p", required=True, help="github or gitlab.")
+@click.option("--model", "-m", default="model", help="Registered model name.")
+@click.option("--experiment", "-e", default="Default", help="Experiment the training logs to.")
+@click.option("--train", default="python train.py", help="Training command.")
+@click.option("--metric", default="metrics.roc_auc", help="Sort key picking the best run.")
+@click.option("--gates", default="gates.yaml", help="Gates file in the repository.")
+@click.option("--alias", default="production", help="Alias to gate against and promote.")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path),
+    help="Where to write (default per provider).",
+)
+@click.option("--force", is_flag=True, help="Replace an existing file.")
 def init_cmd(
-    provider: str = typer.Option(..., "--provider", "-p", help="github or gitlab."),
-    model: str = typer.Option("model", "--model", "-m", help="Registered model name."),
-    experiment: str = typer.Option(
-        "Default", "--experiment", "-e", help="Experiment the training logs to."
-    ),
-    train: str = typer.Option("python train.py", "--train", help="Training command."),
-    metric: str = typer.Option(
-        "metrics.roc_auc", "--metric", help="Sort key picking the best run."
-    ),
-    gates: str = typer.Option("gates.yaml", "--gates", help="Gates file in the repository."),
-    alias: str = typer.Option("production", "--alias", help="Alias to gate against and promote."),
-    output: Path = typer.Option(
-        None, "--output", "-o", help="Where to write (default per provider)."
-    ),
-    force: bool = typer.Option(False, "--force", help="Replace an existing file."),
+    provider: str,
+    model: str,
+    experiment: str,
+    train: str,
+    metric: str,
+    gates: str,
+    alias: str,
+    output: Path | None,
+    force: bool,
 ) -> None:
     """Write a workflow: train, register the best run's model, gate, promote."""
     from cairn.registry.ci import CiOptions, write
@@ -34,4 +44,4 @@ def init_cmd(
         model=model, experiment=experiment, train=train, metric=metric, gates=gates, alias=alias
     )
     path = write(provider, output, options, force=force)
-    typer.echo(f"wrote {path}")
+    click.echo(f"wrote {path}")

@@ -10,13 +10,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import typer
+import click
 
 from cairn.cli import _output
+from cairn.cli._group import Group
 
-app = typer.Typer(no_args_is_help=True, add_completion=False)
+app = Group("data")
 
-JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
+JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+REMOTE = click.option("--remote", "-r", help="Remote artifact store URI (s3://..., a folder).")
 
 
 def _version_row(v: Any) -> list[Any]:
@@ -34,12 +36,11 @@ def _version_row(v: Any) -> list[Any]:
 
 
 @app.command("add")
-def add(
-    path: Path = typer.Argument(..., help="File or folder to version."),
-    name: str = typer.Option(..., "--name", "-n", help="Dataset name (letters, digits, . _ -)."),
-    message: str = typer.Option("", "--message", "-m", help="What changed in this version."),
-    as_json: bool = JSON,
-) -> None:
+@click.argument("path", type=click.Path(path_type=Path), help="File or folder to version.")
+@click.option("--name", "-n", required=True, help="Dataset name (letters, digits, . _ -).")
+@click.option("--message", "-m", default="", help="What changed in this version.")
+@JSON
+def add(path: Path, name: str, message: str, as_json: bool) -> None:
     """Version a file or folder: stored by content, profiled if CSV or Parquet.
 
     Adding content equal to the latest version makes no new version and says so.
@@ -56,28 +57,27 @@ def add(
         _output.echo_err(f"note: {path} {ds.note}")
     if ds.created:
         rows = "" if ds.rows is None else f", {ds.rows} rows"
-        typer.echo(f"Added {ds.ref} ({_output.format_bytes(ds.size)}{rows}) {ds.digest[:12]}")
+        click.echo(f"Added {ds.ref} ({_output.format_bytes(ds.size)}{rows}) {ds.digest[:12]}")
     else:
-        typer.echo(f"Unchanged: {path} matches {ds.ref}; no new version")
+        click.echo(f"Unchanged: {path} matches {ds.ref}; no new version")
 
 
 @app.command("status")
-def status(
-    names: list[str] = typer.Argument(None, help="Dataset names (default: all)."),
-    as_json: bool = JSON,
-) -> None:
+@click.argument("names", nargs=-1, help="Dataset names (default: all).")
+@JSON
+def status(names: tuple[str, ...], as_json: bool) -> None:
     """Show whether the files each dataset was added from still match its latest version.
 
     Files whose size, times and inode are unchanged are not read (like `dvc status`).
     """
     import cairn.data
 
-    found = cairn.data.status(names or None)
+    found = cairn.data.status(list(names) or None)
     if as_json:
         _output.print_json([s.to_dict() for s in found])
         return
     if not found:
-        typer.echo("No datasets; add one with `cairn data add PATH --name NAME`")
+        click.echo("No datasets; add one with `cairn data add PATH --name NAME`")
         return
     _output.print_table(
         ["DATASET", "STATE", "DETAILS", "PATH"],
@@ -86,7 +86,8 @@ def status(
 
 
 @app.command("ls")
-def ls(as_json: bool = JSON) -> None:
+@JSON
+def ls(as_json: bool) -> None:
     """List datasets with their latest version."""
     import cairn.data
 
@@ -114,10 +115,9 @@ def ls(as_json: bool = JSON) -> None:
 
 
 @app.command("show")
-def show(
-    ref: str = typer.Argument(..., help="NAME, NAME@vN or NAME@latest."),
-    as_json: bool = JSON,
-) -> None:
+@click.argument("ref", help="NAME, NAME@vN or NAME@latest.")
+@JSON
+def show(ref: str, as_json: bool) -> None:
     """Show a version: where it came from, its schema and column statistics."""
     import cairn.data
 
@@ -143,7 +143,7 @@ def show(
     )
     profile = ds.profile
     if profile:
-        typer.echo("")
+        click.echo("")
         _output.print_table(
             ["COLUMN", "DTYPE", "NULLS", "DISTINCT", "MIN", "MEDIAN", "MAX", "MEAN", "STD", "TOP"],
             [_stats_row(col, info) for col, info in profile["columns"].items()],
@@ -170,11 +170,10 @@ def _stats_row(column: str, info: dict[str, Any]) -> list[Any]:
 
 
 @app.command("diff")
-def diff(
-    old: str = typer.Argument(..., help="The earlier version, e.g. churn@v1."),
-    new: str = typer.Argument(..., help="The later version, e.g. churn@v2."),
-    as_json: bool = JSON,
-) -> None:
+@click.argument("old", help="The earlier version, e.g. churn@v1.")
+@click.argument("new", help="The later version, e.g. churn@v2.")
+@JSON
+def diff(old: str, new: str, as_json: bool) -> None:
     """Compare two versions: schema changes, row counts, per-column shift (PSI)."""
     import cairn.data
 
@@ -184,8 +183,8 @@ def diff(
         return
     a, b = result.old, result.new
     if result.same_content:
-        typer.echo(f"{a.ref} and {b.ref} have identical content ({a.digest[:12]})")
-    typer.echo(
+        click.echo(f"{a.ref} and {b.ref} have identical content ({a.digest[:12]})")
+    click.echo(
         f"rows: {a.rows if a.rows is not None else '-'} -> {b.rows if b.rows is not None else '-'}"
         f"   size: {_output.format_bytes(a.size)} -> {_output.format_bytes(b.size)}"
         f"   files: {a.file_count} -> {b.file_count}"
@@ -215,25 +214,26 @@ def _arrow(a: Any, b: Any) -> str:
 
 
 @app.command("checkout")
-def checkout(
-    ref: str = typer.Argument(..., help="NAME@vN (NAME alone: the latest)."),
-    output: Path = typer.Option(
-        None, "--output", "-o", help="Where to write (default: the original name)."
-    ),
-    force: bool = typer.Option(False, "--force", "-f", help="Replace an existing file or folder."),
-) -> None:
+@click.argument("ref", help="NAME@vN (NAME alone: the latest).")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path),
+    help="Where to write (default: the original name).",
+)
+@click.option("--force", "-f", is_flag=True, help="Replace an existing file or folder.")
+def checkout(ref: str, output: Path | None, force: bool) -> None:
     """Restore the exact bytes of a version, verified against its digest."""
     import cairn.data
 
     path = cairn.data.checkout(ref, output, overwrite=force)
-    typer.echo(f"Restored {ref} to {path}")
+    click.echo(f"Restored {ref} to {path}")
 
 
 @app.command("log")
-def log(
-    name: str = typer.Argument(..., help="Dataset name."),
-    as_json: bool = JSON,
-) -> None:
+@click.argument("name", help="Dataset name.")
+@JSON
+def log(name: str, as_json: bool) -> None:
     """List the versions of a dataset and the runs that used each as input."""
     import cairn.data
 
@@ -274,51 +274,46 @@ def log(
     )
 
 
-def _transfer(verb: str, refs: list[str] | None, remote: str | None, as_json: bool) -> None:
+def _transfer(verb: str, refs: tuple[str, ...], remote: str | None, as_json: bool) -> None:
     import cairn.data
 
-    report = (cairn.data.push if verb == "push" else cairn.data.pull)(refs or None, remote)
+    report = (cairn.data.push if verb == "push" else cairn.data.pull)(list(refs) or None, remote)
     if as_json:
         _output.print_json(report.to_dict())
     else:
-        typer.echo(report.summary())
+        click.echo(report.summary())
     if report.missing:
         _output.echo_err(
             f"error: {len(report.missing)} objects are missing at the source; run `cairn verify`"
         )
-        raise typer.Exit(1)
+        raise click.exceptions.Exit(1)
 
 
 @app.command("push")
-def push(
-    refs: list[str] = typer.Argument(None, help="Datasets or versions (default: all)."),
-    remote: str = typer.Option(
-        None, "--remote", "-r", help="Remote artifact store URI (s3://..., a folder)."
-    ),
-    as_json: bool = JSON,
-) -> None:
+@click.argument("refs", nargs=-1, help="Datasets or versions (default: all).")
+@REMOTE
+@JSON
+def push(refs: tuple[str, ...], remote: str | None, as_json: bool) -> None:
     """Copy dataset versions to a remote artifact store (only missing objects)."""
     _transfer("push", refs, remote, as_json)
 
 
 @app.command("pull")
-def pull(
-    refs: list[str] = typer.Argument(None, help="Datasets or versions (default: all)."),
-    remote: str = typer.Option(
-        None, "--remote", "-r", help="Remote artifact store URI (s3://..., a folder)."
-    ),
-    as_json: bool = JSON,
-) -> None:
+@click.argument("refs", nargs=-1, help="Datasets or versions (default: all).")
+@REMOTE
+@JSON
+def pull(refs: tuple[str, ...], remote: str | None, as_json: bool) -> None:
     """Fetch dataset versions from a remote artifact store (only missing objects)."""
     _transfer("pull", refs, remote, as_json)
 
 
 @app.command("validate")
-def validate(
-    ref: str = typer.Argument(..., help="NAME, NAME@vN or NAME@latest."),
-    schema: Path = typer.Option(..., "--schema", "-s", help="The YAML schema file."),
-    as_json: bool = JSON,
-) -> None:
+@click.argument("ref", help="NAME, NAME@vN or NAME@latest.")
+@click.option(
+    "--schema", "-s", type=click.Path(path_type=Path), required=True, help="The YAML schema file."
+)
+@JSON
+def validate(ref: str, schema: Path, as_json: bool) -> None:
     """Check a version against a schema file; exit 1 if any check fails."""
     import cairn.data
 
@@ -327,22 +322,21 @@ def validate(
         _output.print_json(report.to_dict())
     else:
         for failure in report.failures:
-            typer.echo(f"FAIL {failure.describe()}")
+            click.echo(f"FAIL {failure.describe()}")
         state = (
             "passed" if report.ok else f"failed {len(report.failures)} of {report.checks} checks"
         )
-        typer.echo(f"{report.ref}: {state} ({report.rows} rows)")
+        click.echo(f"{report.ref}: {state} ({report.rows} rows)")
     if not report.ok:
-        raise typer.Exit(1)
+        raise click.exceptions.Exit(1)
 
 
 @app.command("infer-schema")
-def infer_schema(
-    ref: str = typer.Argument(..., help="NAME, NAME@vN or NAME@latest."),
-    output: Path = typer.Option(
-        None, "--output", "-o", help="Write to this file instead of stdout."
-    ),
-) -> None:
+@click.argument("ref", help="NAME, NAME@vN or NAME@latest.")
+@click.option(
+    "--output", "-o", type=click.Path(path_type=Path), help="Write to this file instead of stdout."
+)
+def infer_schema(ref: str, output: Path | None) -> None:
     """Write a starting schema file for a version (edit it, then validate against it)."""
     import cairn.data
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import typer
+import click
+
+from cairn.cli._group import Group
 
 if TYPE_CHECKING:
     from cairn.store.sql.database import SqlDatabase
 
-app = typer.Typer(no_args_is_help=True, help="Manage the metadata database schema.")
+app = Group("db", help="Manage the metadata database schema.")
 
 
 def _database() -> SqlDatabase:
@@ -27,15 +29,14 @@ def _database() -> SqlDatabase:
 
 
 @app.command("upgrade")
-def upgrade(
-    revision: str = typer.Argument("head", help="Target revision (default: the newest)."),
-) -> None:
+@click.argument("revision", default="head", help="Target revision (default: the newest).")
+def upgrade(revision: str) -> None:
     """Apply pending migrations to the metadata database (safe to run twice)."""
     before, after = _database().upgrade(revision)
     if before == after:
-        typer.echo(f"Schema already at {after}")
+        click.echo(f"Schema already at {after}")
     else:
-        typer.echo(f"Upgraded schema from {before or '(empty)'} to {after}")
+        click.echo(f"Upgraded schema from {before or '(empty)'} to {after}")
 
 
 @app.command("current")
@@ -46,4 +47,4 @@ def current_revision() -> None:
     current = _database().current_revision()
     head = migrations.head()
     state = "up to date" if current == head else "run `cairn db upgrade`"
-    typer.echo(f"{current or '(empty)'} (head: {head}, {state})")
+    click.echo(f"{current or '(empty)'} (head: {head}, {state})")

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import typer
+import click
 
 from cairn.cli import _output
+from cairn.cli._group import Group
 
-app = typer.Typer(no_args_is_help=True, help="List and create experiments.")
+app = Group("experiments", help="List and create experiments.")
 
 
 @app.command("ls")
-def list_experiments(
-    as_json: bool = typer.Option(False, "--json", help="Print a JSON array of experiments."),
-) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of experiments.")
+def list_experiments(as_json: bool) -> None:
     """List experiments, oldest first."""
     from cairn.workspace import current
 
@@ -37,12 +37,11 @@ def list_experiments(
 
 
 @app.command("create")
-def create_experiment(
-    name: str = typer.Argument(..., help="Experiment name (unique in the workspace)."),
-    description: str = typer.Option("", "--description", "-d", help="What it is about."),
-) -> None:
+@click.argument("name", help="Experiment name (unique in the workspace).")
+@click.option("--description", "-d", default="", help="What it is about.")
+def create_experiment(name: str, description: str) -> None:
     """Create an experiment; fails if the name is taken."""
     from cairn.workspace import current
 
     experiment = current().tracking.create_experiment(name, description)
-    typer.echo(f"Created experiment {experiment.name!r} ({experiment.id})")
+    click.echo(f"Created experiment {experiment.name!r} ({experiment.id})")

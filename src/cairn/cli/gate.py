@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import typer
+import click
 
 from cairn.cli import _output
+from cairn.cli._group import Group
 
-app = typer.Typer(no_args_is_help=True, help="Quality gates for CI/CD.")
+app = Group("gate", help="Quality gates for CI/CD.")
 
 
 def _value(value: Any) -> Any:
@@ -17,16 +18,23 @@ def _value(value: Any) -> Any:
 
 
 @app.command("check")
+@click.argument("name", help="Registered model name.")
+@click.argument("version", help="Candidate version number ('latest' works).")
+@click.option(
+    "--gates", "-g", type=click.Path(path_type=Path), required=True, help="The gates file (YAML)."
+)
+@click.option("--against", help="Alias to compare with, replacing the file's aliases.")
+@click.option("--data", help="Evaluation data overriding the file's 'data'.")
+@click.option("--no-record", is_flag=True, help="Do not store the result.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def check_cmd(
-    name: str = typer.Argument(..., help="Registered model name."),
-    version: str = typer.Argument(..., help="Candidate version number ('latest' works)."),
-    gates: Path = typer.Option(..., "--gates", "-g", help="The gates file (YAML)."),
-    against: str = typer.Option(
-        None, "--against", help="Alias to compare with, replacing the file's aliases."
-    ),
-    data: str = typer.Option(None, "--data", help="Evaluation data overriding the file's 'data'."),
-    no_record: bool = typer.Option(False, "--no-record", help="Do not store the result."),
-    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    name: str,
+    version: str,
+    gates: Path,
+    against: str | None,
+    data: str | None,
+    no_record: bool,
+    as_json: bool,
 ) -> None:
     """Evaluate the gates on a version; exit 0 only if every rule passes."""
     from cairn.registry import check_gates
@@ -64,15 +72,14 @@ def check_cmd(
         verdict = "all gates passed" if result.passed else f"{failed} gate rule(s) failed"
         _output.echo_err(verdict)
     if not result.passed:
-        raise typer.Exit(1)
+        raise click.exceptions.Exit(1)
 
 
 @app.command("validate")
-def validate_cmd(
-    gates: Path = typer.Argument(..., help="The gates file (YAML)."),
-) -> None:
+@click.argument("gates", type=click.Path(path_type=Path), help="The gates file (YAML).")
+def validate_cmd(gates: Path) -> None:
     """Check a gates file without evaluating it (exit 1 on the first problem)."""
     from cairn.registry import parse_gates
 
     spec = parse_gates(gates)
-    typer.echo(f"{gates}: {len(spec.rules)} rule(s) OK")
+    click.echo(f"{gates}: {len(spec.rules)} rule(s) OK")

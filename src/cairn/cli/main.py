@@ -1,10 +1,13 @@
 """Entry point of the ``cairn`` command.
 
-Commands are listed here as data. ``COMMANDS`` holds top-level commands and ``GROUPS``
-command groups, each ``(name, "module:attribute", help)``. A command's module is imported
-only when that command runs (``cairn --help`` imports none of them), and each module
-imports heavy libraries (pandas, sklearn, SQLAlchemy) only inside its command functions,
-so every command starts fast. An entry whose module does not exist is skipped.
+Commands are listed here as data. ``COMMANDS`` holds top-level commands (each attribute
+a ``click.Command``) and ``GROUPS`` command groups (a ``click.Group``), each
+``(name, "module:attribute", help)``. A command's module is imported only when that
+command runs (``cairn --help`` imports none of them), and each module imports heavy
+libraries (pandas, sklearn, SQLAlchemy) only inside its command functions, so every
+command starts fast. An entry whose module does not exist is skipped. The commands are
+plain click: Typer cost every command about 0.1 s of start-up (see
+docs/architecture.md).
 
 Errors: a :class:`~cairn.errors.CairnError` raised by any command prints one line,
 ``error: <message>``, on stderr and exits 1; bad usage exits 2 (click's convention); a
@@ -19,8 +22,7 @@ import importlib.util
 import sys
 from typing import Any
 
-import typer
-from typer.core import TyperGroup
+import click
 
 from cairn.errors import CairnError
 
@@ -53,7 +55,7 @@ COMMANDS: list[tuple[str, str, str]] = [
         "Write a Docker build context that serves one model version.",
     ),
 ]
-#: Command groups: (name, "module:typer app", help).
+#: Command groups: (name, "module:click.Group attribute", help).
 GROUPS: list[tuple[str, str, str]] = [
     ("experiments", "cairn.cli.experiments:app", "List and create experiments."),
     ("runs", "cairn.cli.runs:app", "Search, show, compare and delete runs."),
@@ -68,18 +70,8 @@ GROUPS: list[tuple[str, str, str]] = [
 
 STATE = {"debug": False}
 
-
-def _passthrough_types() -> tuple[type[BaseException], ...]:
-    """Exceptions click itself turns into exit codes (usage errors, Exit, Abort)."""
-    types: list[type[BaseException]] = [typer.Exit, typer.Abort]
-    typer_exception = getattr(typer, "TyperException", None)  # typer >= 0.26 vendors click
-    if typer_exception is not None:
-        types.append(typer_exception)
-    else:  # pragma: no cover - older typer on top of the click package
-        import click
-
-        types.append(click.ClickException)
-    return tuple(types)
+# Exceptions click turns into exit codes itself: usage errors (2), Exit, Abort.
+_PASSTHROUGH = (click.exceptions.Exit, click.Abort, click.ClickException)
 
 
 @functools.cache
@@ -94,28 +86,21 @@ def _entries() -> list[tuple[str, str, str, bool]]:
     return found
 
 
-def _load(name: str) -> Any:
-    """Import one command's module and build its click command (or None if unknown)."""
+def _load(name: str) -> click.Command | None:
+    """Import one command's module and return its click command (or None if unknown)."""
     for entry, target, help_text, is_group in _entries():
         if entry != name:
             continue
         module_name, _, attr = target.partition(":")
-        obj = getattr(importlib.import_module(module_name), attr)
-        command: Any
-        if is_group:
-            obj.rich_markup_mode = None  # plain help, like the root (Rich costs start-up)
-            command = typer.main.get_group(obj)
-            command.help = help_text
-        else:
-            single = typer.Typer(add_completion=False, rich_markup_mode=None)
-            single.command(name=name)(obj)
-            command = typer.main.get_command(single)
+        command: click.Command = getattr(importlib.import_module(module_name), attr)
         command.name = name
+        if is_group:  # the table's line is the group's help, so the two cannot drift
+            command.help = help_text
         return command
     return None
 
 
-class CairnGroup(TyperGroup):
+class CairnGroup(click.Group):
     """The root group: loads a command's module only when that command runs, and turns
     errors raised by any command into one line on stderr.
 
@@ -123,10 +108,10 @@ class CairnGroup(TyperGroup):
     them, so neither the help nor any one command pays for building all the others.
     """
 
-    def list_commands(self, ctx: Any) -> list[str]:
+    def list_commands(self, ctx: click.Context | None) -> list[str]:
         return [name for name, *_ in _entries()]
 
-    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+    def get_command(self, ctx: click.Context | None, cmd_name: str) -> click.Command | None:
         command = self.commands.get(cmd_name)
         if command is None:
             command = _load(cmd_name)
@@ -134,31 +119,34 @@ class CairnGroup(TyperGroup):
                 self.commands[cmd_name] = command
         return command
 
-    def format_commands(self, ctx: Any, formatter: Any) -> None:
-        from typer._click.utils import make_default_short_help
-
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         entries = _entries()
         if entries:
             limit = formatter.width - 6 - max(len(name) for name, *_ in entries)
-            rows = [(name, make_default_short_help(text, limit)) for name, _, text, _ in entries]
+            # A bare Command only shortens the listed help the way click does for loaded
+            # commands; building one imports nothing.
+            rows = [
+                (name, click.Command(name, help=text).get_short_help_str(limit))
+                for name, _, text, _ in entries
+            ]
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
 
-    def invoke(self, ctx: Any) -> Any:
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except _passthrough_types():
+        except _PASSTHROUGH:
             raise
         except CairnError as exc:
             if STATE["debug"]:
                 raise
             _print_error(str(exc))
-            raise typer.Exit(exc.exit_code) from None
+            raise click.exceptions.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             if STATE["debug"]:
                 raise
             _print_error("interrupted")
-            raise typer.Exit(130) from None
+            raise click.exceptions.Exit(130) from None
         except Exception as exc:
             if STATE["debug"]:
                 raise
@@ -166,7 +154,7 @@ class CairnGroup(TyperGroup):
                 f"unexpected {type(exc).__name__}: {exc} (rerun with `cairn --debug` for the "
                 "traceback)"
             )
-            raise typer.Exit(1) from None
+            raise click.exceptions.Exit(1) from None
 
 
 def _print_error(message: str) -> None:
@@ -176,37 +164,35 @@ def _print_error(message: str) -> None:
     sys.stderr.flush()
 
 
-app = typer.Typer(
-    name="cairn",
+def _version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        click.echo(f"cairn {version('cairn')}")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        click.echo("cairn (unknown version)")
+    ctx.exit()
+
+
+@click.group(
+    "cairn",
     cls=CairnGroup,
-    help="Cairn: track experiments, version data and models, gate and serve them.",
     no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    # Plain click help: rendering it with Rich costs about 0.15 s of start-up per call.
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    # Inherited by every subcommand: -h everywhere, and defaults shown in each --help.
+    context_settings={"help_option_names": ["-h", "--help"], "show_default": True},
 )
-
-
-def _version(value: bool) -> None:
-    if value:
-        from importlib.metadata import PackageNotFoundError, version
-
-        try:
-            typer.echo(f"cairn {version('cairn')}")
-        except PackageNotFoundError:  # running from a source tree that was never installed
-            typer.echo("cairn (unknown version)")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    debug: bool = typer.Option(False, "--debug", help="Show the full traceback of errors."),
-    version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
-    ),
-) -> None:
+@click.option("--debug", is_flag=True, help="Show the full traceback of errors.")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_version,
+    help="Print the version and exit.",
+)
+def app(debug: bool) -> None:
     """Cairn: track experiments, version data and models, gate and serve them."""
     STATE["debug"] = debug
 

@@ -9,14 +9,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import typer
+import click
 
 from cairn.cli import _output
+from cairn.cli._group import Group
 
 if TYPE_CHECKING:
     from cairn.store.registry import AliasEvent, ModelVersion
 
-app = typer.Typer(no_args_is_help=True, help="Register, promote, roll back and export models.")
+app = Group("models", help="Register, promote, roll back and export models.")
 
 
 def _split_ref(ref: str) -> tuple[str, str | None]:
@@ -28,11 +29,11 @@ def _split_ref(ref: str) -> tuple[str, str | None]:
     return ref, None
 
 
-def _tags(pairs: list[str] | None) -> dict[str, str]:
+def _tags(pairs: tuple[str, ...]) -> dict[str, str]:
     from cairn.errors import InvalidInput
 
     tags = {}
-    for pair in pairs or []:
+    for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise InvalidInput(f"tag {pair!r} must look like KEY=VALUE")
@@ -72,12 +73,13 @@ def event_json(e: AliasEvent) -> dict[str, Any]:
 
 
 @app.command("register")
+@click.argument("source", help="runs:/RUN_ID/model, models:/NAME/N or a model folder.")
+@click.option("--name", required=True, help="Registered model name (created if new).")
+@click.option("--description", "-d", default="", help="What this version is.")
+@click.option("--tag", multiple=True, help="KEY=VALUE tag on the version (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print the new version as JSON.")
 def register_cmd(
-    source: str = typer.Argument(..., help="runs:/RUN_ID/model, models:/NAME/N or a model folder."),
-    name: str = typer.Option(..., "--name", help="Registered model name (created if new)."),
-    description: str = typer.Option("", "--description", "-d", help="What this version is."),
-    tag: list[str] = typer.Option(None, "--tag", help="KEY=VALUE tag on the version (repeatable)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the new version as JSON."),
+    source: str, name: str, description: str, tag: tuple[str, ...], as_json: bool
 ) -> None:
     """Register a logged model as the next version of NAME."""
     from cairn import registry
@@ -86,37 +88,18 @@ def register_cmd(
     if as_json:
         _output.print_json(version_json(v))
     else:
-        typer.echo(f"registered {v.name}/{v.version} ({v.flavor}) from {v.source}")
+        click.echo(f"registered {v.name}/{v.version} ({v.flavor}) from {v.source}")
 
 
 @app.command("ls")
-def list_cmd(
-    name: str = typer.Argument(None, help="List the versions of this model instead."),
-    as_json: bool = typer.Option(False, "--json", help="Print a JSON array."),
-) -> None:
+@click.argument("name", required=False, help="List the versions of this model instead.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+def list_cmd(name: str | None, as_json: bool) -> None:
     """List registered models, or the versions of one model."""
     from cairn import registry
 
     if name is not None:
-        versions = registry.list_versions(name)
-        if as_json:
-            _output.print_json([version_json(v) for v in versions])
-            return
-        _output.print_table(
-            ["VERSION", "STATUS", "ALIASES", "FLAVOR", "RUN", "CREATED (UTC)", "BY"],
-            [
-                [
-                    v.version,
-                    v.status,
-                    ", ".join(v.aliases),
-                    v.flavor,
-                    (v.run_id or "-")[:12],
-                    _output.short_time(v.created_at),
-                    v.created_by,
-                ]
-                for v in versions
-            ],
-        )
+        _print_versions(name, as_json)
         return
     models = registry.list_models()
     if as_json:
@@ -149,11 +132,35 @@ def list_cmd(
     )
 
 
+def _print_versions(name: str, as_json: bool) -> None:
+    """The versions of one model, as `cairn models ls NAME` prints them."""
+    from cairn import registry
+
+    versions = registry.list_versions(name)
+    if as_json:
+        _output.print_json([version_json(v) for v in versions])
+        return
+    _output.print_table(
+        ["VERSION", "STATUS", "ALIASES", "FLAVOR", "RUN", "CREATED (UTC)", "BY"],
+        [
+            [
+                v.version,
+                v.status,
+                ", ".join(v.aliases),
+                v.flavor,
+                (v.run_id or "-")[:12],
+                _output.short_time(v.created_at),
+                v.created_by,
+            ]
+            for v in versions
+        ],
+    )
+
+
 @app.command("show")
-def show_cmd(
-    ref: str = typer.Argument(..., help="NAME, NAME/VERSION or NAME@ALIAS."),
-    as_json: bool = typer.Option(False, "--json", help="Print a JSON object."),
-) -> None:
+@click.argument("ref", help="NAME, NAME/VERSION or NAME@ALIAS.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
+def show_cmd(ref: str, as_json: bool) -> None:
     """Show a model (its versions) or one version: metrics, signature, lineage, gates."""
     from cairn import registry
 
@@ -180,8 +187,8 @@ def show_cmd(
                 "versions": len(versions),
             }
         )
-        typer.echo("")
-        list_cmd(name, as_json=False)
+        click.echo("")
+        _print_versions(name, as_json=False)
         return
     info = registry.describe(name, version)
     if as_json:
@@ -202,10 +209,10 @@ def show_cmd(
         }
     )
     if info["metrics"]:
-        typer.echo("")
+        click.echo("")
         _output.print_table(["METRIC", "VALUE"], list(info["metrics"].items()))
     sig = info["signature"]
-    typer.echo("")
+    click.echo("")
     _output.print_table(
         ["INPUT", "DTYPE", "SHAPE"],
         [[s["name"], s["dtype"], s["shape"]] for s in sig["inputs"]],
@@ -213,45 +220,44 @@ def show_cmd(
     )
     if info["gates"]:
         last = info["gates"][-1]
-        typer.echo(f"\nlast gate check: {'passed' if last['passed'] else 'FAILED'}")
+        click.echo(f"\nlast gate check: {'passed' if last['passed'] else 'FAILED'}")
 
 
 @app.command("promote")
+@click.argument("name", help="Registered model name.")
+@click.argument("version", help="Version number, 'latest', or an alias.")
+@click.option("--to", required=True, help="Alias to move, e.g. production.")
+@click.option("--reason", "-r", default="", help="Why (kept in the history).")
+@click.option("--gates", type=click.Path(path_type=Path), help="Refuse unless these gates pass.")
+@click.option("--data", help="Evaluation data overriding the gates file.")
 def promote_cmd(
-    name: str = typer.Argument(..., help="Registered model name."),
-    version: str = typer.Argument(..., help="Version number, 'latest', or an alias."),
-    to: str = typer.Option(..., "--to", help="Alias to move, e.g. production."),
-    reason: str = typer.Option("", "--reason", "-r", help="Why (kept in the history)."),
-    gates: Path = typer.Option(None, "--gates", help="Refuse unless these gates pass."),
-    data: str = typer.Option(None, "--data", help="Evaluation data overriding the gates file."),
+    name: str, version: str, to: str, reason: str, gates: Path | None, data: str | None
 ) -> None:
     """Point an alias at a version (optionally only if quality gates pass)."""
     from cairn import registry
 
     event = registry.promote(name, version, to, reason=reason, gates=gates, data=data)
     before = "nothing" if event.from_version is None else f"version {event.from_version}"
-    typer.echo(f"{name}@{to} -> version {event.to_version} (was {before})")
+    click.echo(f"{name}@{to} -> version {event.to_version} (was {before})")
 
 
 @app.command("rollback")
-def rollback_cmd(
-    name: str = typer.Argument(..., help="Registered model name."),
-    alias: str = typer.Option("production", "--alias", "-a", help="Alias to move back."),
-    reason: str = typer.Option("", "--reason", "-r", help="Why (kept in the history)."),
-) -> None:
+@click.argument("name", help="Registered model name.")
+@click.option("--alias", "-a", default="production", help="Alias to move back.")
+@click.option("--reason", "-r", default="", help="Why (kept in the history).")
+def rollback_cmd(name: str, alias: str, reason: str) -> None:
     """Move an alias back to the version it held before."""
     from cairn import registry
 
     event = registry.rollback(name, alias, reason=reason)
-    typer.echo(f"{name}@{alias} -> version {event.to_version} (was {event.from_version})")
+    click.echo(f"{name}@{alias} -> version {event.to_version} (was {event.from_version})")
 
 
 @app.command("history")
-def history_cmd(
-    name: str = typer.Argument(..., help="Registered model name."),
-    alias: str = typer.Option(None, "--alias", "-a", help="Only this alias."),
-    as_json: bool = typer.Option(False, "--json", help="Print a JSON array."),
-) -> None:
+@click.argument("name", help="Registered model name.")
+@click.option("--alias", "-a", help="Only this alias.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+def history_cmd(name: str, alias: str | None, as_json: bool) -> None:
     """Every alias move: from, to, who, when, why."""
     from cairn import registry
 
@@ -277,24 +283,22 @@ def history_cmd(
 
 
 @app.command("archive")
-def archive_cmd(
-    name: str = typer.Argument(..., help="Registered model name."),
-    version: str = typer.Argument(..., help="Version number."),
-    restore: bool = typer.Option(False, "--restore", help="Make an archived version usable again."),
-) -> None:
+@click.argument("name", help="Registered model name.")
+@click.argument("version", help="Version number.")
+@click.option("--restore", is_flag=True, help="Make an archived version usable again.")
+def archive_cmd(name: str, version: str, restore: bool) -> None:
     """Archive a version (refused while an alias points at it)."""
     from cairn import registry
 
     v = registry.archive(name, version, restore=restore)
-    typer.echo(f"{v.name}/{v.version} is {v.status}")
+    click.echo(f"{v.name}/{v.version} is {v.status}")
 
 
 @app.command("update")
-def update_cmd(
-    ref: str = typer.Argument(..., help="NAME or NAME/VERSION."),
-    description: str = typer.Option(None, "--description", "-d", help="New description."),
-    tag: list[str] = typer.Option(None, "--tag", help="KEY=VALUE (KEY= removes it; repeatable)."),
-) -> None:
+@click.argument("ref", help="NAME or NAME/VERSION.")
+@click.option("--description", "-d", help="New description.")
+@click.option("--tag", multiple=True, help="KEY=VALUE (KEY= removes it; repeatable).")
+def update_cmd(ref: str, description: str | None, tag: tuple[str, ...]) -> None:
     """Set the description or tags of a model or a version."""
     from cairn.registry.catalog import parse_version, workspace_or_current
 
@@ -303,31 +307,29 @@ def update_cmd(
     tags = _tags(tag) if tag else None
     if version is None:
         ws.registry.update_model(name, description=description, tags=tags)
-        typer.echo(f"updated {name}")
+        click.echo(f"updated {name}")
     else:
         number = parse_version(name, version, ws)
         ws.registry.update_version(name, number, description=description, tags=tags)
-        typer.echo(f"updated {name}/{number}")
+        click.echo(f"updated {name}/{number}")
 
 
 @app.command("alias-rm")
-def alias_rm_cmd(
-    name: str = typer.Argument(..., help="Registered model name."),
-    alias: str = typer.Argument(..., help="Alias to delete."),
-    reason: str = typer.Option("", "--reason", "-r", help="Why (kept in the history)."),
-) -> None:
+@click.argument("name", help="Registered model name.")
+@click.argument("alias", help="Alias to delete.")
+@click.option("--reason", "-r", default="", help="Why (kept in the history).")
+def alias_rm_cmd(name: str, alias: str, reason: str) -> None:
     """Delete an alias (recorded in the history)."""
     from cairn import registry
 
     event = registry.remove_alias(name, alias, reason=reason)
-    typer.echo(f"removed {name}@{alias} (was version {event.from_version})")
+    click.echo(f"removed {name}@{alias} (was version {event.from_version})")
 
 
 @app.command("card")
-def card_cmd(
-    ref: str = typer.Argument(..., help="NAME/VERSION or NAME@ALIAS."),
-    output: Path = typer.Option(None, "--output", "-o", help="Write to this file."),
-) -> None:
+@click.argument("ref", help="NAME/VERSION or NAME@ALIAS.")
+@click.option("--output", "-o", type=click.Path(path_type=Path), help="Write to this file.")
+def card_cmd(ref: str, output: Path | None) -> None:
     """Render the model card (Markdown) of a version."""
     from cairn import registry
     from cairn.errors import InvalidInput
@@ -338,25 +340,32 @@ def card_cmd(
         raise InvalidInput(f"give a version: {name}/3 or {name}@production")
     text = render_card(registry.describe(name, version))
     if output is None:
-        typer.echo(text, nl=False)
+        click.echo(text, nl=False)
     else:
         output.write_text(text, encoding="utf-8")
-        typer.echo(f"wrote {output}")
+        click.echo(f"wrote {output}")
 
 
 @app.command("export")
+@click.argument("uri", help="NAME@ALIAS, NAME/VERSION, models:/..., runs:/...")
+@click.option("--format", "format_", default="onnx", help="Export format (onnx).")
+@click.option(
+    "--output", "-o", type=click.Path(path_type=Path), required=True, help="File to write."
+)
+@click.option("--data", help="CSV/Parquet rows to check on (default: the input example).")
+@click.option("--tolerance", type=float, default=1e-4, help="Largest allowed difference.")
+@click.option("--force", is_flag=True, help="Replace an existing file.")
+@click.option(
+    "--trust", is_flag=True, help="Load types not known to be safe (trusted sources only)."
+)
 def export_cmd(
-    uri: str = typer.Argument(..., help="NAME@ALIAS, NAME/VERSION, models:/..., runs:/..."),
-    format_: str = typer.Option("onnx", "--format", help="Export format (onnx)."),
-    output: Path = typer.Option(..., "--output", "-o", help="File to write."),
-    data: str = typer.Option(
-        None, "--data", help="CSV/Parquet rows to check on (default: the input example)."
-    ),
-    tolerance: float = typer.Option(1e-4, "--tolerance", help="Largest allowed difference."),
-    force: bool = typer.Option(False, "--force", help="Replace an existing file."),
-    trust: bool = typer.Option(
-        False, "--trust", help="Load types not known to be safe (trusted sources only)."
-    ),
+    uri: str,
+    format_: str,
+    output: Path,
+    data: str | None,
+    tolerance: float,
+    force: bool,
+    trust: bool,
 ) -> None:
     """Export a scikit-learn model to ONNX, checked against the original."""
     from cairn.errors import InvalidInput
@@ -373,7 +382,7 @@ def export_cmd(
 
         frame, _ = load_frame(data, workspace_or_current())
     report = export_onnx(model, output, data=frame, tolerance=tolerance, force=force)
-    typer.echo(
+    click.echo(
         f"wrote {report.path} ({_output.format_bytes(report.size)}); checked on "
         f"{report.rows_checked} rows, max difference {report.max_abs_diff:.2g}"
     )

@@ -10,15 +10,16 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import typer
+import click
 
 from cairn.cli import _output
+from cairn.cli._group import Group
 
 if TYPE_CHECKING:
     from cairn.store.base import TrackingStore
     from cairn.types import Run
 
-app = typer.Typer(no_args_is_help=True, help="Search, show, compare and delete runs.")
+app = Group("runs", help="Search, show, compare and delete runs.")
 
 SHORT_ID = 12  # characters of a run id shown in tables; any unique prefix is accepted back
 RUN_ID_LENGTH = 32
@@ -41,24 +42,39 @@ def _experiment_names(store: TrackingStore) -> dict[str, str]:
 
 
 @app.command("ls")
+@click.option(
+    "--experiment",
+    "-e",
+    multiple=True,
+    help="Only runs of this experiment (name or id).",
+)
+@click.option(
+    "--filter",
+    "-f",
+    "filter_",
+    default="",
+    help="Filter, e.g. \"metrics.auc > 0.9 and params.model in ('rf', 'gb')\".",
+)
+@click.option(
+    "--sort",
+    "-s",
+    multiple=True,
+    help="Order by a field, e.g. 'metrics.auc desc' or 'start_time'.",
+)
+@click.option(
+    "--limit",
+    "-n",
+    type=click.IntRange(min=1),
+    default=100,
+    help="Show at most this many runs.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of runs.")
 def list_runs(
-    experiment: list[str] = typer.Option(
-        None, "--experiment", "-e", help="Only runs of this experiment (name or id)."
-    ),
-    filter_: str = typer.Option(
-        "",
-        "--filter",
-        "-f",
-        help="Filter, e.g. \"metrics.auc > 0.9 and params.model in ('rf', 'gb')\".",
-    ),
-    sort: list[str] = typer.Option(
-        None,
-        "--sort",
-        "-s",
-        help="Order by a field, e.g. 'metrics.auc desc' or 'start_time'.",
-    ),
-    limit: int = typer.Option(100, "--limit", "-n", min=1, help="Show at most this many runs."),
-    as_json: bool = typer.Option(False, "--json", help="Print a JSON array of runs."),
+    experiment: tuple[str, ...],
+    filter_: str,
+    sort: tuple[str, ...],
+    limit: int,
+    as_json: bool,
 ) -> None:
     """List runs matching a filter, newest first unless --sort says otherwise."""
     from cairn.workspace import current
@@ -66,13 +82,13 @@ def list_runs(
     store = current().tracking
     experiment_ids = [store.get_experiment(e).id for e in experiment] if experiment else None
     page = store.search_runs(
-        experiment_ids=experiment_ids, filter=filter_, order_by=sort or (), max_results=limit
+        experiment_ids=experiment_ids, filter=filter_, order_by=sort, max_results=limit
     )
     names = _experiment_names(store)
     if as_json:
         _output.print_json([run_json(r, names.get(r.experiment_id)) for r in page.items])
         return
-    metric_keys = _metric_columns(page.items, sort or ())
+    metric_keys = _metric_columns(page.items, sort)
     _output.print_table(
         ["ID", "EXPERIMENT", "NAME", "STATUS", "STARTED (UTC)", "DURATION", *metric_keys],
         [
@@ -130,10 +146,9 @@ def resolve_run(store: TrackingStore, ref: str) -> Run:
 
 
 @app.command("show")
-def show_run(
-    run_id: str = typer.Argument(..., help="Run id, or a unique prefix of one."),
-    as_json: bool = typer.Option(False, "--json", help="Print the run as a JSON object."),
-) -> None:
+@click.argument("run_id", help="Run id, or a unique prefix of one.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run as a JSON object.")
+def show_run(run_id: str, as_json: bool) -> None:
     """Show one run: status, environment, params, latest metrics, tags and lineage."""
     from cairn.workspace import current
 
@@ -183,17 +198,18 @@ def show_run(
 def _section(title: str, fields: Mapping[str, Any]) -> None:
     if not fields:
         return
-    typer.echo(f"\n{title}:")
+    click.echo(f"\n{title}:")
     width = max(len(k) for k in fields)
     for key, value in fields.items():
-        typer.echo(f"  {key.ljust(width)}  {value}")
+        click.echo(f"  {key.ljust(width)}  {value}")
 
 
 @app.command("compare")
-def compare_runs(
-    run_ids: list[str] = typer.Argument(..., help="Two or more run ids (or unique prefixes)."),
-    as_json: bool = typer.Option(False, "--json", help="Print a JSON array of the runs."),
-) -> None:
+@click.argument(
+    "run_ids", nargs=-1, required=True, help="Two or more run ids (or unique prefixes)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of the runs.")
+def compare_runs(run_ids: tuple[str, ...], as_json: bool) -> None:
     """Compare runs: params side by side (differences marked with *), metrics with deltas.
 
     Deltas are against the first run given.
@@ -244,7 +260,7 @@ def compare_runs(
         metric_rows.append([key, *cells])
     if metric_rows:
         if rows:
-            typer.echo("")
+            click.echo("")
         _output.print_table(["METRIC", *headers[1:]], metric_rows)
 
 
@@ -258,9 +274,8 @@ def _deltas(base: Run, run: Run) -> dict[str, float]:
 
 
 @app.command("delete")
-def delete_run(
-    run_id: str = typer.Argument(..., help="Run id, or a unique prefix of one."),
-) -> None:
+@click.argument("run_id", help="Run id, or a unique prefix of one.")
+def delete_run(run_id: str) -> None:
     """Delete a run and everything recorded on it.
 
     Its artifact objects stay in the store until `cairn gc --delete` removes them.
@@ -270,4 +285,4 @@ def delete_run(
     store = current().tracking
     run = resolve_run(store, run_id)
     store.delete_run(run.id)
-    typer.echo(f"Deleted run {run.id} ({run.name})")
+    click.echo(f"Deleted run {run.id} ({run.name})")

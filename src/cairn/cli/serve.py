@@ -8,9 +8,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import typer
+import click
 
-deploy_app = typer.Typer(no_args_is_help=True, help="Write deployment manifests.")
+from cairn.cli._group import Group
+
+deploy_app = Group("deploy", help="Write deployment manifests.")
 
 MODEL_HELP = (
     "Model to use: NAME@ALIAS (follows the alias), NAME/VERSION, runs:/ID/model "
@@ -18,38 +20,49 @@ MODEL_HELP = (
 )
 
 
+@click.command("serve")
+@click.argument("model", help=MODEL_HELP)
+@click.option("--host", default="127.0.0.1", help="Address to bind.")
+@click.option("--port", type=int, default=8080, help="Port to bind.")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    help="Server processes (each loads the model).",
+)
+@click.option("--canary", help="Send a share of traffic to another model: MODEL@ALIAS:PERCENT.")
+@click.option("--shadow", help="Also score every request with this model; log only.")
+@click.option(
+    "--poll", type=float, default=2.0, help="Seconds between checks of where the alias points."
+)
+@click.option(
+    "--max-body",
+    type=int,
+    default=16 * 1024 * 1024,
+    help="Largest request body in bytes (413 above).",
+)
+@click.option("--no-log", is_flag=True, help="Do not write the prediction log.")
+@click.option(
+    "--log-uri",
+    help="Where the prediction log goes (default: <artifact root>/predictions).",
+)
+@click.option("--name", help="Name to serve under (default: the model's).")
+@click.option("--model-version", help="Version to report for a model directory.")
+@click.option("--log-level", default="warning", help="uvicorn log level.")
 def serve(
-    model: str = typer.Argument(..., help=MODEL_HELP),
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind."),
-    port: int = typer.Option(8080, "--port", help="Port to bind."),
-    workers: int = typer.Option(
-        1, "--workers", min=1, help="Server processes (each loads the model)."
-    ),
-    canary: str | None = typer.Option(
-        None, "--canary", help="Send a share of traffic to another model: MODEL@ALIAS:PERCENT."
-    ),
-    shadow: str | None = typer.Option(
-        None, "--shadow", help="Also score every request with this model; log only."
-    ),
-    poll: float = typer.Option(
-        2.0, "--poll", help="Seconds between checks of where the alias points."
-    ),
-    max_body: int = typer.Option(
-        16 * 1024 * 1024, "--max-body", help="Largest request body in bytes (413 above)."
-    ),
-    no_log: bool = typer.Option(False, "--no-log", help="Do not write the prediction log."),
-    log_uri: str | None = typer.Option(
-        None,
-        "--log-uri",
-        help="Where the prediction log goes (default: <artifact root>/predictions).",
-    ),
-    name: str | None = typer.Option(
-        None, "--name", help="Name to serve under (default: the model's)."
-    ),
-    model_version: str | None = typer.Option(
-        None, "--model-version", help="Version to report for a model directory."
-    ),
-    log_level: str = typer.Option("warning", "--log-level", help="uvicorn log level."),
+    model: str,
+    host: str,
+    port: int,
+    workers: int,
+    canary: str | None,
+    shadow: str | None,
+    poll: float,
+    max_body: int,
+    no_log: bool,
+    log_uri: str | None,
+    name: str | None,
+    model_version: str | None,
+    log_level: str,
 ) -> None:
     """Serve a model over HTTP: Open Inference Protocol v2, /invocations and /metrics."""
     from cairn.serving.server import ServeConfig
@@ -70,17 +83,33 @@ def serve(
     run(config, host=host, port=port, workers=workers, log_level=log_level)
 
 
+@click.command("predict")
+@click.argument("model", help=MODEL_HELP)
+@click.option(
+    "--input",
+    "-i",
+    "input_",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Rows to score: a .parquet or .csv file.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Where predictions go (.parquet).",
+)
+@click.option("--batch-size", type=int, default=50_000, help="Rows read and scored at a time.")
+@click.option("--keep", multiple=True, help="Input column to copy to the output (repeatable).")
+@click.option("--no-run", is_flag=True, help="Do not record the job as a run.")
 def predict(
-    model: str = typer.Argument(..., help=MODEL_HELP),
-    input: Path = typer.Option(
-        ..., "--input", "-i", help="Rows to score: a .parquet or .csv file."
-    ),
-    output: Path = typer.Option(..., "--output", "-o", help="Where predictions go (.parquet)."),
-    batch_size: int = typer.Option(50_000, "--batch-size", help="Rows read and scored at a time."),
-    keep: list[str] = typer.Option(
-        [], "--keep", help="Input column to copy to the output (repeatable)."
-    ),
-    no_run: bool = typer.Option(False, "--no-run", help="Do not record the job as a run."),
+    model: str,
+    input_: Path,
+    output: Path,
+    batch_size: int,
+    keep: tuple[str, ...],
+    no_run: bool,
 ) -> None:
     """Score a file in batches with constant memory; record a run with input/output digests."""
     from rich.console import Console
@@ -89,7 +118,7 @@ def predict(
     from cairn.serving.batch import count_rows, predict_file
 
     console = Console(stderr=True)
-    total = count_rows(input) if input.is_file() and input.suffix.lower() == ".parquet" else None
+    total = count_rows(input_) if input_.is_file() and input_.suffix.lower() == ".parquet" else None
     with Progress(
         TextColumn("scoring"),
         BarColumn(),
@@ -102,32 +131,48 @@ def predict(
         task = bar.add_task("rows", total=total)
         result = predict_file(
             model,
-            input,
+            input_,
             output,
             batch_size=batch_size,
-            keep_columns=tuple(keep),
+            keep_columns=keep,
             progress=lambda n: bar.advance(task, n),
             record_run=not no_run,
         )
     run = f", run {result.run_id}" if result.run_id else ""
-    typer.echo(
+    click.echo(
         f"scored {result.rows:,} rows with {result.model}/{result.version} "
         f"in {result.seconds:.2f} s "
         f"({result.rows_per_second:,.0f} rows/s) -> {result.output}{run}"
     )
 
 
+@click.command("build")
+@click.argument("model", help="Registered model: NAME@ALIAS or NAME/VERSION.")
+@click.option(
+    "--output",
+    "-o",
+    "out",
+    type=click.Path(path_type=Path),
+    default=Path("build"),
+    help="Folder for the build context.",
+)
+@click.option("--base-image", help="Base image (default: python:<X.Y>-slim).")
+@click.option(
+    "--cairn",
+    "cairn_requirement",
+    help="How the image installs Cairn: a requirement or a wheel file.",
+)
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=1, help="Server processes in the container."
+)
+@click.option("--force", is_flag=True, help="Write into a non-empty folder.")
 def build(
-    model: str = typer.Argument(..., help="Registered model: NAME@ALIAS or NAME/VERSION."),
-    out: Path = typer.Option(Path("build"), "--output", "-o", help="Folder for the build context."),
-    base_image: str | None = typer.Option(
-        None, "--base-image", help="Base image (default: python:<X.Y>-slim)."
-    ),
-    cairn_requirement: str | None = typer.Option(
-        None, "--cairn", help="How the image installs Cairn: a requirement or a wheel file."
-    ),
-    workers: int = typer.Option(1, "--workers", min=1, help="Server processes in the container."),
-    force: bool = typer.Option(False, "--force", help="Write into a non-empty folder."),
+    model: str,
+    out: Path,
+    base_image: str | None,
+    cairn_requirement: str | None,
+    workers: int,
+    force: bool,
 ) -> None:
     """Write a Docker build context that serves one model version."""
     from cairn.serving.deploy import DEFAULT_BASE_IMAGE, write_build_context
@@ -140,24 +185,40 @@ def build(
         workers=workers,
         overwrite=force,
     )
-    typer.echo(f"wrote {len(ctx.files)} files to {ctx.directory} for {ctx.name}/{ctx.version}")
-    typer.echo(f"next: docker build -t {ctx.image} {ctx.directory}")
+    click.echo(f"wrote {len(ctx.files)} files to {ctx.directory} for {ctx.name}/{ctx.version}")
+    click.echo(f"next: docker build -t {ctx.image} {ctx.directory}")
 
 
 @deploy_app.command("k8s")
+@click.argument("model", help="Registered model: NAME@ALIAS or NAME/VERSION.")
+@click.option(
+    "--output",
+    "-o",
+    "out",
+    type=click.Path(path_type=Path),
+    default=Path("k8s"),
+    help="Folder for the manifests.",
+)
+@click.option("--image", help="Container image (default: cairn-NAME:VERSION).")
+@click.option("--namespace", help="Kubernetes namespace.")
+@click.option("--replicas", type=click.IntRange(min=1), default=2, help="Initial replicas.")
+@click.option("--min-replicas", type=click.IntRange(min=1), default=2, help="Autoscaler minimum.")
+@click.option("--max-replicas", type=click.IntRange(min=1), default=10, help="Autoscaler maximum.")
+@click.option(
+    "--cpu-target",
+    type=click.IntRange(1, 100),
+    default=70,
+    help="Target CPU utilization, percent.",
+)
 def k8s(
-    model: str = typer.Argument(..., help="Registered model: NAME@ALIAS or NAME/VERSION."),
-    out: Path = typer.Option(Path("k8s"), "--output", "-o", help="Folder for the manifests."),
-    image: str | None = typer.Option(
-        None, "--image", help="Container image (default: cairn-NAME:VERSION)."
-    ),
-    namespace: str | None = typer.Option(None, "--namespace", help="Kubernetes namespace."),
-    replicas: int = typer.Option(2, "--replicas", min=1, help="Initial replicas."),
-    min_replicas: int = typer.Option(2, "--min-replicas", min=1, help="Autoscaler minimum."),
-    max_replicas: int = typer.Option(10, "--max-replicas", min=1, help="Autoscaler maximum."),
-    cpu_target: int = typer.Option(
-        70, "--cpu-target", min=1, max=100, help="Target CPU utilization, percent."
-    ),
+    model: str,
+    out: Path,
+    image: str | None,
+    namespace: str | None,
+    replicas: int,
+    min_replicas: int,
+    max_replicas: int,
+    cpu_target: int,
 ) -> None:
     """Write Deployment, Service and HorizontalPodAutoscaler manifests."""
     from cairn.serving.deploy import write_k8s_manifests
@@ -172,5 +233,5 @@ def k8s(
         max_replicas=max_replicas,
         cpu_target=cpu_target,
     )
-    typer.echo("wrote " + ", ".join(str(p) for p in paths))
-    typer.echo(f"next: kubectl apply -f {out}")
+    click.echo("wrote " + ", ".join(str(p) for p in paths))
+    click.echo(f"next: kubectl apply -f {out}")

@@ -4,27 +4,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import typer
+import click
 
 from cairn.cli import _output
 
 
-def init(
-    path: Path = typer.Argument(
-        Path("."), help="Directory to make a workspace (created if missing).", show_default=True
-    ),
-    tracking_uri: str = typer.Option(
-        None,
-        "--tracking-uri",
-        help="Metadata store URI, e.g. postgresql://user@host/db. Default: SQLite in .cairn/.",
-    ),
-    artifact_uri: str = typer.Option(
-        None,
-        "--artifact-uri",
-        help="Artifact store: a folder or fsspec URL (s3://bucket/prefix). "
-        "Default: .cairn/artifacts.",
-    ),
-) -> None:
+@click.command("init")
+@click.argument(
+    "path",
+    type=click.Path(path_type=Path),
+    default=Path("."),
+    help="Directory to make a workspace (created if missing).",
+)
+@click.option(
+    "--tracking-uri",
+    help="Metadata store URI, e.g. postgresql://user@host/db. Default: SQLite in .cairn/.",
+)
+@click.option(
+    "--artifact-uri",
+    help="Artifact store: a folder or fsspec URL (s3://bucket/prefix). Default: .cairn/artifacts.",
+)
+def init(path: Path, tracking_uri: str | None, artifact_uri: str | None) -> None:
     """Create a workspace: cairn.toml plus .cairn/ with the database and artifact store.
 
     Refuses a directory that already holds a workspace.
@@ -38,7 +38,7 @@ def init(
         raise AlreadyExists(f"{config.resolve()} already exists: {path} is already a workspace")
     ws = Workspace.init(path, tracking_uri=tracking_uri, artifact_uri=artifact_uri)
     try:
-        typer.echo(f"Initialized Cairn workspace in {ws.root}")
+        click.echo(f"Initialized Cairn workspace in {ws.root}")
         _output.print_fields(
             {"tracking": ws.settings.tracking_uri, "artifacts": ws.settings.artifact_uri}
         )
@@ -46,9 +46,9 @@ def init(
         ws.close()
 
 
-def verify(
-    as_json: bool = typer.Option(False, "--json", help="Print the report as a JSON object."),
-) -> None:
+@click.command("verify")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as a JSON object.")
+def verify(as_json: bool) -> None:
     """Check every object in the artifact store against its digest.
 
     Re-hashes all stored objects and looks up every digest a record references. Prints a
@@ -62,10 +62,10 @@ def verify(
         _output.print_json(report.to_dict())
     else:
         for digest in report.corrupt:
-            typer.echo(f"corrupt  {digest}")
+            click.echo(f"corrupt  {digest}")
         for digest in report.missing:
-            typer.echo(f"missing  {digest}")
-        typer.echo(
+            click.echo(f"missing  {digest}")
+        click.echo(
             f"checked {report.checked} objects ({_output.format_bytes(report.bytes)}): "
             + (
                 "ok"
@@ -74,22 +74,26 @@ def verify(
             )
         )
     if not report.ok:
-        raise typer.Exit(1)
+        raise click.exceptions.Exit(1)
 
 
-def gc(
-    delete: bool = typer.Option(
-        False, "--delete", "--yes", "-y", help="Really delete (default: only show what would go)."
-    ),
-    min_age: float = typer.Option(
-        0.0,
-        "--min-age",
-        min=0.0,
-        help="Keep objects written less than this many seconds ago (for stores shared with "
-        "jobs that may be writing).",
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Print the report as a JSON object."),
-) -> None:
+@click.command("gc")
+@click.option(
+    "--delete",
+    "--yes",
+    "-y",
+    is_flag=True,
+    help="Really delete (default: only show what would go).",
+)
+@click.option(
+    "--min-age",
+    type=click.FloatRange(min=0.0),
+    default=0.0,
+    help="Keep objects written less than this many seconds ago (for stores shared with "
+    "jobs that may be writing).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as a JSON object.")
+def gc(delete: bool, min_age: float, as_json: bool) -> None:
     """Remove artifact objects that no record references.
 
     A dry run by default: lists the unreferenced objects and the bytes they hold; pass
@@ -103,12 +107,12 @@ def gc(
         _output.print_json(report.to_dict())
         return
     for digest in report.removed:
-        typer.echo(digest)
+        click.echo(digest)
     verb = "removed" if delete else "would remove"
     temps = f" and {len(report.temps)} stale temp files" if report.temps else ""
-    typer.echo(
+    click.echo(
         f"{verb} {len(report.removed)} unreferenced objects ({_output.format_bytes(report.bytes)})"
         f"{temps}; kept {report.kept}"
     )
     if not delete and (report.removed or report.temps):
-        typer.echo("run `cairn gc --delete` to delete them")
+        click.echo("run `cairn gc --delete` to delete them")
