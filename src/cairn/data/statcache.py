@@ -24,6 +24,7 @@ import os
 import stat
 import tempfile
 import time
+from array import array
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,11 +71,18 @@ def scan(path: Path) -> Scan:
         entries = [("", top)]
     newest = started - RACY_WINDOW_NS
     racy = any(st.st_mtime_ns >= newest or st.st_ctime_ns >= newest for _, st in entries)
-    text = "".join(
-        f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_ino}\n"
-        for rel, st in entries
-    )
-    fingerprint = new_hasher().update(text.encode()).hexdigest()
+    # Names, then sizes, times and inodes as packed 64-bit integers: a third cheaper than
+    # formatting a line per file, which counts on a no-change check of 10,000 files.
+    # Times may be negative (before 1970) and inodes use all 64 bits: two arrays.
+    times, inodes = array("q"), array("Q")
+    for _, st in entries:
+        times.extend((st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+        inodes.append(st.st_ino)
+    hasher = new_hasher()
+    hasher.update("\0".join([rel for rel, _ in entries]).encode())
+    hasher.update(times.tobytes())
+    hasher.update(inodes.tobytes())
+    fingerprint = hasher.hexdigest()
     files = tuple((rel, st.st_size) for rel, st in entries)
     return Scan(root=path, files=files, fingerprint=fingerprint, racy=racy, listing=listing)
 

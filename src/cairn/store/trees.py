@@ -18,10 +18,9 @@ import json
 import os
 import stat
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from json.encoder import encode_basestring
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from cairn.errors import IntegrityError, InvalidInput
 from cairn.hashing import hash_bytes, is_digest
@@ -90,9 +89,12 @@ def is_safe_path(path: str) -> bool:
     return "\x00" not in path and all(part not in ("", ".", "..") for part in parts)
 
 
-@dataclass(frozen=True, slots=True)
-class SourceFile:
-    """One regular file found by :func:`walk`, with the ``stat`` taken when it was listed."""
+class SourceFile(NamedTuple):
+    """One regular file found by :func:`walk`, with the ``stat`` taken when it was listed.
+
+    A named tuple rather than a frozen dataclass: one is built per file of a folder, and
+    it is constructed in half the time.
+    """
 
     path: str  # POSIX, relative to the tree root
     source: str  # where to read it (a str: pathlib costs too much per file in big trees)
