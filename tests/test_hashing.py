@@ -37,6 +37,7 @@ def test_hash_file_equals_hash_bytes_of_its_contents(tmp_path: Path, size: int) 
     path.write_bytes(data)
 
     assert hash_file(path) == (hash_bytes(data), size)
+    assert hash_file(path, threads=1) == hash_file(path, threads=0) == (hash_bytes(data), size)
     with open(path, "rb") as f:
         assert hash_stream(f) == (hash_bytes(data), size)
 

@@ -32,7 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REPEATS = 5
+REPEATS = 7
 PROFILE_REPEATS = 3
 _PYC = Path(tempfile.mkdtemp(prefix="cairn-bench-pyc-"))
 ENV = {
@@ -50,6 +50,14 @@ def cairn(*args: str, cwd: Path) -> float:
     if proc.returncode != 0:
         raise SystemExit(f"cairn {' '.join(args)} failed: {proc.stderr.strip()}")
     return elapsed
+
+
+def settle() -> None:
+    """Start a timed step with nothing waiting to be written back: the previous step's
+    copies (even deleted ones) must not be flushed during this one. The DVC worker does
+    the same before each ``dvc add``."""
+    os.sync()
+    time.sleep(0.2)
 
 
 def fresh_workspace(base: Path, name: str) -> Path:
@@ -100,15 +108,15 @@ def on_terminal(args: list[str], cwd: Path) -> str:
 
 def file_mode(mib: int) -> dict[str, object]:
     import cairn.store.artifacts as artifacts
-    from cairn.hashing import hash_file
+    from cairn.hashing import hash_file, usable_cores
     from cairn.store.artifacts import ArtifactStore
 
     hash_seconds: list[float] = []
 
-    def timed_hash(path: str | os.PathLike[str]) -> tuple[str, int]:
+    def timed_hash(path: str | os.PathLike[str], threads: int | None = None) -> tuple[str, int]:
         start = time.perf_counter()
         try:
-            return hash_file(path)
+            return hash_file(path, threads)
         finally:
             hash_seconds.append(time.perf_counter() - start)
 
@@ -122,19 +130,25 @@ def file_mode(mib: int) -> dict[str, object]:
         time.sleep(0.2)  # older than the stat cache's racy window, as in real use
         hash_file(data)  # warm the page cache
         warm_up(base, data)
-        cp, raw, phase, put, add = [], [], [], [], []
+        cp, raw, raw_left, phase, put, add = [], [], [], [], [], []
         for i in range(REPEATS):
+            settle()
             start = time.perf_counter()
             subprocess.run(["cp", str(data), str(base / "copy.bin")], check=True)
             cp.append(time.perf_counter() - start)
             (base / "copy.bin").unlink()
+            settle()
             start = time.perf_counter()
             hash_file(data)
             raw.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            hash_file(data, threads=usable_cores() - 1)
+            raw_left.append(time.perf_counter() - start)
             # The store's own call, with its hashing timed while the kernel copies.
             store = ArtifactStore(str(base / f"store{i}"))
             setattr(artifacts, "hash_file", timed_hash)  # noqa: B010  (module's own name)
             try:
+                settle()
                 start = time.perf_counter()
                 store.put_file(data)
                 put.append(time.perf_counter() - start)
@@ -143,6 +157,7 @@ def file_mode(mib: int) -> dict[str, object]:
             phase.append(hash_seconds[-1])
             shutil.rmtree(base / f"store{i}")
             ws = fresh_workspace(base, f"ws{i}")
+            settle()
             add.append(cairn("data", "add", str(data), "--name", "big", cwd=ws))
             shutil.rmtree(ws)  # drops its copy (and the dirty pages) before the next repeat
         ws = fresh_workspace(base, "terminal")
@@ -151,6 +166,8 @@ def file_mode(mib: int) -> dict[str, object]:
         return {
             "cp": cp,
             "blake3": raw,
+            "blake3_left": raw_left,
+            "cores": usable_cores(),
             "hash_phase": phase,
             "put_file": put,
             "add": add,
@@ -172,6 +189,7 @@ def dir_mode(count: int) -> dict[str, object]:
         add, readd, status = [], [], []
         for i in range(REPEATS):
             ws = fresh_workspace(base, f"ws{i}")
+            settle()
             add.append(cairn("data", "add", str(folder), "--name", "files", cwd=ws))
             readd.append(cairn("data", "add", str(folder), "--name", "files", cwd=ws))
             status.append(cairn("data", "status", cwd=ws))

@@ -45,13 +45,24 @@ def hash_bytes(data: bytes | bytearray | memoryview) -> str:
     return new_hasher().update(data).hexdigest()
 
 
-def hash_file(path: str | os.PathLike[str]) -> tuple[str, int]:
-    """Digest and size of a local file, hashed through a memory map (page cache, no copy)."""
+def hash_file(path: str | os.PathLike[str], threads: int | None = None) -> tuple[str, int]:
+    """Digest and size of a local file, hashed through a memory map (page cache, no copy).
+
+    ``threads`` caps the hashing threads (default: one per usable core).
+    """
     size = os.path.getsize(path)
-    hasher = new_hasher()
+    hasher = new_hasher() if threads is None else blake3.blake3(max_threads=max(1, threads))
     if size:
         hasher.update_mmap(path)
     return hasher.hexdigest(), size
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, e.g. a container's share)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
 
 
 def hash_stream(stream: BinaryIO) -> tuple[str, int]:

@@ -41,8 +41,10 @@ def test_large_file_changed_during_the_copy_falls_back_to_one_pass(
     store = ArtifactStore(str(tmp_path / "store"))
     real_hash = artifacts_module.hash_file
 
-    def hash_then_modify(path: str | os.PathLike[str]) -> tuple[str, int]:
-        result = real_hash(path)
+    def hash_then_modify(
+        path: str | os.PathLike[str], threads: int | None = None
+    ) -> tuple[str, int]:
+        result = real_hash(path, threads)
         with open(path, "ab") as f:  # the file grows after it was hashed
             f.write(b"more")
         return result
