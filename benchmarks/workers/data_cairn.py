@@ -22,6 +22,7 @@ object as the last line.
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import pty
 import select
@@ -52,12 +53,37 @@ def cairn(*args: str, cwd: Path) -> float:
     return elapsed
 
 
-def settle() -> None:
-    """Start a timed step with nothing waiting to be written back: the previous step's
-    copies (even deleted ones) must not be flushed during this one. The DVC worker does
-    the same before each ``dvc add``."""
+def settle(data: Path | None = None) -> None:
+    """Start a timed step with nothing waiting to be written back (the previous step's
+    copies must not be flushed during this one) and with ``data`` in the page cache
+    (this machine's cache loses pages of idle files now and then, which turned some
+    repeats into disk reads). The DVC worker does the same before each ``dvc add``."""
     os.sync()
+    if data is not None:
+        with open(data, "rb") as f:
+            while f.readinto(_WARM):
+                pass
     time.sleep(0.2)
+    touch_memory()
+
+
+_WARM = bytearray(1 << 20)
+
+
+def touch_memory(size: int = 2 << 30) -> None:
+    """Write to ``size`` bytes of fresh memory and free it.
+
+    This machine is a virtual machine that hands idle guest memory back to its host;
+    the first write to such memory costs a fault in the host, which made a 1 GiB copy
+    (``cp`` or any tool) take 2-4 times as long in a random half of the repeats.
+    Writing this much just before a timed step gives every tool resident memory to
+    copy into. The DVC worker does the same.
+    """
+    region = mmap.mmap(-1, size)
+    chunk = b"\1" * (1 << 20)
+    for offset in range(0, size, len(chunk)):
+        region[offset : offset + len(chunk)] = chunk
+    region.close()
 
 
 def fresh_workspace(base: Path, name: str) -> Path:
@@ -132,12 +158,12 @@ def file_mode(mib: int) -> dict[str, object]:
         warm_up(base, data)
         cp, raw, raw_left, phase, put, add = [], [], [], [], [], []
         for i in range(REPEATS):
-            settle()
+            settle(data)
             start = time.perf_counter()
             subprocess.run(["cp", str(data), str(base / "copy.bin")], check=True)
             cp.append(time.perf_counter() - start)
             (base / "copy.bin").unlink()
-            settle()
+            settle(data)
             start = time.perf_counter()
             hash_file(data)
             raw.append(time.perf_counter() - start)
@@ -148,7 +174,7 @@ def file_mode(mib: int) -> dict[str, object]:
             store = ArtifactStore(str(base / f"store{i}"))
             setattr(artifacts, "hash_file", timed_hash)  # noqa: B010  (module's own name)
             try:
-                settle()
+                settle(data)
                 start = time.perf_counter()
                 store.put_file(data)
                 put.append(time.perf_counter() - start)
@@ -157,7 +183,7 @@ def file_mode(mib: int) -> dict[str, object]:
             phase.append(hash_seconds[-1])
             shutil.rmtree(base / f"store{i}")
             ws = fresh_workspace(base, f"ws{i}")
-            settle()
+            settle(data)
             add.append(cairn("data", "add", str(data), "--name", "big", cwd=ws))
             shutil.rmtree(ws)  # drops its copy (and the dirty pages) before the next repeat
         ws = fresh_workspace(base, "terminal")

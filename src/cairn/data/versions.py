@@ -9,6 +9,7 @@ objects are referenced by nothing and ``cairn gc`` removes them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Callable
@@ -19,11 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from cairn.config import STATE_DIR
 from cairn.data import tabular
-from cairn.data.lookup import latest_version
 from cairn.data.statcache import Scan, StatCache, scan
 from cairn.errors import InvalidInput
 from cairn.store.datasets import AddResult, Column, Format, NewVersion, check_name
-from cairn.store.sql.embedded import EmbeddedDatasets
 from cairn.types import ObjectInfo
 
 if TYPE_CHECKING:
@@ -33,6 +32,8 @@ if TYPE_CHECKING:
 PROGRESS_BYTES = 64 << 20
 #: Folders with this many files show progress too.
 PROGRESS_FILES = 1000
+#: Nice value of the thread that prepares the record while the data is stored.
+_PREPARE_NICE = 10
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,8 @@ def add_version(
     # It reads no data and, on an embedded workspace, does not load the SQL layer.
     hit = cache.lookup(found)
     if hit is not None:
+        from cairn.data.lookup import latest_version
+
         latest = latest_version(ws, name)
         if (
             latest is not None
@@ -148,12 +151,11 @@ def add_version(
 
     # An embedded workspace records the version through the standard library's sqlite3
     # (importing SQLAlchemy would cost more than storing 10,000 small files); otherwise,
-    # or if that declines, the metadata store does. Opening it and asking git for the
-    # commit run on a thread while the data is profiled and stored, which mostly waits on
-    # the kernel and on BLAKE3's threads.
-    embedded = EmbeddedDatasets.open(ws.settings.tracking_uri)
+    # or if that declines, the metadata store does. Finding which, and asking git for
+    # the commit, run on a thread while the data is profiled and stored, which mostly
+    # waits on the kernel and on BLAKE3's threads.
     with ThreadPoolExecutor(1, thread_name_prefix="cairn-prepare") as pool:
-        prepared = pool.submit(_prepare, ws, embedded is None)
+        prepared = pool.submit(_prepare, ws)
         content = classify(found)
         profile, content = _with_progress(
             progress, f"profiling {source.name}", None, lambda adv: profile_content(content, adv)
@@ -163,7 +165,7 @@ def add_version(
         if profile is not None:
             data = json.dumps(profile, separators=(",", ":")).encode()  # keeps column order
             profile_digest = ws.artifacts.put_bytes(data).digest
-        store, (commit, dirty), user = prepared.result()
+        recorder, (commit, dirty), user = prepared.result()
     columns = tuple(
         Column(col, info["dtype"]) for col, info in (profile or {}).get("columns", {}).items()
     )
@@ -183,21 +185,35 @@ def add_version(
         message=message,
         source=str(source),
     )
-    result = embedded.add_version(new) if embedded is not None else None
-    if result is None:
-        result = (store or _open_store(ws)).add_version(new)
+    result = recorder.add_version(new)
+    if result is None:  # the embedded path declined: the store decides (and explains)
+        result = _open_store(ws).add_version(new)
     cache.remember(content.scan, digest=stored.digest, kind=stored.kind)
     return result, content.note
 
 
-def _prepare(
-    ws: Workspace, open_store: bool
-) -> tuple[Any | None, tuple[str | None, bool | None], str]:
-    """The dataset store (if asked: opened, schema checked), the git state and the user."""
+def _prepare(ws: Workspace) -> tuple[Any, tuple[str | None, bool | None], str]:
+    """What records the version (the embedded path, else the store: opened, schema
+    checked), the git state and the user."""
+    _lower_priority()
+    from cairn.store.sql.embedded import EmbeddedDatasets
     from cairn.tracking.environment import current_user, git_state
 
-    store = _open_store(ws) if open_store else None
-    return store, git_state(ws.root or Path.cwd()), current_user()
+    recorder = EmbeddedDatasets.open(ws.settings.tracking_uri) or _open_store(ws)
+    return recorder, git_state(ws.root or Path.cwd()), current_user()
+
+
+def _lower_priority() -> None:
+    """Make the calling thread background work (Linux: a thread has its own nice value).
+
+    Storing a large file keeps every core busy (the kernel copy on one, BLAKE3 on the
+    others); preparing the record at a lower priority runs it on the cores they leave
+    idle (the hash ends before the copy) instead of slowing the copy down.
+    """
+    import threading
+
+    with contextlib.suppress(AttributeError, OSError):  # other systems: same priority
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _PREPARE_NICE)
 
 
 def _open_store(ws: Workspace) -> Any:

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import getpass
 import os
-import platform
-import socket
 import subprocess
 import threading
 import time
@@ -56,6 +54,8 @@ def capture(directory: Path | None = None) -> Environment:
         >>> env.python_version.count(".")
         2
     """
+    import platform  # here, not at the top: `cairn data add` needs only git and the user
+
     commit, dirty = git_state(directory or Path.cwd())
     return Environment(
         git_commit=commit,
@@ -94,6 +94,8 @@ def package_versions() -> tuple[tuple[str, str], ...]:
 
 @cache
 def _host() -> str:
+    import socket
+
     return socket.gethostname()
 
 
