@@ -10,7 +10,7 @@ The public Python API::
 
     best = cairn.search_runs("churn", "metrics.auc > 0.9", order_by="metrics.auc DESC")
 
-Everything but the types and errors loads on first use (the tracking functions, the
+Everything but the errors loads on first use (the types, the tracking functions, the
 domain subpackages ``cairn.data``, ``cairn.models``, ``cairn.registry``,
 ``cairn.serving``, ... and ``log_model``), so ``import cairn`` stays fast and pulls in
 neither SQLAlchemy nor pandas, numpy or scikit-learn.
@@ -22,7 +22,6 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from cairn.errors import CairnError
-from cairn.types import Experiment, Metric, Run, RunStatus
 
 if TYPE_CHECKING:
     from cairn.models import log_model
@@ -48,6 +47,7 @@ if TYPE_CHECKING:
         set_tags,
         start_run,
     )
+    from cairn.types import Experiment, Metric, Run, RunStatus
 
 __all__ = [
     "ActiveRun",
@@ -87,6 +87,7 @@ _FLUENT = (
 #: Loaded on first attribute access: (attribute, "module" or "module:attribute"). Even the
 #: tracking API is: a command-line tool that only needs ``cairn.errors`` skips its imports.
 LAZY: list[tuple[str, str]] = [
+    *((name, f"cairn.types:{name}") for name in ("Experiment", "Metric", "Run", "RunStatus")),
     *((name, f"cairn.tracking.fluent:{name}") for name in _FLUENT),
     ("autolog", "cairn.tracking.autolog:autolog"),
     ("data", "cairn.data"),

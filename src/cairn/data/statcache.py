@@ -12,7 +12,7 @@ granularity, a path is only cached when all its files were last changed at least
 :data:`RACY_WINDOW_NS` before the scan began; such "racily clean" paths are simply
 hashed again next time.
 
-A folder is listed by the artifact store's tree walk (:func:`cairn.store.trees.walk`),
+A folder is listed by the artifact store's walk (:func:`cairn.store.listing.walk`),
 so the fingerprint covers exactly the files stored, and the same listing is handed to
 ``put_tree``: adding a folder stats each file once.
 """
@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from cairn.hashing import new_hasher
-from cairn.store.trees import SourceFile, walk
+from cairn.store.listing import SourceFile, walk
 
 RACY_WINDOW_NS = 100_000_000  # 0.1 s, above the coarsest common mtime granularity (10 ms)
 CACHE_FILE = "statcache.json"
@@ -66,24 +66,24 @@ def scan(path: Path) -> Scan:
     listing: tuple[SourceFile, ...] = ()
     if stat.S_ISDIR(top.st_mode):
         listing = tuple(walk(path))
-        entries = [(f.path, f.stat) for f in listing]
+        names, stats = [f.path for f in listing], [f.stat for f in listing]
     else:
-        entries = [("", top)]
+        names, stats = [""], [top]
     newest = started - RACY_WINDOW_NS
-    racy = any(st.st_mtime_ns >= newest or st.st_ctime_ns >= newest for _, st in entries)
+    racy = any(st.st_mtime_ns >= newest or st.st_ctime_ns >= newest for st in stats)
     # Names, then sizes, times and inodes as packed 64-bit integers: a third cheaper than
     # formatting a line per file, which counts on a no-change check of 10,000 files.
     # Times may be negative (before 1970) and inodes use all 64 bits: two arrays.
     times, inodes = array("q"), array("Q")
-    for _, st in entries:
+    for st in stats:
         times.extend((st.st_size, st.st_mtime_ns, st.st_ctime_ns))
         inodes.append(st.st_ino)
     hasher = new_hasher()
-    hasher.update("\0".join([rel for rel, _ in entries]).encode())
+    hasher.update("\0".join(names).encode())
     hasher.update(times.tobytes())
     hasher.update(inodes.tobytes())
     fingerprint = hasher.hexdigest()
-    files = tuple((rel, st.st_size) for rel, st in entries)
+    files = tuple(zip(names, [st.st_size for st in stats], strict=True))
     return Scan(root=path, files=files, fingerprint=fingerprint, racy=racy, listing=listing)
 
 

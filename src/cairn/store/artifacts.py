@@ -42,15 +42,13 @@ from cairn.hashing import (
 )
 from cairn.store.artifact_reports import GcReport, TransferReport, VerifyReport
 from cairn.store.blobs import TMP_PREFIX, Blobs, LocalBlobs, open_blobs
+from cairn.store.listing import SourceFile, read_small, walk
 from cairn.store.trees import (
     PACK_THRESHOLD,
     TREE_HEADER,
     PackBuilder,
-    SourceFile,
     decode_tree,
     encode_tree,
-    read_small,
-    walk,
 )
 from cairn.types import ObjectInfo, TreeEntry
 
@@ -141,7 +139,7 @@ class ArtifactStore:
 
         Symlinks are followed; empty folders are not recorded. Storing an unchanged
         folder again gives the same digest and writes nothing new. ``files`` is the
-        folder's listing from :func:`~cairn.store.trees.walk` if the caller already has
+        folder's listing from :func:`~cairn.store.listing.walk` if the caller already has
         it (the folder is then not walked again).
         """
         root = _existing(directory)

@@ -15,14 +15,11 @@ depend on content: changing one file rewrites about one pack, not all that follo
 from __future__ import annotations
 
 import json
-import os
-import stat
 from collections.abc import Callable, Iterable
 from json.encoder import encode_basestring
-from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
-from cairn.errors import IntegrityError, InvalidInput
+from cairn.errors import IntegrityError
 from cairn.hashing import hash_bytes, is_digest
 from cairn.types import TreeEntry
 
@@ -87,84 +84,6 @@ def is_safe_path(path: str) -> bool:
     """A relative POSIX path that cannot escape the folder it is restored into."""
     parts = path.split("/")
     return "\x00" not in path and all(part not in ("", ".", "..") for part in parts)
-
-
-class SourceFile(NamedTuple):
-    """One regular file found by :func:`walk`, with the ``stat`` taken when it was listed.
-
-    A named tuple rather than a frozen dataclass: one is built per file of a folder, and
-    it is constructed in half the time.
-    """
-
-    path: str  # POSIX, relative to the tree root
-    source: str  # where to read it (a str: pathlib costs too much per file in big trees)
-    stat: os.stat_result  # of the target, symlinks followed
-
-    @property
-    def size(self) -> int:
-        return self.stat.st_size
-
-
-def read_small(path: str, size: int) -> bytes:
-    """All bytes of a small file whose size was ``size`` when listed (it may have changed)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        data = os.read(fd, size + 1)
-        if len(data) <= size:
-            return data  # a short read of a regular file means end of file
-        parts = [data]
-        while chunk := os.read(fd, 1 << 20):  # it grew since it was listed
-            parts.append(chunk)
-        return b"".join(parts)
-    finally:
-        os.close(fd)
-
-
-def walk(root: Path) -> list[SourceFile]:
-    """Regular files under ``root``, sorted by relative path, each with its ``stat``.
-
-    Symlinks are followed (the tree stores what they point at); a symlink loop, a
-    dangling link or a special file (socket, FIFO, device) is refused. Empty
-    directories are not recorded. One ``stat`` per file: a caller that needs the
-    metadata too (the data layer's stat cache) takes it from here and hands the same
-    listing to :meth:`~cairn.store.artifacts.ArtifactStore.put_tree`.
-    """
-    files: list[SourceFile] = []
-    top = root.stat()
-    stack: list[tuple[str, str, frozenset[tuple[int, int]]]] = [
-        (str(root), "", frozenset({(top.st_dev, top.st_ino)}))
-    ]
-    while stack:
-        folder, prefix, ancestors = stack.pop()
-        with os.scandir(folder) as listing:
-            for item in listing:
-                rel = prefix + item.name
-                try:
-                    rel.encode("utf-8")
-                    info = item.stat()  # follows symlinks
-                except UnicodeEncodeError:
-                    raise InvalidInput(
-                        f"{item.path!r}: file names must be valid UTF-8; rename it"
-                    ) from None
-                except FileNotFoundError:
-                    raise InvalidInput(
-                        f"{item.path} is a dangling symlink; remove it or fix its target"
-                    ) from None
-                if stat.S_ISDIR(info.st_mode):
-                    key = (info.st_dev, info.st_ino)
-                    if key in ancestors:
-                        raise InvalidInput(
-                            f"{item.path} links back to a folder above it; remove the loop"
-                        )
-                    stack.append((item.path, rel + "/", ancestors | {key}))
-                elif stat.S_ISREG(info.st_mode):
-                    files.append(SourceFile(rel, item.path, info))
-                else:
-                    raise InvalidInput(
-                        f"{item.path} is not a regular file or folder; remove it or move it out"
-                    )
-    files.sort(key=lambda f: f.path)
-    return files
 
 
 class PackBuilder:

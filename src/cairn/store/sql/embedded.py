@@ -36,7 +36,6 @@ from cairn.store.datasets import (
     version_from_row,
 )
 from cairn.store.sql import migrations
-from cairn.types import now_ms
 
 _FIELDS = (
     "name, version, digest, kind, size, file_count, created_at, format, rows, columns, "
@@ -117,6 +116,8 @@ class EmbeddedDatasets:
 
     @staticmethod
     def _add(conn: sqlite3.Connection, new: NewVersion) -> AddResult | None:
+        from cairn.types import now_ms  # here: reading latest versions needs none of it
+
         revision = conn.execute("SELECT version_num FROM alembic_version").fetchall()
         if [tuple(r) for r in revision] != [(migrations.head(),)]:
             return None  # behind, ahead or not created: the full store says which
