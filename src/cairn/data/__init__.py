@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cairn.data.dataset import Dataset
 from cairn.data.split import split
 from cairn.store.datasets import DatasetSummary, DatasetVersion, parse_ref
 
@@ -35,6 +34,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from cairn.data.changes import DatasetStatus
+    from cairn.data.dataset import Dataset
     from cairn.data.diff import DatasetDiff
     from cairn.data.schema import ValidationReport
     from cairn.store.artifacts import TransferReport
@@ -93,6 +93,8 @@ def add(
 
     ws = _ws(workspace)
     result, note = add_version(ws, path, name, message, progress=progress)
+    from cairn.data.dataset import Dataset
+
     return Dataset(result.version, ws, created=result.created, note=note)
 
 
@@ -105,6 +107,8 @@ def get(ref: str, *, workspace: Workspace | None = None) -> Dataset:
     """
     ws = _ws(workspace)
     name, number = parse_ref(ref)
+    from cairn.data.dataset import Dataset
+
     return Dataset(ws.datasets.get_version(name, number), ws)
 
 
@@ -228,3 +232,12 @@ def pull(
     from cairn.data.remote import pull as do_pull
 
     return do_pull(_ws(workspace), refs, remote)
+
+
+def __getattr__(name: str) -> Any:
+    # ``Dataset`` loads on first use: `cairn data status` does not need it.
+    if name == "Dataset":
+        from cairn.data.dataset import Dataset
+
+        return Dataset
+    raise AttributeError(f"module 'cairn.data' has no attribute {name!r}")
