@@ -21,6 +21,7 @@ import json
 import random
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -63,7 +64,6 @@ if TYPE_CHECKING:
     from cairn.store.sql.database import SqlDatabase
 
 _RUN_EXISTS = sa.select(t.runs.c.id).where(t.runs.c.id == sa.bindparam("run_id"))
-_INSERT_RUN = t.runs.insert()
 _ADJECTIVES = (
     "amber", "bold", "brisk", "calm", "clever", "dusty", "eager", "fuzzy", "gentle", "glad",
     "honest", "jolly", "keen", "lucky", "mellow", "nimble", "proud", "quiet", "rapid", "rustic",
@@ -79,6 +79,47 @@ _NOUNS = (
 def generate_run_name() -> str:
     """A readable name such as ``swift-otter-042`` for runs started without one."""
     return f"{random.choice(_ADJECTIVES)}-{random.choice(_NOUNS)}-{random.randrange(1000):03d}"
+
+
+@dataclass(frozen=True)
+class _DriverSql:
+    """The statements of the hot write paths (run start and end, metric points), written
+    for the driver and given rows as tuples: building SQLAlchemy parameter dictionaries
+    and compiled statements costs more than these inserts themselves. Identifiers are
+    quoted (``user`` and ``timestamp`` are reserved words in PostgreSQL)."""
+
+    insert_run: str
+    insert_param: str
+    insert_tag: str
+    end_run: str
+    insert_metric: str
+    upsert_latest: str
+
+    @classmethod
+    def for_dialect(cls, dialect: str) -> _DriverSql:
+        mark = "%s" if dialect == "postgresql" else "?"
+
+        def insert(table: sa.Table) -> str:
+            names = ", ".join(f'"{c.name}"' for c in table.columns)
+            marks = ", ".join([mark] * len(table.columns))
+            return f"INSERT INTO {table.name} ({names}) VALUES ({marks})"
+
+        point = 'run_id, key, value, step, "timestamp"'
+        points = ", ".join([mark] * 5)
+        return cls(
+            insert_run=insert(t.runs),
+            insert_param=insert(t.params),
+            insert_tag=insert(t.tags),
+            end_run=f"UPDATE runs SET status = {mark}, end_time = {mark} WHERE id = {mark}",
+            insert_metric=f"INSERT INTO metrics ({point}) VALUES ({points})",
+            upsert_latest=(
+                f"INSERT INTO latest_metrics ({point}) VALUES ({points}) "
+                "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, "
+                'step = excluded.step, "timestamp" = excluded."timestamp" '
+                "WHERE excluded.step > latest_metrics.step OR (excluded.step = "
+                'latest_metrics.step AND excluded."timestamp" >= latest_metrics."timestamp")'
+            ),
+        )
 
 
 class SqlTrackingStore:
@@ -173,10 +214,16 @@ class SqlTrackingStore:
             tags=tags,
         )
 
+        sql = self._driver_sql
+        values = run_values(run)
+        row = tuple(values[column.name] for column in t.runs.columns)
+
         def insert(conn: Connection) -> None:
-            conn.execute(_INSERT_RUN, run_values(run))
-            _insert_strings(conn, t.params, run.id, params)
-            _insert_strings(conn, t.tags, run.id, tags)
+            conn.exec_driver_sql(sql.insert_run, row)
+            if params:
+                conn.exec_driver_sql(sql.insert_param, [(run.id, k, v) for k, v in params.items()])
+            if tags:
+                conn.exec_driver_sql(sql.insert_tag, [(run.id, k, v) for k, v in tags.items()])
 
         if exp_id is None:
             raise NotFound(
@@ -220,14 +267,12 @@ class SqlTrackingStore:
         end = now_ms() if end_time is None else _check_time("end_time", end_time)
         write_metrics = self._metric_writer(run_id, metrics)
 
+        end_sql = self._driver_sql.end_run
+
         def update(conn: Connection) -> None:
             if write_metrics:
                 write_metrics(conn)
-            result = conn.execute(
-                t.runs.update()
-                .where(t.runs.c.id == run_id)
-                .values(status=final.value, end_time=end)
-            )
+            result = conn.exec_driver_sql(end_sql, (final.value, end, run_id))
             if result.rowcount == 0:
                 raise _no_run(run_id)
 
@@ -392,28 +437,17 @@ class SqlTrackingStore:
             old = latest.get(row[1])
             if old is None or (row[3], row[4]) >= (old[3], old[4]):
                 latest[row[1]] = row
-        insert_sql, latest_sql = self._driver_sql
+        sql = self._driver_sql
 
         def write(conn: Connection) -> None:
-            conn.exec_driver_sql(insert_sql, rows)
-            conn.exec_driver_sql(latest_sql, list(latest.values()))
+            conn.exec_driver_sql(sql.insert_metric, rows)
+            conn.exec_driver_sql(sql.upsert_latest, list(latest.values()))
 
         return write
 
     @functools.cached_property
-    def _driver_sql(self) -> tuple[str, str]:
-        mark = "%s" if self.db.dialect == "postgresql" else "?"
-        values = ", ".join([mark] * 5)
-        columns = 'run_id, key, value, step, "timestamp"'
-        insert = f"INSERT INTO metrics ({columns}) VALUES ({values})"
-        latest = (
-            f"INSERT INTO latest_metrics ({columns}) VALUES ({values}) "
-            "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, "
-            'step = excluded.step, "timestamp" = excluded."timestamp" '
-            "WHERE excluded.step > latest_metrics.step OR (excluded.step = latest_metrics.step "
-            'AND excluded."timestamp" >= latest_metrics."timestamp")'
-        )
-        return insert, latest
+    def _driver_sql(self) -> _DriverSql:
+        return _DriverSql.for_dialect(self.db.dialect)
 
     def _write_for_run(self, run_id: str, fn: Any) -> None:
         """``db.write(fn)``, turning a foreign-key failure on ``run_id`` into NotFound."""
