@@ -108,17 +108,34 @@ def test_gc_dry_run_keeps_and_delete_removes(invoke: Invoke, populated: Any) -> 
     assert invoke("gc").stdout.startswith("would remove 0 unreferenced objects")
 
     assert invoke("runs", "delete", populated.ids[1]).exit_code == 0
-    dry = invoke("gc")
+    dry = invoke("gc", "--min-age", "0")
     assert dry.exit_code == 0
     assert digest in dry.stdout.splitlines()
     assert "would remove 1 unreferenced objects (15 B)" in dry.stdout
     assert path.exists()
 
-    deleted = invoke("gc", "--delete")
+    deleted = invoke("gc", "--delete", "--min-age", "0")
     assert deleted.exit_code == 0
     assert "removed 1 unreferenced objects" in deleted.stdout
     assert not path.exists()
     assert invoke("verify").exit_code == 0
+
+
+def test_gc_spares_recent_unreferenced_objects_by_default(invoke: Invoke, populated: Any) -> None:
+    # A job that stored an object but has not committed its record yet must not lose
+    # it to a gc running at the same moment: by default gc keeps what is under an hour old.
+    digest = populated.ws.tracking.get_run(populated.ids[1]).outputs[0].digest
+    path = _object_path(populated.ws.root, digest)
+    assert invoke("runs", "delete", populated.ids[1]).exit_code == 0
+
+    result = invoke("gc", "--delete")
+
+    assert result.exit_code == 0
+    assert path.exists()
+    assert "removed 0 unreferenced objects" in result.stdout
+    assert "1 unreferenced objects are newer than --min-age (3600 s)" in result.stderr
+    report = json.loads(invoke("gc", "--json").stdout)
+    assert (report["removed"], report["young"]) == ([], 1)
 
 
 def test_gc_keeps_referenced_objects(invoke: Invoke, populated: Any) -> None:

@@ -77,6 +77,11 @@ def verify(as_json: bool) -> None:
         raise click.exceptions.Exit(1)
 
 
+#: ``cairn gc`` spares unreferenced objects younger than this (seconds), as ``git gc``
+#: spares recent loose objects: a running job may have stored one it has not recorded.
+DEFAULT_MIN_AGE = 3600.0
+
+
 @click.command("gc")
 @click.option(
     "--delete",
@@ -88,9 +93,9 @@ def verify(as_json: bool) -> None:
 @click.option(
     "--min-age",
     type=click.FloatRange(min=0.0),
-    default=0.0,
-    help="Keep objects written less than this many seconds ago (for stores shared with "
-    "jobs that may be writing).",
+    default=DEFAULT_MIN_AGE,
+    help="Keep unreferenced objects written less than this many seconds ago: a job may "
+    "be storing one whose record is not committed yet. 0 removes them all.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as a JSON object.")
 def gc(delete: bool, min_age: float, as_json: bool) -> None:
@@ -110,6 +115,11 @@ def gc(delete: bool, min_age: float, as_json: bool) -> None:
         click.echo(digest)
     verb = "removed" if delete else "would remove"
     temps = f" and {len(report.temps)} stale temp files" if report.temps else ""
+    if report.young:
+        _output.echo_err(
+            f"note: {report.young} unreferenced objects are newer than --min-age "
+            f"({min_age:g} s) and were kept; pass --min-age 0 to include them"
+        )
     click.echo(
         f"{verb} {len(report.removed)} unreferenced objects ({_output.format_bytes(report.bytes)})"
         f"{temps}; kept {report.kept}"

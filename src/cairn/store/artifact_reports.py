@@ -48,19 +48,22 @@ class GcReport:
 
     ``removed`` digests were not reachable from the references; ``bytes`` is their
     total size; ``temps`` are stale temp files left by interrupted writes; ``kept``
-    objects were reachable."""
+    objects were reachable; ``young`` objects were not, but were written less than
+    ``min_age`` seconds ago and so were spared."""
 
     removed: tuple[str, ...]
     bytes: int
     temps: tuple[str, ...]
     kept: int
     dry_run: bool
+    young: int = 0
 
     def summary(self) -> str:
         verb = "would remove" if self.dry_run else "removed"
+        spared = f", spared {self.young} unreferenced recent objects" if self.young else ""
         return (
             f"{verb} {len(self.removed)} objects ({self.bytes} bytes) and {len(self.temps)} "
-            f"stale temp files; kept {self.kept} objects"
+            f"stale temp files; kept {self.kept} objects{spared}"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -70,6 +73,7 @@ class GcReport:
             "bytes": self.bytes,
             "temps": list(self.temps),
             "kept": self.kept,
+            "young": self.young,
         }
 
 

@@ -500,12 +500,14 @@ class ArtifactStore:
         keep = self.reachable(referenced)
         now = time.time()
         removed: list[str] = []
-        freed = kept = 0
+        freed = kept = young = 0
         for digest in self.iter_objects():
             key = _key(digest)
-            young = min_age > 0 and now - (self.blobs.modified(key) or now) < min_age
-            if digest in keep or young:
+            if digest in keep:
                 kept += 1
+                continue
+            if min_age > 0 and now - (self.blobs.modified(key) or now) < min_age:
+                young += 1
                 continue
             removed.append(digest)
             freed += self.blobs.size(key) or 0
@@ -517,7 +519,9 @@ class ArtifactStore:
         if not dry_run:
             for key in [*map(_key, removed), *temps]:
                 self.blobs.delete(key)
-        return GcReport(tuple(sorted(removed)), freed, tuple(sorted(temps)), kept, dry_run)
+        return GcReport(
+            tuple(sorted(removed)), freed, tuple(sorted(temps)), kept, dry_run, young=young
+        )
 
     def copy_to(self, other: ArtifactStore, digests: Iterable[str]) -> TransferReport:
         """Copy objects (with tree children) that ``other`` lacks; used by push and pull.
