@@ -16,7 +16,7 @@ from typing import Any, BinaryIO
 
 import blake3
 
-from cairn.errors import IntegrityError
+from cairn.errors import IntegrityError, InvalidInput
 
 #: Bytes read per chunk. Large enough for blake3 to spread one update over all cores.
 CHUNK_SIZE = 8 * 1024 * 1024
@@ -29,6 +29,14 @@ EMPTY_DIGEST = "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262
 COPY_CHUNK_SIZE = 1024 * 1024
 #: Chunks in flight between the reading/hashing thread and the writer thread.
 _BUFFERS = 4
+
+
+def checked_digest(digest: str) -> str:
+    """``digest`` in canonical (lowercase) form; ``InvalidInput`` if it is not a digest."""
+    value = digest.lower() if isinstance(digest, str) else ""
+    if not is_digest(value):
+        raise InvalidInput(f"{digest!r} is not an artifact digest (64 hex characters, BLAKE3)")
+    return value
 
 
 def new_hasher() -> blake3.blake3:

@@ -21,7 +21,6 @@ import io
 import os
 import shutil
 import tempfile
-import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -30,18 +29,18 @@ from typing import Any, BinaryIO
 
 from cairn.errors import IntegrityError, InvalidInput, NotFound
 from cairn.hashing import (
-    CHUNK_SIZE,
     CheckedChunks,
     VerifyingReader,
+    checked_digest,
     copy_hashing,
     hash_bytes,
     hash_file,
     is_digest,
-    new_hasher,
     usable_cores,
 )
+from cairn.store import maintenance
 from cairn.store.artifact_reports import GcReport, TransferReport, VerifyReport
-from cairn.store.blobs import TMP_PREFIX, Blobs, LocalBlobs, open_blobs
+from cairn.store.blobs import OBJECTS, Blobs, LocalBlobs, object_key, open_blobs
 from cairn.store.listing import SourceFile, read_small, walk
 from cairn.store.trees import (
     PACK_THRESHOLD,
@@ -54,9 +53,6 @@ from cairn.types import ObjectInfo, TreeEntry
 
 __all__ = ["ArtifactStore", "GcReport", "TransferReport", "VerifyReport"]
 
-OBJECTS = "objects/"
-STALE_TEMP_SECONDS = 3600.0
-_WORKERS = 4  # objects hashed or transferred at once (I/O latency, not CPU, is the limit)
 _PARALLEL_COPY_MIN = 64 * 1024 * 1024  # files this large copy in the kernel while hashed
 
 
@@ -115,7 +111,7 @@ class ArtifactStore:
             digest, size = hash_file(source)
         except OSError as exc:
             raise InvalidInput(f"cannot read {source}: {exc.strerror}") from None
-        key = _key(digest)
+        key = object_key(digest)
         if not self.blobs.exists(key):
             with _open_source(source) as f:
                 changed = f"{source} changed while it was being stored; store it again"
@@ -229,14 +225,14 @@ class ArtifactStore:
     def _publish(self, tmp: Path, digest: str) -> None:
         """Move a finished temp copy under its digest, unless that content is stored
         already (dedup: the caller then deletes the temp copy)."""
-        key = _key(digest)
+        key = object_key(digest)
         if self.blobs.exists(key):
             self._touch(key)
         else:
             self.blobs.commit_file(tmp, key)
 
     def _store_known(self, digest: str, data: bytes) -> None:
-        key = _key(digest)
+        key = object_key(digest)
         if self.blobs.exists(key):
             self._touch(key)
         else:
@@ -252,12 +248,12 @@ class ArtifactStore:
     # -- reading -----------------------------------------------------------------------
 
     def exists(self, digest: str) -> bool:
-        return self.blobs.exists(_key(_checked_digest(digest)))
+        return self.blobs.exists(object_key(checked_digest(digest)))
 
     def info(self, digest: str) -> ObjectInfo:
         """Size and kind of a stored object; for a tree, ``size`` sums its files."""
-        digest = _checked_digest(digest)
-        size = self.blobs.size(_key(digest))
+        digest = checked_digest(digest)
+        size = self.blobs.size(object_key(digest))
         if size is None:
             raise self._not_found(digest)
         if self._is_tree(digest):
@@ -274,7 +270,7 @@ class ArtifactStore:
             if target.pack is not None:
                 return io.BytesIO(self._read_member(target, verify))
             target = target.digest
-        digest = _checked_digest(target)
+        digest = checked_digest(target)
         raw = self._open_raw(digest)
         return io.BufferedReader(VerifyingReader(raw, digest)) if verify else raw
 
@@ -300,7 +296,7 @@ class ArtifactStore:
 
     def read_tree(self, digest: str) -> list[TreeEntry]:
         """The entries of a stored tree, sorted by path (the manifest is verified)."""
-        digest = _checked_digest(digest)
+        digest = checked_digest(digest)
         data = self.read_bytes(digest, verify=True)
         if not data.startswith(TREE_HEADER):
             raise InvalidInput(f"object {digest} is a file, not a tree")
@@ -319,14 +315,14 @@ class ArtifactStore:
         left half written. An existing ``dest`` (other than an empty folder) is refused
         unless ``overwrite`` is true, in which case it is replaced as a whole.
         """
-        digest = _checked_digest(digest)
+        digest = checked_digest(digest)
         path = Path(dest)
         occupied = path.is_symlink() or (
             path.exists() and not (path.is_dir() and not any(path.iterdir()))
         )
         if occupied and not overwrite:
             raise InvalidInput(f"{path} already exists; remove it or pass overwrite=True")
-        if not self.blobs.exists(_key(digest)):
+        if not self.blobs.exists(object_key(digest)):
             raise self._not_found(digest)
         path.parent.mkdir(parents=True, exist_ok=True)
         stage = path.parent / f".{path.name}.{uuid.uuid4().hex}.cairn-tmp"
@@ -350,7 +346,7 @@ class ArtifactStore:
 
     def _open_raw(self, digest: str) -> BinaryIO:
         try:
-            return self.blobs.open_read(_key(digest))
+            return self.blobs.open_read(object_key(digest))
         except FileNotFoundError:
             raise self._not_found(digest) from None
 
@@ -382,8 +378,8 @@ class ArtifactStore:
         if isinstance(target, TreeEntry) and target.pack is not None:
             path.write_bytes(self._read_member(target, verify))
             return
-        digest = _checked_digest(target.digest if isinstance(target, TreeEntry) else target)
-        local = self.blobs.local_path(_key(digest))
+        digest = checked_digest(target.digest if isinstance(target, TreeEntry) else target)
+        local = self.blobs.local_path(object_key(digest))
         if not verify and local is not None and local.is_file():
             shutil.copyfile(local, path)  # kernel-side copy
             return
@@ -417,7 +413,7 @@ class ArtifactStore:
                 with open(root / entry.path, "wb") as out:
                     out.write(chunk)
 
-    # -- maintenance -------------------------------------------------------------------
+    # -- maintenance (src/cairn/store/maintenance.py) ------------------------------------
 
     def verify(self, referenced: Iterable[str] = ()) -> VerifyReport:
         """Re-hash every object and every packed file; find missing references.
@@ -425,103 +421,20 @@ class ArtifactStore:
         ``missing`` lists digests of ``referenced`` that are absent, and children (files
         or packs) of stored trees that are absent.
         """
-        wanted = [_checked_digest(d) for d in referenced]
-        present = list(self.iter_objects())
-        corrupt: set[str] = set()
-        trees: dict[str, bytes] = {}
-        checked = total = 0
-        with ThreadPoolExecutor(_WORKERS) as pool:
-            for digest, result in zip(present, pool.map(self._scan, present), strict=True):
-                if result is None:
-                    continue  # removed meanwhile
-                actual, size, manifest = result
-                checked, total = checked + 1, total + size
-                if actual != digest:
-                    corrupt.add(digest)
-                elif manifest is not None:
-                    trees[digest] = manifest
-        have = set(present)
-        missing = {d for d in wanted if d not in have}
-        packs: dict[str, set[TreeEntry]] = {}
-        for digest, manifest in trees.items():
-            try:
-                entries = decode_tree(manifest, digest)
-            except IntegrityError:
-                continue  # a file that merely starts like a manifest
-            for entry in entries:
-                holder = entry.pack or entry.digest
-                if holder not in have:
-                    missing.add(holder)
-                elif entry.pack is not None and entry.pack not in corrupt:
-                    packs.setdefault(entry.pack, set()).add(entry)
-        members = 0
-        for pack, entries_in_pack in packs.items():
-            with contextlib.suppress(NotFound), self._open_raw(pack) as f:
-                data = memoryview(f.read())
-                for entry in entries_in_pack:
-                    members, total = members + 1, total + entry.size
-                    if hash_bytes(data[entry.offset : entry.offset + entry.size]) != entry.digest:
-                        corrupt.add(entry.digest)
-        return VerifyReport(checked, tuple(sorted(corrupt)), tuple(sorted(missing)), total, members)
-
-    def _scan(self, digest: str) -> tuple[str, int, bytes | None] | None:
-        """Digest, size and (for a tree manifest) bytes of a stored object; None if gone."""
-        hasher, size = new_hasher(), 0
-        kept: list[bytes] | None = None
-        try:
-            with self.blobs.open_read(_key(digest)) as f:
-                while chunk := f.read(CHUNK_SIZE):
-                    if size == 0 and chunk.startswith(TREE_HEADER):
-                        kept = []
-                    if kept is not None:
-                        kept.append(chunk)
-                    hasher.update(chunk)
-                    size += len(chunk)
-        except FileNotFoundError:
-            return None
-        return hasher.hexdigest(), size, None if kept is None else b"".join(kept)
+        return maintenance.verify(self, referenced)
 
     def reachable(self, referenced: Iterable[str]) -> set[str]:
         """``referenced`` plus the files and packs of every referenced tree."""
-        keep = {_checked_digest(d) for d in referenced}
-        for digest in list(keep):
-            if self.blobs.exists(_key(digest)) and self._is_tree(digest):
-                # read_tree verifies the manifest: gc must not guess children from bad bytes.
-                keep.update(e.pack or e.digest for e in self.read_tree(digest))
-        return keep
+        return maintenance.reachable(self, referenced)
 
     def gc(self, referenced: Iterable[str], dry_run: bool = True, min_age: float = 0.0) -> GcReport:
         """Remove objects not reachable from ``referenced`` (dry run by default).
 
-        Objects modified less than ``min_age`` seconds ago are kept, so a write whose
-        record is not committed yet survives a concurrent gc. Temp files older than an
-        hour (left by killed writers) are removed too.
+        Objects modified less than ``min_age`` seconds ago are kept (and counted as
+        ``young``), so a write whose record is not committed yet survives a concurrent
+        gc. Temp files older than an hour (left by killed writers) are removed too.
         """
-        keep = self.reachable(referenced)
-        now = time.time()
-        removed: list[str] = []
-        freed = kept = young = 0
-        for digest in self.iter_objects():
-            key = _key(digest)
-            if digest in keep:
-                kept += 1
-                continue
-            if min_age > 0 and now - (self.blobs.modified(key) or now) < min_age:
-                young += 1
-                continue
-            removed.append(digest)
-            freed += self.blobs.size(key) or 0
-        temps = [
-            key
-            for key in self.blobs.list(TMP_PREFIX)
-            if now - (self.blobs.modified(key) or now) > STALE_TEMP_SECONDS
-        ]
-        if not dry_run:
-            for key in [*map(_key, removed), *temps]:
-                self.blobs.delete(key)
-        return GcReport(
-            tuple(sorted(removed)), freed, tuple(sorted(temps)), kept, dry_run, young=young
-        )
+        return maintenance.gc(self, referenced, dry_run, min_age)
 
     def copy_to(self, other: ArtifactStore, digests: Iterable[str]) -> TransferReport:
         """Copy objects (with tree children) that ``other`` lacks; used by push and pull.
@@ -530,57 +443,7 @@ class ArtifactStore:
         missing here, so ``other`` never holds a tree it cannot check out. Bytes are
         verified on the way: a corrupt source object raises :class:`IntegrityError`.
         """
-        files: dict[str, None] = {}
-        trees: list[str] = []
-        missing: list[str] = []
-        for digest in map(_checked_digest, digests):
-            if not self.blobs.exists(_key(digest)):
-                missing.append(digest)
-            elif self._is_tree(digest):
-                children = {e.pack or e.digest for e in self.read_tree(digest)}
-                absent = sorted(c for c in children if not self.blobs.exists(_key(c)))
-                if absent:
-                    missing.extend(absent)
-                else:
-                    files.update(dict.fromkeys(sorted(children)))
-                    trees.append(digest)
-            else:
-                files[digest] = None
-        copied: list[str] = []
-        moved = skipped = 0
-        for batch in (list(files), trees):
-            with ThreadPoolExecutor(_WORKERS) as pool:
-                for digest, size in zip(
-                    batch, pool.map(lambda d: self._transfer(other, d), batch), strict=True
-                ):
-                    if size is None:
-                        skipped += 1
-                    else:
-                        copied.append(digest)
-                        moved += size
-        return TransferReport(tuple(copied), skipped, tuple(sorted(set(missing))), moved)
-
-    def _transfer(self, other: ArtifactStore, digest: str) -> int | None:
-        key = _key(digest)
-        if other.blobs.exists(key):
-            return None
-        with self._open_raw(digest) as source:
-            chunks = CheckedChunks(
-                source, digest, f"object {digest} is corrupt in {self.uri}; run `cairn verify`"
-            )
-            other.blobs.write_atomic(key, chunks)
-        return chunks.size
-
-
-def _key(digest: str) -> str:
-    return f"{OBJECTS}{digest[:2]}/{digest[2:]}"
-
-
-def _checked_digest(digest: str) -> str:
-    value = digest.lower() if isinstance(digest, str) else ""
-    if not is_digest(value):
-        raise InvalidInput(f"{digest!r} is not an artifact digest (64 hex characters, BLAKE3)")
-    return value
+        return maintenance.copy_to(self, other, digests)
 
 
 def _open_source(path: Path) -> BinaryIO:

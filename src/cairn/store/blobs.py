@@ -32,6 +32,14 @@ from typing import Any, BinaryIO, Protocol, runtime_checkable
 from cairn.errors import ConfigError
 
 TMP_PREFIX = "tmp/"
+#: Objects live under ``objects/<first 2 hex digits>/<other 62>`` of their digest.
+OBJECTS = "objects/"
+
+
+def object_key(digest: str) -> str:
+    """The key of the object ``digest`` in a store (fanned out by its first byte)."""
+    return f"{OBJECTS}{digest[:2]}/{digest[2:]}"
+
 
 #: Protocols whose writes become visible only when complete (a PUT or multipart upload).
 ATOMIC_PUT_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "oss"})
