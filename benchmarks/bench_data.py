@@ -62,9 +62,11 @@ def _file(quick: bool, section: Section, cache: dict[str, Any]) -> list[Result]:
         f"core{'s' if cores > 2 else ''} the copy leaves {left_rate:.2f} GiB/s; the store's "
         f"hashing call, timed inside `put_file` while the kernel copies the file, "
         f"{phase_rate:.2f} GiB/s ({100 * phase_rate / raw_rate:.0f}% of all cores, "
-        f"{100 * phase_rate / left_rate:.0f}% of the cores left to it). Each timed step "
-        "starts after `sync`, so no earlier copy is written back during it (the DVC "
-        "worker does the same)."
+        f"{100 * phase_rate / left_rate:.0f}% of the cores left to it). Each timed step, "
+        "for both tools, starts after `sync` (no earlier copy is written back during it), "
+        "with the file read into the page cache and 2 GiB of fresh memory written once: "
+        "this virtual machine returns idle memory to its host, and a copy into such "
+        "memory ran 2-4x slower in a random part of the repeats."
     )
     bar = bool(ours["progress_bar"])
     return [
