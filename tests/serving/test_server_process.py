@@ -53,7 +53,7 @@ def server(iris: Any) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     yield proc, port
     if proc.poll() is None:
         proc.kill()
-        proc.wait(10)
+    proc.communicate(timeout=10)  # reaps the process and closes its pipes
 
 
 def _hammer(port: int, count: int, threads: int = 4) -> list[int]:

@@ -148,5 +148,9 @@ def test_a_database_from_a_newer_cairn_is_refused(new_uri: Callable[[], str]) ->
     with db.engine.begin() as conn:
         conn.execute(sa.text("UPDATE alembic_version SET version_num = '9999'"))
     db.close()
-    with pytest.raises(StoreError, match=r"'9999', unknown to this Cairn.*upgrade Cairn"):
-        open_metadata(uri).tracking.get_experiment("x")
+    newer = open_metadata(uri)
+    try:
+        with pytest.raises(StoreError, match=r"'9999', unknown to this Cairn.*upgrade Cairn"):
+            newer.tracking.get_experiment("x")
+    finally:
+        newer.close()

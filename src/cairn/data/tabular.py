@@ -11,6 +11,7 @@ types come from the first block (``CSV_BLOCK_SIZE``) and then hold for the whole
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -60,6 +61,18 @@ class Source:
             return str(self.path)
         return self.opener()  # type: ignore[no-any-return]
 
+    @contextmanager
+    def opened(self) -> Iterator[BinaryIO | str]:
+        """:meth:`open`, closing the file afterwards: Arrow's readers do not close a
+        Python file object handed to them, so a reader abandoned early (validation
+        stopping at a bad row, an error) would leave it open until collected."""
+        handle = self.open()
+        try:
+            yield handle
+        finally:
+            if not isinstance(handle, str):
+                handle.close()
+
 
 def schema_of(sources: Sequence[Source], fmt: str) -> pa.Schema:
     """The common Arrow schema of ``sources``; ``InvalidInput`` if unreadable or unequal."""
@@ -107,13 +120,14 @@ def _read_schema(source: Source, fmt: str, _columns: Sequence[str] | None) -> pa
         if fmt == "parquet":
             import pyarrow.parquet as pq
 
-            with pq.ParquetFile(source.open()) as handle:
+            with source.opened() as raw, pq.ParquetFile(raw) as handle:
                 return handle.schema_arrow.remove_metadata()
-        reader = _open_csv(source, None, None)
-        try:
-            return reader.schema
-        finally:
-            reader.close()
+        with source.opened() as raw:
+            reader = _open_csv(raw, source.label, None, None)
+            try:
+                return reader.schema
+            finally:
+                reader.close()
     except (pa.ArrowException, OSError) as exc:
         raise InvalidInput(
             f"cannot read {source.label} as {fmt.upper()}: {_first_line(exc)}"
@@ -127,7 +141,10 @@ def _parquet_batches(
 
     # A buffered stream without pre-buffering reads column chunks page by page, and one
     # row group at a time keeps Arrow from reading ahead: memory stays near one batch.
-    with pq.ParquetFile(source.open(), buffer_size=1 << 20, pre_buffer=False) as handle:
+    with (
+        source.opened() as raw,
+        pq.ParquetFile(raw, buffer_size=1 << 20, pre_buffer=False) as handle,
+    ):
         for group in range(handle.metadata.num_row_groups):
             yield from handle.iter_batches(
                 batch_size=batch_rows, row_groups=[group], columns=columns, use_threads=False
@@ -137,14 +154,17 @@ def _parquet_batches(
 def _csv_batches(
     source: Source, schema: pa.Schema, columns: Sequence[str] | None
 ) -> Iterator[pa.RecordBatch]:
-    reader = _open_csv(source, schema, columns)
-    try:
-        yield from reader
-    finally:
-        reader.close()
+    with source.opened() as raw:
+        reader = _open_csv(raw, source.label, schema, columns)
+        try:
+            yield from reader
+        finally:
+            reader.close()
 
 
-def _open_csv(source: Source, schema: pa.Schema | None, columns: Sequence[str] | None) -> Any:
+def _open_csv(
+    raw: BinaryIO | str, label: str, schema: pa.Schema | None, columns: Sequence[str] | None
+) -> Any:
     import pyarrow.csv as pcsv
 
     convert = pcsv.ConvertOptions(
@@ -152,8 +172,8 @@ def _open_csv(source: Source, schema: pa.Schema | None, columns: Sequence[str] |
         include_columns=list(columns) if columns is not None else None,
     )
     read = pcsv.ReadOptions(block_size=CSV_BLOCK_SIZE)
-    stream: Any = source.open()
-    if source.label.lower().endswith(".gz"):
+    stream: Any = raw
+    if label.lower().endswith(".gz"):
         import pyarrow as pa
 
         stream = pa.input_stream(stream, compression="gzip")
