@@ -26,12 +26,12 @@ def _rss_kb(pid: int) -> int:
     raise AssertionError("no VmRSS")
 
 
-@pytest.fixture
-def server(iris: Any) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+def _start(*extra: str) -> tuple[subprocess.Popen[bytes], int]:
+    """``cairn serve iris@production`` on a free port, once it answers ready."""
     port = free_port()
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cairn", "serve", "iris@production", "--port", str(port)],
+        [sys.executable, "-m", "cairn", "serve", "iris@production", "--port", str(port), *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,
@@ -50,10 +50,26 @@ def server(iris: Any) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
             _out, err = proc.communicate(timeout=5)
             pytest.fail(f"cairn serve did not start: {err.decode()[-2000:]}")
         time.sleep(0.1)
+    return proc, port
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    proc.communicate(timeout=10)  # reaps the process and closes its pipes
+
+
+@pytest.fixture
+def server(iris: Any) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    proc, port = _start()
     yield proc, port
     if proc.poll() is None:
         proc.kill()
-    proc.communicate(timeout=10)  # reaps the process and closes its pipes
+    proc.communicate(timeout=10)
 
 
 def _hammer(port: int, count: int, threads: int = 4) -> list[int]:
@@ -112,3 +128,45 @@ def test_sigterm_flushes_the_prediction_log(server: Any) -> None:
     assert b"Traceback" not in proc.stderr.read()  # type: ignore[union-attr]
     df = read_log("iris")
     assert len(df) == 40 * 5 and df["request_id"].nunique() == 40
+
+
+def _scrape(port: int) -> dict[str, float]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", "/metrics")
+    text = conn.getresponse().read().decode()
+    conn.close()
+    series = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            series[name] = float(value)
+    return series
+
+
+def _metric_dirs() -> set[Path]:
+    import tempfile
+
+    return set(Path(tempfile.gettempdir()).glob("cairn-metrics-*"))
+
+
+def test_metrics_of_several_worker_processes_add_up_in_every_scrape(iris: Any) -> None:
+    before = _metric_dirs()
+    proc, port = _start("--workers", "2")
+    assert len(_metric_dirs() - before) == 1  # the folder the processes share
+    try:
+        # One connection per request, so that both processes take some of them.
+        assert set(_hammer(port, 60, threads=60)) == {200}
+        invocations = 'cairn_requests_total{code="200",route="/invocations"}'
+        predictions = 'cairn_predictions_total{model="iris",role="primary",version="1"}'
+        pids = set()
+        for _ in range(8):  # scrapes land on either process; each must see all requests
+            series = _scrape(port)
+            assert series[invocations] == 60
+            assert series[predictions] == 60 * 5
+            info = [name for name in series if name.startswith("cairn_model_version_info")]
+            assert info and all('pid="' in name for name in info), info
+            pids.update(name.split('pid="')[1].split('"')[0] for name in info)
+        assert all(p.isdigit() for p in pids)
+    finally:
+        _stop(proc)
+    assert _metric_dirs() - before == set()  # removed when the server stopped

@@ -18,10 +18,18 @@ Exported series (all prefixed ``cairn_``):
     model_swaps_total / model_reload_errors_total
     predlog_dropped_total / predlog_written_rows_total / predlog_pending
     shadow_dropped_total
+
+With several server processes (``cairn serve --workers N``) the server sets
+``PROMETHEUS_MULTIPROC_DIR`` before starting them: every process writes its counters and
+histograms to memory-mapped files there, and any process answering ``/metrics`` sums
+them, so a scrape sees the whole server whichever process it reaches. The state series
+(versions served, swaps, prediction-log figures) are the answering process's own and
+carry its ``pid`` as a label.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -35,6 +43,8 @@ ROW_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 10_000, 100_000)
 MAX_CLASS_LABELS = 50
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+#: The folder prometheus_client's multiprocess mode shares between server processes.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class ServingMetrics:
@@ -43,6 +53,15 @@ class ServingMetrics:
     def __init__(self, state: Callable[[], dict[str, Any]] | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        shared = os.environ.get(MULTIPROC_ENV)
+        # What /metrics renders: this registry, or with several processes a registry that
+        # sums every process's files (this one's included) plus this process's state.
+        self._exposed = r
+        if shared:
+            from prometheus_client import multiprocess
+
+            self._exposed = CollectorRegistry()
+            multiprocess.MultiProcessCollector(self._exposed, path=shared)  # type: ignore[no-untyped-call]
         self.requests = Counter(
             "cairn_requests", "Requests answered.", ["route", "code"], registry=r
         )
@@ -74,6 +93,7 @@ class ServingMetrics:
             "Sum of numeric predictions; divide by cairn_predictions_total for the mean.",
             ["model", "version"],
             registry=r,
+            multiprocess_mode="sum",
         )
         self.classes = Counter(
             "cairn_prediction_class", "Predictions per class label.", ["model", "class"], registry=r
@@ -81,7 +101,8 @@ class ServingMetrics:
         self._children: dict[tuple[Any, ...], Any] = {}
         self._class_labels: set[str] = set()
         if state is not None:
-            r.register(_StateCollector(state))
+            pid = str(os.getpid()) if shared else None
+            self._exposed.register(_StateCollector(state, pid))
 
     def observe(self, route: str, code: int, seconds: float) -> None:
         key = ("req", route, code)
@@ -146,24 +167,27 @@ class ServingMetrics:
         child.inc(count)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        return generate_latest(self._exposed)
 
 
 class _StateCollector(Collector):
     """Reads the app's state at scrape time: versions served, drops, reloads."""
 
-    def __init__(self, state: Callable[[], dict[str, Any]]) -> None:
+    def __init__(self, state: Callable[[], dict[str, Any]], pid: str | None = None) -> None:
         self.state = state
+        self.pid = pid  # set with several server processes: whose state this is
 
     def collect(self) -> Iterator[Metric]:
         s = self.state()
+        extra = [] if self.pid is None else ["pid"]
+        mine = [] if self.pid is None else [self.pid]
         info = GaugeMetricFamily(
             "cairn_model_version_info",
             "The model versions being served.",
-            labels=["model", "version", "role"],
+            labels=["model", "version", "role", *extra],
         )
         for model, version, role in s.get("served", []):
-            info.add_metric([model, version, role], 1)
+            info.add_metric([model, version, role, *mine], 1)
         yield info
         for name, doc, key in (
             (
@@ -197,11 +221,11 @@ class _StateCollector(Collector):
                 "shadow_dropped",
             ),
         ):
-            c = CounterMetricFamily(name, doc)
-            c.add_metric([], float(s.get(key, 0)))
+            c = CounterMetricFamily(name, doc, labels=extra)
+            c.add_metric(mine, float(s.get(key, 0)))
             yield c
         g = GaugeMetricFamily(
-            "cairn_predlog_pending", "Prediction log records waiting to be written."
+            "cairn_predlog_pending", "Prediction log records waiting to be written.", labels=extra
         )
-        g.add_metric([], float(s.get("pending", 0)))
+        g.add_metric(mine, float(s.get("pending", 0)))
         yield g

@@ -3,17 +3,23 @@
 ``cairn serve`` calls :func:`serve`. With ``workers > 1`` uvicorn starts that many
 processes, each importing :func:`app_from_env`, which rebuilds the same app from the
 JSON options in ``CAIRN_SERVE_OPTIONS``: every worker loads the model, follows the
-alias and writes its own prediction log files.
+alias and writes its own prediction log files; their metrics meet in a shared folder, so
+``/metrics`` answers for the whole server (see :mod:`cairn.serving.metrics`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from cairn.serving.app import DEFAULT_MAX_BODY, ServeOptions, ServingApp
+from cairn.serving.metrics import MULTIPROC_ENV
 from cairn.serving.predlog import PredictionLog, default_root
 from cairn.serving.reload import Loader, ModelRef, ModelSlot, Resolver, load_model, resolve_alias
 from cairn.serving.routing import Router, parse_canary
@@ -120,11 +126,32 @@ def serve(
     if workers > 1:
         build_app(config)  # fail fast, with one line, before starting worker processes
         os.environ[ENV_OPTIONS] = json.dumps(asdict(config))
-        uvicorn.run("cairn.serving.server:app_from_env", factory=True, workers=workers, **kwargs)
+        with _shared_metrics_dir():
+            uvicorn.run(
+                "cairn.serving.server:app_from_env", factory=True, workers=workers, **kwargs
+            )
         return
     app = build_app(config)  # load before binding, so a bad model fails fast with one line
     _freeze_heap()
     uvicorn.run(app, **kwargs)
+
+
+@contextlib.contextmanager
+def _shared_metrics_dir() -> Iterator[None]:
+    """A folder where every server process writes its metrics, so that ``/metrics``
+    sums them (prometheus_client's multiprocess mode); removed when the server stops.
+    A folder the environment already names (``PROMETHEUS_MULTIPROC_DIR``) is used as it
+    is and kept."""
+    if os.environ.get(MULTIPROC_ENV):
+        yield
+        return
+    folder = tempfile.mkdtemp(prefix="cairn-metrics-")
+    os.environ[MULTIPROC_ENV] = folder
+    try:
+        yield
+    finally:
+        del os.environ[MULTIPROC_ENV]
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _freeze_heap() -> None:
