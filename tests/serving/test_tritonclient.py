@@ -32,8 +32,11 @@ def test_tritonclient_reads_health_and_metadata(iris_server: Any) -> None:
     client.close()
 
 
+@pytest.mark.parametrize("binary_out", [False, True], ids=["json-out", "binary-out"])
 @pytest.mark.parametrize("binary", [False, True], ids=["json", "binary"])
-def test_tritonclient_infers_with_one_tensor_per_column(iris_server: Any, binary: bool) -> None:
+def test_tritonclient_infers_with_one_tensor_per_column(
+    iris_server: Any, binary: bool, binary_out: bool
+) -> None:
     client = httpclient.InferenceServerClient(url=f"127.0.0.1:{iris_server.port}")
     X, _ = iris_frame()
     rows = X.iloc[::15]
@@ -43,11 +46,40 @@ def test_tritonclient_infers_with_one_tensor_per_column(iris_server: Any, binary
         tensor.set_data_from_numpy(rows[col].to_numpy(), binary_data=binary)
         inputs.append(tensor)
     result = client.infer(
-        "iris", inputs, outputs=[httpclient.InferRequestedOutput("predict", binary_data=False)]
+        "iris", inputs, outputs=[httpclient.InferRequestedOutput("predict", binary_data=binary_out)]
     )
-    assert result.get_response()["model_version"] == "1"
+    response = result.get_response()
+    assert response["model_version"] == "1"
+    # A binary output carries its size instead of a `data` list.
+    assert ("binary_data_size" in response["outputs"][0].get("parameters", {})) == binary_out
     np.testing.assert_array_equal(result.as_numpy("predict"), iris_estimator().predict(rows))
     client.close()
+
+
+def test_tritonclient_reads_binary_string_outputs(models: Any, threaded_server: Any) -> None:
+    from sklearn.tree import DecisionTreeClassifier
+
+    from cairn.serving.server import ServeConfig, build_app
+
+    X, y = iris_frame()
+    names = np.array(["setosa", "versicolor", "virginica"])[y.to_numpy()]
+    models.register("flowers", DecisionTreeClassifier(max_depth=3).fit(X, names), X.iloc[:5])
+    app = build_app(ServeConfig("flowers@production", log_predictions=False))
+    with threaded_server(app, free_port()) as server:
+        client = httpclient.InferenceServerClient(url=f"127.0.0.1:{server.port}")
+        rows = X.iloc[::25]
+        inputs = []
+        for col in IRIS_COLUMNS:
+            tensor = httpclient.InferInput(col, [len(rows)], "FP64")
+            tensor.set_data_from_numpy(rows[col].to_numpy(), binary_data=True)
+            inputs.append(tensor)
+        result = client.infer(
+            "flowers", inputs, outputs=[httpclient.InferRequestedOutput("predict")]
+        )
+        got = [v.decode() for v in result.as_numpy("predict").tolist()]
+        assert got == names[::25].tolist()
+        assert result.get_response()["outputs"][0]["datatype"] == "BYTES"
+        client.close()
 
 
 def test_tritonclient_infers_with_a_tensor_model(cancer: Any, threaded_server: Any) -> None:

@@ -200,6 +200,18 @@ class ServingApp:
                 code, payload, served = await self._model_route(
                     m, method, receive, content_length, header_length, request_id
                 )
+                if isinstance(payload, v2.BinaryResponse):
+                    await self._send(
+                        send,
+                        code,
+                        payload.body,
+                        request_id,
+                        b"application/octet-stream",
+                        served,
+                        [(b"inference-header-content-length", b"%d" % payload.header_length)],
+                    )
+                    self.metrics.observe(route, code, time.perf_counter() - started)
+                    return
                 body = json.dumps(payload).encode()
             else:
                 route = "(unknown)"
@@ -220,11 +232,13 @@ class ServingApp:
         request_id: str,
         ctype: bytes = b"application/json",
         version: str = "",
+        extra: list[tuple[bytes, bytes]] | None = None,
     ) -> None:
         headers = [
             (b"content-type", ctype),
             (b"content-length", str(len(body)).encode()),
             (b"x-request-id", request_id.encode()),
+            *(extra or ()),
         ]
         if version:  # which model version answered (the body of /invocations does not say)
             headers.append((b"x-model-version", version.encode()))
@@ -278,7 +292,9 @@ class ServingApp:
         else:
             doc, batch = _decode_v2(predictor, data, header_length)
         preds, out = await self._predict(predictor, batch, role, request_id, "/v2/models/infer")
-        response = v2.encode_response(predictor.spec, predictor.version, preds, out, doc.get("id"))
+        response = v2.encode_response(
+            predictor.spec, predictor.version, preds, out, doc.get("id"), v2.wants_binary(doc)
+        )
         return 200, response, predictor.version
 
     async def _invocations(

@@ -4,8 +4,10 @@ A table signature takes one input tensor per column, named after the column (the
 convention of MLServer's pandas codec); a tensor signature takes one tensor. Requests
 may use the binary data extension that ``tritonclient`` sends by default: the JSON
 header is the first ``Inference-Header-Content-Length`` bytes of the body and each
-binary input says its ``binary_data_size``. Responses are always JSON, which every v2
-client reads.
+binary input says its ``binary_data_size``. Responses are JSON unless the request asks
+for binary outputs (``outputs[].parameters.binary_data`` or the request parameter
+``binary_data_output``): the output tensor then follows a JSON header in raw
+little-endian bytes, with ``Inference-Header-Content-Length`` saying where it starts.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import struct
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -208,24 +211,68 @@ def to_batch(spec: ModelSpec, inputs: list[tuple[str, np.ndarray]]) -> Batch:
     return table_batch(spec, dict(inputs))
 
 
+@dataclass(frozen=True)
+class BinaryResponse:
+    """A response with binary tensor data: ``body`` is the JSON header (``header_length``
+    bytes) followed by the raw tensor bytes."""
+
+    body: bytes
+    header_length: int
+
+
+def wants_binary(doc: dict[str, Any]) -> bool:
+    """Whether the request asks for its outputs as binary tensor data."""
+    params = doc.get("parameters")
+    if isinstance(params, dict) and params.get("binary_data_output") is True:
+        return True
+    outputs = doc.get("outputs")
+    if not isinstance(outputs, list):
+        return False
+    return any(
+        isinstance(o, dict)
+        and isinstance(o.get("parameters"), dict)
+        and o["parameters"].get("binary_data") is True
+        for o in outputs
+    )
+
+
 def encode_response(
-    spec: ModelSpec, version: str, preds: np.ndarray, data: list[Any], request_id: Any
-) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "model_name": spec.name,
-        "model_version": version,
-        "outputs": [
-            {
-                "name": "predict",
-                "shape": list(preds.shape),
-                "datatype": v2_datatype(str(preds.dtype)),
-                "data": _flat(data, preds.ndim),
-            }
-        ],
-    }
+    spec: ModelSpec,
+    version: str,
+    preds: np.ndarray,
+    data: list[Any],
+    request_id: Any,
+    binary: bool = False,
+) -> dict[str, Any] | BinaryResponse:
+    datatype = v2_datatype(str(preds.dtype))
+    tensor: dict[str, Any] = {"name": "predict", "shape": list(preds.shape), "datatype": datatype}
+    raw = b""
+    if binary:
+        raw = _to_binary(preds, datatype, data)
+        tensor["parameters"] = {"binary_data_size": len(raw)}
+    else:
+        tensor["data"] = _flat(data, preds.ndim)
+    out: dict[str, Any] = {"model_name": spec.name, "model_version": version, "outputs": [tensor]}
     if request_id is not None:
         out["id"] = request_id
-    return out
+    if not binary:
+        return out
+    header = json.dumps(out).encode()
+    return BinaryResponse(header + raw, len(header))
+
+
+def _to_binary(preds: np.ndarray, datatype: str, data: list[Any]) -> bytes:
+    """The tensor's bytes as the binary extension lays them out (row-major, little endian;
+    BYTES as a 4-byte length before each UTF-8 element)."""
+    if datatype == "BYTES":
+        parts = []
+        for value in _flat(data, preds.ndim):
+            encoded = str(value).encode()
+            parts.append(struct.pack("<I", len(encoded)))
+            parts.append(encoded)
+        return b"".join(parts)
+    dtype = np.dtype(V2_TO_NUMPY[datatype]).newbyteorder("<")
+    return np.ascontiguousarray(preds, dtype=dtype).tobytes()
 
 
 def _flat(data: list[Any], ndim: int) -> list[Any]:
