@@ -92,6 +92,34 @@ def test_invocations_accepts_mlflow_json_formats(iris_app: Any, payload: Any) ->
     assert resp.json() == {"predictions": iris_estimator().predict(rows).tolist()}
 
 
+def test_extreme_inputs_are_answered_and_overflowing_predictions_are_null(
+    models: Any, serve_app: Any
+) -> None:
+    # Values near the float64 limit overflow inside the model: the caller still gets an
+    # answer (never a 500, even with warnings turned into errors as in this suite), and a
+    # prediction that overflowed is JSON null rather than invalid `Infinity`.
+    from sklearn.linear_model import LinearRegression
+
+    X, y = iris_frame()
+    target = y * 1000.0  # coefficients in the hundreds: 1e308 inputs overflow
+    models.register("petals", LinearRegression().fit(X, target), X.iloc[:5])
+    _, client = serve_app("petals@production")
+    rows = X.iloc[:3].copy()
+    rows.iloc[0] = 1e308
+
+    resp = client.post("/invocations", json={"dataframe_records": rows.to_dict("records")})
+
+    assert resp.status_code == 200, resp.text
+
+    def not_json(constant: str) -> None:
+        raise AssertionError(f"{constant} is not JSON")
+
+    predictions = json.loads(resp.text, parse_constant=not_json)["predictions"]
+    assert predictions[0] is None
+    expected = LinearRegression().fit(X, target).predict(rows[1:])
+    assert predictions[1:] == pytest.approx(expected.tolist())
+
+
 def test_invocations_accepts_csv_with_a_header(iris_app: Any) -> None:
     _, client = iris_app
     X, _ = iris_frame()

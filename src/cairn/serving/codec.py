@@ -11,6 +11,7 @@ Every refusal is a :class:`ServingError` naming the column, answered with 422.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -213,6 +214,10 @@ def encode_predictions(result: Any) -> tuple[np.ndarray, list[Any]]:
     if arr.dtype.kind == "O":
         data = [_plain(v) for v in arr.ravel().tolist()]
         return arr, _nest(data, arr.shape)
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        # JSON has no NaN or infinity: such predictions are null (binary v2 keeps them).
+        flat = [v if math.isfinite(v) else None for v in arr.ravel().tolist()]
+        return arr, _nest(flat, arr.shape)
     return arr, arr.tolist()
 
 

@@ -57,10 +57,14 @@ class Predictor:
             empty = np.empty((0,), dtype=self.spec.output_dtype)
             return empty, []
         try:
-            if self.direct is not None:
-                result = self.direct(model_input(self.spec, batch, False))
-            else:
-                result = self.model.predict(model_input(self.spec, batch, self.frame))
+            # Floating-point overflow inside the model (extreme but valid inputs) yields
+            # inf or NaN, as numpy computes it; it must not become an error because a
+            # process runs with warnings as errors. Non-finite outputs are sent as null.
+            with np.errstate(all="ignore"):
+                if self.direct is not None:
+                    result = self.direct(model_input(self.spec, batch, False))
+                else:
+                    result = self.model.predict(model_input(self.spec, batch, self.frame))
         except ServingError:
             raise
         except InvalidInput as exc:
