@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-import tempfile
 import time
 from array import array
 from dataclasses import dataclass
@@ -116,6 +115,8 @@ class StatCache:
         data = self._load()
         data[str(found.root)] = {"fingerprint": found.fingerprint, **values}
         self.file.parent.mkdir(parents=True, exist_ok=True)
+        import tempfile
+
         fd, tmp = tempfile.mkstemp(dir=self.file.parent, prefix=".statcache-")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as out:

@@ -13,7 +13,6 @@ import contextlib
 import json
 import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,9 +22,9 @@ from cairn.data import tabular
 from cairn.data.statcache import Scan, StatCache, scan
 from cairn.errors import InvalidInput
 from cairn.store.datasets import AddResult, Column, Format, NewVersion, check_name
-from cairn.types import ObjectInfo
 
 if TYPE_CHECKING:
+    from cairn.types import ObjectInfo
     from cairn.workspace import Workspace
 
 #: Sizes from which ``add`` shows progress on a terminal.
@@ -154,6 +153,8 @@ def add_version(
     # or if that declines, the metadata store does. Finding which, and asking git for
     # the commit, run on a thread while the data is profiled and stored, which mostly
     # waits on the kernel and on BLAKE3's threads.
+    from concurrent.futures import ThreadPoolExecutor  # here: a no-change add needs none
+
     with ThreadPoolExecutor(1, thread_name_prefix="cairn-prepare") as pool:
         prepared = pool.submit(_prepare, ws)
         content = classify(found)

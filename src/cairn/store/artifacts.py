@@ -23,9 +23,8 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from cairn.errors import IntegrityError, InvalidInput, NotFound
 from cairn.hashing import (
@@ -38,7 +37,6 @@ from cairn.hashing import (
     is_digest,
     usable_cores,
 )
-from cairn.store import maintenance
 from cairn.store.artifact_reports import GcReport, TransferReport, VerifyReport
 from cairn.store.blobs import OBJECTS, Blobs, LocalBlobs, object_key, open_blobs
 from cairn.store.listing import SourceFile, read_small, walk
@@ -50,6 +48,9 @@ from cairn.store.trees import (
     encode_tree,
 )
 from cairn.types import ObjectInfo, TreeEntry
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 __all__ = ["ArtifactStore", "GcReport", "TransferReport", "VerifyReport"]
 
@@ -147,6 +148,8 @@ class ArtifactStore:
                 files = walk(root)
             except OSError as exc:
                 raise InvalidInput(f"cannot list {exc.filename or root}: {exc.strerror}") from None
+        from concurrent.futures import ThreadPoolExecutor
+
         # Packs are written (and fsync'ed) on a thread while the next one is read.
         with ThreadPoolExecutor(1, thread_name_prefix="cairn-pack") as writer:
             pending: list[Future[None]] = []
@@ -189,6 +192,8 @@ class ArtifactStore:
         assert isinstance(self.blobs, LocalBlobs)
         before = _fingerprint(source)
         tmp = self.blobs.new_temp()
+        from concurrent.futures import ThreadPoolExecutor
+
         try:
             with ThreadPoolExecutor(1, thread_name_prefix="cairn-copy") as pool:
                 copied = pool.submit(shutil.copyfile, source, tmp)
@@ -421,10 +426,14 @@ class ArtifactStore:
         ``missing`` lists digests of ``referenced`` that are absent, and children (files
         or packs) of stored trees that are absent.
         """
+        from cairn.store import maintenance
+
         return maintenance.verify(self, referenced)
 
     def reachable(self, referenced: Iterable[str]) -> set[str]:
         """``referenced`` plus the files and packs of every referenced tree."""
+        from cairn.store import maintenance
+
         return maintenance.reachable(self, referenced)
 
     def gc(self, referenced: Iterable[str], dry_run: bool = True, min_age: float = 0.0) -> GcReport:
@@ -434,6 +443,8 @@ class ArtifactStore:
         ``young``), so a write whose record is not committed yet survives a concurrent
         gc. Temp files older than an hour (left by killed writers) are removed too.
         """
+        from cairn.store import maintenance
+
         return maintenance.gc(self, referenced, dry_run, min_age)
 
     def copy_to(self, other: ArtifactStore, digests: Iterable[str]) -> TransferReport:
@@ -443,6 +454,8 @@ class ArtifactStore:
         missing here, so ``other`` never holds a tree it cannot check out. Bytes are
         verified on the way: a corrupt source object raises :class:`IntegrityError`.
         """
+        from cairn.store import maintenance
+
         return maintenance.copy_to(self, other, digests)
 
 
