@@ -155,7 +155,7 @@ def _start(server: str, tmp: Path, port: int) -> tuple[subprocess.Popen[bytes], 
 def _measure(quick: bool) -> dict[str, dict[int, dict[str, float]]]:
     """Medians over rounds; each round hits every server in turn (the others idle), so
     a burst of load from elsewhere on the machine does not land on one server only."""
-    seconds, rounds = (3, 1) if quick else (5, 3)
+    seconds, rounds = (3, 1) if quick else (5, 5)
     tmp = Path(tempfile.mkdtemp(prefix="cairn-bench-serving-"))
     samples: dict[str, dict[int, list[dict[str, float]]]] = {s: {1: [], 100: []} for s in SERVERS}
     procs: list[subprocess.Popen[bytes]] = []
@@ -248,7 +248,7 @@ def run(quick: bool) -> Section:
     section.notes.append(
         f"wrk, 1 thread, {CONNECTIONS} keep-alive connections, POST /invocations "
         "(dataframe_split), each server with 1 worker process on 127.0.0.1, hit in turn; "
-        "medians of 3 rounds of 5 s. "
+        f"medians of {1 if quick else 5} rounds of {3 if quick else 5} s. "
         "MLflow: `mlflow models serve --env-manager local`. Bare: Starlette + uvicorn "
         "calling the estimator on the parsed rows, nothing else. Ratios in the MLflow rows "
         "are Cairn / MLflow; in the bare rows Cairn / bare (p99: bare / Cairn)."
