@@ -20,6 +20,7 @@ from cairn.store.datasets import (
     AddResult,
     Column,
     DatasetStore,
+    DatasetSummary,
     DatasetVersion,
     NewVersion,
     check_name,
@@ -52,7 +53,8 @@ _OPENERS: dict[str, Callable[[pytest.FixtureRequest], str]] = {
 class _EmbeddedWrites:
     """The SQL store, with versions added the way ``cairn data add`` adds them on an
     embedded workspace: through :class:`EmbeddedDatasets` (the standard library's sqlite3),
-    and latest versions read through it too; everything else is the SQL store's."""
+    and latest versions and the dataset list read through it too; everything else is the
+    SQL store's."""
 
     def __init__(self, store: DatasetStore, uri: str) -> None:
         self._store = store
@@ -70,6 +72,11 @@ class _EmbeddedWrites:
         result = self._embedded().add_version(new)
         assert result is not None, "an embedded database at head is written without SQLAlchemy"
         return result
+
+    def list_datasets(self) -> list[DatasetSummary]:
+        found = self._embedded().list_datasets()
+        assert found is not None
+        return found
 
     def get_version(self, name: str, version: int | None = None) -> DatasetVersion:
         if version is None:

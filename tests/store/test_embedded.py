@@ -78,7 +78,7 @@ def test_versions_added_here_are_read_back_by_the_sql_store(tmp_path: Path) -> N
         backend.close()
 
 
-def test_adding_a_version_to_an_embedded_workspace_does_not_load_sqlalchemy(
+def test_adding_and_listing_on_an_embedded_workspace_do_not_load_sqlalchemy(
     tmp_path: Path,
 ) -> None:
     data = tmp_path / "data.bin"
@@ -88,6 +88,8 @@ def test_adding_a_version_to_an_embedded_workspace_does_not_load_sqlalchemy(
         "import sys\n"
         "import cairn.data\n"
         f"ds = cairn.data.add({str(data)!r}, name='blob')\n"
+        "listed = [(s.name, s.versions, s.latest.ref) for s in cairn.data.ls()]\n"
+        "assert listed == [('blob', 1, 'blob@v1')], listed\n"
         "print(ds.ref, any(m.startswith('sqlalchemy') for m in sys.modules))\n"
     )
     out = subprocess.run(

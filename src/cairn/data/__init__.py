@@ -121,8 +121,9 @@ def load(
 
 def ls(*, workspace: Workspace | None = None) -> list[DatasetSummary]:
     """Every dataset with its version count and latest version."""
-    found: list[DatasetSummary] = _ws(workspace).datasets.list_datasets()
-    return found
+    from cairn.data.lookup import list_datasets
+
+    return list_datasets(_ws(workspace))
 
 
 def list_versions(name: str, *, workspace: Workspace | None = None) -> list[DatasetVersion]:

@@ -1,9 +1,9 @@
 """The latest versions of datasets, read without loading the SQL layer when possible.
 
-``cairn data status`` and a no-change ``cairn data add`` only need the newest version
-record of a few names. Importing SQLAlchemy and opening the metadata store costs about
-0.2 s, more than the rest of those commands together, so for an embedded workspace
-(``sqlite:///`` tracking URI) the records are read through
+``cairn data status``, ``cairn data ls`` and a no-change ``cairn data add`` only need
+the newest version record of a few names. Importing SQLAlchemy and opening the metadata
+store costs about 0.2 s, more than the rest of those commands together, so for an
+embedded workspace (``sqlite:///`` tracking URI) the records are read through
 :class:`cairn.store.sql.embedded.EmbeddedDatasets` (the standard library's ``sqlite3``,
 read-only). Anything unexpected (another backend, a locked or missing database, a table
 that does not look as expected) falls back to the metadata store, which then reports
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from cairn.errors import NotFound
-from cairn.store.datasets import DatasetVersion, check_name
+from cairn.store.datasets import DatasetSummary, DatasetVersion, check_name
 from cairn.store.sql.embedded import EmbeddedDatasets
 
 if TYPE_CHECKING:
@@ -68,3 +68,12 @@ def _peek(ws: Workspace, wanted: list[str] | None) -> list[DatasetVersion] | Non
     """The records read straight from an embedded SQLite file; ``None``: ask the store."""
     embedded = EmbeddedDatasets.open(ws.settings.tracking_uri)
     return None if embedded is None else embedded.latest_versions(wanted)
+
+
+def list_datasets(ws: Workspace) -> list[DatasetSummary]:
+    """Every dataset with its version count and latest version, sorted by name."""
+    embedded = EmbeddedDatasets.open(ws.settings.tracking_uri)
+    found = None if embedded is None else embedded.list_datasets()
+    if found is None:
+        found = ws.datasets.list_datasets()
+    return found

@@ -2,8 +2,8 @@
 
 Importing SQLAlchemy costs 0.15-0.25 s on a small machine: more than ``cairn data
 status``, a no-change ``cairn data add`` or adding 10,000 small files take otherwise.
-For the two operations those commands need -- read the latest version of some names,
-add a version -- an embedded workspace (a ``sqlite:///`` URI naming an existing file)
+For the operations those commands need -- read the latest version of some names, list
+the datasets, add a version -- an embedded workspace (a ``sqlite:///`` URI naming an existing file)
 is served here with :mod:`sqlite3`, running the statements of
 :class:`cairn.store.sql.datasets.SqlDatasetStore` on the same tables in the same kind
 of transaction (``BEGIN IMMEDIATE``, the per-name ``next_version`` counter, no new
@@ -30,6 +30,7 @@ from pathlib import Path
 
 from cairn.store.datasets import (
     AddResult,
+    DatasetSummary,
     DatasetVersion,
     NewVersion,
     check_name,
@@ -41,6 +42,7 @@ _FIELDS = (
     "name, version, digest, kind, size, file_count, created_at, format, rows, columns, "
     "profile_digest, git_commit, git_dirty, created_by, message, source"
 )
+_FIELDS_OF_V = ", ".join(f"v.{name.strip()}" for name in _FIELDS.split(","))
 _LATEST = (
     f"SELECT {_FIELDS} FROM dataset_versions AS v WHERE version = "
     "(SELECT MAX(version) FROM dataset_versions WHERE name = v.name)"
@@ -78,15 +80,48 @@ class EmbeddedDatasets:
         query, params = _LATEST, tuple(names or ())
         if names is not None:
             query += f" AND name IN ({', '.join('?' * len(names))})"
+        rows = self._read(query, params)
+        if rows is None:
+            return None
+        try:
+            return [version_from_row(row) for row in rows]
+        except (ValueError, TypeError, KeyError):
+            return None
+
+    def list_datasets(self) -> list[DatasetSummary] | None:
+        """Every dataset with its version count and latest version, read-only, sorted by
+        name (what ``cairn data ls`` shows)."""
+        query = (
+            f"SELECT {_FIELDS_OF_V}, c.n, c.first FROM dataset_versions AS v JOIN "
+            "(SELECT name, COUNT(*) AS n, MAX(version) AS latest, MIN(created_at) AS first "
+            "FROM dataset_versions GROUP BY name) AS c "
+            "ON v.name = c.name AND v.version = c.latest ORDER BY v.name"
+        )
+        rows = self._read(query, ())
+        if rows is None:
+            return None
+        try:
+            return [
+                DatasetSummary(
+                    name=row["name"],
+                    versions=int(row["n"]),
+                    latest=version_from_row(row),
+                    created_at=int(row["first"]),
+                )
+                for row in rows
+            ]
+        except (ValueError, TypeError, KeyError):
+            return None
+
+    def _read(self, query: str, params: tuple[str, ...]) -> list[sqlite3.Row] | None:
         try:
             conn = sqlite3.connect(f"{self.path.as_uri()}?mode=ro", uri=True, timeout=5)
             try:
                 conn.row_factory = sqlite3.Row
-                rows = conn.execute(query, params).fetchall()
+                return conn.execute(query, params).fetchall()
             finally:
                 conn.close()
-            return [version_from_row(row) for row in rows]
-        except (sqlite3.Error, ValueError, TypeError, KeyError):
+        except sqlite3.Error:
             return None
 
     def add_version(self, new: NewVersion) -> AddResult | None:
