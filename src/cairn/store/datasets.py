@@ -213,6 +213,31 @@ def columns_from_pairs(pairs: Sequence[tuple[str, str]]) -> tuple[Column, ...]:
     return tuple(Column(name, dtype) for name, dtype in pairs)
 
 
+def version_row(new: NewVersion, version: int, created_at: int) -> dict[str, Any]:
+    """The ``dataset_versions`` row that records ``new`` as ``version``, by column name.
+
+    Shared by the SQL store and the embedded SQLite path, so both write the same row.
+    """
+    return {
+        "name": new.name,
+        "version": version,
+        "digest": new.digest,
+        "kind": new.kind,
+        "size": new.size,
+        "file_count": new.file_count,
+        "created_at": created_at,
+        "format": new.format,
+        "rows": new.rows,
+        "columns": json.dumps([[c.name, c.dtype] for c in new.columns]),
+        "profile_digest": new.profile_digest,
+        "git_commit": new.git_commit,
+        "git_dirty": new.git_dirty,
+        "created_by": new.created_by,
+        "message": new.message,
+        "source": new.source,
+    }
+
+
 def version_from_row(row: Any) -> DatasetVersion:
     """A ``DatasetVersion`` from a ``dataset_versions`` row read as a mapping by column name.
 

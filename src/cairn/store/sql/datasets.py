@@ -5,9 +5,8 @@ See :class:`cairn.store.datasets.DatasetStore` for the contract.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -20,6 +19,7 @@ from cairn.store.datasets import (
     NewVersion,
     check_name,
     version_from_row,
+    version_row,
 )
 from cairn.store.sql.tables_datasets import dataset_versions as dv
 from cairn.store.sql.tables_datasets import datasets as ds
@@ -47,24 +47,7 @@ class SqlDatasetStore:
             latest = version_from_row(latest_row._mapping) if latest_row is not None else None
             if latest is not None and latest.digest == new.digest:
                 return AddResult(version=latest, created=False, previous=latest)
-            row: dict[str, Any] = {
-                "name": new.name,
-                "version": next_version,
-                "digest": new.digest,
-                "kind": new.kind,
-                "size": new.size,
-                "file_count": new.file_count,
-                "format": new.format,
-                "rows": new.rows,
-                "columns": json.dumps([[c.name, c.dtype] for c in new.columns]),
-                "profile_digest": new.profile_digest,
-                "git_commit": new.git_commit,
-                "git_dirty": new.git_dirty,
-                "created_by": new.created_by,
-                "created_at": now,
-                "message": new.message,
-                "source": new.source,
-            }
+            row = version_row(new, next_version, now)
             conn.execute(dv.insert().values(**row))
             conn.execute(
                 ds.update().where(ds.c.name == new.name).values(next_version=next_version + 1)

@@ -23,7 +23,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,6 +34,7 @@ from cairn.store.datasets import (
     NewVersion,
     check_name,
     version_from_row,
+    version_row,
 )
 from cairn.store.sql import migrations
 
@@ -175,24 +175,7 @@ class EmbeddedDatasets:
         latest = version_from_row(latest_row) if latest_row is not None else None
         if latest is not None and latest.digest == new.digest:
             return AddResult(version=latest, created=False, previous=latest)
-        row = {
-            "name": new.name,
-            "version": next_version,
-            "digest": new.digest,
-            "kind": new.kind,
-            "size": new.size,
-            "file_count": new.file_count,
-            "created_at": now,
-            "format": new.format,
-            "rows": new.rows,
-            "columns": json.dumps([[c.name, c.dtype] for c in new.columns]),
-            "profile_digest": new.profile_digest,
-            "git_commit": new.git_commit,
-            "git_dirty": new.git_dirty,
-            "created_by": new.created_by,
-            "message": new.message,
-            "source": new.source,
-        }
+        row = version_row(new, next_version, now)
         conn.execute(_INSERT, row)
         conn.execute(
             "UPDATE datasets SET next_version = ? WHERE name = ?", (next_version + 1, new.name)
