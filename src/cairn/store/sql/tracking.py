@@ -474,8 +474,9 @@ class SqlTrackingStore:
                     f"{params[key]!r}: params are write-once; log it under another key or "
                     "start a new run"
                 )
-        new = {k: v for k, v in params.items() if k not in existing}
-        _insert_strings(conn, t.params, run_id, new)
+        new = [(run_id, k, v) for k, v in params.items() if k not in existing]
+        if new:
+            conn.exec_driver_sql(self._driver_sql.insert_param, new)
 
     @functools.cached_property
     def _statements(self) -> dict[str, Any]:
@@ -511,13 +512,6 @@ def _among(col: Any, ids: list[str], conn: Connection) -> Any:
         sa.func.json_each(json.dumps(ids))
     )
     return col.in_(listed.scalar_subquery())
-
-
-def _insert_strings(conn: Connection, table: sa.Table, run_id: str, values: dict[str, str]) -> None:
-    if values:
-        conn.execute(
-            table.insert(), [{"run_id": run_id, "key": k, "value": v} for k, v in values.items()]
-        )
 
 
 def _experiment(row: Any) -> Experiment:
