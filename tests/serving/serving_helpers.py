@@ -21,6 +21,16 @@ def free_port() -> int:
 IRIS_COLUMNS = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 
 
+def metric_series(text: str) -> dict[str, float]:
+    """Prometheus text exposition as ``{'name{labels}': value}``."""
+    found = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            found[name] = float(value)
+    return found
+
+
 def iris_frame() -> tuple[Any, Any]:
     from sklearn.datasets import load_iris
 

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from serving_helpers import metric_series
+
 RECORD = """
 import sys
 import numpy as np
@@ -21,15 +23,6 @@ print(metrics.render().decode())
 """
 
 
-def _series(text: str) -> dict[str, float]:
-    found = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            found[name] = float(value)
-    return found
-
-
 def _run(shared: Path | None, count: int) -> dict[str, float]:
     env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
     if shared is not None:
@@ -41,7 +34,7 @@ def _run(shared: Path | None, count: int) -> dict[str, float]:
         check=True,
         env=env,
     ).stdout
-    return _series(out)
+    return metric_series(out)
 
 
 def test_each_process_renders_the_sum_of_all_processes(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from serving_helpers import IRIS_COLUMNS, free_port, iris_frame
+from serving_helpers import IRIS_COLUMNS, free_port, iris_frame, metric_series
 
 
 def _rss_kb(pid: int) -> int:
@@ -135,12 +135,7 @@ def _scrape(port: int) -> dict[str, float]:
     conn.request("GET", "/metrics")
     text = conn.getresponse().read().decode()
     conn.close()
-    series = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            series[name] = float(value)
-    return series
+    return metric_series(text)
 
 
 def _metric_dirs() -> set[Path]:
