@@ -56,22 +56,20 @@ class Source:
     path: Path | None = None
     opener: Any = None  # () -> binary file object, for content in the artifact store
 
-    def open(self) -> BinaryIO | str:
-        if self.path is not None:
-            return str(self.path)
-        return self.opener()  # type: ignore[no-any-return]
-
     @contextmanager
     def opened(self) -> Iterator[BinaryIO | str]:
-        """:meth:`open`, closing the file afterwards: Arrow's readers do not close a
-        Python file object handed to them, so a reader abandoned early (validation
-        stopping at a bad row, an error) would leave it open until collected."""
-        handle = self.open()
+        """The local path (Arrow opens and closes it), or the opened stored file, closed
+        afterwards: Arrow's readers do not close a Python file object handed to them, so
+        a reader abandoned early (validation stopping at a bad row, an error) would leave
+        it open until collected."""
+        if self.path is not None:
+            yield str(self.path)
+            return
+        handle: BinaryIO = self.opener()
         try:
             yield handle
         finally:
-            if not isinstance(handle, str):
-                handle.close()
+            handle.close()
 
 
 def schema_of(sources: Sequence[Source], fmt: str) -> pa.Schema:
