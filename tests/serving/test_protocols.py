@@ -294,3 +294,43 @@ def test_numeric_models_skip_per_request_dataframes_with_identical_predictions(
         json={"dataframe_split": {"columns": IRIS_COLUMNS, "data": X.values.tolist()}},
     )
     assert resp.json()["predictions"] == predictor.model.predict(X).tolist()
+
+
+class _ByName:
+    """A table model whose own predict picks its columns by name, as a user's wrapper may."""
+
+    flavor = "custom"
+
+    def __init__(self, estimator: Any, order: list[str], example: Any) -> None:
+        from cairn.models.signature import Signature, TensorSpec
+
+        self.raw = estimator
+        self.signature = Signature(tuple(TensorSpec(c, "float64") for c in order), (), "table")
+        self._example = example
+
+    def predict(self, data: Any) -> Any:
+        return self.raw.predict(data[list(self.raw.feature_names_in_)])
+
+    def input_example(self) -> Any:
+        return self._example
+
+
+def test_fast_path_never_feeds_columns_in_another_order_than_the_fitted_one() -> None:
+    """The signature lists columns in another order than fit saw; a 5-row example agrees."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.tree import DecisionTreeClassifier
+
+    from cairn.serving.codec import table_batch
+    from cairn.serving.predictor import make_predictor
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300)})
+    tree = DecisionTreeClassifier(max_depth=1).fit(X, (X["a"] > 0).astype(int))
+    # Both columns positive on every example row: swapped or not, the tree says 1.
+    example = pd.DataFrame({"b": [1.0, 2.0, 3.0, 1.5, 2.5], "a": [2.0, 1.0, 3.0, 2.5, 1.5]})
+    predictor = make_predictor(_ByName(tree, ["b", "a"], example))
+    assert predictor.direct is None
+    row = {"b": np.array([5.0]), "a": np.array([-5.0])}
+    predictions, _ = predictor.predict(table_batch(predictor.spec, row))
+    assert predictions.tolist() == [0]  # a = -5: class 0, whatever b says
