@@ -334,3 +334,26 @@ def test_fast_path_never_feeds_columns_in_another_order_than_the_fitted_one() ->
     row = {"b": np.array([5.0]), "a": np.array([-5.0])}
     predictions, _ = predictor.predict(table_batch(predictor.spec, row))
     assert predictions.tolist() == [0]  # a = -5: class 0, whatever b says
+
+
+def test_headerless_csv_loses_no_row(cancer: Any, iris_app: Any, serve_app: Any) -> None:
+    """A tensor model reads every line of a headerless body; a table model asks for a header."""
+    from sklearn.tree import DecisionTreeClassifier
+
+    _, tensor_client = serve_app("cancer@production", log_predictions=False)
+    X, y = cancer_arrays()
+    expected = DecisionTreeClassifier(max_depth=3).fit(X, y).predict(X[:4]).tolist()
+    lines = "\n".join(",".join(repr(float(v)) for v in row) for row in X[:4]) + "\n"
+    headers = {"content-type": "text/csv"}
+    bare = tensor_client.post("/invocations", content=lines, headers=headers)
+    assert bare.status_code == 200, bare.text
+    assert bare.json()["predictions"] == expected
+    named = ",".join(f"f{i}" for i in range(30)) + "\n" + lines
+    assert tensor_client.post("/invocations", content=named, headers=headers).json() == bare.json()
+
+    _, table_client = iris_app
+    X_iris, _ = iris_frame()
+    no_header = X_iris.iloc[:3].to_csv(index=False, header=False)
+    refused = table_client.post("/invocations", content=no_header, headers=headers)
+    assert refused.status_code == 400
+    assert "no header row" in refused.json()["error"] and "sepal_length" in refused.json()["error"]
