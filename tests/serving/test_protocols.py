@@ -228,6 +228,28 @@ def test_metrics_report_requests_latency_batches_version_and_predictions(iris_ap
     assert "cairn_predlog_dropped_total 0.0" in text
 
 
+def test_metrics_pass_promtool_check(iris_app: Any) -> None:
+    """Prometheus's own linter accepts the exposition: names, suffixes, help and types."""
+    import shutil
+    import subprocess
+
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool not installed: apt-get install prometheus")
+    _, client = iris_app
+    X, _ = iris_frame()
+    rows = X.iloc[45:105].values.tolist()  # two classes
+    body = {"dataframe_split": {"columns": IRIS_COLUMNS, "data": rows}}
+    assert client.post("/invocations", json=body).status_code == 200
+    client.post("/invocations", json={"dataframe_records": [{}]})
+    text = client.get("/metrics").text
+    assert 'cairn_prediction_class_total{class="1",model="iris"}' in text
+    checked = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, text=True, check=False
+    )
+    assert checked.returncode == 0 and not checked.stdout.strip(), checked.stdout + checked.stderr
+
+
 def test_nan_input_is_refused_with_422_not_500(iris_app: Any) -> None:
     _, client = iris_app
     resp = client.post(
