@@ -79,8 +79,13 @@ def serve(
         log_uri=log_uri,
         max_body_bytes=max_body,
     )
-    sys.stderr.write(f"loading {model}; serving on http://{host}:{port} (Ctrl+C stops)\n")
-    run(config, host=host, port=port, workers=workers, log_level=log_level)
+    sys.stderr.write(f"loading {model}\n")
+
+    def ready(url: str) -> None:
+        sys.stderr.write(f"serving {model} on {url} (Ctrl+C stops)\n")
+        sys.stderr.flush()
+
+    run(config, host=host, port=port, workers=workers, log_level=log_level, ready=ready)
 
 
 @click.command("predict")
