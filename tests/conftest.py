@@ -182,16 +182,14 @@ def postgres_server() -> Iterator[str]:
         yield uri
 
 
-#: The superuser password of ``postgres_password_server``.
-POSTGRES_PASSWORD = "s3cret-Pa55:w@rd/%"
-
-
 @pytest.fixture(scope="session")
-def postgres_password_server() -> Iterator[str]:
-    """A throwaway PostgreSQL server that refuses TCP logins without the password
-    ``POSTGRES_PASSWORD`` (scram-sha-256); yields its base URI, without the password."""
-    with _postgres(POSTGRES_PASSWORD) as uri:
-        yield uri
+def postgres_password_server() -> Iterator[tuple[str, str]]:
+    """A throwaway PostgreSQL server that refuses TCP logins without a password
+    (scram-sha-256); yields ``(base URI without the password, the password)``. The
+    password holds characters a URI must escape."""
+    password = "s3cret-Pa55:w@rd/%"
+    with _postgres(password) as uri:
+        yield uri, password
 
 
 @pytest.fixture
