@@ -166,3 +166,12 @@ def test_credentials_path_can_be_named_explicitly(
 ) -> None:
     monkeypatch.setenv("CAIRN_CREDENTIALS_FILE", str(tmp_path / "mounted" / "creds.toml"))
     assert credentials.save_tracking_password(PG, "x") == tmp_path / "mounted" / "creds.toml"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="handing a file to another user needs root")
+def test_credentials_file_of_another_user_is_refused(tmp_path: Path) -> None:
+    root = _workspace_at(tmp_path / "ws", PG)
+    path = credentials.save_tracking_password(PG, "planted")
+    os.chown(path, 65534, 65534)  # the attack: a file someone else controls
+    with pytest.raises(ConfigError, match=r"belongs to user id 65534, not you"):
+        load_settings(root)

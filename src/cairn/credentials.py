@@ -192,6 +192,8 @@ def load_credentials(path: Path | None = None) -> dict[str, Any]:
 
 
 def _check_private(path: Path, st: os.stat_result) -> None:
+    if os.name != "posix":  # pragma: no cover - Windows keeps access in ACLs, not mode bits
+        return
     mode = stat.S_IMODE(st.st_mode)
     if mode & 0o077:
         raise ConfigError(
@@ -199,8 +201,7 @@ def _check_private(path: Path, st: os.stat_result) -> None:
             f"Cairn refuses to use it: run `chmod 600 {path}` (and change the secrets in it "
             "if others may have read them)"
         )
-    getuid = getattr(os, "getuid", None)
-    if getuid is not None and st.st_uid != getuid():
+    if st.st_uid != os.getuid():
         raise ConfigError(
             f"the credentials file {path} belongs to user id {st.st_uid}, not you; "
             "Cairn refuses to use it: remove it or take ownership of it"
