@@ -18,6 +18,7 @@ from cairn.config import (
     load_settings,
     write_default_config,
 )
+from cairn.credentials import save_tracking_password, split_password
 
 if TYPE_CHECKING:
     from cairn.store.artifacts import ArtifactStore
@@ -86,18 +87,27 @@ class Workspace:
         tracking_uri: str | None = None,
         artifact_uri: str | None = None,
     ) -> Workspace:
-        """Create ``cairn.toml`` and ``.cairn/`` in ``path``; the database starts at head."""
+        """Create ``cairn.toml`` and ``.cairn/`` in ``path``; the database starts at head.
+
+        A password in ``tracking_uri`` goes to the user's credentials file, and only once
+        the stores opened; cairn.toml gets the URI without it.
+        """
         path = Path(path).resolve()
         path.mkdir(parents=True, exist_ok=True)
-        config = write_default_config(path, tracking_uri, artifact_uri)
+        plain, password = split_password(tracking_uri) if tracking_uri else (None, None)
+        config = write_default_config(path, plain, artifact_uri)
         state = path / STATE_DIR
         state_existed = state.exists()
         try:
             state.mkdir(exist_ok=True)
             (state / ".gitignore").write_text("*\n", encoding="utf-8")
-            ws = cls(load_settings(path))
+            # The flags win over CAIRN_* variables, as everywhere; the password stays in
+            # memory until the stores have opened.
+            ws = cls(load_settings(path, tracking_uri=tracking_uri, artifact_uri=artifact_uri))
             ws.metadata.ensure_schema()
             ws.artifacts  # noqa: B018  (creates the folder for a local store)
+            if plain is not None and password is not None:
+                save_tracking_password(plain, password)
         except BaseException:
             # Stores that cannot be opened (a bad URI, a server down) leave no half workspace
             # behind that a second `cairn init` would refuse.

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import socket
+import stat
 import subprocess
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -210,3 +214,136 @@ def test_db_upgrade_brings_an_old_database_to_head(
     assert invoke("db", "current").stdout.startswith(f"{head} (head: {head}, up to date)")
     assert invoke("db", "upgrade").stdout.strip() == f"Schema already at {head}"
     assert invoke("runs", "ls").exit_code == 0
+
+
+# -- secrets: a password never reaches cairn.toml or the terminal ------------------------
+
+
+def _private_mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def _with_password(uri: str, password: str) -> str:
+    return uri.replace("postgres@", f"postgres:{quote(password, safe='')}@", 1)
+
+
+def test_init_with_a_password_keeps_it_out_of_cairn_toml_and_output_and_still_connects(
+    tmp_path: Path,
+    run_cairn: RunCairn,
+    postgres_password_server: tuple[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import psycopg
+
+    server, password = postgres_password_server
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(_with_password(f"{server}/postgres", password), autocommit=True) as c:
+        c.execute(f'CREATE DATABASE "{name}"')
+    plain = f"{server}/{name}"
+    secret_uri = _with_password(plain, password)
+
+    def _leaks(text: str) -> bool:
+        return password in text or quote(password, safe="") in text
+
+    proc = run_cairn("init", "proj", "--tracking-uri", secret_uri, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert not _leaks(proc.stdout + proc.stderr)
+    toml = (tmp_path / "proj" / "cairn.toml").read_text()
+    assert f'uri = "{plain}"' in toml
+    assert not _leaks(toml)
+    creds = tmp_path / "xdg-config" / "cairn" / "credentials.toml"
+    assert f"tracking:  {plain.replace('postgres@', 'postgres:***@')}\n" in proc.stdout
+    assert f"password:  saved in {creds} (mode 0600), not in cairn.toml\n" in proc.stdout
+    assert _private_mode(creds) == 0o600
+    for path in (tmp_path / "proj").rglob("*"):
+        if path.is_file():
+            assert not _leaks(path.read_text(errors="replace")), path
+
+    # Later commands connect: the password comes back from the credentials file.
+    proc = run_cairn("experiments", "create", "secretive", cwd=tmp_path / "proj")
+    assert proc.returncode == 0, proc.stderr
+    proc = run_cairn("experiments", "ls", "--json", cwd=tmp_path / "proj")
+    assert proc.returncode == 0, proc.stderr
+    assert "secretive" in [e["name"] for e in json.loads(proc.stdout)]
+
+    # Without it the server refuses: the password really is what lets commands in.
+    hidden = creds.rename(creds.with_suffix(".away"))
+    proc = run_cairn("experiments", "ls", cwd=tmp_path / "proj")
+    assert proc.returncode == 1
+    assert "no password supplied" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+    # ... and the environment can supply it instead.
+    monkeypatch.setenv("CAIRN_TRACKING_PASSWORD", password)
+    proc = run_cairn("experiments", "ls", "--json", cwd=tmp_path / "proj")
+    assert proc.returncode == 0, proc.stderr
+    monkeypatch.delenv("CAIRN_TRACKING_PASSWORD")
+
+    # A credentials file others can read is refused, like ssh refuses such a key.
+    hidden.rename(creds)
+    creds.chmod(0o644)
+    proc = run_cairn("experiments", "ls", cwd=tmp_path / "proj")
+    assert proc.returncode == 1
+    assert proc.stderr.startswith(
+        f"error: the credentials file {creds} has mode 0644, readable by other users; "
+    )
+    assert f"chmod 600 {creds}" in proc.stderr
+    assert not _leaks(proc.stderr)
+
+
+def test_init_that_cannot_connect_saves_no_password(tmp_path: Path, invoke: Invoke) -> None:
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    uri = f"postgresql://ml:hunter2@127.0.0.1:{port}/cairn"
+    result = invoke("init", str(tmp_path / "ws"), "--tracking-uri", uri)
+    assert result.exit_code == 1
+    assert "hunter2" not in result.stdout + result.stderr
+    assert not (tmp_path / "ws" / "cairn.toml").exists()
+    assert not (tmp_path / "xdg-config" / "cairn" / "credentials.toml").exists()
+
+
+@pytest.mark.parametrize(
+    ("option", "expected"),
+    [
+        (
+            "--tracking-uri",
+            "error: unknown tracking URI scheme 'ftp' in 'ftp://ml:***@files.example/x'; "
+            "use one of: postgres, postgresql, sqlite\n",
+        ),
+        (
+            "--artifact-uri",
+            "error: unsupported artifact store scheme 'ftp' in 'ftp://ml:***@files.example/x'; "
+            "use a folder, file://, or one of: abfs://, abfss://, az://, gcs://, gs://, "
+            "memory://, oss://, s3://, s3a://\n",
+        ),
+    ],
+    ids=["tracking", "artifacts"],
+)
+def test_an_ftp_uri_is_one_masked_line_without_traceback(
+    tmp_path: Path, run_cairn: RunCairn, option: str, expected: str
+) -> None:
+    proc = run_cairn("init", "ws", option, "ftp://ml:hunter2@files.example/x", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert proc.stderr == expected
+    assert "hunter2" not in proc.stdout
+    assert not (tmp_path / "ws" / "cairn.toml").exists()
+
+
+def test_ftp_artifact_uri_from_the_environment_is_refused_the_same_way(
+    tmp_path: Path, run_cairn: RunCairn, workspace: Any, monkeypatch: Any
+) -> None:
+    monkeypatch.setenv("CAIRN_ARTIFACT_URI", "ftp://ml:hunter2@files.example/x")
+    proc = run_cairn("verify", cwd=tmp_path / "ws")
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("error: unsupported artifact store scheme 'ftp' in ")
+    assert "hunter2" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_unknown_scheme_error_masks_the_password(tmp_path: Path, invoke: Invoke) -> None:
+    result = invoke("init", str(tmp_path / "ws"), "--tracking-uri", "mysql://ml:hunter2@db/x")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "error: unknown tracking URI scheme 'mysql' in 'mysql://ml:***@db/x'; "
+        "use one of: postgres, postgresql, sqlite\n"
+    )

@@ -18,7 +18,8 @@ from cairn.cli import _output
 )
 @click.option(
     "--tracking-uri",
-    help="Metadata store URI, e.g. postgresql://user@host/db. Default: SQLite in .cairn/.",
+    help="Metadata store URI, e.g. postgresql://user@host/db. Default: SQLite in .cairn/. "
+    "A password in it goes to the user's credentials file, never to cairn.toml.",
 )
 @click.option(
     "--artifact-uri",
@@ -30,6 +31,7 @@ def init(path: Path, tracking_uri: str | None, artifact_uri: str | None) -> None
     Refuses a directory that already holds a workspace.
     """
     from cairn.config import CONFIG_FILE
+    from cairn.credentials import credentials_path, mask_uri, split_password
     from cairn.errors import AlreadyExists
     from cairn.workspace import Workspace
 
@@ -39,9 +41,13 @@ def init(path: Path, tracking_uri: str | None, artifact_uri: str | None) -> None
     ws = Workspace.init(path, tracking_uri=tracking_uri, artifact_uri=artifact_uri)
     try:
         click.echo(f"Initialized Cairn workspace in {ws.root}")
-        _output.print_fields(
-            {"tracking": ws.settings.tracking_uri, "artifacts": ws.settings.artifact_uri}
-        )
+        fields = {
+            "tracking": mask_uri(ws.settings.tracking_uri),
+            "artifacts": mask_uri(ws.settings.artifact_uri),
+        }
+        if tracking_uri and split_password(tracking_uri)[1] is not None:
+            fields["password"] = f"saved in {credentials_path()} (mode 0600), not in {CONFIG_FILE}"
+        _output.print_fields(fields)
     finally:
         ws.close()
 

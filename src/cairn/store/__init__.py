@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from cairn.credentials import mask_uri
 from cairn.errors import ConfigError
 
 METADATA_BACKENDS: list[tuple[str, str]] = [
@@ -41,5 +42,6 @@ def open_metadata(uri: str, **kwargs: Any) -> Any:
             return getattr(module, attr)(uri, **kwargs)
     known = ", ".join(sorted({n for n, _ in METADATA_BACKENDS}))
     raise ConfigError(
-        f"unknown tracking URI scheme {scheme or '(none)'!r} in {uri!r}; use one of: {known}"
+        f"unknown tracking URI scheme {scheme or '(none)'!r} in {mask_uri(uri)!r}; "
+        f"use one of: {known}"
     )

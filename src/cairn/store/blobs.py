@@ -29,6 +29,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol, runtime_checkable
 
+from cairn.credentials import mask_uri
 from cairn.errors import ConfigError
 
 TMP_PREFIX = "tmp/"
@@ -43,6 +44,9 @@ def object_key(digest: str) -> str:
 
 #: Protocols whose writes become visible only when complete (a PUT or multipart upload).
 ATOMIC_PUT_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "oss"})
+#: Remote protocols an artifact store can use: bucket-style file systems that fsspec
+#: opens from storage options alone (ftp, sftp, http need a host and are not supported).
+REMOTE_PROTOCOLS = ATOMIC_PUT_PROTOCOLS | {"memory"}
 
 
 @runtime_checkable
@@ -96,6 +100,13 @@ def open_blobs(
         return LocalBlobs(Path(uri), fsync=fsync)
     if uri.startswith("file://"):
         return LocalBlobs(Path(uri[len("file://") :]), fsync=fsync)
+    protocol = uri.partition("://")[0].lower()
+    if protocol not in REMOTE_PROTOCOLS:
+        known = ", ".join(f"{p}://" for p in sorted(REMOTE_PROTOCOLS))
+        raise ConfigError(
+            f"unsupported artifact store scheme {protocol!r} in {mask_uri(uri)!r}; use a "
+            f"folder, file://, or one of: {known}"
+        )
     return FsspecBlobs(uri, storage_options or {})
 
 
@@ -220,9 +231,10 @@ class FsspecBlobs:
             options = _with_s3_endpoint(options)
         try:
             self.fs: Any = fsspec.filesystem(self.protocol, **options)
-        except (ImportError, ValueError) as exc:
+        except (ImportError, ValueError, TypeError) as exc:
             raise ConfigError(
-                f"cannot open artifact store {uri!r}: {exc}; for S3 install `cairn[s3]`"
+                f"cannot open artifact store {mask_uri(uri)!r}: {exc}; for S3 install "
+                "`cairn[s3]`, and check [artifacts.storage_options]"
             ) from None
         self.atomic_put = self.protocol in ATOMIC_PUT_PROTOCOLS
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from cairn.errors import AlreadyExists, InvalidInput, NotFound, StoreError
 from cairn.hashing import is_digest
 from cairn.store.base import DEFAULT_EXPERIMENT
-from cairn.store.tracking_validation import INT64_MAX, INT64_MIN, check_key
+from cairn.store.tracking_validation import INT64_MAX, INT64_MIN, check_key, check_printable
 from cairn.tracking import environment
 from cairn.tracking.buffer import MetricBuffer
 from cairn.types import (
@@ -439,7 +439,8 @@ def stringify_mapping(values: Mapping[str, Any], what: str) -> dict[str, str]:
 
 
 def artifact_name(name: str) -> str:
-    """Check an artifact name: a relative POSIX path without ``..``."""
+    """Check an artifact name: a relative POSIX path without ``..`` or control characters."""
+    check_printable("artifact name", str(name))
     clean = str(name).replace("\\", "/").strip()
     parts = PurePosixPath(clean).parts
     if not clean or clean.startswith("/") or ".." in parts or not parts:

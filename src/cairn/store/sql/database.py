@@ -23,6 +23,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from cairn.credentials import mask_uri
 from cairn.errors import StoreError
 from cairn.store.sql import migrations
 
@@ -149,7 +150,7 @@ class SqlDatabase:
                 if not _is_transient(exc) or attempt == WRITE_RETRIES:
                     if _is_transient(exc):
                         raise StoreError(
-                            f"the metadata store at {self.uri} stayed busy after "
+                            f"the metadata store at {mask_uri(self.uri)} stayed busy after "
                             f"{WRITE_RETRIES} retries: {exc.orig}"
                         ) from exc
                     raise
@@ -180,12 +181,12 @@ class SqlDatabase:
                 known = migrations.revisions()
                 if current in known:
                     raise StoreError(
-                        f"the metadata store at {self.uri} is at schema {current}, this Cairn "
-                        f"needs {head}: run `cairn db upgrade`"
+                        f"the metadata store at {mask_uri(self.uri)} is at schema {current}, "
+                        f"this Cairn needs {head}: run `cairn db upgrade`"
                     )
                 raise StoreError(
-                    f"the metadata store at {self.uri} has schema {current!r}, unknown to this "
-                    f"Cairn (newest known: {head}); upgrade Cairn"
+                    f"the metadata store at {mask_uri(self.uri)} has schema {current!r}, unknown "
+                    f"to this Cairn (newest known: {head}); upgrade Cairn"
                 )
             self._checked = True
 
