@@ -3,7 +3,8 @@
 Layout, under the workspace artifact root (local folder or any fsspec URL, so every
 replica of a deployment writes to the same shared store)::
 
-    <artifact root>/predictions/<model>/model_version=<v>/date=2026-11-23/hour=15/part-<ms>-<host>-<pid>-<n>.parquet
+    <artifact root>/predictions/<model>/model_version=<v>/date=2026-11-23/hour=15/
+        part-<ms>-<host>-<pid>-<n>.parquet
 
 A model version's signature fixes its columns, so every file under one
 ``model_version=`` folder has the same schema, and that folder reads as one table with
