@@ -31,14 +31,12 @@ class AlreadyExists(CairnError):
 
 
 class InUse(CairnError):
-    """Deleting this would break records that depend on it; ``dependents`` names them.
-
-    The message is a one-line summary followed by one line per dependent.
-    """
+    """Deleting this would break records that depend on it; ``dependents`` names them all
+    (the message, one line, names the first few)."""
 
     def __init__(self, message: str, dependents: tuple[str, ...] = ()) -> None:
         self.dependents = dependents
-        super().__init__("\n".join([message, *(f"  {d}" for d in dependents)]))
+        super().__init__(message)
 
 
 class InvalidInput(CairnError, ValueError):

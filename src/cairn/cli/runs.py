@@ -318,12 +318,18 @@ def delete_run(run_id: str, force: bool) -> None:
     it wrote or child runs depend on it, unless --force. Records who and when. Its
     artifacts stay until `cairn gc --delete` purges the run after the retention period.
     """
+    from cairn.errors import InUse
     from cairn.tracking import lifecycle
     from cairn.workspace import current
 
     ws = current()
     run = resolve_run(ws.tracking, run_id)
-    deletion = lifecycle.delete_run(run.id, force=force, workspace=ws)
+    try:
+        deletion = lifecycle.delete_run(run.id, force=force, workspace=ws)
+    except InUse as refused:  # the full list, before the one-line error
+        for dependent in refused.dependents:
+            click.echo(f"depends on it: {dependent}")
+        raise
     click.echo(
         f"Deleted run {run.id} ({run.name}); `cairn runs restore {run.id[:SHORT_ID]}` undoes it"
     )

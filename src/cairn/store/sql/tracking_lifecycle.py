@@ -123,8 +123,9 @@ def soft_delete(conn: Connection, run_id: str, actor: str, force: bool, now: int
     found = tuple(dependents(conn, [run_id]).get(run_id, ()))
     if found and not force:
         raise InUse(
-            f"run {run_id} ({row.name}) was not deleted: {_count(found)} on it; pass "
-            "force=True (`cairn runs delete --force`) to soft-delete it anyway",
+            f"run {run_id} ({row.name}) was not deleted: {_count(found)} on it "
+            f"({_preview(found)}); pass force=True (`cairn runs delete --force`) to "
+            "soft-delete it anyway",
             tuple(str(d) for d in found),
         )
     conn.execute(
@@ -248,3 +249,8 @@ def _record(
 
 def _count(found: Sequence[RunDependent]) -> str:
     return "1 record depends" if len(found) == 1 else f"{len(found)} records depend"
+
+
+def _preview(found: Sequence[RunDependent], shown: int = 3) -> str:
+    names = "; ".join(str(d) for d in found[:shown])
+    return names + (f"; and {len(found) - shown} more" if len(found) > shown else "")
