@@ -327,8 +327,8 @@ def delete_run(run_id: str, force: bool) -> None:
     try:
         deletion = lifecycle.delete_run(run.id, force=force, workspace=ws)
     except InUse as refused:  # the full list, before the one-line error
-        for dependent in refused.dependents:
-            click.echo(f"depends on it: {dependent}")
+        for name in refused.dependents:
+            click.echo(f"depends on it: {name}")
         raise
     click.echo(
         f"Deleted run {run.id} ({run.name}); `cairn runs restore {run.id[:SHORT_ID]}` undoes it"
