@@ -546,6 +546,21 @@ def test_dataset_versions_the_run_wrote_and_live_child_runs_are_dependents(
     assert again.value.dependents == ("dataset version clean@v1",)
 
 
+def test_the_refusal_names_the_first_dependents_and_carries_them_all(
+    tracking_store: TrackingStore,
+) -> None:
+    parent = _run(tracking_store, name="sweep")
+    children = [_run(tracking_store, name=f"trial-{i}", parent_id=parent.id) for i in range(5)]
+
+    with pytest.raises(InUse) as refused:
+        tracking_store.delete_run(parent.id, actor="ana")
+
+    message = str(refused.value)
+    assert "\n" not in message
+    assert "5 records depend on it" in message and "; and 2 more)" in message
+    assert {d.split()[2] for d in refused.value.dependents} == {c.id for c in children}
+
+
 def test_purge_removes_only_runs_deleted_before_the_cutoff(tracking_store: TrackingStore) -> None:
     old = _run(tracking_store, name="old")
     recent = _run(tracking_store, name="recent")

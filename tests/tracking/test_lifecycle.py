@@ -35,6 +35,7 @@ def test_client_delete_refuses_a_model_versions_run_and_records_the_configured_u
 
     assert deletion.deleted_by == "tester"  # CAIRN_USER
     assert client.search_runs("churn") == []
+    assert [r.deleted_by for r in client.search_runs("churn", view="deleted")] == ["tester"]
     restored = client.restore_run(run.id)
     assert not restored.is_deleted
     events = lifecycle.run_history(run.id, workspace=workspace)

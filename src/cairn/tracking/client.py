@@ -36,7 +36,7 @@ from cairn.types import (
 )
 
 if TYPE_CHECKING:
-    from cairn.store.base import Deletion, TrackingStore
+    from cairn.store.base import Deletion, RunView, TrackingStore
     from cairn.workspace import Workspace
 
 
@@ -390,8 +390,11 @@ class TrackingClient:
         filter: str = "",
         order_by: str | Sequence[str] = (),
         max_results: int = 1000,
+        view: RunView = "active",
     ) -> list[Run]:
         """Runs matching ``filter`` in the given experiments (names or ids; default: all).
+
+        Deleted runs are left out unless ``view`` is ``"deleted"`` or ``"all"``.
 
         Example:
             >>> client.search_runs("churn", "metrics.auc > 0.9", "metrics.auc DESC")
@@ -411,6 +414,7 @@ class TrackingClient:
                 order_by=orders,
                 max_results=min(SEARCH_PAGE_SIZE, max_results - len(found)),
                 page_token=token,
+                view=view,
             )
             found.extend(page.items)
             token = page.next_token
