@@ -3,6 +3,7 @@
     CairnError                     anything Cairn reports to a user
     ├── NotFound                   an experiment, run, dataset, model or object that does not exist
     ├── AlreadyExists              a name that must be unique is taken
+    ├── InUse                      other records depend on what was to be deleted (lists them)
     ├── InvalidInput               a value the user passed is malformed or out of range
     │   └── FilterSyntaxError      a search filter that does not parse (points at the token)
     ├── ConfigError                no workspace, a bad cairn.toml, an unknown URI scheme
@@ -27,6 +28,15 @@ class NotFound(CairnError, LookupError):
 
 class AlreadyExists(CairnError):
     """A unique name is already taken."""
+
+
+class InUse(CairnError):
+    """Deleting this would break records that depend on it; ``dependents`` names them all
+    (the message, one line, names the first few)."""
+
+    def __init__(self, message: str, dependents: tuple[str, ...] = ()) -> None:
+        self.dependents = dependents
+        super().__init__(message)
 
 
 class InvalidInput(CairnError, ValueError):

@@ -112,13 +112,14 @@ def test_gc_dry_run_keeps_and_delete_removes(invoke: Invoke, populated: Any) -> 
     assert invoke("gc").stdout.startswith("would remove 0 unreferenced objects")
 
     assert invoke("runs", "delete", populated.ids[1]).exit_code == 0
-    dry = invoke("gc", "--min-age", "0")
+    assert "would remove 0 unreferenced" in invoke("gc", "--min-age", "0").stdout  # retained
+    dry = invoke("gc", "--min-age", "0", "--runs-retention", "0")
     assert dry.exit_code == 0
     assert digest in dry.stdout.splitlines()
     assert "would remove 1 unreferenced objects (15 B)" in dry.stdout
     assert path.exists()
 
-    deleted = invoke("gc", "--delete", "--min-age", "0")
+    deleted = invoke("gc", "--delete", "--min-age", "0", "--runs-retention", "0")
     assert deleted.exit_code == 0
     assert "removed 1 unreferenced objects" in deleted.stdout
     assert not path.exists()
@@ -132,7 +133,7 @@ def test_gc_spares_recent_unreferenced_objects_by_default(invoke: Invoke, popula
     path = _object_path(populated.ws.root, digest)
     assert invoke("runs", "delete", populated.ids[1]).exit_code == 0
 
-    result = invoke("gc", "--delete")
+    result = invoke("gc", "--delete", "--runs-retention", "0")
 
     assert result.exit_code == 0
     assert path.exists()

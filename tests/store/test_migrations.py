@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 import cairn.store.sql
-from cairn.errors import StoreError
+from cairn.errors import InUse, StoreError
 from cairn.store import open_metadata
 from cairn.store.sql import migrations
 from cairn.store.sql import tables as tracking_tables
@@ -154,3 +154,38 @@ def test_a_database_from_a_newer_cairn_is_refused(new_uri: Callable[[], str]) ->
             newer.tracking.get_experiment("x")
     finally:
         newer.close()
+
+
+def test_upgrading_to_run_lifecycle_keeps_every_run_live(new_uri: Callable[[], str]) -> None:
+    # Runs recorded before soft deletes existed must come out of the upgrade as live runs,
+    # with everything recorded on them, and take part in the lifecycle from then on.
+    uri = new_uri()
+    old = SqlDatabase(uri, create=False)
+    old.upgrade("0003")
+    runs = tracking_tables.runs
+    with old.engine.begin() as conn:
+        conn.execute(tracking_tables.experiments.insert().values(name="kept", created_at=1))
+        for run_id, parent in (("a" * 32, None), ("b" * 32, "a" * 32)):
+            conn.execute(
+                sa.insert(runs).values(
+                    id=run_id, experiment_id=1, name=run_id[:4], status="FINISHED",
+                    start_time=5, parent_id=parent,
+                )
+            )  # fmt: skip
+        conn.execute(tracking_tables.params.insert().values(run_id="a" * 32, key="p", value="1"))
+    old.close()
+
+    db = open_metadata(uri)
+    try:
+        assert db.upgrade() == ("0003", migrations.head())
+        store = db.tracking
+        assert sorted(r.id for r in store.search_runs().items) == ["a" * 32, "b" * 32]
+        before = store.get_run("a" * 32)
+        assert (before.deleted_at, before.deleted_by, before.params) == (None, None, {"p": "1"})
+        with pytest.raises(InUse, match="child run"):
+            store.delete_run("a" * 32, actor="ana")
+        store.delete_run("b" * 32, actor="ana")
+        assert [r.id for r in store.search_runs().items] == ["a" * 32]
+        assert [e.action for e in store.run_events("b" * 32)] == ["delete"]
+    finally:
+        db.close()

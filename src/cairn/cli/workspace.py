@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from cairn.cli import _output
+from cairn.cli._run_purge import purge_for_gc, purge_options
 
 
 @click.command("init")
@@ -104,7 +105,10 @@ DEFAULT_MIN_AGE = 3600.0
     "be storing one whose record is not committed yet. 0 removes them all.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as a JSON object.")
-def gc(delete: bool, min_age: float, as_json: bool) -> None:
+@purge_options
+def gc(
+    delete: bool, min_age: float, as_json: bool, runs_retention: float, force_runs: bool
+) -> None:
     """Remove artifact objects that no record references.
 
     A dry run by default: lists the unreferenced objects and the bytes they hold; pass
@@ -113,9 +117,15 @@ def gc(delete: bool, min_age: float, as_json: bool) -> None:
     from cairn.workspace import current
 
     ws = current()
-    report = ws.artifacts.gc(ws.referenced_digests(), dry_run=not delete, min_age=min_age)
+    # Deleted runs past their retention go first: only then are their artifacts garbage.
+    released, runs = purge_for_gc(
+        ws, delete=delete, retention_days=runs_retention, force=force_runs, as_json=as_json
+    )
+    report = ws.artifacts.gc(
+        ws.referenced_digests() - released, dry_run=not delete, min_age=min_age
+    )
     if as_json:
-        _output.print_json(report.to_dict())
+        _output.print_json({**report.to_dict(), "runs": runs})
         return
     for digest in report.removed:
         click.echo(digest)
