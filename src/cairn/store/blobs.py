@@ -222,7 +222,7 @@ class FsspecBlobs:
             self.fs: Any = fsspec.filesystem(self.protocol, **options)
         except (ImportError, ValueError) as exc:
             raise ConfigError(
-                f"cannot open artifact store {uri!r}: {exc}; for S3 install `cairn[s3]`"
+                f"cannot open artifact store {uri!r}: {exc}; for S3 install `cairn-mlops[s3]`"
             ) from None
         self.atomic_put = self.protocol in ATOMIC_PUT_PROTOCOLS
 
