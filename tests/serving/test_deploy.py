@@ -7,6 +7,7 @@ builds and runs the image itself."""
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -188,6 +189,15 @@ def test_k8s_manifests_parse_with_probes_and_scrape_annotations(iris: Any, tmp_p
     assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
     assert container["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
     assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
+    assert pod["spec"]["securityContext"]["runAsUser"] == 10001
+    locked = container["securityContext"]
+    assert locked["readOnlyRootFilesystem"] is True and locked["capabilities"] == {"drop": ["ALL"]}
+    assert locked["allowPrivilegeEscalation"] is False
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+    assert set(mounts) == {"/tmp", "/srv/cairn/predictions"} and set(mounts.values()) <= set(
+        volumes
+    )
     labels = dep["spec"]["selector"]["matchLabels"]
     assert docs["service"]["spec"]["selector"] == labels
     assert docs["hpa"]["spec"]["scaleTargetRef"]["name"] == dep["metadata"]["name"]
@@ -214,3 +224,56 @@ def test_build_and_deploy_commands_write_files_and_refuse_unknown_models(
     assert unknown.returncode == 1
     assert unknown.stderr.startswith("error: ") and len(unknown.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "x").exists()
+
+
+def test_an_installed_cairn_is_packed_back_into_the_wheel_it_was_installed_from(
+    tmp_path: Path,
+) -> None:
+    """A user who installed a cairn-mlops wheel (not a source tree) builds an image: the
+    image gets those installed files, not whatever the index serves under a name."""
+    import cairn
+    from cairn.distribution import running_wheel
+
+    original = running_wheel(tmp_path / "original")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    subprocess.run(
+        [str(venv / "bin/pip"), "install", "-q", "--no-deps", "--no-index", str(original)],
+        check=True,
+        timeout=300,
+        env=env,
+    )
+    script = (
+        "import sys; from pathlib import Path; import cairn.distribution as d; "
+        "assert d.source_tree() is None, d.source_tree(); "
+        "print(d.running_wheel(Path(sys.argv[1])))"
+    )
+    proc = subprocess.run(
+        [str(venv / "bin/python"), "-c", script, str(tmp_path / "repacked")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    repacked = Path(proc.stdout.strip())
+    assert repacked.name == original.name
+    assert wheel_metadata(repacked) == ("cairn-mlops", cairn.__version__)
+
+    def contents(wheel: Path) -> dict[str, bytes]:
+        with zipfile.ZipFile(wheel) as zf:
+            return {n: zf.read(n) for n in zf.namelist() if not n.endswith(".dist-info/RECORD")}
+
+    assert contents(repacked) == contents(original)
+    # And pip accepts it: it installs and imports as Cairn at the same version.
+    target = tmp_path / "target"
+    subprocess.run(
+        [str(venv / "bin/pip"), "install", "-q", "--no-deps", "--target", str(target), repacked],
+        check=True,
+        timeout=300,
+        env=env,
+    )
+    assert (target / "cairn" / "serving" / "deploy.py").is_file()

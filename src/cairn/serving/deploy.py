@@ -2,15 +2,17 @@
 
 ``cairn build churn@production -o build/`` resolves the alias to one version and writes
 a self-contained context: the model directory (verified against its manifest), pinned
-requirements from the model's recorded environment plus the serving stack, and a
-Dockerfile on a slim Python base that runs ``cairn serve`` on that directory as a
-non-root user, with a ``HEALTHCHECK`` on ``/v2/health/ready``. The image serves one
+requirements from the model's recorded environment plus the serving stack, a wheel of
+the running Cairn (distribution ``cairn-mlops``), and a Dockerfile on a slim Python base
+that installs them into a virtual environment and runs ``cairn serve`` on that directory
+as user 10001, with a ``HEALTHCHECK`` on ``/v2/health/ready``. The image serves one
 immutable version: promotion means building and rolling out a new image (or running
 ``cairn serve`` against a shared workspace, which follows the alias).
 
 ``cairn deploy k8s churn@production -o k8s/`` writes a Deployment (readiness and
 liveness probes on the v2 health endpoints, Prometheus scrape annotations, non-root
-security context), a Service and a HorizontalPodAutoscaler.
+read-only security context with every capability dropped), a Service and a
+HorizontalPodAutoscaler.
 """
 
 from __future__ import annotations
@@ -298,7 +300,12 @@ def k8s_manifests(
                     },
                 },
                 "spec": {
-                    "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "fsGroup": 10001},
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": UID,
+                        "runAsGroup": UID,
+                        "fsGroup": UID,
+                    },
                     "terminationGracePeriodSeconds": 40,
                     "containers": [
                         {
@@ -317,11 +324,23 @@ def k8s_manifests(
                                 "requests": {"cpu": cpu_request, "memory": memory_request},
                                 "limits": {"memory": memory_limit},
                             },
+                            # The image needs no writable root: /tmp and the prediction
+                            # log are the only paths written (tests/serving/
+                            # test_docker_image.py runs it this way).
                             "securityContext": {
                                 "allowPrivilegeEscalation": False,
-                                "readOnlyRootFilesystem": False,
+                                "readOnlyRootFilesystem": True,
+                                "capabilities": {"drop": ["ALL"]},
                             },
+                            "volumeMounts": [
+                                {"name": "tmp", "mountPath": "/tmp"},
+                                {"name": "predictions", "mountPath": PREDICTIONS_DIR},
+                            ],
                         }
+                    ],
+                    "volumes": [
+                        {"name": "tmp", "emptyDir": {}},
+                        {"name": "predictions", "emptyDir": {}},
                     ],
                 },
             },
