@@ -173,7 +173,7 @@ def _version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        click.echo(f"cairn {version('cairn')}")
+        click.echo(f"cairn {version('cairn-mlops')}")
     except PackageNotFoundError:  # running from a source tree that was never installed
         click.echo("cairn (unknown version)")
     ctx.exit()

@@ -402,6 +402,6 @@ def _cairn_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        return version("cairn")
+        return version("cairn-mlops")
     except PackageNotFoundError:
         return "0"

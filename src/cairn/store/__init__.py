@@ -37,7 +37,7 @@ def open_metadata(uri: str, **kwargs: Any) -> Any:
             except ModuleNotFoundError as exc:
                 raise ConfigError(
                     f"the {scheme!r} metadata backend needs a module that is not installed "
-                    f"({exc.name}); for PostgreSQL install `cairn[postgres]`"
+                    f"({exc.name}); for PostgreSQL install `cairn-mlops[postgres]`"
                 ) from None
             return getattr(module, attr)(uri, **kwargs)
     known = ", ".join(sorted({n for n, _ in METADATA_BACKENDS}))

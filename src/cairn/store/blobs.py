@@ -234,7 +234,7 @@ class FsspecBlobs:
         except (ImportError, ValueError, TypeError) as exc:
             raise ConfigError(
                 f"cannot open artifact store {mask_uri(uri)!r}: {exc}; for S3 install "
-                "`cairn[s3]`, and check [artifacts.storage_options]"
+                "`cairn-mlops[s3]`, and check [artifacts.storage_options]"
             ) from None
         self.atomic_put = self.protocol in ATOMIC_PUT_PROTOCOLS
 
