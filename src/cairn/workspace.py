@@ -23,14 +23,25 @@ if TYPE_CHECKING:
     from cairn.store.artifacts import ArtifactStore
     from cairn.store.base import TrackingStore
 
+#: The metadata domains whose records reference artifact objects; gc keeps what any
+#: of them references, so a domain that records digests must be listed here.
+REFERENCING_DOMAINS = ("tracking", "datasets", "registry")
+
 _current: dict[tuple[str, str], Workspace] = {}
 _by_location: dict[tuple[str | None, ...], Workspace] = {}
 _current_lock = threading.Lock()
 
 
 class Workspace:
-    def __init__(self, settings: Settings) -> None:
+    """Settings plus the stores they point at.
+
+    Opening the metadata store never creates a database (a missing SQLite file is an
+    error naming it); only :meth:`init` does, through ``create_database``.
+    """
+
+    def __init__(self, settings: Settings, *, create_database: bool = False) -> None:
         self.settings = settings
+        self._create_database = create_database
 
     @property
     def root(self) -> Path | None:
@@ -40,7 +51,7 @@ class Workspace:
     def metadata(self) -> Any:
         from cairn.store import open_metadata
 
-        return open_metadata(self.settings.tracking_uri)
+        return open_metadata(self.settings.tracking_uri, create=self._create_database)
 
     @property
     def tracking(self) -> TrackingStore:
@@ -65,14 +76,25 @@ class Workspace:
         )
 
     def referenced_digests(self) -> set[str]:
-        """Every digest any record points at: what ``cairn gc`` keeps."""
-        digests: set[str] = set(self.tracking.referenced_digests())
-        for domain in ("datasets", "registry"):
+        """Every digest any record points at: what ``cairn gc`` keeps.
+
+        Fails closed: if any domain's references cannot be read, this raises rather
+        than return a partial set, which gc would take as "the rest is garbage".
+        """
+        from cairn.errors import CairnError, StoreError
+
+        digests: set[str] = set()
+        for domain in REFERENCING_DOMAINS:
             try:
-                store = getattr(self.metadata, domain)
-            except (ImportError, AttributeError):
-                continue
-            digests.update(store.referenced_digests())
+                digests.update(getattr(self.metadata, domain).referenced_digests())
+            except CairnError:
+                raise
+            except Exception as exc:
+                raise StoreError(
+                    f"cannot read which objects the {domain} records reference "
+                    f"({type(exc).__name__}: {exc}); nothing was deleted: fix the "
+                    f"metadata store at {self.settings.tracking_uri} and run again"
+                ) from exc
         return digests
 
     def close(self) -> None:
@@ -95,7 +117,7 @@ class Workspace:
         try:
             state.mkdir(exist_ok=True)
             (state / ".gitignore").write_text("*\n", encoding="utf-8")
-            ws = cls(load_settings(path))
+            ws = cls(load_settings(path), create_database=True)
             ws.metadata.ensure_schema()
             ws.artifacts  # noqa: B018  (creates the folder for a local store)
         except BaseException:

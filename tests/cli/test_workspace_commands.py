@@ -184,7 +184,7 @@ def old_schema_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pat
     root = tmp_path / "old"
     root.mkdir()
     db_path = root / "meta.db"
-    db = SqlDatabase(f"sqlite:///{db_path}", create=False)
+    db = SqlDatabase(f"sqlite:///{db_path}", create=True)
     db.upgrade("0001")
     db.close()
     (root / "cairn.toml").write_text(

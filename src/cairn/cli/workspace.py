@@ -97,17 +97,26 @@ DEFAULT_MIN_AGE = 3600.0
     help="Keep unreferenced objects written less than this many seconds ago: a job may "
     "be storing one whose record is not committed yet. 0 removes them all.",
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Delete even when no record references any object (an empty or wrong "
+    "database looks like that).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as a JSON object.")
-def gc(delete: bool, min_age: float, as_json: bool) -> None:
+def gc(delete: bool, min_age: float, force: bool, as_json: bool) -> None:
     """Remove artifact objects that no record references.
 
     A dry run by default: lists the unreferenced objects and the bytes they hold; pass
-    --delete to remove them. Stale temporary files of interrupted writes go too.
+    --delete to remove them. Stale temporary files of interrupted writes go too. Safe
+    to run while jobs store and record artifacts.
     """
     from cairn.workspace import current
 
     ws = current()
-    report = ws.artifacts.gc(ws.referenced_digests(), dry_run=not delete, min_age=min_age)
+    report = ws.artifacts.gc(
+        ws.referenced_digests, dry_run=not delete, min_age=min_age, force=force
+    )
     if as_json:
         _output.print_json(report.to_dict())
         return
