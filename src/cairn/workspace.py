@@ -92,8 +92,9 @@ class Workspace:
             except Exception as exc:
                 raise StoreError(
                     f"cannot read which objects the {domain} records reference "
-                    f"({type(exc).__name__}: {exc}); nothing was deleted: fix the "
-                    f"metadata store at {self.settings.tracking_uri} and run again"
+                    f"({type(exc).__name__}: {exc}); nothing was deleted: every domain's "
+                    "references are needed, so check the Cairn installation and the "
+                    "metadata store, then run again"
                 ) from exc
         return digests
 

@@ -129,9 +129,10 @@ def gc(delete: bool, min_age: float, force: bool, as_json: bool) -> None:
             f"note: {report.young} unreferenced objects are newer than --min-age "
             f"({min_age:g} s) and were kept; pass --min-age 0 to include them"
         )
+    rescued = f"; put back {report.rescued} stored again meanwhile" if report.rescued else ""
     click.echo(
         f"{verb} {len(report.removed)} unreferenced objects ({_output.format_bytes(report.bytes)})"
-        f"{temps}; kept {report.kept}"
+        f"{temps}; kept {report.kept}{rescued}"
     )
     if not delete and (report.removed or report.temps):
         click.echo("run `cairn gc --delete` to delete them")
