@@ -315,8 +315,7 @@ def test_gc_fails_closed_when_a_domain_cannot_be_imported(
 
     assert result.exit_code == 1
     assert result.stderr.startswith(
-        "error: cannot read which objects the registry records reference "
-        "(ModuleNotFoundError: "
+        "error: cannot read which objects the registry records reference (ModuleNotFoundError: "
     )
     assert "nothing was deleted" in result.stderr and len(result.stderr.splitlines()) == 1
     monkeypatch.delitem(sys.modules, "cairn.store.sql.registry")

@@ -25,8 +25,8 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from datetime import datetime
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol, runtime_checkable
 

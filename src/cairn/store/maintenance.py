@@ -187,20 +187,32 @@ def gc(
     ]
     if dry_run:
         return GcReport(
-            tuple(sorted(candidates)), sum(sizes.values()), tuple(sorted(temps)), kept, True,
+            tuple(sorted(candidates)),
+            sum(sizes.values()),
+            tuple(sorted(temps)),
+            kept,
+            True,
             young=young,
         )
     removed, rescued = _sweep(store, candidates, referenced, refs, cut)
     for key in temps:
         store.blobs.delete(key)
     return GcReport(
-        tuple(sorted(removed)), sum(sizes[d] for d in removed), tuple(sorted(temps)), kept,
-        False, young=young, rescued=len(rescued),
+        tuple(sorted(removed)),
+        sum(sizes[d] for d in removed),
+        tuple(sorted(temps)),
+        kept,
+        False,
+        young=young,
+        rescued=len(rescued),
     )
 
 
 def _sweep(
-    store: ArtifactStore, candidates: list[str], referenced: References, refs: set[str],
+    store: ArtifactStore,
+    candidates: list[str],
+    referenced: References,
+    refs: set[str],
     cut: float,
 ) -> tuple[list[str], set[str]]:
     """Move ``candidates`` to the trash, look again, put back what a put or a record
@@ -231,8 +243,7 @@ def _sweep(
     gone = set(removed)
     retention = cut - MARK_RETENTION
     for key, stamp in marks_by_key.items():
-        digest = marked_digest(key)
-        if digest in gone or stamp < retention:
+        if marked_digest(key) in gone or stamp < retention:
             store.blobs.delete(key)  # unique keys: a mark written since is never one of these
     return removed, rescued
 
@@ -270,7 +281,7 @@ def _trash_key(run: str, digest: str) -> str:
 
 
 def _store_clock(store: ArtifactStore) -> float:
-    """"Now" on the store's clock, strictly after everything written before this call.
+    """ "Now" on the store's clock, strictly after everything written before this call.
 
     Writes small probe files until one is stamped later than the first: the clock of a
     file system or an object store ticks coarsely (a few ms; a second on S3), and an

@@ -219,12 +219,12 @@ class SqlDatabase:
                 known = migrations.revisions()
                 if current in known:
                     raise StoreError(
-                        f"the metadata store at {shown(self.uri)} is at schema {current}, this Cairn "
-                        f"needs {head}: run `cairn db upgrade`"
+                        f"the metadata store at {shown(self.uri)} is at schema {current}, "
+                        f"this Cairn needs {head}: run `cairn db upgrade`"
                     )
                 raise StoreError(
-                    f"the metadata store at {shown(self.uri)} has schema {current!r}, unknown to this "
-                    f"Cairn (newest known: {head}); upgrade Cairn"
+                    f"the metadata store at {shown(self.uri)} has schema {current!r}, unknown "
+                    f"to this Cairn (newest known: {head}); upgrade Cairn"
                 )
             self._checked = True
 
