@@ -154,3 +154,20 @@ def test_a_database_from_a_newer_cairn_is_refused(new_uri: Callable[[], str]) ->
             newer.tracking.get_experiment("x")
     finally:
         newer.close()
+
+
+def test_a_database_without_the_schema_is_refused_not_filled(new_uri: Callable[[], str]) -> None:
+    # A URI pointing at the wrong (empty) database must not quietly become a workspace
+    # with no runs; only init (create=True) or an explicit upgrade creates the tables.
+    uri = new_uri()
+    if uri.startswith("sqlite"):
+        Path(uri.removeprefix("sqlite:///")).write_bytes(b"")
+    db = open_metadata(uri)
+    try:
+        with pytest.raises(StoreError, match=r"holds no Cairn schema.*`cairn db upgrade`"):
+            db.tracking.list_experiments()
+        assert db.current_revision() is None  # nothing was created
+        assert db.upgrade() == (None, migrations.head())
+        assert db.tracking.list_experiments() == []
+    finally:
+        db.close()
