@@ -24,14 +24,25 @@ if TYPE_CHECKING:
     from cairn.store.artifacts import ArtifactStore
     from cairn.store.base import TrackingStore
 
+#: The metadata domains whose records reference artifact objects; gc keeps what any
+#: of them references, so a domain that records digests must be listed here.
+REFERENCING_DOMAINS = ("tracking", "datasets", "registry")
+
 _current: dict[tuple[str, str], Workspace] = {}
 _by_location: dict[tuple[str | None, ...], Workspace] = {}
 _current_lock = threading.Lock()
 
 
 class Workspace:
-    def __init__(self, settings: Settings) -> None:
+    """Settings plus the stores they point at.
+
+    Opening the metadata store never creates a database (a missing SQLite file is an
+    error naming it); only :meth:`init` does, through ``create_database``.
+    """
+
+    def __init__(self, settings: Settings, *, create_database: bool = False) -> None:
         self.settings = settings
+        self._create_database = create_database
 
     @property
     def root(self) -> Path | None:
@@ -41,7 +52,7 @@ class Workspace:
     def metadata(self) -> Any:
         from cairn.store import open_metadata
 
-        return open_metadata(self.settings.tracking_uri)
+        return open_metadata(self.settings.tracking_uri, create=self._create_database)
 
     @property
     def tracking(self) -> TrackingStore:
@@ -66,14 +77,26 @@ class Workspace:
         )
 
     def referenced_digests(self) -> set[str]:
-        """Every digest any record points at: what ``cairn gc`` keeps."""
-        digests: set[str] = set(self.tracking.referenced_digests())
-        for domain in ("datasets", "registry"):
+        """Every digest any record points at: what ``cairn gc`` keeps.
+
+        Fails closed: if any domain's references cannot be read, this raises rather
+        than return a partial set, which gc would take as "the rest is garbage".
+        """
+        from cairn.errors import CairnError, StoreError
+
+        digests: set[str] = set()
+        for domain in REFERENCING_DOMAINS:
             try:
-                store = getattr(self.metadata, domain)
-            except (ImportError, AttributeError):
-                continue
-            digests.update(store.referenced_digests())
+                digests.update(getattr(self.metadata, domain).referenced_digests())
+            except CairnError:
+                raise
+            except Exception as exc:
+                raise StoreError(
+                    f"cannot read which objects the {domain} records reference "
+                    f"({type(exc).__name__}: {exc}); nothing was deleted: every domain's "
+                    "references are needed, so check the Cairn installation and the "
+                    "metadata store, then run again"
+                ) from exc
         return digests
 
     def close(self) -> None:
@@ -103,7 +126,10 @@ class Workspace:
             (state / ".gitignore").write_text("*\n", encoding="utf-8")
             # The flags win over CAIRN_* variables, as everywhere; the password stays in
             # memory until the stores have opened.
-            ws = cls(load_settings(path, tracking_uri=tracking_uri, artifact_uri=artifact_uri))
+            ws = cls(
+                load_settings(path, tracking_uri=tracking_uri, artifact_uri=artifact_uri),
+                create_database=True,
+            )
             ws.metadata.ensure_schema()
             ws.artifacts  # noqa: B018  (creates the folder for a local store)
             if plain is not None and password is not None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import socket
+import sqlite3
 import stat
 import subprocess
+import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -119,7 +121,8 @@ def test_gc_dry_run_keeps_and_delete_removes(invoke: Invoke, populated: Any) -> 
     assert "would remove 1 unreferenced objects (15 B)" in dry.stdout
     assert path.exists()
 
-    deleted = invoke("gc", "--delete", "--min-age", "0", "--runs-retention", "0")
+    # The deleted run held the only artifact: emptying the store needs --force.
+    deleted = invoke("gc", "--delete", "--min-age", "0", "--runs-retention", "0", "--force")
     assert deleted.exit_code == 0
     assert "removed 1 unreferenced objects" in deleted.stdout
     assert not path.exists()
@@ -133,7 +136,7 @@ def test_gc_spares_recent_unreferenced_objects_by_default(invoke: Invoke, popula
     path = _object_path(populated.ws.root, digest)
     assert invoke("runs", "delete", populated.ids[1]).exit_code == 0
 
-    result = invoke("gc", "--delete", "--runs-retention", "0")
+    result = invoke("gc", "--delete", "--runs-retention", "0", "--force")
 
     assert result.exit_code == 0
     assert path.exists()
@@ -189,7 +192,7 @@ def old_schema_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pat
     root = tmp_path / "old"
     root.mkdir()
     db_path = root / "meta.db"
-    db = SqlDatabase(f"sqlite:///{db_path}", create=False)
+    db = SqlDatabase(f"sqlite:///{db_path}", create=True)
     db.upgrade("0001")
     db.close()
     (root / "cairn.toml").write_text(
@@ -348,3 +351,130 @@ def test_unknown_scheme_error_masks_the_password(tmp_path: Path, invoke: Invoke)
         "error: unknown tracking URI scheme 'mysql' in 'mysql://ml:***@db/x'; "
         "use one of: postgres, postgresql, sqlite\n"
     )
+
+
+# -- a missing or wrong database, and gc failing closed -----------------------------
+
+
+def test_a_deleted_database_is_an_error_not_an_empty_workspace(
+    run_cairn: RunCairn, populated: Any
+) -> None:
+    root = populated.ws.root
+    db = root / ".cairn" / "cairn.db"
+    populated.ws.close()
+    for leftover in db.parent.glob("cairn.db*"):
+        leftover.unlink()
+    objects = sorted((root / ".cairn" / "artifacts" / "objects").rglob("*"))
+
+    for args in (("runs", "ls"), ("gc", "--delete", "--min-age", "0"), ("verify",)):
+        proc = run_cairn(*args, cwd=root)
+        assert proc.returncode == 1, (args, proc.stdout)
+        assert proc.stderr == (
+            f"error: no metadata database at {db}: run `cairn init` to create a workspace, "
+            "or point CAIRN_TRACKING_URI (or [tracking] uri in cairn.toml) at the existing "
+            "database\n"
+        ), args
+    assert not db.exists()  # nothing created it again
+    assert sorted((root / ".cairn" / "artifacts" / "objects").rglob("*")) == objects
+
+
+def test_a_mistyped_tracking_uri_creates_nothing(
+    run_cairn: RunCairn, populated: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    typo = populated.ws.root / ".cairn" / "cairm.db"
+    monkeypatch.setenv("CAIRN_TRACKING_URI", f"sqlite:///{typo}")
+    proc = run_cairn("gc", "--delete", "--min-age", "0", cwd=populated.ws.root)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith(f"error: no metadata database at {typo}: run `cairn init`")
+    assert len(proc.stderr.splitlines()) == 1
+    assert not typo.exists()
+    monkeypatch.delenv("CAIRN_TRACKING_URI")
+    assert run_cairn("verify", cwd=populated.ws.root).returncode == 0
+
+
+def test_an_empty_database_file_is_refused_until_db_upgrade(
+    invoke: Invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "ws"
+    root.mkdir()
+    (root / "meta.db").write_bytes(b"")  # `touch meta.db`: a file, but no Cairn tables
+    (root / "cairn.toml").write_text('[tracking]\nuri = "sqlite:///meta.db"\n')
+    monkeypatch.chdir(root)
+
+    refused = invoke("runs", "ls")
+    assert refused.exit_code == 1
+    assert "holds no Cairn schema" in refused.stderr
+    assert "`cairn db upgrade`" in refused.stderr and len(refused.stderr.splitlines()) == 1
+    assert invoke("db", "upgrade").exit_code == 0
+    assert invoke("runs", "ls").exit_code == 0
+
+
+def test_gc_refuses_to_delete_everything_when_no_record_references_anything(
+    invoke: Invoke, populated: Any
+) -> None:
+    digest = populated.ws.tracking.get_run(populated.ids[1]).outputs[0].digest
+    path = _object_path(populated.ws.root, digest)
+    assert invoke("runs", "delete", populated.ids[1]).exit_code == 0
+
+    refused = invoke("gc", "--delete", "--min-age", "0")
+
+    assert refused.exit_code == 1
+    assert refused.stderr.startswith(
+        "error: no record references any object, yet the artifact store "
+    )
+    assert "holds 1: if this is the right metadata database" in refused.stderr
+    assert refused.stderr.rstrip().endswith("pass --force to delete them all")
+    assert path.exists()
+    forced = invoke("gc", "--delete", "--min-age", "0", "--force")
+    assert forced.exit_code == 0, forced.stderr
+    assert "removed 1 unreferenced objects" in forced.stdout
+    assert not path.exists()
+
+
+def _register(ws: Any, tmp_path: Path) -> str:
+    """A model version whose object only the registry references."""
+    from cairn.store.registry import NewModelVersion
+
+    digest: str = ws.artifacts.put_bytes(b"a registered model").digest
+    ws.registry.create_version(NewModelVersion(name="churn", digest=digest, flavor="sklearn"))
+    return digest
+
+
+def test_gc_fails_closed_when_a_domain_cannot_be_imported(
+    invoke: Invoke, populated: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A broken install: the registry's store module cannot be imported. Its references
+    # are unknown, so nothing may be deleted (the registered model must survive).
+    registered = _register(populated.ws, tmp_path)
+    populated.ws.close()
+    monkeypatch.setitem(sys.modules, "cairn.store.sql.registry", None)
+
+    result = invoke("gc", "--delete", "--min-age", "0")
+
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        "error: cannot read which objects the registry records reference (ModuleNotFoundError: "
+    )
+    assert "nothing was deleted" in result.stderr and len(result.stderr.splitlines()) == 1
+    monkeypatch.delitem(sys.modules, "cairn.store.sql.registry")
+    assert _object_path(populated.ws.root, registered).exists()
+
+
+def test_gc_fails_closed_when_a_domain_table_is_damaged(
+    invoke: Invoke, populated: Any, tmp_path: Path
+) -> None:
+    registered = _register(populated.ws, tmp_path)
+    populated.ws.close()
+    db = sqlite3.connect(populated.ws.root / ".cairn" / "cairn.db")
+    with db:
+        db.execute("ALTER TABLE model_versions RENAME TO model_versions_lost")
+    db.close()
+
+    result = invoke("gc", "--delete", "--min-age", "0")
+
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        "error: cannot read which objects the registry records reference (OperationalError"
+    )
+    assert len(result.stderr.splitlines()) == 1
+    assert _object_path(populated.ws.root, registered).exists()

@@ -368,7 +368,7 @@ def store_and_examples(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
         if backend == "sqlite"
         else request.getfixturevalue("postgres_uri")
     )
-    metadata = open_metadata(uri)
+    metadata = open_metadata(uri, create=True)
     yield metadata.tracking, examples
     metadata.close()
 

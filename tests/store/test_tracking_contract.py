@@ -34,7 +34,7 @@ BACKENDS = [
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A database migrated to head once; each test gets a copy (migrating costs ~0.2 s)."""
     path = tmp_path_factory.mktemp("tracking-template") / "cairn.db"
-    backend = open_metadata(f"sqlite:///{path}")
+    backend = open_metadata(f"sqlite:///{path}", create=True)
     backend.ensure_schema()
     backend.close()  # the last connection closing folds the WAL into the file
     return path
@@ -45,7 +45,7 @@ def postgres_template(postgres_server: str) -> str:
     """A PostgreSQL database migrated to head once, copied per test with TEMPLATE."""
     name = f"tmpl_{uuid.uuid4().hex[:12]}"
     _create_pg_database(postgres_server, name)
-    backend = open_metadata(f"{postgres_server}/{name}")
+    backend = open_metadata(f"{postgres_server}/{name}", create=True)
     backend.ensure_schema()
     backend.close()
     return name

@@ -104,15 +104,27 @@ DEFAULT_MIN_AGE = 3600.0
     help="Keep unreferenced objects written less than this many seconds ago: a job may "
     "be storing one whose record is not committed yet. 0 removes them all.",
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Delete even when no record references any object (an empty or wrong "
+    "database looks like that).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as a JSON object.")
 @purge_options
 def gc(
-    delete: bool, min_age: float, as_json: bool, runs_retention: float, force_runs: bool
+    delete: bool,
+    min_age: float,
+    force: bool,
+    as_json: bool,
+    runs_retention: float,
+    force_runs: bool,
 ) -> None:
     """Remove artifact objects that no record references.
 
     A dry run by default: lists the unreferenced objects and the bytes they hold; pass
-    --delete to remove them. Stale temporary files of interrupted writes go too.
+    --delete to remove them. Stale temporary files of interrupted writes go too. Safe
+    to run while jobs store and record artifacts.
     """
     from cairn.workspace import current
 
@@ -122,7 +134,10 @@ def gc(
         ws, delete=delete, retention_days=runs_retention, force=force_runs, as_json=as_json
     )
     report = ws.artifacts.gc(
-        ws.referenced_digests() - released, dry_run=not delete, min_age=min_age
+        lambda: ws.referenced_digests() - released,
+        dry_run=not delete,
+        min_age=min_age,
+        force=force,
     )
     if as_json:
         _output.print_json({**report.to_dict(), "runs": runs})
@@ -136,9 +151,10 @@ def gc(
             f"note: {report.young} unreferenced objects are newer than --min-age "
             f"({min_age:g} s) and were kept; pass --min-age 0 to include them"
         )
+    rescued = f"; put back {report.rescued} stored again meanwhile" if report.rescued else ""
     click.echo(
         f"{verb} {len(report.removed)} unreferenced objects ({_output.format_bytes(report.bytes)})"
-        f"{temps}; kept {report.kept}"
+        f"{temps}; kept {report.kept}{rescued}"
     )
     if not delete and (report.removed or report.temps):
         click.echo("run `cairn gc --delete` to delete them")

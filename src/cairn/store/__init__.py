@@ -27,7 +27,11 @@ def scheme_of(uri: str) -> str:
 
 
 def open_metadata(uri: str, **kwargs: Any) -> Any:
-    """Open the metadata backend for ``uri`` (``sqlite:///...``, ``postgresql://...``)."""
+    """Open the metadata backend for ``uri`` (``sqlite:///...``, ``postgresql://...``).
+
+    A database is only created with ``create=True`` (what ``cairn init`` passes); opening
+    a SQLite file that does not exist raises :class:`ConfigError` naming it.
+    """
     scheme = scheme_of(uri)
     for name, target in METADATA_BACKENDS:
         if name == scheme:
