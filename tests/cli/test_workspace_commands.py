@@ -416,7 +416,8 @@ def test_gc_refuses_to_delete_everything_when_no_record_references_anything(
     path = _object_path(populated.ws.root, digest)
     assert invoke("runs", "delete", populated.ids[1]).exit_code == 0
 
-    refused = invoke("gc", "--delete", "--min-age", "0")
+    # The deleted run is purged now (retention 0): then nothing references the object.
+    refused = invoke("gc", "--delete", "--min-age", "0", "--runs-retention", "0")
 
     assert refused.exit_code == 1
     assert refused.stderr.startswith(
@@ -425,7 +426,7 @@ def test_gc_refuses_to_delete_everything_when_no_record_references_anything(
     assert "holds 1: if this is the right metadata database" in refused.stderr
     assert refused.stderr.rstrip().endswith("pass --force to delete them all")
     assert path.exists()
-    forced = invoke("gc", "--delete", "--min-age", "0", "--force")
+    forced = invoke("gc", "--delete", "--min-age", "0", "--runs-retention", "0", "--force")
     assert forced.exit_code == 0, forced.stderr
     assert "removed 1 unreferenced objects" in forced.stdout
     assert not path.exists()

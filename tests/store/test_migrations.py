@@ -160,7 +160,7 @@ def test_upgrading_to_run_lifecycle_keeps_every_run_live(new_uri: Callable[[], s
     # Runs recorded before soft deletes existed must come out of the upgrade as live runs,
     # with everything recorded on them, and take part in the lifecycle from then on.
     uri = new_uri()
-    old = SqlDatabase(uri, create=False)
+    old = SqlDatabase(uri, create=True)
     old.upgrade("0003")
     runs = tracking_tables.runs
     with old.engine.begin() as conn:
