@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from cairn.errors import InvalidInput
+from cairn.models.manifest import model_file
 
 NAME = "sklearn"
 PACKAGES = ("scikit-learn", "skops", "numpy", "scipy", "pandas")
@@ -64,7 +65,7 @@ def untrusted_types(path: Path) -> list[str]:
 def load(directory: Path, options: Mapping[str, Any], trust: bool) -> Any:
     import skops.io
 
-    path = directory / str(options.get("file", FILE))
+    path = model_file(directory, options.get("file", FILE))
     unknown = untrusted_types(path)
     if unknown and not trust:
         raise InvalidInput(
