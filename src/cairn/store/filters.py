@@ -22,11 +22,18 @@ them is an error). A comparison on a key a run lacks is false, except ``!=``, ``
 and ``is null``, which are true. A NaN metric counts as present but compares false. Example::
 
     (metrics.auc > 0.9 or params.model in ('rf', 'gb')) and tags.team != 'x'
+
+Limits (:data:`MAX_FILTER_LENGTH` and friends) keep every accepted filter within what
+both SQL backends run: SQLite refuses expression trees deeper than 1,000 and more than
+32,766 bound values, and Python's own recursion limit would stop the parser first. A
+filter over a limit is a :class:`~cairn.errors.FilterSyntaxError` pointing at where the
+limit was crossed.
 """
 
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -74,6 +81,20 @@ _WORD = re.compile(r"[A-Za-z_]\w*")
 _NUMBER = re.compile(r"-?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _OPERATORS = ("==", "!=", "<>", "<=", ">=", "=", "<", ">")
 _FIELD_HINT = "a field such as metrics.auc, params.model, tags.team or status"
+
+#: Characters in one filter.
+MAX_FILTER_LENGTH = 100_000
+#: Parentheses and ``not`` nested inside each other.
+MAX_DEPTH = 20
+#: Comparisons in one filter (so at most MAX_TERMS - 1 ``and``/``or``).
+MAX_TERMS = 200
+#: Values in one ``in (...)`` list, and in all lists of a filter together.
+MAX_IN_ITEMS = 1_000
+MAX_VALUES = 5_000
+#: Items in one ``order_by`` (each one is a join; SQLite joins at most 64 tables).
+MAX_ORDER_KEYS = 16
+#: Integers are stored and compared as signed 64-bit numbers.
+MIN_INT, MAX_INT = -(2**63), 2**63 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +162,12 @@ def parse_filter(text: str) -> Expr | None:
         >>> parse_filter("tags.team != 'x'")
         Comparison(field=Field(kind='tag', key='team'), op='!=', value='x')
     """
+    if len(text) > MAX_FILTER_LENGTH:
+        raise FilterSyntaxError(
+            f"filter is {len(text)} characters long; the limit is {MAX_FILTER_LENGTH}",
+            text,
+            MAX_FILTER_LENGTH,
+        )
     if not text.strip():
         return None
     parser = _Parser(text)
@@ -158,10 +185,16 @@ def parse_order_by(items: Sequence[str]) -> tuple[OrderKey, ...]:
     """
     if isinstance(items, str):
         items = [items]
+    if len(items) > MAX_ORDER_KEYS:
+        raise FilterSyntaxError(f"order_by has {len(items)} items; the limit is {MAX_ORDER_KEYS}")
     keys = []
     for item in items:
         if not item.strip():
             raise FilterSyntaxError("empty order_by item: write a field such as 'metrics.auc desc'")
+        if len(item) > MAX_FILTER_LENGTH:
+            raise FilterSyntaxError(
+                f"order_by item is {len(item)} characters long; the limit is {MAX_FILTER_LENGTH}"
+            )
         parser = _Parser(item, "order_by item")
         field = parser.parse_field()
         descending = False
@@ -205,8 +238,7 @@ def _tokenize(text: str) -> list[_Token]:
             if end < n and (text[end].isalnum() or text[end] in "_."):
                 raise FilterSyntaxError(f"malformed number {text[i : end + 1]!r}", text, i)
             literal = m.group()
-            is_int = re.fullmatch(r"-?\d+", literal) is not None
-            tokens.append(_Token("number", literal, i, int(literal) if is_int else float(literal)))
+            tokens.append(_Token("number", literal, i, _number(text, literal, i)))
             i = end
         elif ch.isalpha() or ch == "_":
             i = _lex_name(text, i, tokens)
@@ -219,6 +251,28 @@ def _tokenize(text: str) -> list[_Token]:
             i += len(op)
     tokens.append(_Token("end", "", n))
     return tokens
+
+
+def _number(text: str, literal: str, at: int) -> int | float:
+    """The value of a number literal, refused outside what the stores can compare."""
+    if re.fullmatch(r"-?\d+", literal):
+        # Length first: int() of thousands of digits is slow, or refused by Python.
+        if len(literal.lstrip("-").lstrip("0")) > 19 or not MIN_INT <= int(literal) <= MAX_INT:
+            raise FilterSyntaxError(
+                f"integer {literal[:30]}{'…' if len(literal) > 30 else ''} is outside the "
+                f"64-bit range {MIN_INT} to {MAX_INT}",
+                text,
+                at,
+            )
+        return int(literal)
+    value = float(literal)
+    if math.isinf(value):
+        raise FilterSyntaxError(
+            f"number {literal[:30]} is too large (beyond ±1.8e308); write a finite number",
+            text,
+            at,
+        )
+    return value
 
 
 def _lex_string(text: str, start: int, tokens: list[_Token]) -> int:
@@ -272,6 +326,12 @@ class _Parser:
         self.what = what
         self.tokens = _tokenize(text)
         self.index = 0
+        self.depth = 0  # parentheses and nots open around the current token
+        self.terms = 0
+        self.values = 0
+
+    def limit(self, token: _Token, message: str) -> FilterSyntaxError:
+        return FilterSyntaxError(message, self.text, token.pos)
 
     def peek(self) -> _Token:
         return self.tokens[self.index]
@@ -316,18 +376,34 @@ class _Parser:
         return items[0] if len(items) == 1 else And(tuple(items))
 
     def parse_not(self) -> Expr:
-        if self.is_word("not"):
-            self.advance()
-            return Not(self.parse_not())
+        # A run of nots is read in a loop; each one and each "(" is one level of depth,
+        # checked before going deeper, so no filter can exhaust Python's stack.
+        nots = 0
+        while self.is_word("not"):
+            self.enter(self.advance())
+            nots += 1
         token = self.peek()
         if token.kind == "(":
-            self.advance()
+            self.enter(self.advance())
             expr = self.parse_or()
             if self.peek().kind != ")":
                 raise self.error(self.peek(), "')' or 'and'/'or'")
             self.advance()
-            return expr
-        return self.parse_comparison()
+            self.depth -= 1
+        else:
+            expr = self.parse_comparison()
+        for _ in range(nots):
+            expr = Not(expr)
+        self.depth -= nots
+        return expr
+
+    def enter(self, token: _Token) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.limit(
+                token,
+                f"filter nests parentheses and 'not' more than {MAX_DEPTH} levels deep",
+            )
 
     def parse_field(self) -> Field:
         token = self.peek()
@@ -358,6 +434,12 @@ class _Parser:
         raise self.error(token, _FIELD_HINT)
 
     def parse_comparison(self) -> Expr:
+        self.terms += 1
+        if self.terms > MAX_TERMS:
+            raise self.limit(
+                self.peek(),
+                f"filter has more than {MAX_TERMS} comparisons; the limit is {MAX_TERMS}",
+            )
         field = self.parse_field()
         token = self.peek()
         negate = False
@@ -427,6 +509,18 @@ class _Parser:
             value = self.parse_literal()
             if value is None:
                 raise self.error(token, "a number or string in the list, not null")
+            if len(values) == MAX_IN_ITEMS:
+                raise self.limit(
+                    token,
+                    f"'in' list has more than {MAX_IN_ITEMS} values; the limit is {MAX_IN_ITEMS}",
+                )
+            self.values += 1
+            if self.values > MAX_VALUES:
+                raise self.limit(
+                    token,
+                    f"filter's 'in' lists hold more than {MAX_VALUES} values together; "
+                    f"the limit is {MAX_VALUES}",
+                )
             values.append((value, token))
             if self.peek().kind == ",":
                 self.advance()
@@ -453,6 +547,10 @@ def _check(
             raise FilterSyntaxError(f"experiment_id supports =, !=, in, not in, not {op}", text, at)
         if not re.fullmatch(r"\d+", str(value)):
             raise FilterSyntaxError(f"experiment ids are whole numbers, not {value!r}", text, at)
+        if len(str(value).lstrip("0")) > 19 or int(value) > MAX_INT:
+            raise FilterSyntaxError(
+                f"experiment id {str(value)[:30]!r} is outside the 64-bit range", text, token.pos
+            )
         return
     if field.numeric:
         if op in _PATTERN_OPS:
