@@ -468,7 +468,7 @@ def test_filters_over_a_limit_are_one_line_errors_with_the_position(
 
 
 def test_filters_at_the_limits_parse() -> None:
-    from cairn.store import filters
+    from cairn.store import filter_lexer, filters
 
     deep = "(" * filters.MAX_DEPTH + "metrics.a > 1" + ")" * filters.MAX_DEPTH
     assert parse_filter(deep) == _cmp(Field("metric", "a"), ">", 1)
@@ -481,7 +481,7 @@ def test_filters_at_the_limits_parse() -> None:
     assert isinstance(many, Or) and len(many.items) == filters.MAX_TERMS
     listed = parse_filter(_in_list(filters.MAX_IN_ITEMS))
     assert isinstance(listed, Comparison) and len(listed.value or ()) == filters.MAX_IN_ITEMS
-    edges = parse_filter(f"metrics.a in ({filters.MIN_INT}, {filters.MAX_INT}, 1e308)")
+    edges = parse_filter(f"metrics.a in ({filter_lexer.MIN_INT}, {filter_lexer.MAX_INT}, 1e308)")
     assert isinstance(edges, Comparison) and edges.value == (-(2**63), 2**63 - 1, 1e308)
 
 
@@ -517,7 +517,7 @@ def limit_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]
 def test_filters_at_every_limit_run_on_the_sql_backends(limit_store: Any) -> None:
     """The largest filters the parser accepts: SQLite's expression-depth (1,000) and
     bound-variable (32,766) limits, and PostgreSQL's, are never reached."""
-    from cairn.store import filters
+    from cairn.store import filter_lexer, filters
 
     store = limit_store
     exp = store.create_experiment("limits").id
@@ -554,9 +554,8 @@ def test_filters_at_every_limit_run_on_the_sql_backends(limit_store: Any) -> Non
     assert len(widest) <= filters.MAX_FILTER_LENGTH
     order = [f"metrics.o{i} desc" for i in range(filters.MAX_ORDER_KEYS)]
     assert found(widest, order_by=order) == {hit.id}
-    edges = (
-        f"metrics.m > {filters.MIN_INT} and metrics.m < {filters.MAX_INT} and start_time > -1e308"
-    )
+    low, high = filter_lexer.MIN_INT, filter_lexer.MAX_INT
+    edges = f"metrics.m > {low} and metrics.m < {high} and start_time > -1e308"
     assert found(edges) == {hit.id}
 
 

@@ -33,13 +33,13 @@ limit was crossed.
 from __future__ import annotations
 
 import difflib
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeAlias, cast
 
 from cairn.errors import FilterSyntaxError
+from cairn.store.filter_lexer import MAX_INT, Token, tokenize
 from cairn.types import RunStatus
 
 FieldKind = Literal["metric", "param", "tag", "attribute"]
@@ -77,9 +77,6 @@ _ORDERING_OPS = frozenset({"<", "<=", ">", ">="})
 _PATTERN_OPS = frozenset({"like", "ilike"})
 _KEYWORDS = frozenset({"and", "or", "not", "in", "like", "ilike", "is", "null", "asc", "desc"})
 _BARE_KEY = re.compile(r"[\w./-]+")
-_WORD = re.compile(r"[A-Za-z_]\w*")
-_NUMBER = re.compile(r"-?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
-_OPERATORS = ("==", "!=", "<>", "<=", ">=", "=", "<", ">")
 _FIELD_HINT = "a field such as metrics.auc, params.model, tags.team or status"
 
 #: Characters in one filter.
@@ -93,8 +90,6 @@ MAX_IN_ITEMS = 1_000
 MAX_VALUES = 5_000
 #: Items in one ``order_by`` (each one is a join; SQLite joins at most 64 tables).
 MAX_ORDER_KEYS = 16
-#: Integers are stored and compared as signed 64-bit numbers.
-MIN_INT, MAX_INT = -(2**63), 2**63 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,116 +202,6 @@ def parse_order_by(items: Sequence[str]) -> tuple[OrderKey, ...]:
     return tuple(keys)
 
 
-# -- lexer -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Token:
-    kind: Literal["word", "field", "string", "number", "op", "(", ")", ",", "end"]
-    text: str  # as written, for messages
-    pos: int
-    value: object = None  # str for strings/ops, int|float for numbers, (prefix, key) for fields
-
-
-def _tokenize(text: str) -> list[_Token]:
-    tokens: list[_Token] = []
-    i, n = 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch.isspace():
-            i += 1
-        elif ch in "(),":
-            tokens.append(_Token(ch, ch, i))  # type: ignore[arg-type]
-            i += 1
-        elif ch in "'\"":
-            i = _lex_string(text, i, tokens)
-        elif ch.isdigit() or (ch in "-." and _NUMBER.match(text, i)):
-            m = _NUMBER.match(text, i)
-            if m is None:
-                raise FilterSyntaxError(f"unexpected character {ch!r}", text, i)
-            end = m.end()
-            if end < n and (text[end].isalnum() or text[end] in "_."):
-                raise FilterSyntaxError(f"malformed number {text[i : end + 1]!r}", text, i)
-            literal = m.group()
-            tokens.append(_Token("number", literal, i, _number(text, literal, i)))
-            i = end
-        elif ch.isalpha() or ch == "_":
-            i = _lex_name(text, i, tokens)
-        else:
-            op = next((o for o in _OPERATORS if text.startswith(o, i)), None)
-            if op is None:
-                raise FilterSyntaxError(f"unexpected character {ch!r}", text, i)
-            canonical = {"==": "=", "<>": "!="}.get(op, op)
-            tokens.append(_Token("op", op, i, canonical))
-            i += len(op)
-    tokens.append(_Token("end", "", n))
-    return tokens
-
-
-def _number(text: str, literal: str, at: int) -> int | float:
-    """The value of a number literal, refused outside what the stores can compare."""
-    if re.fullmatch(r"-?\d+", literal):
-        # Length first: int() of thousands of digits is slow, or refused by Python.
-        if len(literal.lstrip("-").lstrip("0")) > 19 or not MIN_INT <= int(literal) <= MAX_INT:
-            raise FilterSyntaxError(
-                f"integer {literal[:30]}{'…' if len(literal) > 30 else ''} is outside the "
-                f"64-bit range {MIN_INT} to {MAX_INT}",
-                text,
-                at,
-            )
-        return int(literal)
-    value = float(literal)
-    if math.isinf(value):
-        raise FilterSyntaxError(
-            f"number {literal[:30]} is too large (beyond ±1.8e308); write a finite number",
-            text,
-            at,
-        )
-    return value
-
-
-def _lex_string(text: str, start: int, tokens: list[_Token]) -> int:
-    quote = text[start]
-    out: list[str] = []
-    i = start + 1
-    while i < len(text):
-        ch = text[i]
-        if ch == "\\" and i + 1 < len(text) and text[i + 1] in (quote, "\\"):
-            out.append(text[i + 1])  # only the quote and the backslash are escapes
-            i += 2
-        elif ch == quote:
-            tokens.append(_Token("string", text[start : i + 1], start, "".join(out)))
-            return i + 1
-        else:
-            out.append(ch)
-            i += 1
-    raise FilterSyntaxError(f"unterminated string (missing closing {quote})", text, start)
-
-
-def _lex_name(text: str, start: int, tokens: list[_Token]) -> int:
-    m = _WORD.match(text, start)
-    assert m is not None  # the caller saw a letter or underscore
-    i = m.end()
-    if i >= len(text) or text[i] != ".":
-        tokens.append(_Token("word", m.group(), start))
-        return i
-    i += 1
-    if i < len(text) and text[i] == "`":
-        close = text.find("`", i + 1)
-        if close < 0:
-            raise FilterSyntaxError("unterminated `quoted key` (missing closing `)", text, i)
-        key, end = text[i + 1 : close], close + 1
-    else:
-        km = _BARE_KEY.match(text, i)
-        if km is None:
-            raise FilterSyntaxError(
-                f"missing key after '{m.group()}.' (quote odd keys in backticks)", text, i
-            )
-        key, end = km.group(), km.end()
-    tokens.append(_Token("field", text[start:end], start, (m.group(), key)))
-    return end
-
-
 # -- parser ------------------------------------------------------------------------------
 
 
@@ -324,19 +209,19 @@ class _Parser:
     def __init__(self, text: str, what: str = "filter") -> None:
         self.text = text
         self.what = what
-        self.tokens = _tokenize(text)
+        self.tokens = tokenize(text)
         self.index = 0
         self.depth = 0  # parentheses and nots open around the current token
         self.terms = 0
         self.values = 0
 
-    def limit(self, token: _Token, message: str) -> FilterSyntaxError:
+    def limit(self, token: Token, message: str) -> FilterSyntaxError:
         return FilterSyntaxError(message, self.text, token.pos)
 
-    def peek(self) -> _Token:
+    def peek(self) -> Token:
         return self.tokens[self.index]
 
-    def advance(self) -> _Token:
+    def advance(self) -> Token:
         token = self.tokens[self.index]
         if token.kind != "end":
             self.index += 1
@@ -346,7 +231,7 @@ class _Parser:
         token = self.peek()
         return token.kind == "word" and token.text.lower() in words
 
-    def error(self, token: _Token, expected: str) -> FilterSyntaxError:
+    def error(self, token: Token, expected: str) -> FilterSyntaxError:
         if token.kind == "end":
             return FilterSyntaxError(
                 f"unexpected end of {self.what} (expected {expected})", self.text, token.pos
@@ -397,7 +282,7 @@ class _Parser:
         self.depth -= nots
         return expr
 
-    def enter(self, token: _Token) -> None:
+    def enter(self, token: Token) -> None:
         self.depth += 1
         if self.depth > MAX_DEPTH:
             raise self.limit(
@@ -499,11 +384,11 @@ class _Parser:
             return None
         raise self.error(token, "a number, a quoted string or null")
 
-    def parse_list(self) -> list[tuple[Scalar, _Token]]:
+    def parse_list(self) -> list[tuple[Scalar, Token]]:
         if self.peek().kind != "(":
             raise self.error(self.peek(), "'(' to start the list")
         self.advance()
-        values: list[tuple[Scalar, _Token]] = []
+        values: list[tuple[Scalar, Token]] = []
         while True:
             token = self.peek()
             value = self.parse_literal()
@@ -536,8 +421,8 @@ def _check(
     field: Field,
     op: str,
     value: Scalar,
-    token: _Token,
-    operator: _Token,
+    token: Token,
+    operator: Token,
 ) -> None:
     """Reject comparisons whose operator or literal does not fit the field's type."""
     at = operator.pos
