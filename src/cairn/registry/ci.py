@@ -2,7 +2,9 @@
 
 The workflow trains with the project's entry point, registers the best run's model of
 the experiment, checks the gates against the alias holder, and (on the main branch)
-promotes it. Each step is a documented command; ``tests/registry/test_ci.py`` parses the
+promotes it. The gate step only answers (it records nothing, so pull-request builds leave
+the registry alone); the promote step runs the gates again and records the result it
+decided on. Each step is a documented command; ``tests/registry/test_ci.py`` parses the
 generated YAML and checks every ``cairn`` command in it exists.
 """
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from cairn.errors import CairnError, InvalidInput
+from cairn.models.manifest import model_file
 
 NAME = "sklearn"
 PACKAGES = ("scikit-learn", "skops", "numpy", "scipy", "pandas")
@@ -77,7 +78,7 @@ def load(directory: Path, options: Mapping[str, Any], trust: bool) -> Any:
 
     from cairn.models.flavors.sklearn_check import check_model
 
-    path = directory / str(options.get("file", FILE))
+    path = model_file(directory, options.get("file", FILE))
     unknown = untrusted_types(path)
     if unknown and not trust:
         raise InvalidInput(
