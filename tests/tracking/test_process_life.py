@@ -246,6 +246,43 @@ def test_sigkill_during_a_tight_logging_loop_loses_at_most_the_buffer_size(
     assert cairn.get_run(run_id).status is RunStatus.RUNNING  # nobody could end it
 
 
+def test_sigterm_while_the_logger_waits_on_a_full_buffer_loses_nothing(
+    workspace: Workspace,
+) -> None:
+    """A scheduler stops a job whose loop is held back by a full buffer: the handler
+    still gets to run, writes every point logged and ends the run KILLED."""
+    proc = _spawn(
+        workspace.root,  # type: ignore[arg-type]
+        """
+        import cairn
+        run = cairn.start_run()
+        print(run.id, flush=True)
+        step = 0
+        while True:
+            cairn.log_metric("loss", 1.0, step=step)
+            step += 1
+            if step % 1000 == 0:
+                print(step, flush=True)
+        """,
+        CAIRN_METRIC_BUFFER="2000",
+    )
+    try:
+        run_id = _wait_for_line(proc)
+        assert proc.stdout is not None
+        logged = 0
+        while logged < 50_000:  # 25 times the buffer: the loop has waited on it often
+            logged = int(proc.stdout.readline())
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == -signal.SIGTERM
+    assert cairn.get_run(run_id).status is RunStatus.KILLED
+    history = cairn.get_metric_history(run_id, "loss")
+    assert len(history) >= logged
+    assert [m.step for m in history] == list(range(len(history)))
+
+
 def test_a_full_disk_at_exit_ends_the_run_failed_and_says_how_many_points_were_lost(
     workspace: Workspace,
 ) -> None:
