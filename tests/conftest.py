@@ -7,6 +7,7 @@ missing, when it is not installed (``.ci/run`` installs it).
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -29,12 +30,60 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+#: Where S3 clients without an endpoint go in tests: a closed local port, never AWS.
+DEAD_S3_ENDPOINT = "http://127.0.0.1:9"
+
+#: AWS settings for the whole session: no instance metadata service, no shared
+#: credential or config files, so no S3 or boto call ever looks outside the machine.
+OFFLINE_AWS = {
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/cairn-tests/aws-credentials",
+    "AWS_CONFIG_FILE": "/nonexistent/cairn-tests/aws-config",
+    "AWS_ENDPOINT_URL": DEAD_S3_ENDPOINT,
+}
+#: Variables that would make a client fetch credentials from a real service or profile.
+AWS_CREDENTIAL_SOURCES = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    "FSSPEC_S3_ENDPOINT_URL",
+)
+#: libpq reads these on its own; a developer's password must not leak into a test.
+PG_SECRETS = ("PGPASSWORD", "PGPASSFILE", "PGSERVICEFILE", "PGSERVICE")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _offline_aws() -> Iterator[None]:
+    """Session-wide, so session fixtures (moto's server) see it too."""
+    with pytest.MonkeyPatch.context() as mp:
+        for var in AWS_CREDENTIAL_SOURCES:
+            mp.delenv(var, raising=False)
+        for var, value in OFFLINE_AWS.items():
+            mp.setenv(var, value)
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """No test sees the developer's CAIRN_* variables or workspace cache."""
+    """No test sees the developer's CAIRN_* variables, credentials or workspace cache."""
     for var in list(os.environ):
         if var.startswith("CAIRN_"):
             monkeypatch.delenv(var)
+    for var in PG_SECRETS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("PGPASSFILE", str(tmp_path / "no-pgpass"))
+    # The credentials file lives under XDG_CONFIG_HOME: one per test, never the real one.
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    for var, value in OFFLINE_AWS.items():  # a test that changed them does not leak it
+        monkeypatch.setenv(var, value)
     monkeypatch.setenv("CAIRN_USER", "tester")
     cairn.workspace.reset()
     yield
@@ -67,9 +116,9 @@ def _as_postgres(cmd: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *cmd]
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
-    """A throwaway PostgreSQL server on 127.0.0.1; yields its base URI (no database)."""
+@contextlib.contextmanager
+def _postgres(password: str | None = None) -> Iterator[str]:
+    """Run a throwaway server; with ``password``, TCP logins need it (scram-sha-256)."""
     bindir = _pg_bin()
     if bindir is None:
         pytest.skip(
@@ -77,13 +126,20 @@ def postgres_server() -> Iterator[str]:
         )
     base = Path(tempfile.mkdtemp(prefix="cairn-pg-"))
     data = base / "data"
+    auth = ["-A", "trust"]
+    if password is not None:
+        pwfile = base / "pw"
+        pwfile.write_text(password + "\n")
+        auth = ["--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}"]
     if os.geteuid() == 0:
         shutil.chown(base, "postgres", "postgres")
+        if password is not None:
+            shutil.chown(base / "pw", "postgres", "postgres")
     port = free_port()
     env = {**os.environ, "LC_ALL": "C.UTF-8"}
     subprocess.run(
         _as_postgres(
-            [str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"]
+            [str(bindir / "initdb"), "-D", str(data), *auth, "-U", "postgres", "--no-sync"]
         ),
         check=True,
         capture_output=True,
@@ -117,6 +173,23 @@ def postgres_server() -> Iterator[str]:
             env=env,
         )
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A throwaway PostgreSQL server on 127.0.0.1; yields its base URI (no database)."""
+    with _postgres() as uri:
+        yield uri
+
+
+@pytest.fixture(scope="session")
+def postgres_password_server() -> Iterator[tuple[str, str]]:
+    """A throwaway PostgreSQL server that refuses TCP logins without a password
+    (scram-sha-256); yields ``(base URI without the password, the password)``. The
+    password holds characters a URI must escape."""
+    password = "s3cret-Pa55:w@rd/%"
+    with _postgres(password) as uri:
+        yield uri, password
 
 
 @pytest.fixture

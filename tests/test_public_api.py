@@ -104,4 +104,4 @@ def test_unknown_attribute_is_an_attribute_error() -> None:
 def test_version_comes_from_the_installed_distribution() -> None:
     from importlib.metadata import version
 
-    assert cairn.__version__ == version("cairn")
+    assert cairn.__version__ == version("cairn-mlops")

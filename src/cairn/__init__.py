@@ -105,7 +105,7 @@ def __getattr__(name: str) -> Any:
     if name == "__version__":
         from importlib.metadata import version
 
-        return version("cairn")
+        return version("cairn-mlops")
     for attr, target in LAZY:
         if attr == name:
             module_name, _, member = target.partition(":")

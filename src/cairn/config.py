@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cairn import credentials
+from cairn.credentials import mask_uri, toml_string
 from cairn.errors import ConfigError
 
 CONFIG_FILE = "cairn.toml"
@@ -23,10 +25,15 @@ DEFAULT_ARTIFACT_URI = f"{STATE_DIR}/artifacts"
 ENV_WORKSPACE = "CAIRN_WORKSPACE"
 ENV_TRACKING_URI = "CAIRN_TRACKING_URI"
 ENV_ARTIFACT_URI = "CAIRN_ARTIFACT_URI"
+ENV_ARTIFACT_FSYNC = "CAIRN_ARTIFACT_FSYNC"
 ENV_METRIC_BUFFER = "CAIRN_METRIC_BUFFER"
 ENV_METRIC_FLUSH_SECONDS = "CAIRN_METRIC_FLUSH_SECONDS"
 DEFAULT_METRIC_BUFFER = 20_000
 DEFAULT_METRIC_FLUSH_SECONDS = 0.5
+
+#: Spellings of a boolean setting, in cairn.toml (as strings) and in the environment.
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,16 @@ class Settings:
     artifact_fsync: bool = False
     metric_buffer: int = DEFAULT_METRIC_BUFFER
     metric_flush_seconds: float = DEFAULT_METRIC_FLUSH_SECONDS
+
+    def __repr__(self) -> str:
+        # Settings hold secrets merged in from the environment or the credentials file;
+        # a repr in a log or a traceback must not show them.
+        return (
+            f"Settings(root={self.root!r}, tracking_uri={mask_uri(self.tracking_uri)!r}, "
+            f"artifact_uri={mask_uri(self.artifact_uri)!r}, "
+            f"storage_options=<{len(self.storage_options)} options>, user={self.user!r}, "
+            f"artifact_fsync={self.artifact_fsync!r})"
+        )
 
 
 def find_root(start: Path | None = None) -> Path | None:
@@ -64,7 +81,8 @@ def load_settings(start: Path | None = None, **overrides: str | None) -> Setting
     """Settings for the workspace around ``start`` (default: the current directory).
 
     Works without a workspace when both ``CAIRN_TRACKING_URI`` and ``CAIRN_ARTIFACT_URI``
-    are set (a CI job talking to shared stores, for example).
+    are set (a CI job talking to shared stores, for example). Secrets are merged in from
+    the environment or the credentials file (see :mod:`cairn.credentials`).
     """
     root = find_root(start)
     data: dict[str, Any] = {}
@@ -76,6 +94,7 @@ def load_settings(start: Path | None = None, **overrides: str | None) -> Setting
             raise ConfigError(f"{path} is not valid TOML: {exc}") from None
     tracking = _section(data, "tracking")
     artifacts = _section(data, "artifacts")
+    _refuse_committed_secrets(tracking, artifacts, root)
 
     tracking_uri = (
         overrides.get("tracking_uri")
@@ -97,13 +116,19 @@ def load_settings(start: Path | None = None, **overrides: str | None) -> Setting
     options = artifacts.get("storage_options", {})
     if not isinstance(options, dict):
         raise ConfigError(f"[artifacts] storage_options in {CONFIG_FILE} must be a table")
+    tracking_uri = resolve_tracking_uri(str(tracking_uri), root)
+    artifact_uri = resolve_artifact_uri(str(artifact_uri), root)
+    secrets = _Secrets()
+    tracking_uri = _with_tracking_secret(tracking_uri, secrets)
+    if "://" in artifact_uri:
+        options = {**options, **credentials.artifact_options(artifact_uri, secrets.file())}
     return Settings(
         root=root,
-        tracking_uri=resolve_tracking_uri(str(tracking_uri), root),
-        artifact_uri=resolve_artifact_uri(str(artifact_uri), root),
+        tracking_uri=tracking_uri,
+        artifact_uri=artifact_uri,
         storage_options=dict(options),
         user=os.environ.get("CAIRN_USER") or None,
-        artifact_fsync=_flag(os.environ.get("CAIRN_ARTIFACT_FSYNC"), artifacts.get("fsync", False)),
+        artifact_fsync=_fsync_setting(artifacts),
         metric_buffer=int(
             _number(ENV_METRIC_BUFFER, tracking, "metric_buffer", DEFAULT_METRIC_BUFFER, 1, 10**7)
         ),
@@ -118,13 +143,85 @@ def load_settings(start: Path | None = None, **overrides: str | None) -> Setting
     )
 
 
-def _flag(env: str | None, configured: object) -> bool:
-    """A boolean setting: the environment variable wins over cairn.toml."""
+class _Secrets:
+    """The credentials file, read at most once and only when a setting needs it."""
+
+    def __init__(self) -> None:
+        self._data: dict[str, Any] | None = None
+
+    def file(self) -> dict[str, Any]:
+        if self._data is None:
+            self._data = credentials.load_credentials()
+        return self._data
+
+
+def _with_tracking_secret(uri: str, secrets: _Secrets) -> str:
+    """``uri`` with its password: one already in it (flag or environment), else
+    ``CAIRN_TRACKING_PASSWORD``, else the credentials file. Without any, libpq still
+    reads ``PGPASSWORD`` and ``~/.pgpass`` itself."""
+    if "://" not in uri or uri.startswith("sqlite:") or credentials.split_password(uri)[1]:
+        return uri
+    password = os.environ.get(credentials.ENV_TRACKING_PASSWORD)
+    if not password:
+        password = credentials.tracking_password(uri, secrets.file())
+    return credentials.with_password(uri, password) if password else uri
+
+
+def _refuse_committed_secrets(
+    tracking: dict[str, Any], artifacts: dict[str, Any], root: Path | None
+) -> None:
+    """cairn.toml is meant to be committed: a secret in it is refused, with the way out."""
+    where = root / CONFIG_FILE if root else CONFIG_FILE
+    uri = tracking.get("uri")
+    if isinstance(uri, str):
+        plain, password = credentials.split_password(uri)
+        if password is not None:
+            key = credentials.tracking_key(plain)
+            raise ConfigError(
+                f"{where} holds a password in [tracking] uri ({mask_uri(uri)}), and "
+                f'cairn.toml gets committed: write uri = "{plain}" there and put the '
+                f'password in {credentials.credentials_path()} under [tracking."{key}"] '
+                f"(mode 0600), or set {credentials.ENV_TRACKING_PASSWORD} or PGPASSWORD"
+            )
+    options = artifacts.get("storage_options")
+    artifact_uri = artifacts.get("uri")
+    if isinstance(options, dict):
+        protocol = str(artifact_uri).partition("://")[0].lower() if artifact_uri else ""
+        found = credentials.secret_options(protocol, options)
+        if found:
+            key = credentials.artifact_key(str(artifact_uri or ""))
+            raise ConfigError(
+                f"{where} holds secrets in [artifacts.storage_options] ({', '.join(found)}), "
+                f"and cairn.toml gets committed: move them to {credentials.credentials_path()} "
+                f'under [artifacts."{key}"] (mode 0600), or use the environment (AWS_* variables)'
+            )
+
+
+def parse_flag(value: object, source: str) -> bool:
+    """A boolean setting from the environment or cairn.toml: one rule for both.
+
+    TOML ``true``/``false``, or (in either place) ``1``/``0``, ``true``/``false``,
+    ``yes``/``no``, ``on``/``off`` in any case. ``source`` names the setting in the error.
+    """
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in TRUE_WORDS:
+            return True
+        if word in FALSE_WORDS:
+            return False
+    raise ConfigError(
+        f"{source} = {value!r} is not a boolean; use true or false (or 1/0, yes/no, on/off)"
+    )
+
+
+def _fsync_setting(artifacts: dict[str, Any]) -> bool:
+    """``artifacts.fsync``: the environment variable wins over cairn.toml."""
+    env = os.environ.get(ENV_ARTIFACT_FSYNC)
     if env is not None:
-        return env.strip().lower() in ("1", "true", "yes", "on")
-    if not isinstance(configured, bool):
-        raise ConfigError(f"[artifacts] fsync in {CONFIG_FILE} must be true or false")
-    return configured
+        return parse_flag(env, ENV_ARTIFACT_FSYNC)
+    return parse_flag(artifacts.get("fsync", False), f"[artifacts] fsync in {CONFIG_FILE}")
 
 
 def _number(
@@ -183,16 +280,22 @@ def resolve_artifact_uri(uri: str, root: Path | None) -> str:
 def write_default_config(
     root: Path, tracking_uri: str | None = None, artifact_uri: str | None = None
 ) -> Path:
-    """Write ``cairn.toml`` for a new workspace; refuses to overwrite one."""
+    """Write ``cairn.toml`` for a new workspace; refuses to overwrite one.
+
+    A password in ``tracking_uri`` is never written: cairn.toml gets committed. The
+    caller keeps it elsewhere (see :func:`cairn.credentials.save_tracking_password`).
+    """
     path = root / CONFIG_FILE
     if path.exists():
         raise ConfigError(f"{path} already exists")
+    tracking = credentials.split_password(tracking_uri or DEFAULT_TRACKING_URI)[0]
     path.write_text(
         "# Cairn workspace. CAIRN_TRACKING_URI / CAIRN_ARTIFACT_URI override these.\n"
+        "# Commit this file; secrets never go here (see docs/configuration.md).\n"
         "[tracking]\n"
-        f'uri = "{tracking_uri or DEFAULT_TRACKING_URI}"\n\n'
+        f"uri = {toml_string(tracking)}\n\n"
         "[artifacts]\n"
-        f'uri = "{artifact_uri or DEFAULT_ARTIFACT_URI}"\n'
+        f"uri = {toml_string(artifact_uri or DEFAULT_ARTIFACT_URI)}\n"
         "# [artifacts.storage_options]  # passed to fsspec, e.g. endpoint_url for S3\n",
         encoding="utf-8",
     )

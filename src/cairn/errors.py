@@ -3,6 +3,7 @@
     CairnError                     anything Cairn reports to a user
     ├── NotFound                   an experiment, run, dataset, model or object that does not exist
     ├── AlreadyExists              a name that must be unique is taken
+    ├── InUse                      other records depend on what was to be deleted (lists them)
     ├── InvalidInput               a value the user passed is malformed or out of range
     │   └── FilterSyntaxError      a search filter that does not parse (points at the token)
     ├── ConfigError                no workspace, a bad cairn.toml, an unknown URI scheme
@@ -29,6 +30,15 @@ class AlreadyExists(CairnError):
     """A unique name is already taken."""
 
 
+class InUse(CairnError):
+    """Deleting this would break records that depend on it; ``dependents`` names them all
+    (the message, one line, names the first few)."""
+
+    def __init__(self, message: str, dependents: tuple[str, ...] = ()) -> None:
+        self.dependents = dependents
+        super().__init__(message)
+
+
 class InvalidInput(CairnError, ValueError):
     """A value passed by the user is malformed."""
 
@@ -40,8 +50,21 @@ class FilterSyntaxError(InvalidInput):
         self.text = text
         self.position = position
         if text and position >= 0:
-            message = f"{message} at position {position}: {text[:position]}»{text[position:]}"
+            message = f"{message} at position {position}: {_excerpt(text, position)}"
         super().__init__(message)
+
+
+def _excerpt(text: str, position: int, width: int = 40) -> str:
+    """``text`` around ``position`` with » before it, on one line and at most ~80 chars:
+    a megabyte-long filter must not come back in its own error message."""
+    start, end = max(0, position - width), min(len(text), position + width)
+    before = ("…" if start else "") + text[start:position]
+    after = text[position:end] + ("…" if end < len(text) else "")
+    return f"{before}»{after}".translate(_ONE_LINE)
+
+
+# Every character str.splitlines() breaks on, and tabs, become spaces (same positions).
+_ONE_LINE = {ord(c): " " for c in "\t\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"}
 
 
 class ConfigError(CairnError):

@@ -98,6 +98,14 @@ class Run:
     tags: Mapping[str, str] = field(default_factory=dict)
     metrics: Mapping[str, Metric] = field(default_factory=dict)  # latest value per key
     io: tuple[RunIO, ...] = ()
+    #: Set while the run is soft-deleted: hidden from search, kept until ``cairn gc``
+    #: purges it after the retention period; ``cairn runs restore`` clears both.
+    deleted_at: int | None = None
+    deleted_by: str | None = None
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
 
     @property
     def inputs(self) -> tuple[RunIO, ...]:
@@ -130,6 +138,8 @@ class Run:
             "git_dirty": env.git_dirty,
             "inputs": [_io_dict(i) for i in self.inputs],
             "outputs": [_io_dict(i) for i in self.outputs],
+            "deleted_at": self.deleted_at,
+            "deleted_by": self.deleted_by,
         }
 
 

@@ -18,10 +18,15 @@ from cairn.config import (
     load_settings,
     write_default_config,
 )
+from cairn.credentials import save_tracking_password, split_password
 
 if TYPE_CHECKING:
     from cairn.store.artifacts import ArtifactStore
     from cairn.store.base import TrackingStore
+
+#: The metadata domains whose records reference artifact objects; gc keeps what any
+#: of them references, so a domain that records digests must be listed here.
+REFERENCING_DOMAINS = ("tracking", "datasets", "registry")
 
 _current: dict[tuple[str, str], Workspace] = {}
 _by_location: dict[tuple[str | None, ...], Workspace] = {}
@@ -29,8 +34,15 @@ _current_lock = threading.Lock()
 
 
 class Workspace:
-    def __init__(self, settings: Settings) -> None:
+    """Settings plus the stores they point at.
+
+    Opening the metadata store never creates a database (a missing SQLite file is an
+    error naming it); only :meth:`init` does, through ``create_database``.
+    """
+
+    def __init__(self, settings: Settings, *, create_database: bool = False) -> None:
         self.settings = settings
+        self._create_database = create_database
 
     @property
     def root(self) -> Path | None:
@@ -40,7 +52,7 @@ class Workspace:
     def metadata(self) -> Any:
         from cairn.store import open_metadata
 
-        return open_metadata(self.settings.tracking_uri)
+        return open_metadata(self.settings.tracking_uri, create=self._create_database)
 
     @property
     def tracking(self) -> TrackingStore:
@@ -65,14 +77,26 @@ class Workspace:
         )
 
     def referenced_digests(self) -> set[str]:
-        """Every digest any record points at: what ``cairn gc`` keeps."""
-        digests: set[str] = set(self.tracking.referenced_digests())
-        for domain in ("datasets", "registry"):
+        """Every digest any record points at: what ``cairn gc`` keeps.
+
+        Fails closed: if any domain's references cannot be read, this raises rather
+        than return a partial set, which gc would take as "the rest is garbage".
+        """
+        from cairn.errors import CairnError, StoreError
+
+        digests: set[str] = set()
+        for domain in REFERENCING_DOMAINS:
             try:
-                store = getattr(self.metadata, domain)
-            except (ImportError, AttributeError):
-                continue
-            digests.update(store.referenced_digests())
+                digests.update(getattr(self.metadata, domain).referenced_digests())
+            except CairnError:
+                raise
+            except Exception as exc:
+                raise StoreError(
+                    f"cannot read which objects the {domain} records reference "
+                    f"({type(exc).__name__}: {exc}); nothing was deleted: every domain's "
+                    "references are needed, so check the Cairn installation and the "
+                    "metadata store, then run again"
+                ) from exc
         return digests
 
     def close(self) -> None:
@@ -86,18 +110,30 @@ class Workspace:
         tracking_uri: str | None = None,
         artifact_uri: str | None = None,
     ) -> Workspace:
-        """Create ``cairn.toml`` and ``.cairn/`` in ``path``; the database starts at head."""
+        """Create ``cairn.toml`` and ``.cairn/`` in ``path``; the database starts at head.
+
+        A password in ``tracking_uri`` goes to the user's credentials file, and only once
+        the stores opened; cairn.toml gets the URI without it.
+        """
         path = Path(path).resolve()
         path.mkdir(parents=True, exist_ok=True)
-        config = write_default_config(path, tracking_uri, artifact_uri)
+        plain, password = split_password(tracking_uri) if tracking_uri else (None, None)
+        config = write_default_config(path, plain, artifact_uri)
         state = path / STATE_DIR
         state_existed = state.exists()
         try:
             state.mkdir(exist_ok=True)
             (state / ".gitignore").write_text("*\n", encoding="utf-8")
-            ws = cls(load_settings(path))
+            # The flags win over CAIRN_* variables, as everywhere; the password stays in
+            # memory until the stores have opened.
+            ws = cls(
+                load_settings(path, tracking_uri=tracking_uri, artifact_uri=artifact_uri),
+                create_database=True,
+            )
             ws.metadata.ensure_schema()
             ws.artifacts  # noqa: B018  (creates the folder for a local store)
+            if plain is not None and password is not None:
+                save_tracking_password(plain, password)
         except BaseException:
             # Stores that cannot be opened (a bad URI, a server down) leave no half workspace
             # behind that a second `cairn init` would refuse.

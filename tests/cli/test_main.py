@@ -104,7 +104,7 @@ def test_version_prints_the_installed_version(run_cairn: RunCairn) -> None:
 
     proc = run_cairn("--version")
     assert proc.returncode == 0
-    assert proc.stdout.strip() == f"cairn {version('cairn')}"
+    assert proc.stdout.strip() == f"cairn {version('cairn-mlops')}"
 
 
 def test_no_workspace_is_one_line_error_exit_1(tmp_path: Path, run_cairn: RunCairn) -> None:

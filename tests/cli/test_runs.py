@@ -166,10 +166,137 @@ def test_compare_needs_two_runs(invoke: Invoke, populated: Any) -> None:
     assert "at least two runs" in result.stderr
 
 
-def test_delete_removes_the_run(invoke: Invoke, populated: Any) -> None:
+def test_delete_hides_the_run_and_restore_brings_it_back(invoke: Invoke, populated: Any) -> None:
     gone = populated.ids[0]
+
     result = invoke("runs", "delete", gone[:10])
+
     assert result.exit_code == 0, result.stderr
-    assert gone in result.stdout
+    assert result.stdout == (
+        f"Deleted run {gone} (lr-run); `cairn runs restore {gone[:12]}` undoes it\n"
+    )
     assert gone not in {r["id"] for r in _ls_json(invoke)}
-    assert invoke("runs", "show", gone).exit_code == 1
+    deleted = _ls_json(invoke, "--deleted")
+    assert [(r["id"], r["deleted_by"]) for r in deleted] == [(gone, "tester")]
+    assert ISO_UTC.fullmatch(deleted[0]["deleted_at"])
+    assert {r["id"] for r in _ls_json(invoke, "--all")} == set(populated.ids)
+    assert "DELETED" in invoke("runs", "ls", "--all").stdout
+    shown = invoke("runs", "show", gone[:8])
+    assert shown.exit_code == 0
+    assert re.search(r"deleted: +\S+Z by tester \(`cairn runs restore", shown.stdout)
+    assert re.search(r"history:\n  \S+Z  delete by tester\n", shown.stdout)
+
+    restored = invoke("runs", "restore", gone[:8])
+
+    assert restored.exit_code == 0 and restored.stdout == f"Restored run {gone} (lr-run)\n"
+    assert gone in {r["id"] for r in _ls_json(invoke)}
+    again = invoke("runs", "restore", gone[:8])
+    assert again.exit_code == 1
+    assert again.stderr == f"error: run {gone} is not deleted: there is nothing to restore\n"
+
+
+def test_delete_twice_and_unknown_runs_fail_with_one_line(invoke: Invoke, populated: Any) -> None:
+    gone = populated.ids[1]
+    assert invoke("runs", "delete", gone).exit_code == 0
+    twice = invoke("runs", "delete", gone)
+    assert twice.exit_code == 1
+    assert twice.stderr.startswith(f"error: run {gone} is already deleted (by tester at ")
+    assert len(twice.stderr.splitlines()) == 1
+    missing = invoke("runs", "restore", "abc123")
+    assert missing.exit_code == 1
+    assert missing.stderr == "error: no run id starts with 'abc123'; see `cairn runs ls`\n"
+
+
+@pytest.fixture
+def production(workspace: Any, tmp_path: Any) -> dict[str, str]:
+    """A run that logged a report and a model registered as churn/1, now in production."""
+    import numpy as np
+    from sklearn.dummy import DummyClassifier
+
+    import cairn
+
+    report = tmp_path / "report.txt"
+    report.write_text("evaluation report\n", encoding="utf-8")
+    with cairn.start_run(experiment="churn", name="trainer") as run:
+        model = DummyClassifier().fit(np.zeros((4, 1)), [0, 1, 0, 1])
+        cairn.log_metric("auc", 0.93)
+        cairn.log_artifact(report)
+        cairn.log_model(model, registered_name="churn")
+    cairn.registry.promote("churn", 1, "production", workspace=workspace)
+    stored = workspace.tracking.get_run(run.id)
+    digest = next(io.digest for io in stored.outputs if io.name == "report.txt")
+    return {"run": run.id, "report": digest}
+
+
+def _object(root: Any, digest: str) -> Any:
+    return next((root / ".cairn" / "artifacts").rglob(digest[2:]), None)
+
+
+def test_deleting_the_source_run_of_a_production_model_needs_force(
+    invoke: Invoke, production: dict[str, str], workspace: Any
+) -> None:
+    run_id = production["run"]
+
+    refused = invoke("runs", "delete", run_id[:8])
+
+    assert refused.exit_code == 1
+    assert refused.stderr == (
+        f"error: run {run_id} (trainer) was not deleted: 1 record depends on it (model "
+        "version churn/1 (aliases: production)); pass force=True (`cairn runs delete "
+        "--force`) to soft-delete it anyway\n"
+    )
+    assert refused.stdout == "depends on it: model version churn/1 (aliases: production)\n"
+    assert run_id in {r["id"] for r in _ls_json(invoke)}  # nothing changed
+
+    forced = invoke("runs", "delete", "--force", run_id[:8])
+
+    assert forced.exit_code == 0, forced.stderr
+    assert forced.stdout.splitlines()[1] == (
+        "  still points at it: model version churn/1 (aliases: production)"
+    )
+    # The model version's lineage still resolves to the run and what it logged.
+    shown = json.loads(invoke("models", "show", "churn/1", "--json").stdout)
+    assert (shown["run_id"], shown["metrics"]) == (run_id, {"auc": 0.93})
+    # gc within the retention period keeps the run and its artifacts.
+    swept = invoke("gc", "--delete", "--min-age", "0")
+    assert swept.exit_code == 0, swept.stderr
+    assert "purge" not in swept.stdout
+    assert _object(workspace.root, production["report"]) is not None
+    assert invoke("runs", "show", run_id).exit_code == 0
+
+    assert invoke("runs", "restore", run_id[:8]).exit_code == 0
+    assert run_id in {r["id"] for r in _ls_json(invoke)}
+
+
+def test_gc_purges_deleted_runs_past_retention_but_not_a_production_models_run(
+    invoke: Invoke, production: dict[str, str], populated: Any, workspace: Any
+) -> None:
+    model_run, plain = production["run"], populated.ids[1]  # rf-run logged model.txt
+    digest = workspace.tracking.get_run(plain).outputs[0].digest
+    assert invoke("runs", "delete", plain).exit_code == 0
+    assert invoke("runs", "delete", "--force", model_run).exit_code == 0
+
+    dry = invoke("gc", "--min-age", "0", "--runs-retention", "0")
+
+    assert dry.exit_code == 0, dry.stderr
+    assert f"would purge run {plain} (rf-run), deleted by tester" in dry.stdout
+    assert digest in dry.stdout.splitlines()  # counted as garbage once purged
+    assert dry.stderr.startswith(f"note: kept deleted run {model_run} (trainer): 1 depend")
+    assert _object(workspace.root, digest) is not None
+
+    report = json.loads(invoke("gc", "--delete", "--min-age", "0", "--runs-retention", "0",
+                               "--json").stdout)  # fmt: skip
+
+    assert [(r["id"], r["purged"]) for r in report["runs"]] == [(plain, True), (model_run, False)]
+    assert report["runs"][1]["dependents"] == ["model version churn/1 (aliases: production)"]
+    assert digest in report["removed"]
+    assert _object(workspace.root, digest) is None
+    gone = invoke("runs", "show", plain)
+    assert gone.exit_code == 1 and plain in gone.stderr
+    assert _object(workspace.root, production["report"]) is not None
+    assert invoke("verify").exit_code == 0
+
+    forced = invoke("gc", "--delete", "--runs-retention", "0", "--force-runs")
+    assert f"purged run {model_run} (trainer)" in forced.stdout
+    shown = json.loads(invoke("models", "show", "churn/1", "--json").stdout)
+    assert shown["run_id"] == f"{model_run} (deleted)"  # the version itself stays

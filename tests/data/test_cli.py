@@ -123,6 +123,25 @@ def test_diff_and_checkout(
     assert done.returncode == 0 and Path("old.csv").read_bytes() == original
 
 
+def test_diff_of_the_same_rows_duplicated_shows_no_drift(
+    workspace: Workspace, run_cairn: Run
+) -> None:
+    """Re-adding the wine data with every row twice: the distribution did not change."""
+    import pandas as pd
+    from sklearn.datasets import load_wine
+
+    frame = load_wine(as_frame=True).frame
+    frame.to_csv("wine.csv", index=False)
+    cairn.data.add("wine.csv", "wine")
+    pd.concat([frame, frame.iloc[::-1]]).to_csv("wine.csv", index=False)
+    cairn.data.add("wine.csv", "wine")
+    diffed = json.loads(run_cairn("data", "diff", "wine@v1", "wine@v2", "--json").stdout)
+    assert diffed["rows"] == {"old": 178, "new": 356}
+    psi = {c["name"]: c["psi"] for c in diffed["columns"]}
+    assert len(psi) == frame.shape[1]
+    assert all(value is not None and value < 0.01 for value in psi.values()), psi
+
+
 def _push_pull(workspace: Workspace, remote: str, run_cairn: Run) -> dict[str, Any]:
     first = json.loads(run_cairn("data", "push", "--remote", remote, "--json").stdout)
     second = json.loads(run_cairn("data", "push", "--remote", remote, "--json").stdout)

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cairn.data.diff import psi
+from cairn.data.diff import binned_counts, compared_columns, psi
 from cairn.data.profile import compute_profile
 from cairn.data.sketches import DistinctCounter, Moments, Reservoir, TopCounter
 
@@ -128,3 +128,48 @@ def test_psi_is_zero_for_the_same_profile_and_grows_with_shift() -> None:
     assert small is not None and large is not None
     assert small < 0.02 < 0.25 < large
     assert math.isfinite(large)
+
+
+def _binned_psi(old: pa.Table, new: pa.Table) -> dict[str, float | None]:
+    """PSI per column the way `cairn data diff` computes it: new data in the old bins."""
+    old_profile, new_profile = _profile(old, 97), _profile(new, 89)
+    columns = compared_columns(old_profile, new_profile)
+    counts = binned_counts(old_profile, columns, new.select(columns).to_batches(max_chunksize=53))
+    return {
+        name: psi(old_profile["columns"][name], new_profile["columns"][name], counts.get(name))
+        for name in old.column_names
+    }
+
+
+column_values = st.one_of(
+    st.lists(st.integers(0, 6), min_size=5, max_size=200),  # few distinct values
+    st.lists(finite, min_size=5, max_size=200),
+    st.lists(st.sampled_from(["a", "b", "c", "d"]), min_size=5, max_size=200),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(column_values, st.integers(1, 4), st.randoms(use_true_random=False))
+def test_duplicated_or_reordered_rows_give_no_drift(
+    values: list[Any], copies: int, random: Any
+) -> None:
+    """Data whose distribution did not change: every row repeated, rows shuffled."""
+    new_values = values * copies
+    random.shuffle(new_values)
+    result = _binned_psi(pa.table({"x": values}), pa.table({"x": new_values}))
+    assert result["x"] is not None
+    assert result["x"] < 0.01
+
+
+def test_a_known_shift_gives_the_known_psi() -> None:
+    # Ten values, 100 rows each: one bin per value. Half of value 0's rows become 1s.
+    old = pa.table({"x": np.repeat(np.arange(10), 100)})
+    shifted = np.repeat(np.arange(10), 100)
+    shifted[:50] = 1
+    # PSI = (0.05 - 0.1) ln(0.05 / 0.1) + (0.15 - 0.1) ln(0.15 / 0.1)
+    expected = 0.05 * math.log(2) + 0.05 * math.log(1.5)
+    assert _binned_psi(old, pa.table({"x": shifted}))["x"] == pytest.approx(expected, rel=1e-9)
+    cats = pa.table({"c": np.repeat(np.array(list("abcdefghij")), 100)})
+    moved = np.repeat(np.array(list("abcdefghij")), 100)
+    moved[:50] = "b"
+    assert _binned_psi(cats, pa.table({"c": moved}))["c"] == pytest.approx(expected, rel=1e-9)

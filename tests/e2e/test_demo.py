@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from types import ModuleType
 
@@ -20,7 +19,6 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     pytest.importorskip("sklearn")
     pytest.importorskip("skops")
     workspace = tmp_path / "demo"
-    started = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "demo" / "run.py"), "--workspace", str(workspace)],
         capture_output=True,
@@ -29,11 +27,10 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
         env={**os.environ, "COLUMNS": "160"},
         check=False,
     )
-    elapsed = time.perf_counter() - started
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "demo stopped" not in proc.stderr
     assert "best model:" in proc.stdout
-    assert elapsed < 120, f"the demo took {elapsed:.0f}s"
+    assert "Warning" not in proc.stderr, proc.stderr[:3000]  # a new user sees no noise
 
     listed = subprocess.run(
         [

@@ -85,14 +85,15 @@ def test_postgres_and_s3_workspace_tracks_lists_verifies_and_collects(
     verified = _cairn(root, env, "verify")
     assert verified.returncode == 0, verified.stdout + verified.stderr
 
-    # Deleting a run leaves its report unreferenced: gc finds it, and only it.
+    # Purging a deleted run leaves its report unreferenced: gc finds it, and only it.
     deleted = _cairn(root, env, "runs", "delete", runs[-1]["id"][:8])
     assert deleted.returncode == 0, deleted.stderr
-    dry = _cairn(root, env, "gc", "--json", "--min-age", "0")
+    dry = _cairn(root, env, "gc", "--json", "--min-age", "0", "--runs-retention", "0")
     assert dry.returncode == 0, dry.stderr
     report = json.loads(dry.stdout)
     assert len(report["removed"]) == 1
-    assert _cairn(root, env, "gc", "--delete", "--min-age", "0").returncode == 0
+    purge = ("--runs-retention", "0")
+    assert _cairn(root, env, "gc", "--delete", "--min-age", "0", *purge).returncode == 0
     assert _cairn(root, env, "verify").returncode == 0
     still = _cairn(root, env, "artifacts", "get", best[:8], "report.txt", "-o", "again.txt")
     assert still.returncode == 0 and (root / "again.txt").read_text() == "report of lr"

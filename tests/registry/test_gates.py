@@ -59,7 +59,7 @@ def test_gates_file_without_target_is_refused() -> None:
 
 
 def test_first_version_passes_all_gates_and_result_is_recorded(trained: Trained) -> None:
-    result = check_gates("churn", 1, trained.gates)
+    result = check_gates("churn", 1, trained.gates, record=True)
     assert result.passed, result.rules
     by_kind = {r["kind"]: r for r in result.rules}
     assert by_kind["metric"]["value"] > 0.9
@@ -73,8 +73,18 @@ def test_regression_against_production_fails_the_gate(trained: Trained) -> None:
     assert not result.passed
     failed = {r["rule"] for r in result.rules if not r["passed"]}
     assert failed == {"roc_auc", "roc_auc vs production"}
+    assert trained.ws.registry.gate_results("churn", 2) == []
+    check_gates("churn", 2, trained.gates, against="production", record=True)
     recorded = trained.ws.registry.gate_results("churn", 2)
     assert [g.passed for g in recorded] == [False]
+
+
+def test_promote_with_gates_records_the_result_it_decided_on(trained: Trained) -> None:
+    registry.promote("churn", 1, "production", gates=trained.gates)
+    with pytest.raises(GateFailed):
+        registry.promote("churn", 2, "production", gates=trained.gates)
+    assert [g.passed for g in trained.ws.registry.gate_results("churn", 1)] == [True]
+    assert [g.passed for g in trained.ws.registry.gate_results("churn", 2)] == [False]
 
 
 def test_promote_refuses_when_gate_fails(trained: Trained) -> None:

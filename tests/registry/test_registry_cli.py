@@ -46,6 +46,43 @@ def test_gate_check_exit_code_follows_the_outcome(trained: Trained) -> None:
     assert "Traceback" not in bad.stderr
 
 
+TYPO_GATES = """\
+data: holdout.csv
+target: churned
+rules:
+  - {metric: roc_auc, min: 0.90}
+  - {run_metric: roc_acu, min: 0.9}   # misspelt: the run logged no such metric
+"""
+
+
+def test_gate_check_with_typo_in_gates_file_leaves_production_card_alone(
+    trained: Trained,
+) -> None:
+    promoted = cli("models", "promote", "churn", "1", "--to", "production", "--gates", "gates.yaml")
+    assert promoted.exit_code == 0, promoted.output
+    card_before = cli("models", "card", "churn@production").stdout
+    shown_before = json.loads(cli("models", "show", "churn/1", "--json").stdout)["gates"]
+    assert "passed" in card_before and [g["passed"] for g in shown_before] == [True]
+    (trained.root / "typo.yaml").write_text(TYPO_GATES, encoding="utf-8")
+
+    proc = cairn_process("gate", "check", "churn", "1", "--gates", "typo.yaml")
+
+    assert proc.returncode == 1
+    assert "roc_acu" in proc.stdout and "1 gate rule(s) failed" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert cli("models", "card", "churn@production").stdout == card_before
+    assert json.loads(cli("models", "show", "churn/1", "--json").stdout)["gates"] == shown_before
+
+
+def test_gate_check_records_only_with_record_flag(trained: Trained) -> None:
+    (trained.root / "typo.yaml").write_text(TYPO_GATES, encoding="utf-8")
+    proc = cairn_process("gate", "check", "churn", "1", "--gates", "typo.yaml", "--record")
+    assert proc.returncode == 1 and "1 gate rule(s) failed" in proc.stderr
+    gates = json.loads(cli("models", "show", "churn/1", "--json").stdout)["gates"]
+    assert [g["passed"] for g in gates] == [False]
+    assert "FAILED" in cli("models", "card", "churn/1").stdout
+
+
 def test_promote_with_failing_gates_prints_one_line_and_keeps_alias(trained: Trained) -> None:
     assert cli("models", "promote", "churn", "1", "--to", "production").exit_code == 0
     proc = cairn_process(

@@ -154,3 +154,39 @@ def v2_table_body(frame: Any) -> dict[str, Any]:
             for c in frame.columns
         ]
     }
+
+
+class CrashOnLoad:
+    """A model that predicts zeros, but whose loading kills the process with SIGSEGV, as
+    a crafted native model does. Saved with the ``function`` flavor (pickle)."""
+
+    def __getstate__(self) -> dict[str, bool]:
+        return {"armed": True}
+
+    def __setstate__(self, state: dict[str, bool]) -> None:
+        import os
+        import signal
+
+        os.kill(os.getpid(), signal.SIGSEGV)
+
+    def predict(self, X: Any) -> Any:
+        import numpy as np
+
+        return np.zeros(len(X))
+
+
+def trusted_loader(uri: str) -> Any:
+    """Load with ``trust=True``: a server that serves function-flavor models."""
+    import cairn.models
+
+    return cairn.models.load(uri, trust=True)
+
+
+class HangOnLoad(CrashOnLoad):
+    """A model whose loading never returns (a tree whose child points at its parent
+    loops forever in compiled code; here, a wait on nothing)."""
+
+    def __setstate__(self, state: dict[str, bool]) -> None:
+        import threading
+
+        threading.Event().wait()

@@ -47,7 +47,7 @@ def test_each_process_renders_the_sum_of_all_processes(tmp_path: Path) -> None:
     assert third['cairn_predictions_total{model="iris",role="primary",version="1"}'] == 39
     assert third['cairn_prediction_class_total{class="1",model="iris"}'] == 26
     assert third['cairn_request_latency_seconds_count{route="/invocations"}'] == 16
-    assert third['cairn_prediction_value_sum{model="iris",version="1"}'] == 0  # classes
+    assert third['cairn_prediction_value_accumulated{model="iris",version="1"}'] == 0  # classes
     # State series are the rendering process's own, labelled with its pid.
     info = [name for name in third if name.startswith("cairn_model_version_info")]
     assert len(info) == 1 and 'pid="' in info[0]

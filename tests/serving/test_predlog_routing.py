@@ -124,3 +124,40 @@ def test_bad_canary_option_is_one_clear_error(text: str) -> None:
 
     with pytest.raises(InvalidInput, match="canary"):
         parse_canary(text)
+
+
+def test_log_reads_with_pandas_pyarrow_and_duckdb_after_a_version_changes_columns(
+    iris: Any, serve_app: Any
+) -> None:
+    """Version 2 takes other columns: every reader still sees every row and column."""
+    import duckdb
+    import pandas as pd
+    import pyarrow.dataset as ds
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = iris_frame()
+    fewer = X[IRIS_COLUMNS[:2]].rename(columns={IRIS_COLUMNS[0]: "length"})
+    iris.register("iris", LogisticRegression(max_iter=500).fit(fewer, y), fewer.iloc[:5], "next")
+    app, client = serve_app("iris@production")
+    client.post("/invocations", json=_records(X.iloc[:3], ""))
+    app.close()
+    app, client = serve_app("iris@next")
+    client.post("/invocations", json=_records(fewer.iloc[:2], ""))
+    app.close()
+
+    folder = __import__("pathlib").Path(iris.ws.settings.artifact_uri) / "predictions" / "iris"
+    for version, rows, columns in [("1", 3, IRIS_COLUMNS), ("2", 2, ["length"])]:
+        part = folder / f"model_version={version}"
+        frame = pd.read_parquet(part)
+        assert len(frame) == rows and set(columns) <= set(frame.columns)
+        assert ds.dataset(part, partitioning="hive").to_table().num_rows == rows
+        glob = f"{part}/**/*.parquet"
+        got = duckdb.sql(f"select * from read_parquet('{glob}', hive_partitioning=true)").df()
+        assert len(got) == rows and set(columns) <= set(got.columns)
+    everything = duckdb.sql(
+        f"select * from read_parquet('{folder}/**/*.parquet', union_by_name=true)"
+    ).df()
+    assert len(everything) == 5 and {"length", *IRIS_COLUMNS} <= set(everything.columns)
+    logged = read_log("iris")
+    assert len(logged) == 5 and {"length", *IRIS_COLUMNS} <= set(logged.columns)
+    assert list(logged["version"]) == ["1"] * 3 + ["2"] * 2

@@ -228,6 +228,28 @@ def test_metrics_report_requests_latency_batches_version_and_predictions(iris_ap
     assert "cairn_predlog_dropped_total 0.0" in text
 
 
+def test_metrics_pass_promtool_check(iris_app: Any) -> None:
+    """Prometheus's own linter accepts the exposition: names, suffixes, help and types."""
+    import shutil
+    import subprocess
+
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool not installed: apt-get install prometheus")
+    _, client = iris_app
+    X, _ = iris_frame()
+    rows = X.iloc[45:105].values.tolist()  # two classes
+    body = {"dataframe_split": {"columns": IRIS_COLUMNS, "data": rows}}
+    assert client.post("/invocations", json=body).status_code == 200
+    client.post("/invocations", json={"dataframe_records": [{}]})
+    text = client.get("/metrics").text
+    assert 'cairn_prediction_class_total{class="1",model="iris"}' in text
+    checked = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, text=True, check=False
+    )
+    assert checked.returncode == 0 and not checked.stdout.strip(), checked.stdout + checked.stderr
+
+
 def test_nan_input_is_refused_with_422_not_500(iris_app: Any) -> None:
     _, client = iris_app
     resp = client.post(
@@ -294,3 +316,66 @@ def test_numeric_models_skip_per_request_dataframes_with_identical_predictions(
         json={"dataframe_split": {"columns": IRIS_COLUMNS, "data": X.values.tolist()}},
     )
     assert resp.json()["predictions"] == predictor.model.predict(X).tolist()
+
+
+class _ByName:
+    """A table model whose own predict picks its columns by name, as a user's wrapper may."""
+
+    flavor = "custom"
+
+    def __init__(self, estimator: Any, order: list[str], example: Any) -> None:
+        from cairn.models.signature import Signature, TensorSpec
+
+        self.raw = estimator
+        self.signature = Signature(tuple(TensorSpec(c, "float64") for c in order), (), "table")
+        self._example = example
+
+    def predict(self, data: Any) -> Any:
+        return self.raw.predict(data[list(self.raw.feature_names_in_)])
+
+    def input_example(self) -> Any:
+        return self._example
+
+
+def test_fast_path_never_feeds_columns_in_another_order_than_the_fitted_one() -> None:
+    """The signature lists columns in another order than fit saw; a 5-row example agrees."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.tree import DecisionTreeClassifier
+
+    from cairn.serving.codec import table_batch
+    from cairn.serving.predictor import make_predictor
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300)})
+    tree = DecisionTreeClassifier(max_depth=1).fit(X, (X["a"] > 0).astype(int))
+    # Both columns positive on every example row: swapped or not, the tree says 1.
+    example = pd.DataFrame({"b": [1.0, 2.0, 3.0, 1.5, 2.5], "a": [2.0, 1.0, 3.0, 2.5, 1.5]})
+    predictor = make_predictor(_ByName(tree, ["b", "a"], example))
+    assert predictor.direct is None
+    row = {"b": np.array([5.0]), "a": np.array([-5.0])}
+    predictions, _ = predictor.predict(table_batch(predictor.spec, row))
+    assert predictions.tolist() == [0]  # a = -5: class 0, whatever b says
+
+
+def test_headerless_csv_loses_no_row(cancer: Any, iris_app: Any, serve_app: Any) -> None:
+    """A tensor model reads every line of a headerless body; a table model asks for a header."""
+    from sklearn.tree import DecisionTreeClassifier
+
+    _, tensor_client = serve_app("cancer@production", log_predictions=False)
+    X, y = cancer_arrays()
+    expected = DecisionTreeClassifier(max_depth=3).fit(X, y).predict(X[:4]).tolist()
+    lines = "\n".join(",".join(repr(float(v)) for v in row) for row in X[:4]) + "\n"
+    headers = {"content-type": "text/csv"}
+    bare = tensor_client.post("/invocations", content=lines, headers=headers)
+    assert bare.status_code == 200, bare.text
+    assert bare.json()["predictions"] == expected
+    named = ",".join(f"f{i}" for i in range(30)) + "\n" + lines
+    assert tensor_client.post("/invocations", content=named, headers=headers).json() == bare.json()
+
+    _, table_client = iris_app
+    X_iris, _ = iris_frame()
+    no_header = X_iris.iloc[:3].to_csv(index=False, header=False)
+    refused = table_client.post("/invocations", content=no_header, headers=headers)
+    assert refused.status_code == 400
+    assert "no header row" in refused.json()["error"] and "sepal_length" in refused.json()["error"]

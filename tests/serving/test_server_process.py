@@ -38,14 +38,15 @@ def _start(*extra: str) -> tuple[subprocess.Popen[bytes], int]:
     )
     deadline = time.monotonic() + 60
     while True:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
         try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             conn.request("GET", "/v2/health/ready")
             if conn.getresponse().status == 200:
-                conn.close()
                 break
         except OSError:
             pass
+        finally:
+            conn.close()
         if proc.poll() is not None or time.monotonic() > deadline:
             _out, err = proc.communicate(timeout=5)
             pytest.fail(f"cairn serve did not start: {err.decode()[-2000:]}")
@@ -165,3 +166,64 @@ def test_metrics_of_several_worker_processes_add_up_in_every_scrape(iris: Any) -
     finally:
         _stop(proc)
     assert _metric_dirs() - before == set()  # removed when the server stopped
+
+
+def _serve_once(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cairn", "serve", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_a_port_in_use_or_an_unknown_model_is_one_line_and_nothing_claims_to_serve(
+    iris: Any,
+) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = _serve_once("iris@production", "--port", str(port))
+    assert busy.returncode == 1
+    assert busy.stderr.splitlines()[-1] == (
+        f"error: port {port} on 127.0.0.1 is in use by another process; "
+        "stop it or pick another with --port"
+    )
+    assert "serving" not in busy.stderr and "Traceback" not in busy.stderr
+    unknown = _serve_once("nosuchmodel@production", "--port", str(free_port()))
+    assert unknown.returncode == 1
+    assert "nosuchmodel" in unknown.stderr.splitlines()[-1]
+    assert "serving" not in unknown.stderr and "Traceback" not in unknown.stderr
+
+
+def test_serving_is_announced_once_the_address_is_bound(iris: Any) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cairn", "serve", "iris@production", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        lines = []
+        for line in proc.stderr:
+            lines.append(line)
+            if line.startswith("serving"):
+                break
+        assert lines[-1] == f"serving iris@production on http://127.0.0.1:{port} (Ctrl+C stops)\n"
+        # The address is bound when the line appears: a connection is accepted and answered.
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        try:
+            conn.request("GET", "/v2/health/live")
+            assert conn.getresponse().status == 200
+        finally:
+            conn.close()
+    finally:
+        _stop(proc)
+        if proc.stderr is not None:
+            proc.stderr.close()

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cairn.errors import IntegrityError, InvalidInput, NotFound
+from cairn.errors import ConfigError, IntegrityError, InvalidInput, NotFound
 from cairn.hashing import CHUNK_SIZE, hash_bytes, hash_file
 from cairn.store.artifacts import ArtifactStore
 from cairn.store.trees import PACK_THRESHOLD, TREE_HEADER, encode_tree
@@ -549,9 +549,40 @@ def test_gc_removes_only_stale_temp_files(local: ArtifactStore, tmp_path: Path) 
 def test_gc_min_age_spares_recent_writes(local: ArtifactStore) -> None:
     digest = local.put_bytes(b"just written, not recorded yet").digest
 
-    assert local.gc([], dry_run=False, min_age=600).removed == ()
+    assert local.gc([], dry_run=False, min_age=600, force=True).removed == ()
     assert local.exists(digest)
-    assert local.gc([], dry_run=False).removed == (digest,)
+    assert local.gc([], dry_run=False, force=True).removed == (digest,)
+
+
+def test_gc_refuses_to_empty_a_store_when_no_record_references_anything(
+    store: ArtifactStore,
+) -> None:
+    # What a mistyped or recreated (empty) metadata database looks like to gc.
+    digests = {store.put_bytes(b"one").digest, store.put_bytes(b"two").digest}
+
+    with pytest.raises(ConfigError, match=r"no record references any object.*--force"):
+        store.gc([], dry_run=False)
+
+    assert set(store.iter_objects()) == digests
+    assert set(store.gc([]).removed) == digests  # a dry run still shows what would go
+    assert set(store.gc([], dry_run=False, force=True).removed) == digests
+    assert list(store.iter_objects()) == []
+
+
+def test_gc_puts_back_what_a_killed_gc_left_in_the_trash(local: ArtifactStore) -> None:
+    recorded = local.put_bytes(b"recorded while the killed gc held it").digest
+    garbage = local.put_bytes(b"garbage").digest
+    anchor = local.put_bytes(b"anchor").digest
+    # A gc killed between moving candidates to the trash and its last look.
+    local.blobs.move(key(recorded), f"trash/{recorded}.deadbeef")
+    local.blobs.move(key(garbage), f"trash/{garbage}.deadbeef")
+    assert not local.exists(recorded)
+
+    report = local.gc([anchor, recorded], dry_run=False)
+
+    assert report.removed == (garbage,)
+    assert local.read_bytes(recorded, verify=True) == b"recorded while the killed gc held it"
+    assert list(local.blobs.list("trash/")) == []
 
 
 def test_put_file_memory_does_not_grow_with_file_size(local: ArtifactStore, tmp_path: Path) -> None:

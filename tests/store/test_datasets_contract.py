@@ -91,7 +91,7 @@ class _EmbeddedWrites:
 @pytest.fixture
 def dataset_store(request: pytest.FixtureRequest) -> Iterator[DatasetStore]:
     uri = _OPENERS[request.param](request)
-    backend = open_metadata(uri)
+    backend = open_metadata(uri, create=True)
     try:
         backend.ensure_schema()
         if request.param == "sqlite-embedded":

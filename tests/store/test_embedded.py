@@ -23,7 +23,7 @@ def _new(name: str = "churn", n: int = 1) -> NewVersion:
 
 def _created(tmp_path: Path) -> str:
     uri = f"sqlite:///{tmp_path / 'cairn.db'}"
-    backend = open_metadata(uri)
+    backend = open_metadata(uri, create=True)
     backend.ensure_schema()
     backend.close()
     return uri

@@ -368,7 +368,7 @@ def store_and_examples(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
         if backend == "sqlite"
         else request.getfixturevalue("postgres_uri")
     )
-    metadata = open_metadata(uri)
+    metadata = open_metadata(uri, create=True)
     yield metadata.tracking, examples
     metadata.close()
 
@@ -397,3 +397,174 @@ def test_sql_search_agrees_with_the_documented_semantics(store_and_examples: Any
         assert found == expected, text
 
     check()
+
+
+# -- limits: hostile filters are one-line errors with a position, never a crash ----------------
+
+
+def _big_or(n: int) -> str:
+    return " or ".join(f"metrics.m{i} > {i}" for i in range(n))
+
+
+def _in_list(n: int, field: str = "metrics.m") -> str:
+    return f"{field} in (" + ", ".join(str(i) for i in range(n)) + ")"
+
+
+LIMIT_ATTACKS = [
+    ("(" * 500 + "metrics.a > 1" + ")" * 500, "more than 20 levels deep", 20),
+    ("not " * 1000 + "metrics.a > 1", "more than 20 levels deep", 80),
+    ("not (" * 300 + "metrics.a > 1" + ")" * 300, "more than 20 levels deep", 50),
+    (_big_or(1000), "more than 200 comparisons", _big_or(200).__len__() + len(" or ")),
+    (" and ".join(["metrics.a > 1"] * 1000), "more than 200 comparisons", 200 * 18),
+    (_in_list(1_000_000), "the limit is 100000", 100_000),
+    (_in_list(1001), "'in' list has more than 1000 values", len(_in_list(1000)) - 1 + 2),
+    (
+        " or ".join(_in_list(1000, f"metrics.m{k}") for k in range(6)),
+        "hold more than 5000 values together",
+        None,
+    ),
+    ("metrics.a > 99999999999999999999", "outside the 64-bit range", 12),
+    ("metrics.a > 9223372036854775808", "outside the 64-bit range", 12),
+    ("metrics.a in (1, -9223372036854775809)", "outside the 64-bit range", 17),
+    ("metrics.a < " + "9" * 5000, "outside the 64-bit range", 12),
+    ("metrics.a > 1e999", "too large", 12),
+    ("start_time > -1e400", "too large", 13),
+    ("experiment_id = '99999999999999999999'", "experiment id", 16),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "position"),
+    LIMIT_ATTACKS,
+    ids=[
+        "500-parens",
+        "1000-nots",
+        "300-not-parens",
+        "1000-ors",
+        "1000-ands",
+        "million-item-in",
+        "1001-item-in",
+        "6000-values",
+        "int-over-2**64",
+        "int-2**63",
+        "int-under-min",
+        "5000-digits",
+        "float-inf",
+        "negative-inf",
+        "experiment-id",
+    ],
+)
+def test_filters_over_a_limit_are_one_line_errors_with_the_position(
+    text: str, message: str, position: int | None
+) -> None:
+    with pytest.raises(FilterSyntaxError) as info:
+        parse_filter(text)
+    error = info.value
+    assert message in str(error)
+    assert f"at position {error.position}: " in str(error)
+    if position is not None:
+        assert error.position == position
+    assert len(str(error).splitlines()) == 1 and len(str(error)) < 400
+
+
+def test_filters_at_the_limits_parse() -> None:
+    from cairn.store import filter_lexer, filters
+
+    deep = "(" * filters.MAX_DEPTH + "metrics.a > 1" + ")" * filters.MAX_DEPTH
+    assert parse_filter(deep) == _cmp(Field("metric", "a"), ">", 1)
+    nots = parse_filter("not " * filters.MAX_DEPTH + "metrics.a > 1")
+    for _ in range(filters.MAX_DEPTH):
+        assert isinstance(nots, Not)
+        nots = nots.item
+    assert nots == _cmp(Field("metric", "a"), ">", 1)
+    many = parse_filter(_big_or(filters.MAX_TERMS))
+    assert isinstance(many, Or) and len(many.items) == filters.MAX_TERMS
+    listed = parse_filter(_in_list(filters.MAX_IN_ITEMS))
+    assert isinstance(listed, Comparison) and len(listed.value or ()) == filters.MAX_IN_ITEMS
+    edges = parse_filter(f"metrics.a in ({filter_lexer.MIN_INT}, {filter_lexer.MAX_INT}, 1e308)")
+    assert isinstance(edges, Comparison) and edges.value == (-(2**63), 2**63 - 1, 1e308)
+
+
+def test_order_by_with_too_many_items_is_refused() -> None:
+    with pytest.raises(FilterSyntaxError, match="order_by has 17 items; the limit is 16"):
+        parse_order_by([f"metrics.m{i}" for i in range(17)])
+
+
+def test_filter_error_excerpt_stays_on_one_line() -> None:
+    with pytest.raises(FilterSyntaxError) as info:
+        parse_filter("metrics.a > 1\nand\u2028metrics.b >> 2")
+    assert len(str(info.value).splitlines()) == 1
+    assert "»> 2" in str(info.value)
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+    ]
+)
+def limit_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    uri = (
+        f"sqlite:///{tmp_path / 'limits.db'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("postgres_uri")
+    )
+    metadata = open_metadata(uri)
+    yield metadata.tracking
+    metadata.close()
+
+
+def test_filters_at_every_limit_run_on_the_sql_backends(limit_store: Any) -> None:
+    """The largest filters the parser accepts: SQLite's expression-depth (1,000) and
+    bound-variable (32,766) limits, and PostgreSQL's, are never reached."""
+    from cairn.store import filter_lexer, filters
+
+    store = limit_store
+    exp = store.create_experiment("limits").id
+    hit = store.create_run(exp, params={"p": "v"}, tags={"t": "x"})
+    store.log_batch(hit.id, [Metric("m", 1.0, 0, 1)])
+    miss = store.create_run(exp, params={"p": "w"})
+    terms, depth = filters.MAX_TERMS, filters.MAX_DEPTH
+    lists = filters.MAX_VALUES // filters.MAX_IN_ITEMS
+
+    def found(text: str, **kw: Any) -> set[str]:
+        return {r.id for r in store.search_runs([exp], text, max_results=10, **kw).items}
+
+    any_of = " or ".join([f"metrics.m{i} > {i}" for i in range(terms - 1)] + ["metrics.m = 1"])
+    assert found(any_of) == {hit.id}
+    all_of = " and ".join(f"params.p != 'z{i}'" for i in range(terms))
+    assert found(all_of) == {hit.id, miss.id}
+    assert found("not " * (depth - 2) + "(" + any_of + ")") == {hit.id}  # an even number of nots
+    assert found("not " * depth + "metrics.m = 1") == {hit.id}
+    assert found("(" * depth + any_of + ")" * depth) == {hit.id}
+    nested = "metrics.m = 1"
+    for level in range(depth // 2):  # each level opens two parentheses
+        nested = f"(params.p = 'v' and ({nested} or metrics.q{level} > 0))"
+    assert found(nested) == {hit.id}
+    number_lists = [
+        "metrics.m in (" + ", ".join(str(k * 1000 + j) for j in range(1000)) + ")"
+        for k in range(lists // 2)
+    ]
+    text_lists = [
+        "params.p not in (" + ", ".join(f"'x{k}_{j}'" for j in range(1000)) + ")"
+        for k in range(lists - lists // 2)
+    ]
+    filler = [f"tags.t{i} is null" for i in range(terms - lists)]
+    widest = " and ".join([*filler, f"({' or '.join(number_lists)})", *text_lists])
+    assert len(widest) <= filters.MAX_FILTER_LENGTH
+    order = [f"metrics.o{i} desc" for i in range(filters.MAX_ORDER_KEYS)]
+    assert found(widest, order_by=order) == {hit.id}
+    low, high = filter_lexer.MIN_INT, filter_lexer.MAX_INT
+    edges = f"metrics.m > {low} and metrics.m < {high} and start_time > -1e308"
+    assert found(edges) == {hit.id}
+
+
+def test_filters_over_a_limit_are_refused_by_the_sql_backends(limit_store: Any) -> None:
+    exp = limit_store.create_experiment("limits").id
+    for text, message in [
+        (_big_or(1000), "more than 200 comparisons"),
+        ("(" * 500 + "metrics.a > 1" + ")" * 500, "levels deep"),
+        ("metrics.a > 99999999999999999999", "64-bit range"),
+    ]:
+        with pytest.raises(FilterSyntaxError, match=message):
+            limit_store.search_runs([exp], text)

@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 import cairn.store.sql
-from cairn.errors import StoreError
+from cairn.errors import InUse, StoreError
 from cairn.store import open_metadata
 from cairn.store.sql import migrations
 from cairn.store.sql import tables as tracking_tables
@@ -97,7 +97,7 @@ def _schema(engine: sa.Engine, tables: list[str]) -> dict[str, Any]:
 
 
 def test_a_new_database_is_created_at_head(new_uri: Callable[[], str]) -> None:
-    db = open_metadata(new_uri())
+    db = open_metadata(new_uri(), create=True)
     assert db.tracking.list_experiments() == []
     assert db.current_revision() == migrations.head()
     db.close()
@@ -108,7 +108,7 @@ def test_migrations_build_the_tables_the_code_describes(
     new_uri: Callable[[], str], module_name: str
 ) -> None:
     metadata = _metadata_of(module_name)
-    migrated = SqlDatabase(new_uri())
+    migrated = SqlDatabase(new_uri(), create=True)
     migrated.upgrade()
     declared = make_engine(new_uri())
     # Tables of other domains that these reference must exist for create_all.
@@ -126,7 +126,7 @@ def test_migrations_build_the_tables_the_code_describes(
 @pytest.mark.skipif(len(migrations.revisions()) < 2, reason="needs a revision after 0001")
 def test_a_database_behind_head_is_refused_until_upgraded(new_uri: Callable[[], str]) -> None:
     uri = new_uri()
-    old = SqlDatabase(uri, create=False)
+    old = SqlDatabase(uri, create=True)
     old.upgrade("0001")
     with old.engine.begin() as conn:  # data written by the older Cairn
         conn.execute(tracking_tables.experiments.insert().values(name="kept", created_at=1))
@@ -143,7 +143,7 @@ def test_a_database_behind_head_is_refused_until_upgraded(new_uri: Callable[[], 
 
 def test_a_database_from_a_newer_cairn_is_refused(new_uri: Callable[[], str]) -> None:
     uri = new_uri()
-    db = open_metadata(uri)
+    db = open_metadata(uri, create=True)
     db.ensure_schema()
     with db.engine.begin() as conn:
         conn.execute(sa.text("UPDATE alembic_version SET version_num = '9999'"))
@@ -154,3 +154,55 @@ def test_a_database_from_a_newer_cairn_is_refused(new_uri: Callable[[], str]) ->
             newer.tracking.get_experiment("x")
     finally:
         newer.close()
+
+
+def test_upgrading_to_run_lifecycle_keeps_every_run_live(new_uri: Callable[[], str]) -> None:
+    # Runs recorded before soft deletes existed must come out of the upgrade as live runs,
+    # with everything recorded on them, and take part in the lifecycle from then on.
+    uri = new_uri()
+    old = SqlDatabase(uri, create=True)
+    old.upgrade("0003")
+    runs = tracking_tables.runs
+    with old.engine.begin() as conn:
+        conn.execute(tracking_tables.experiments.insert().values(name="kept", created_at=1))
+        for run_id, parent in (("a" * 32, None), ("b" * 32, "a" * 32)):
+            conn.execute(
+                sa.insert(runs).values(
+                    id=run_id, experiment_id=1, name=run_id[:4], status="FINISHED",
+                    start_time=5, parent_id=parent,
+                )
+            )  # fmt: skip
+        conn.execute(tracking_tables.params.insert().values(run_id="a" * 32, key="p", value="1"))
+    old.close()
+
+    db = open_metadata(uri)
+    try:
+        assert db.upgrade() == ("0003", migrations.head())
+        store = db.tracking
+        assert sorted(r.id for r in store.search_runs().items) == ["a" * 32, "b" * 32]
+        before = store.get_run("a" * 32)
+        assert (before.deleted_at, before.deleted_by, before.params) == (None, None, {"p": "1"})
+        with pytest.raises(InUse, match="child run"):
+            store.delete_run("a" * 32, actor="ana")
+        store.delete_run("b" * 32, actor="ana")
+        assert [r.id for r in store.search_runs().items] == ["a" * 32]
+        assert [e.action for e in store.run_events("b" * 32)] == ["delete"]
+    finally:
+        db.close()
+
+
+def test_a_database_without_the_schema_is_refused_not_filled(new_uri: Callable[[], str]) -> None:
+    # A URI pointing at the wrong (empty) database must not quietly become a workspace
+    # with no runs; only init (create=True) or an explicit upgrade creates the tables.
+    uri = new_uri()
+    if uri.startswith("sqlite"):
+        Path(uri.removeprefix("sqlite:///")).write_bytes(b"")
+    db = open_metadata(uri)
+    try:
+        with pytest.raises(StoreError, match=r"holds no Cairn schema.*`cairn db upgrade`"):
+            db.tracking.list_experiments()
+        assert db.current_revision() is None  # nothing was created
+        assert db.upgrade() == (None, migrations.head())
+        assert db.tracking.list_experiments() == []
+    finally:
+        db.close()

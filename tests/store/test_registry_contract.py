@@ -29,7 +29,7 @@ def db_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def store(db_uri: str) -> Iterator[RegistryStore]:
-    db = SqlDatabase(db_uri)
+    db = SqlDatabase(db_uri, create=True)
     try:
         yield db.registry
     finally:

@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 
-from cairn.errors import AlreadyExists, FilterSyntaxError, InvalidInput, NotFound
+from cairn.errors import AlreadyExists, FilterSyntaxError, InUse, InvalidInput, NotFound
 from cairn.store import open_metadata
-from cairn.store.base import TrackingStore
-from cairn.types import EXTERNAL, Environment, Metric, Run, RunIO, RunStatus
+from cairn.store.base import RunDependent, TrackingStore
+from cairn.types import EXTERNAL, Environment, Metric, Run, RunIO, RunStatus, now_ms
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
@@ -34,7 +34,7 @@ BACKENDS = [
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A database migrated to head once; each test gets a copy (migrating costs ~0.2 s)."""
     path = tmp_path_factory.mktemp("tracking-template") / "cairn.db"
-    backend = open_metadata(f"sqlite:///{path}")
+    backend = open_metadata(f"sqlite:///{path}", create=True)
     backend.ensure_schema()
     backend.close()  # the last connection closing folds the WAL into the file
     return path
@@ -45,7 +45,7 @@ def postgres_template(postgres_server: str) -> str:
     """A PostgreSQL database migrated to head once, copied per test with TEMPLATE."""
     name = f"tmpl_{uuid.uuid4().hex[:12]}"
     _create_pg_database(postgres_server, name)
-    backend = open_metadata(f"{postgres_server}/{name}")
+    backend = open_metadata(f"{postgres_server}/{name}", create=True)
     backend.ensure_schema()
     backend.close()
     return name
@@ -78,13 +78,26 @@ _OPENERS: dict[str, Callable[[pytest.FixtureRequest], str]] = {
 }
 
 
+#: The backend each open tracking store belongs to, for tests that need its other domains.
+_BACKEND_OF: dict[int, Any] = {}
+
+
 @pytest.fixture
 def tracking_store(request: pytest.FixtureRequest) -> Iterator[TrackingStore]:
     backend = open_metadata(_OPENERS[request.param](request))
+    store = backend.tracking
+    _BACKEND_OF[id(store)] = backend
     try:
-        yield backend.tracking
+        yield store
     finally:
+        del _BACKEND_OF[id(store)]
         backend.close()
+
+
+@pytest.fixture
+def backend(tracking_store: TrackingStore) -> Any:
+    """The metadata backend of ``tracking_store``: its registry and dataset stores."""
+    return _BACKEND_OF[id(tracking_store)]
 
 
 pytestmark = pytest.mark.parametrize("tracking_store", BACKENDS, indirect=True)
@@ -387,27 +400,247 @@ def test_log_io_rejects_a_bad_direction(tracking_store: TrackingStore) -> None:
     assert tracking_store.get_run(run.id).io == ()
 
 
-def test_delete_run_removes_what_was_recorded_and_keeps_child_runs(
+# -- lifecycle: soft delete, restore, purge ---------------------------------------------------
+
+DIGEST = "d" * 64
+
+
+def _model_version(backend: Any, run_id: str, digest: str = DIGEST, alias: str = "") -> str:
+    from cairn.store.registry import NewModelVersion
+
+    version = backend.registry.create_version(
+        NewModelVersion("churn", digest, "sklearn", source=f"runs:/{run_id}/model", run_id=run_id)
+    )
+    if alias:
+        backend.registry.set_alias("churn", alias, version.version, actor="ana")
+    return str(version.ref)
+
+
+def test_delete_run_is_soft_hidden_from_search_and_kept_until_purged(
     tracking_store: TrackingStore,
 ) -> None:
-    parent = _run(tracking_store, params={"p": "1"}, tags={"t": "1"})
-    child = _run(tracking_store, parent_id=parent.id)
-    keep = _run(tracking_store)
-    tracking_store.log_batch(parent.id, [Metric("acc", 0.9)])
-    tracking_store.log_io(parent.id, [RunIO("output", "model", "m", "gone")])
-    tracking_store.log_io(keep.id, [RunIO("input", "data", "d", "kept")])
+    run = _run(tracking_store, name="old", params={"p": "1"}, tags={"t": "1"})
+    keep = _run(tracking_store, name="keep")
+    tracking_store.log_batch(run.id, [Metric("acc", 0.9)])
+    tracking_store.log_io(run.id, [RunIO("output", "model", "m", DIGEST)])
 
-    tracking_store.delete_run(parent.id)
+    deletion = tracking_store.delete_run(run.id, actor="ana")
 
-    with pytest.raises(NotFound):
-        tracking_store.get_run(parent.id)
-    assert tracking_store.get_run(child.id).parent_id is None
-    assert set(tracking_store.referenced_digests()) == {"kept"}
-    assert tracking_store.runs_for_digest("gone") == []
+    assert (deletion.run_id, deletion.deleted_by, deletion.dependents) == (run.id, "ana", ())
+    gone = tracking_store.get_run(run.id)  # lineage still resolves
+    assert (gone.deleted_at, gone.deleted_by) == (deletion.deleted_at, "ana")
+    assert gone.params == {"p": "1"} and gone.metrics["acc"].value == 0.9
+    assert _ids(tracking_store.search_runs().items) == [keep.id]
     assert _ids(tracking_store.search_runs(filter="metrics.acc > 0").items) == []
-    assert _ids(tracking_store.search_runs(filter="params.p = '1'").items) == []
-    with pytest.raises(NotFound, match=parent.id):
-        tracking_store.delete_run(parent.id)
+    assert _ids(tracking_store.search_runs(view="deleted").items) == [run.id]
+    assert set(_ids(tracking_store.search_runs(view="all").items)) == {run.id, keep.id}
+    assert tracking_store.runs_for_digest(DIGEST) == []
+    assert set(tracking_store.referenced_digests()) == {DIGEST}  # artifacts stay
+    assert [(e.action, e.actor) for e in tracking_store.run_events(run.id)] == [("delete", "ana")]
+
+
+def test_restore_brings_a_deleted_run_back_and_records_who(tracking_store: TrackingStore) -> None:
+    run = _run(tracking_store)
+    tracking_store.delete_run(run.id, actor="ana")
+
+    restored = tracking_store.restore_run(run.id, actor="bo")
+
+    assert not restored.is_deleted and restored.deleted_by is None
+    assert _ids(tracking_store.search_runs().items) == [run.id]
+    tracking_store.log_batch(run.id, [Metric("acc", 1.0)])  # open to records again
+    events = tracking_store.run_events(run.id)
+    assert [(e.action, e.actor) for e in events] == [("delete", "ana"), ("restore", "bo")]
+    assert events[0].created_at <= events[1].created_at
+    with pytest.raises(InvalidInput, match=f"run {run.id} is not deleted"):
+        tracking_store.restore_run(run.id, actor="bo")
+
+
+def test_deleting_a_deleted_run_again_is_refused_naming_who_deleted_it(
+    tracking_store: TrackingStore,
+) -> None:
+    run = _run(tracking_store)
+    tracking_store.delete_run(run.id, actor="ana")
+    with pytest.raises(InvalidInput, match=r"already deleted \(by ana at .*cairn runs restore"):
+        tracking_store.delete_run(run.id, actor="bo")
+    assert len(tracking_store.run_events(run.id)) == 1
+    with pytest.raises(NotFound, match="nope"):
+        tracking_store.delete_run("nope", actor="ana")
+
+
+def test_logging_to_a_deleted_run_is_refused_and_writes_nothing(
+    tracking_store: TrackingStore,
+) -> None:
+    run = _run(tracking_store, params={"p": "1"})
+    tracking_store.delete_run(run.id, actor="ana")
+    attempts: list[Callable[[], object]] = [
+        lambda: tracking_store.log_batch(run.id, [Metric("acc", 0.5)]),
+        lambda: tracking_store.log_batch(run.id, params={"q": "2"}),
+        lambda: tracking_store.log_batch(run.id, tags={"t": "x"}),
+        lambda: tracking_store.log_batch(run.id),
+        lambda: tracking_store.log_io(run.id, [RunIO("output", "a", "a", DIGEST)]),
+        lambda: tracking_store.end_run(run.id, RunStatus.FINISHED, metrics=[Metric("acc", 1)]),
+        lambda: _run(tracking_store, parent_id=run.id),
+    ]
+    for attempt in attempts:
+        with pytest.raises(InvalidInput, match=f"run {run.id} was deleted by ana.*runs restore"):
+            attempt()
+    after = tracking_store.get_run(run.id)
+    assert (after.params, after.tags, after.metrics, after.io) == ({"p": "1"}, {}, {}, ())
+    assert after.status is RunStatus.RUNNING
+    assert tracking_store.get_metric_history(run.id, "acc") == []
+    assert _ids(tracking_store.search_runs(view="all").items) == [run.id]  # no child
+
+
+def test_delete_refuses_when_a_production_model_version_depends_on_the_run(
+    tracking_store: TrackingStore, backend: Any
+) -> None:
+    run = _run(tracking_store, name="trainer")
+    tracking_store.log_batch(run.id, [Metric("auc", 0.93)])
+    ref = _model_version(backend, run.id, alias="production")
+
+    with pytest.raises(InUse) as refused:
+        tracking_store.delete_run(run.id, actor="mallory")
+
+    assert str(refused.value) == (
+        f"run {run.id} (trainer) was not deleted: 1 record depends on it (model version "
+        f"{ref} (aliases: production)); pass force=True (`cairn runs delete --force`) to "
+        "soft-delete it anyway"
+    )
+    assert refused.value.dependents == (f"model version {ref} (aliases: production)",)
+    assert not tracking_store.get_run(run.id).is_deleted  # nothing changed
+    assert tracking_store.run_events(run.id) == []
+
+    forced = tracking_store.delete_run(run.id, actor="mallory", force=True)
+
+    assert [str(d) for d in forced.dependents] == [f"model version {ref} (aliases: production)"]
+    version = backend.registry.get_version("churn", 1)
+    assert tracking_store.get_run(version.run_id).metrics["auc"].value == 0.93
+    (event,) = tracking_store.run_events(run.id)
+    assert (event.action, event.actor) == ("delete", "mallory")
+    assert f"model version {ref}" in event.detail
+
+
+def test_dataset_versions_the_run_wrote_and_live_child_runs_are_dependents(
+    tracking_store: TrackingStore, backend: Any
+) -> None:
+    from cairn.store.datasets import NewVersion
+
+    parent = _run(tracking_store, name="prep")
+    child = _run(tracking_store, name="fold-1", parent_id=parent.id)
+    reader = _run(tracking_store, name="reader")
+    tracking_store.log_io(parent.id, [RunIO("output", "dataset", "clean", DIGEST, "tree")])
+    tracking_store.log_io(reader.id, [RunIO("input", "dataset", "clean", DIGEST, "dataset")])
+    backend.datasets.add_version(NewVersion("clean", DIGEST, "tree", 10, 2))
+
+    with pytest.raises(InUse) as refused:
+        tracking_store.delete_run(parent.id, actor="ana")
+    assert refused.value.dependents == (
+        "dataset version clean@v1",
+        f"child run {child.id} (fold-1)",
+    )
+    # A run that only read the dataset is not depended on; a deleted child is no dependent.
+    tracking_store.delete_run(reader.id, actor="ana")
+    tracking_store.delete_run(child.id, actor="ana")
+    with pytest.raises(InUse) as again:
+        tracking_store.delete_run(parent.id, actor="ana")
+    assert again.value.dependents == ("dataset version clean@v1",)
+
+
+def test_the_refusal_names_the_first_dependents_and_carries_them_all(
+    tracking_store: TrackingStore,
+) -> None:
+    parent = _run(tracking_store, name="sweep")
+    children = [_run(tracking_store, name=f"trial-{i}", parent_id=parent.id) for i in range(5)]
+
+    with pytest.raises(InUse) as refused:
+        tracking_store.delete_run(parent.id, actor="ana")
+
+    message = str(refused.value)
+    assert "\n" not in message
+    assert "5 records depend on it" in message and "; and 2 more)" in message
+    assert {d.split()[2] for d in refused.value.dependents} == {c.id for c in children}
+
+
+def test_purge_removes_only_runs_deleted_before_the_cutoff(tracking_store: TrackingStore) -> None:
+    old = _run(tracking_store, name="old")
+    recent = _run(tracking_store, name="recent")
+    live = _run(tracking_store, name="live", parent_id=old.id)
+    tracking_store.log_io(old.id, [RunIO("output", "a", "a", "o" * 64)])
+    tracking_store.log_io(recent.id, [RunIO("output", "a", "a", "r" * 64)])
+    tracking_store.log_io(live.id, [RunIO("input", "a", "a", "o" * 64)])
+    tracking_store.delete_run(old.id, actor="ana", force=True)  # past its live child
+    cutoff = tracking_store.get_run(old.id).deleted_at
+    assert cutoff is not None
+    while now_ms() <= cutoff:  # the next delete must fall in a later millisecond
+        pass
+    tracking_store.delete_run(recent.id, actor="ana")
+
+    dry = tracking_store.purge_runs(cutoff, actor="gc", dry_run=True)
+    assert _ids(dry.purged) == [] and [(r.id, deps) for r, deps in dry.kept] == [
+        (old.id, (RunDependent("child run", live.id, "live"),))
+    ]
+
+    forced_dry = tracking_store.purge_runs(cutoff, actor="gc", force=True, dry_run=True)
+    assert _ids(forced_dry.purged) == [old.id]
+    assert forced_dry.released == frozenset()  # the live run still reads "o" * 64
+    assert tracking_store.get_run(old.id).is_deleted  # a dry run changes nothing
+
+    result = tracking_store.purge_runs(cutoff, actor="gc", force=True)
+
+    assert _ids(result.purged) == [old.id]
+    with pytest.raises(NotFound):
+        tracking_store.get_run(old.id)
+    assert tracking_store.get_run(recent.id).is_deleted  # within retention: kept
+    assert tracking_store.get_run(live.id).parent_id is None
+    assert set(tracking_store.referenced_digests()) == {"o" * 64, "r" * 64}
+    history = tracking_store.run_events(old.id)  # outlives the run
+    assert [(e.action, e.actor) for e in history] == [("delete", "ana"), ("purge", "gc")]
+    assert f"child run {live.id}" in history[1].detail
+
+
+def test_purge_never_removes_a_run_a_model_version_depends_on_unless_forced(
+    tracking_store: TrackingStore, backend: Any
+) -> None:
+    run = _run(tracking_store)
+    tracking_store.log_io(run.id, [RunIO("output", "model", "model", DIGEST, "model")])
+    ref = _model_version(backend, run.id)
+    tracking_store.delete_run(run.id, actor="ana", force=True)
+    now = 2**62
+
+    kept = tracking_store.purge_runs(now, actor="gc")
+
+    assert kept.purged == () and [str(d) for d in kept.kept[0][1]] == [f"model version {ref}"]
+    assert tracking_store.get_run(run.id).is_deleted
+    purged = tracking_store.purge_runs(now, actor="gc", force=True)
+    assert _ids(purged.purged) == [run.id]
+    assert backend.registry.get_version("churn", 1).digest == DIGEST  # the version stays
+
+
+def test_purge_dry_run_reports_digests_only_the_purged_runs_held(
+    tracking_store: TrackingStore,
+) -> None:
+    gone = _run(tracking_store)
+    other = _run(tracking_store)
+    tracking_store.log_io(gone.id, [RunIO("output", "a", "a", "1" * 64)])
+    tracking_store.log_io(gone.id, [RunIO("output", "b", "b", "2" * 64)])
+    tracking_store.log_io(gone.id, [RunIO("input", "c", "c", "3" * 64, EXTERNAL)])
+    tracking_store.log_io(other.id, [RunIO("input", "b", "b", "2" * 64)])
+    tracking_store.delete_run(gone.id, actor="ana")
+
+    dry = tracking_store.purge_runs(2**62, actor="gc", dry_run=True)
+
+    assert dry.released == frozenset({"1" * 64})
+
+
+def test_lifecycle_rejects_bad_arguments(tracking_store: TrackingStore) -> None:
+    run = _run(tracking_store)
+    with pytest.raises(InvalidInput, match="view must be one of active, deleted, all"):
+        tracking_store.search_runs(view="gone")  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match="deleted_before"):
+        tracking_store.purge_runs(-1, actor="gc")
+    with pytest.raises(InvalidInput, match="actor"):
+        tracking_store.delete_run(run.id, actor="x" * 300)
+    assert not tracking_store.get_run(run.id).is_deleted
 
 
 # -- search -------------------------------------------------------------------------------------

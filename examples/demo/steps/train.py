@@ -54,7 +54,9 @@ def _curve(model: Any, x_test: Any, y_test: Any) -> list[float]:
         return [float(roc_auc_score(y_test, p[:, 1])) for p in model.staged_predict_proba(x_test)]
     if hasattr(model, "estimators_") and isinstance(model.estimators_, list):
         trees = model.estimators_
-        votes = np.cumsum([t.predict_proba(x_test)[:, 1] for t in trees], axis=0)
+        # The forest's trees are fitted on its validated array, without column names.
+        rows = np.asarray(x_test, dtype=np.float32)
+        votes = np.cumsum([t.predict_proba(rows)[:, 1] for t in trees], axis=0)
         return [
             float(roc_auc_score(y_test, votes[k - 1] / k)) for k in range(10, len(trees) + 1, 10)
         ]

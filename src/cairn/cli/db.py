@@ -15,6 +15,7 @@ app = Group("db", help="Manage the metadata database schema.")
 
 
 def _database() -> SqlDatabase:
+    from cairn.credentials import mask_uri
     from cairn.errors import ConfigError
     from cairn.store.sql.database import SqlDatabase
     from cairn.workspace import current
@@ -22,7 +23,7 @@ def _database() -> SqlDatabase:
     ws = current()
     if not isinstance(ws.metadata, SqlDatabase):
         raise ConfigError(
-            f"{ws.settings.tracking_uri} is not a SQL database: run `cairn db` commands "
+            f"{mask_uri(ws.settings.tracking_uri)} is not a SQL database: run `cairn db` commands "
             "where the database is reachable directly (on the server)"
         )
     return ws.metadata

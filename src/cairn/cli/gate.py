@@ -25,7 +25,11 @@ def _value(value: Any) -> Any:
 )
 @click.option("--against", help="Alias to compare with, replacing the file's aliases.")
 @click.option("--data", help="Evaluation data overriding the file's 'data'.")
-@click.option("--no-record", is_flag=True, help="Do not store the result.")
+@click.option(
+    "--record/--no-record",
+    default=False,
+    help="Store the result on the version (shown by models show and the card). Default: not.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def check_cmd(
     name: str,
@@ -33,7 +37,7 @@ def check_cmd(
     gates: Path,
     against: str | None,
     data: str | None,
-    no_record: bool,
+    record: bool,
     as_json: bool,
 ) -> None:
     """Evaluate the gates on a version; exit 0 only if every rule passes."""
@@ -41,7 +45,7 @@ def check_cmd(
     from cairn.registry.catalog import parse_version, workspace_or_current
 
     number = parse_version(name, version, workspace_or_current())
-    result = check_gates(name, number, gates, against=against, data=data, record=not no_record)
+    result = check_gates(name, number, gates, against=against, data=data, record=record)
     if as_json:
         _output.print_json(
             {

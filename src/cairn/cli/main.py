@@ -158,8 +158,11 @@ class CairnGroup(click.Group):
 
 
 def _print_error(message: str) -> None:
-    # One line, whatever the message holds, so scripts can show it as it is.
-    text = " ".join(message.split()) or "failed"
+    from cairn.credentials import redact
+
+    # One line, whatever the message holds, so scripts can show it as it is; and no
+    # password of a URI, whichever library wrote the message.
+    text = redact(" ".join(message.split())) or "failed"
     sys.stderr.write(f"error: {text}\n")
     sys.stderr.flush()
 
@@ -170,7 +173,7 @@ def _version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        click.echo(f"cairn {version('cairn')}")
+        click.echo(f"cairn {version('cairn-mlops')}")
     except PackageNotFoundError:  # running from a source tree that was never installed
         click.echo("cairn (unknown version)")
     ctx.exit()

@@ -367,7 +367,7 @@ def export_cmd(
     force: bool,
     trust: bool,
 ) -> None:
-    """Export a scikit-learn model to ONNX, checked against the original."""
+    """Export a scikit-learn, XGBoost or LightGBM model to ONNX, checked against the original."""
     from cairn.errors import InvalidInput
     from cairn.models import load
     from cairn.models.export import export_onnx

@@ -1,7 +1,10 @@
-"""``cairn runs``: search, show, compare and delete runs.
+"""``cairn runs``: search, show, compare, delete and restore runs.
 
 JSON output (``--json``) uses the shape of :meth:`cairn.types.Run.to_dict` with the
 experiment's name under ``experiment`` and times as ISO 8601 UTC strings.
+
+Deletes are soft (see :mod:`cairn.tracking.lifecycle`); ``cairn gc`` purges deleted runs
+after their retention period (:mod:`cairn.cli._run_purge`).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from cairn.cli import _output
 from cairn.cli._group import Group
 
 if TYPE_CHECKING:
-    from cairn.store.base import TrackingStore
+    from cairn.store.base import RunView, TrackingStore
     from cairn.types import Run
 
 app = Group("runs", help="Search, show, compare and delete runs.")
@@ -34,6 +37,7 @@ def run_json(run: Run, experiment_name: str | None) -> dict[str, Any]:
     data = run.to_dict(experiment_name)
     data["start_time"] = _output.iso_time(run.start_time)
     data["end_time"] = _output.iso_time(run.end_time)
+    data["deleted_at"] = _output.iso_time(run.deleted_at)
     return data
 
 
@@ -68,21 +72,29 @@ def _experiment_names(store: TrackingStore) -> dict[str, str]:
     default=100,
     help="Show at most this many runs.",
 )
+@click.option("--deleted", is_flag=True, help="Only deleted runs (not yet purged by gc).")
+@click.option("--all", "all_", is_flag=True, help="Deleted runs as well as live ones.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of runs.")
 def list_runs(
     experiment: tuple[str, ...],
     filter_: str,
     sort: tuple[str, ...],
     limit: int,
+    deleted: bool,
+    all_: bool,
     as_json: bool,
 ) -> None:
-    """List runs matching a filter, newest first unless --sort says otherwise."""
+    """List runs matching a filter, newest first unless --sort says otherwise.
+
+    Deleted runs are left out unless --deleted or --all asks for them.
+    """
     from cairn.workspace import current
 
+    view: RunView = "all" if all_ else "deleted" if deleted else "active"
     store = current().tracking
     experiment_ids = [store.get_experiment(e).id for e in experiment] if experiment else None
     page = store.search_runs(
-        experiment_ids=experiment_ids, filter=filter_, order_by=sort, max_results=limit
+        experiment_ids=experiment_ids, filter=filter_, order_by=sort, max_results=limit, view=view
     )
     names = _experiment_names(store)
     if as_json:
@@ -96,7 +108,7 @@ def list_runs(
                 r.id[:SHORT_ID],
                 names.get(r.experiment_id, r.experiment_id),
                 r.name,
-                str(r.status),
+                "DELETED" if r.is_deleted else str(r.status),
                 _output.short_time(r.start_time),
                 _output.format_duration(r.duration_ms),
                 *[r.metrics[k].value if k in r.metrics else None for k in metric_keys],
@@ -133,7 +145,9 @@ def resolve_run(store: TrackingStore, ref: str) -> Run:
         )
     if len(prefix) == RUN_ID_LENGTH:
         return store.get_run(prefix)
-    matches = store.search_runs(filter=f"id like '{prefix}%'", max_results=MAX_AMBIGUOUS + 1).items
+    matches = store.search_runs(
+        filter=f"id like '{prefix}%'", max_results=MAX_AMBIGUOUS + 1, view="all"
+    ).items
     if not matches:
         raise NotFound(f"no run id starts with {prefix!r}; see `cairn runs ls`")
     if len(matches) > 1:
@@ -170,6 +184,7 @@ def show_run(run_id: str, as_json: bool) -> None:
             "ended": _output.iso_time(run.end_time),
             "duration": _output.format_duration(run.duration_ms),
             "parent": run.parent_id,
+            "deleted": _deleted_note(run),
             "git": git or None,
             "python": env.python_version or None,
             "host": env.host or None,
@@ -193,6 +208,22 @@ def show_run(run_id: str, as_json: bool) -> None:
                 for i in items
             },
         )
+    history = store.run_events(run.id)
+    if history:
+        click.echo("\nhistory:")
+        for event in history:
+            note = f" ({event.detail})" if event.detail else ""
+            when = _output.iso_time(event.created_at)
+            click.echo(f"  {when}  {event.action} by {event.actor or 'unknown'}{note}")
+
+
+def _deleted_note(run: Run) -> str | None:
+    if run.deleted_at is None:
+        return None
+    return (
+        f"{_output.iso_time(run.deleted_at)} by {run.deleted_by or 'unknown'} "
+        f"(`cairn runs restore {run.id[:SHORT_ID]}` brings it back)"
+    )
 
 
 def _section(title: str, fields: Mapping[str, Any]) -> None:
@@ -275,14 +306,44 @@ def _deltas(base: Run, run: Run) -> dict[str, float]:
 
 @app.command("delete")
 @click.argument("run_id", help="Run id, or a unique prefix of one.")
-def delete_run(run_id: str) -> None:
-    """Delete a run and everything recorded on it.
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Delete even when model versions, dataset versions or child runs depend on the run.",
+)
+def delete_run(run_id: str, force: bool) -> None:
+    """Delete a run: hidden from ls and search, restorable until gc purges it.
 
-    Its artifact objects stay in the store until `cairn gc --delete` removes them.
+    Refuses, listing them, when model versions registered from the run, dataset versions
+    it wrote or child runs depend on it, unless --force. Records who and when. Its
+    artifacts stay until `cairn gc --delete` purges the run after the retention period.
     """
+    from cairn.errors import InUse
+    from cairn.tracking import lifecycle
     from cairn.workspace import current
 
-    store = current().tracking
-    run = resolve_run(store, run_id)
-    store.delete_run(run.id)
-    click.echo(f"Deleted run {run.id} ({run.name})")
+    ws = current()
+    run = resolve_run(ws.tracking, run_id)
+    try:
+        deletion = lifecycle.delete_run(run.id, force=force, workspace=ws)
+    except InUse as refused:  # the full list, before the one-line error
+        for name in refused.dependents:
+            click.echo(f"depends on it: {name}")
+        raise
+    click.echo(
+        f"Deleted run {run.id} ({run.name}); `cairn runs restore {run.id[:SHORT_ID]}` undoes it"
+    )
+    for dependent in deletion.dependents:
+        click.echo(f"  still points at it: {dependent}")
+
+
+@app.command("restore")
+@click.argument("run_id", help="Id of a deleted run, or a unique prefix of one.")
+def restore_run(run_id: str) -> None:
+    """Bring back a deleted run that gc has not purged yet."""
+    from cairn.tracking import lifecycle
+    from cairn.workspace import current
+
+    ws = current()
+    run = lifecycle.restore_run(resolve_run(ws.tracking, run_id).id, workspace=ws)
+    click.echo(f"Restored run {run.id} ({run.name})")

@@ -79,8 +79,13 @@ def serve(
         log_uri=log_uri,
         max_body_bytes=max_body,
     )
-    sys.stderr.write(f"loading {model}; serving on http://{host}:{port} (Ctrl+C stops)\n")
-    run(config, host=host, port=port, workers=workers, log_level=log_level)
+    sys.stderr.write(f"loading {model}\n")
+
+    def ready(url: str) -> None:
+        sys.stderr.write(f"serving {model} on {url} (Ctrl+C stops)\n")
+        sys.stderr.flush()
+
+    run(config, host=host, port=port, workers=workers, log_level=log_level, ready=ready)
 
 
 @click.command("predict")
@@ -156,11 +161,14 @@ def predict(
     default=Path("build"),
     help="Folder for the build context.",
 )
-@click.option("--base-image", help="Base image (default: python:<X.Y>-slim).")
+@click.option(
+    "--base-image", help="Base image with python3 and its venv module (default: python:<X.Y>-slim)."
+)
 @click.option(
     "--cairn",
     "cairn_requirement",
-    help="How the image installs Cairn: a requirement or a wheel file.",
+    help="Install Cairn from this cairn-mlops requirement or wheel file instead of a wheel "
+    "of the running Cairn.",
 )
 @click.option(
     "--workers", type=click.IntRange(min=1), default=1, help="Server processes in the container."

@@ -173,10 +173,14 @@ def checkout(
 
 def diff(old: str, new: str, *, workspace: Workspace | None = None) -> DatasetDiff:
     """Schema, row-count and per-column distribution changes from ``old`` to ``new``."""
-    from cairn.data.diff import diff_profiles
+    from cairn.data.diff import binned_counts, compared_columns, diff_profiles
 
     a, b = get(old, workspace=workspace), get(new, workspace=workspace)
-    return diff_profiles(a.version, b.version, a.profile, b.profile)
+    counts = None
+    columns = compared_columns(a.profile, b.profile)
+    if columns and a.profile is not None and b.version.is_tabular:
+        counts = binned_counts(a.profile, columns, b.batches(columns))
+    return diff_profiles(a.version, b.version, a.profile, b.profile, counts)
 
 
 def validate(

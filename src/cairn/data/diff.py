@@ -1,20 +1,31 @@
-"""Comparing two dataset versions from their schemas and profiles (no data is read).
+"""Comparing two dataset versions from their schemas and profiles.
 
 Per column: added, removed or retyped; null rate and mean before and after; and the
-Population Stability Index of the new distribution against the old one's bins. For
-numbers, the new version's share of each old bin is read off its 101 stored quantiles
-(linear interpolation of its CDF), so the PSI is an approximation good to about a
-percentile; for categories it is computed over the old top values plus "other".
-Common reading of PSI: < 0.1 stable, 0.1-0.25 a moderate shift, > 0.25 a large one.
+Population Stability Index of the new distribution against the old one's bins.
+
+The new version is binned exactly into the old version's bins (:func:`binned_counts`,
+one streamed pass over the new version's compared columns): numbers into the old
+histogram's edges, categories into the old top values plus "other". Both sides then
+count the same way, so data whose distribution did not change (the same rows
+reordered, every row duplicated) gives a PSI of 0, not an artefact of two different
+binnings. Where the new data cannot be read (a version stored as bytes), numbers fall
+back to the new profile's 101 quantiles (linear interpolation of its CDF; good to about
+a percentile, and coarse on columns with few distinct values) and categories to its top
+values. Common reading of PSI: < 0.1 stable, 0.1-0.25 a moderate shift, > 0.25 a large
+one.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cairn.store.datasets import DatasetVersion
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 PSI_FLOOR = 1e-4  # proportions are floored so empty bins do not make PSI infinite
 
@@ -59,8 +70,14 @@ def diff_profiles(
     new: DatasetVersion,
     old_profile: dict[str, Any] | None,
     new_profile: dict[str, Any] | None,
+    new_counts: dict[str, list[int]] | None = None,
 ) -> DatasetDiff:
-    """Column-by-column changes between two versions."""
+    """Column-by-column changes between two versions.
+
+    ``new_counts`` (from :func:`binned_counts`) holds the new version's counts in the old
+    version's bins; columns missing from it use the profiles' approximation.
+    """
+    binned = new_counts or {}
     old_cols = {c.name: c.dtype for c in old.columns}
     new_cols = {c.name: c.dtype for c in new.columns}
     op = (old_profile or {}).get("columns", {})
@@ -82,7 +99,7 @@ def diff_profiles(
                 new_null_rate=_null_rate(pb),
                 old_mean=None if pa_ is None else pa_.get("mean"),
                 new_mean=None if pb is None else pb.get("mean"),
-                psi=psi(pa_, pb) if pa_ is not None and pb is not None else None,
+                psi=psi(pa_, pb, binned.get(name)) if pa_ is not None and pb is not None else None,
             )
         )
     return DatasetDiff(old, new, tuple(changes))
@@ -94,19 +111,90 @@ def _null_rate(info: dict[str, Any] | None) -> float | None:
     return float(info["nulls"]) / float(info["count"])
 
 
-def psi(old: dict[str, Any], new: dict[str, Any]) -> float | None:
-    """PSI of column profile ``new`` against ``old``; ``None`` if they cannot be compared."""
+def compared_columns(
+    old_profile: dict[str, Any] | None, new_profile: dict[str, Any] | None
+) -> list[str]:
+    """Columns present in both profiles, of one kind, with bins on the old side."""
+    op = (old_profile or {}).get("columns", {})
+    np_ = (new_profile or {}).get("columns", {})
+    return [
+        name
+        for name, info in op.items()
+        if name in np_
+        and np_[name].get("kind") == info.get("kind")
+        and (info.get("histogram") or info.get("top") is not None)
+    ]
+
+
+def binned_counts(
+    old_profile: dict[str, Any], columns: list[str], batches: Iterable[pa.RecordBatch]
+) -> dict[str, list[int]]:
+    """The new data's counts in the old profile's bins, per column, from one pass.
+
+    Numeric columns count into the old histogram's edges exactly as the profile counted
+    its own data (:func:`cairn.data.profile.bin_counts`); categorical columns count the
+    old top values, in order, then everything else that is not null.
+    """
+    import numpy as np
+    import pyarrow.compute as pc
+
+    from cairn.data.profile import bin_counts
+
+    info = old_profile["columns"]
+    totals: dict[str, np.ndarray] = {}
+    tops: dict[str, dict[Any, int]] = {}
+    for name in columns:
+        if info[name].get("histogram"):
+            totals[name] = np.zeros(max(len(info[name]["histogram"]["edges"]) - 1, 1), np.int64)
+        else:
+            values = [t["value"] for t in info[name]["top"]]
+            tops[name] = {v: i for i, v in enumerate(values)}
+            totals[name] = np.zeros(len(values) + 1, np.int64)
+    for batch in batches:
+        for name in columns:
+            array = batch.column(name)
+            if name not in tops:
+                totals[name] += bin_counts(info[name]["histogram"]["edges"], array)
+                continue
+            if array.null_count:
+                array = pc.drop_null(array)
+            counted = pc.value_counts(array)
+            slots, other = tops[name], len(tops[name])
+            for value, count in zip(
+                counted.field("values").to_pylist(),
+                counted.field("counts").to_pylist(),
+                strict=True,
+            ):
+                key = value if isinstance(value, (str, int, float, bool)) else str(value)
+                totals[name][slots.get(key, other)] += count
+    return {name: [int(c) for c in counts] for name, counts in totals.items()}
+
+
+def psi(
+    old: dict[str, Any], new: dict[str, Any], new_counts: list[int] | None = None
+) -> float | None:
+    """PSI of column profile ``new`` against ``old``; ``None`` if they cannot be compared.
+
+    ``new_counts`` are the new data's counts in the old bins (:func:`binned_counts`);
+    without them the new side is approximated from its profile.
+    """
     if old.get("kind") != new.get("kind"):
         return None
-    if old.get("histogram") and new.get("quantiles"):
+    if new_counts is not None and (old.get("histogram") or old.get("top") is not None):
+        if old.get("histogram"):
+            expected = _shares(old["histogram"]["counts"])
+        else:
+            expected = _shares([t["count"] for t in old["top"]] + [old["other"]])
+        actual = _shares(new_counts)
+    elif old.get("histogram") and new.get("quantiles"):
         expected = _shares(old["histogram"]["counts"])
         actual = _numeric_shares(old["histogram"]["edges"], new["quantiles"])
     elif old.get("top") is not None and new.get("top") is not None:
         values = [t["value"] for t in old["top"]]
         expected = _shares([t["count"] for t in old["top"]] + [old["other"]])
-        new_counts = {t["value"]: t["count"] for t in new["top"]}
+        new_top = {t["value"]: t["count"] for t in new["top"]}
         present = new["count"] - new["nulls"]
-        counted = [new_counts.get(v, 0) for v in values]
+        counted = [new_top.get(v, 0) for v in values]
         actual = _shares([*counted, max(present - sum(counted), 0)])
     else:
         return None

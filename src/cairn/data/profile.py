@@ -73,6 +73,28 @@ def column_kind(arrow_type: pa.DataType) -> str:
     return "other"
 
 
+def bin_counts(edges: np.ndarray | Sequence[float], array: pa.Array) -> np.ndarray:
+    """Counts of ``array``'s finite values in the histogram bins ``edges`` (nulls, NaN dropped).
+
+    Values below the first edge count in the first bin and above the last in the last,
+    so a profile's own data and any later data fall into the same bins the same way:
+    :mod:`cairn.data.diff` bins a new version with this function into an old version's
+    edges.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    edges = np.asarray(edges, dtype=np.float64)
+    if pa.types.is_dictionary(array.type):
+        array = array.dictionary_decode()
+    present = pc.drop_null(array) if array.null_count else array
+    values = np.asarray(present.to_numpy(zero_copy_only=False), dtype=np.float64)
+    values = values[np.isfinite(values)]
+    size = max(edges.size - 1, 1)
+    bins = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, size - 1)
+    return np.bincount(bins, minlength=size).astype(np.int64)
+
+
 class _ColumnState:
     def __init__(self, name: str, arrow_type: pa.DataType, seed: int) -> None:
         self.name = name
@@ -150,17 +172,9 @@ class _ColumnState:
         self.counts = np.zeros(edges.size - 1, dtype=np.int64)
 
     def count_bins(self, array: pa.Array) -> None:
-        import pyarrow.compute as pc
-
         if self.edges is None or self.counts is None:
             return
-        present = pc.drop_null(array) if array.null_count else array
-        values = np.asarray(present.to_numpy(zero_copy_only=False), dtype=np.float64)
-        values = values[np.isfinite(values)]
-        bins = np.clip(
-            np.searchsorted(self.edges, values, side="right") - 1, 0, self.counts.size - 1
-        )
-        self.counts += np.bincount(bins, minlength=self.counts.size)
+        self.counts += bin_counts(self.edges, array)
 
     def result(self) -> dict[str, Any]:
         out: dict[str, Any] = {

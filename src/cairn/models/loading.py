@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from cairn.errors import InvalidInput, NotFound
 from cairn.models import flavors
-from cairn.models.manifest import Manifest, read_manifest, verify_files
+from cairn.models.manifest import Manifest, model_file, read_manifest, verify_files
 from cairn.models.signature import Signature
 
 if TYPE_CHECKING:
@@ -266,7 +266,8 @@ def _load_directory(directory: Path, resolved: Resolved, trust: bool) -> LoadedM
         raise InvalidInput(f"cannot load {resolved.ref.uri}: {exc}") from None
     example = None
     if manifest.input_example:
-        example = ((directory / manifest.input_example).read_bytes(), manifest.input_example)
+        path = model_file(directory, manifest.input_example, "input_example")
+        example = (path.read_bytes(), manifest.input_example)
     return LoadedModel(predictor, manifest, resolved, example)
 
 
@@ -288,5 +289,11 @@ def manifest_for_digest(ws: Workspace, digest: str) -> Manifest:
 
     for entry in ws.artifacts.read_tree(digest):
         if entry.path == MANIFEST_FILE:
-            return Manifest.from_dict(json.loads(ws.artifacts.read_bytes(entry, verify=True)))
+            data = ws.artifacts.read_bytes(entry, verify=True)
+            try:
+                return Manifest.from_dict(json.loads(data))
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                raise InvalidInput(
+                    f"stored model {digest[:12]} has no valid model manifest: {exc}"
+                ) from None
     raise NotFound(f"stored object {digest[:12]} is not a model (no {MANIFEST_FILE})")

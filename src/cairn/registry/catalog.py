@@ -185,7 +185,9 @@ def promote(
             f"(restore it with `cairn models archive {name} {number} --restore`)"
         )
     if gates is not None:
-        result = check_gates(name, number, gates, against=alias, data=data, workspace=ws)
+        result = check_gates(
+            name, number, gates, against=alias, data=data, record=True, workspace=ws
+        )
         if not result.passed:
             failed = [r for r in result.rules if not r["passed"]]
             summary = "; ".join(

@@ -2,16 +2,19 @@
 
 The workflow trains with the project's entry point, registers the best run's model of
 the experiment, checks the gates against the alias holder, and (on the main branch)
-promotes it. Each step is a documented command; ``tests/registry/test_ci.py`` parses the
+promotes it. The gate step only answers (it records nothing, so pull-request builds leave
+the registry alone); the promote step runs the gates again and records the result it
+decided on. Each step is a documented command; ``tests/registry/test_ci.py`` parses the
 generated YAML and checks every ``cairn`` command in it exists.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from cairn.errors import InvalidInput
+from cairn import distribution
+from cairn.errors import CairnError, InvalidInput
 
 #: provider -> default output path
 PROVIDERS: dict[str, str] = {
@@ -29,7 +32,20 @@ class CiOptions:
     gates: str = "gates.yaml"
     alias: str = "production"
     python: str = "3.11"
-    install: str = 'pip install "cairn[models,data]"'
+    install: str = field(default_factory=lambda: default_install())
+
+
+def default_install() -> str:
+    """``pip install "cairn-mlops[models,data]==<running version>"``.
+
+    Cairn's distribution is ``cairn-mlops``: ``cairn`` on the package index is an
+    unrelated project. The pin keeps CI on the version the workflow was written with.
+    """
+    try:
+        pin = f"=={distribution.running_version()}"
+    except CairnError:  # neither installed nor a source tree: let pip pick the latest
+        pin = ""
+    return f'pip install "{distribution.DISTRIBUTION}[models,data]{pin}"'
 
 
 def steps(o: CiOptions) -> list[tuple[str, str]]:

@@ -15,8 +15,11 @@ The file::
 
 :func:`parse_gates` validates every rule before anything runs and reports the first
 problem as ``gates.yaml:7: rules[2].metric: unknown metric 'auc2' (known: ...)``.
-:func:`check_gates` evaluates a version, records the outcome on it, and returns a
-:class:`~cairn.store.registry.GateResult`.
+:func:`check_gates` evaluates a version and returns a
+:class:`~cairn.store.registry.GateResult`; it records the outcome on the version only when
+asked (``record=True``, which ``promote(..., gates=...)`` and ``cairn gate check --record``
+pass). A check is a question, not a verdict: a typo in a gates file must not replace the
+result shown on the production version's card.
 """
 
 from __future__ import annotations
@@ -275,10 +278,10 @@ def check_gates(
     *,
     against: str | None = None,
     data: str | None = None,
-    record: bool = True,
+    record: bool = False,
     workspace: Workspace | None = None,
 ) -> GateResult:
-    """Evaluate the gates on ``name``/``version`` and record the outcome on the version.
+    """Evaluate the gates on ``name``/``version``; with ``record``, store the outcome on it.
 
     Args:
         name: registered model name.
@@ -286,7 +289,9 @@ def check_gates(
         gates: a gates file path, YAML text, a mapping, or a parsed :class:`GateSpec`.
         against: alias every comparison rule uses instead of its own (``--against``).
         data: dataset version or path overriding the file's ``data``.
-        record: store the result on the version (default).
+        record: store the result on the version, where ``cairn models show`` and the
+            model card show it. Off by default so an ad hoc or mistaken check leaves the
+            version's recorded verdict alone.
 
     Returns:
         The :class:`~cairn.store.registry.GateResult`; ``passed`` is true only if every

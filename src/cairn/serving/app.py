@@ -280,6 +280,13 @@ class ServingApp:
             meta = predictor.spec.metadata()
             meta["versions"] = self.router.versions()
             meta["version"] = predictor.version
+            refused = [
+                {"role": role, **slot.refused.to_dict()}
+                for role, slot in self.router.slots()
+                if slot.refused is not None
+            ]
+            if refused:  # versions the alias points at that failed their trial load
+                meta["refused"] = refused
             return 200, meta, ""
         if tail == "/ready":
             _need(method, "GET")
@@ -395,6 +402,6 @@ def _cairn_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        return version("cairn")
+        return version("cairn-mlops")
     except PackageNotFoundError:
         return "0"

@@ -2,32 +2,44 @@
 
 ``cairn build churn@production -o build/`` resolves the alias to one version and writes
 a self-contained context: the model directory (verified against its manifest), pinned
-requirements from the model's recorded environment plus the serving stack, and a
-Dockerfile on a slim Python base that runs ``cairn serve`` on that directory as a
-non-root user, with a ``HEALTHCHECK`` on ``/v2/health/ready``. The image serves one
+requirements from the model's recorded environment plus the serving stack, a wheel of
+the running Cairn (distribution ``cairn-mlops``), and a Dockerfile on a slim Python base
+that installs them into a virtual environment and runs ``cairn serve`` on that directory
+as user 10001, with a ``HEALTHCHECK`` on ``/v2/health/ready``. The image serves one
 immutable version: promotion means building and rolling out a new image (or running
 ``cairn serve`` against a shared workspace, which follows the alias).
 
 ``cairn deploy k8s churn@production -o k8s/`` writes a Deployment (readiness and
 liveness probes on the v2 health endpoints, Prometheus scrape annotations, non-root
-security context), a Service and a HorizontalPodAutoscaler.
+read-only security context with every capability dropped), a Service and a
+HorizontalPodAutoscaler.
 """
 
 from __future__ import annotations
 
+import json
 import re
+import shlex
+import shutil
 import sys
+import tempfile
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from cairn import distribution
 from cairn.errors import InvalidInput
 from cairn.serving.reload import ModelRef, resolve_alias
 
 DEFAULT_BASE_IMAGE = f"python:{sys.version_info.major}.{sys.version_info.minor}-slim"
 PORT = 8080
 MODEL_DIR = "/srv/cairn/model"
+PREDICTIONS_DIR = "/srv/cairn/predictions"
+VENV = "/opt/cairn"
+#: where the context's wheels are while the image installs them (removed after)
+WHEEL_DIR = "/tmp/cairn-build/wheels"
+UID = 10001  # numeric, so Kubernetes' runAsNonRoot can verify it without /etc/passwd
 SERVING_PACKAGES = (
     "starlette",
     "uvicorn",
@@ -50,6 +62,8 @@ class BuildContext:
     version: str
     image: str
     files: tuple[Path, ...]
+    #: the requirement line that installs Cairn in the image
+    cairn: str
 
 
 def _resolve(model: str) -> tuple[ModelRef, str]:
@@ -82,8 +96,11 @@ def write_build_context(
 ) -> BuildContext:
     """Write a Docker build context for ``model`` into ``out``.
 
-    ``cairn_requirement`` is how the image installs Cairn itself (default
-    ``cairn[serve]==<this version>``; a path to a wheel copied into the context works).
+    By default the image gets the running Cairn: a wheel of it is written into the
+    context (see :mod:`cairn.distribution`). ``cairn_requirement`` replaces that
+    with a ``cairn-mlops`` requirement (``cairn-mlops[serve]==0.1.0``) or a path to a
+    ``cairn-mlops`` wheel; anything else is refused. The context is assembled in a
+    temporary folder and moved into ``out`` only when complete.
 
     Example:
         >>> ctx = write_build_context("churn@production", "build/")
@@ -93,99 +110,139 @@ def write_build_context(
     from cairn.models.manifest import read_manifest
 
     ref, version = _resolve(model)
+    if cairn_requirement and not Path(cairn_requirement).is_file():
+        distribution.check_requirement(cairn_requirement)
     ws = cairn.workspace.current()
     mv = ws.registry.get_version(ref.name, int(version))
     outdir = Path(out)
     if outdir.exists() and any(outdir.iterdir()) and not overwrite:
         raise InvalidInput(f"{outdir} is not empty; choose another -o or pass --force")
-    outdir.mkdir(parents=True, exist_ok=True)
-    model_dir = ws.artifacts.checkout(mv.digest, outdir / "model", verify=True, overwrite=True)
-    manifest = read_manifest(model_dir)
-
-    wheel_line, extra_copy = _cairn_install(cairn_requirement, outdir)
-    requirements = _requirements(manifest.requirements())
-    (outdir / "requirements.txt").write_text(
-        f"# Pinned from {ref.name}/{version}'s recorded environment and the serving stack.\n"
-        + "\n".join(requirements)
-        + "\n",
-        encoding="utf-8",
-    )
-    dockerfile = _dockerfile(ref.name, version, base_image, wheel_line, extra_copy, workers)
-    (outdir / "Dockerfile").write_text(dockerfile, encoding="utf-8")
-    (outdir / ".dockerignore").write_text("**/__pycache__\n**/*.pyc\n", encoding="utf-8")
+    outdir.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{outdir.name}.", dir=outdir.parent) as tmp:
+        stage = Path(tmp)
+        model_dir = ws.artifacts.checkout(mv.digest, stage / "model", verify=True, overwrite=True)
+        manifest = read_manifest(model_dir)
+        cairn_line = _cairn_install(cairn_requirement, stage)
+        requirements = image_requirements(manifest.requirements())
+        (stage / "requirements.txt").write_text(
+            f"# Pinned from {ref.name}/{version}'s recorded environment and the serving stack.\n"
+            + "\n".join(requirements)
+            + f"\n# Cairn itself ({distribution.DISTRIBUTION}).\n{cairn_line}\n",
+            encoding="utf-8",
+        )
+        dockerfile = _dockerfile(ref.name, version, base_image, workers)
+        (stage / "Dockerfile").write_text(dockerfile, encoding="utf-8")
+        (stage / ".dockerignore").write_text("**/__pycache__\n**/*.pyc\n", encoding="utf-8")
+        _move_into(stage, outdir)
     files = tuple(sorted(p for p in outdir.rglob("*") if p.is_file()))
-    return BuildContext(outdir, ref.name, version, default_image(ref.name, version), files)
+    return BuildContext(
+        outdir, ref.name, version, default_image(ref.name, version), files, cairn_line
+    )
 
 
-def _requirements(model_pins: list[str]) -> list[str]:
-    pinned = {_dist(line): line for line in model_pins}
+def _move_into(stage: Path, outdir: Path) -> None:
+    """Move the finished context into ``outdir``, replacing entries of the same name."""
+    outdir.mkdir(parents=True, exist_ok=True)
+    for entry in sorted(stage.iterdir()):
+        target = outdir / entry.name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        elif target.exists() or target.is_symlink():
+            target.unlink()
+        entry.replace(target)
+
+
+def image_requirements(model_pins: list[str]) -> list[str]:
+    """The model's pins plus the serving stack at this process's versions, never Cairn."""
+    # Cairn comes from its own line; a pin of it (or of the unrelated index project
+    # named ``cairn``) recorded in an older model's environment is dropped.
+    own = {distribution.DISTRIBUTION, distribution.IMPORT_PACKAGE}
+    pinned = {
+        distribution.requirement_name(line): line
+        for line in model_pins
+        if distribution.requirement_name(line) not in own
+    }
     for dist in SERVING_PACKAGES:
-        if _norm(dist) in pinned:
+        if distribution.norm(dist) in pinned:
             continue
         try:
-            pinned[_norm(dist)] = f"{dist}=={metadata.version(dist)}"
+            pinned[distribution.norm(dist)] = f"{dist}=={metadata.version(dist)}"
         except metadata.PackageNotFoundError:
             continue
     return sorted(pinned.values(), key=str.lower)
 
 
-def _dist(line: str) -> str:
-    return _norm(re.split(r"[<>=!~\[; ]", line, maxsplit=1)[0])
-
-
-def _norm(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def _cairn_install(requirement: str | None, outdir: Path) -> tuple[str, str]:
-    if requirement and Path(requirement).is_file():
-        wheel = Path(requirement)
-        (outdir / wheel.name).write_bytes(wheel.read_bytes())
-        return f"/tmp/{wheel.name}[serve]", f"COPY {wheel.name} /tmp/{wheel.name}\n"
+def _cairn_install(requirement: str | None, stage: Path) -> str:
+    """The requirement line for Cairn; a wheel is copied into the context's ``wheels/``."""
+    wheels = stage / "wheels"
+    wheels.mkdir()  # the Dockerfile copies it, so it exists even when empty
+    if requirement and not Path(requirement).is_file():
+        return requirement
     if requirement:
-        return requirement, ""
-    try:
-        version = metadata.version("cairn")
-    except metadata.PackageNotFoundError:
-        version = "0.1.0"
-    return f"cairn[serve]=={version}", ""
+        distribution.check_wheel(Path(requirement))
+        wheel = wheels / Path(requirement).name
+        shutil.copyfile(requirement, wheel)
+    else:
+        wheel = distribution.running_wheel(wheels)
+    return f"{distribution.DISTRIBUTION}[serve] @ file://{WHEEL_DIR}/{wheel.name}"
 
 
-def _dockerfile(
-    name: str, version: str, base: str, cairn_req: str, extra_copy: str, workers: int
-) -> str:
+def _dockerfile(name: str, version: str, base: str, workers: int) -> str:
+    # Probes the address the server binds (loopback when it binds every interface).
     health = (
-        "import sys, urllib.request; "
-        f"url = 'http://127.0.0.1:{PORT}/v2/health/ready'; "
+        "import os, sys, urllib.request; "
+        "host = os.environ['CAIRN_HOST'].replace('0.0.0.0', '127.0.0.1'); "
+        "url = 'http://' + host + ':' + os.environ['CAIRN_PORT'] + '/v2/health/ready'; "
         "sys.exit(0 if urllib.request.urlopen(url, timeout=2).status == 200 else 1)"
+    )
+    serve = " ".join(
+        [
+            "exec cairn serve",
+            MODEL_DIR,
+            "--name",
+            shlex.quote(name),
+            "--model-version",
+            shlex.quote(version),
+            '--host "$CAIRN_HOST" --port "$CAIRN_PORT"',
+            f"--workers {workers}",
+        ]
     )
     image = default_image(name, version)
     return f"""# Serves {name} version {version}. Build: docker build -t {image} .
+# Run with a read-only root: the prediction log is the only path written, mount it:
+#   docker run --read-only --tmpfs /tmp -v PATH:{PREDICTIONS_DIR} -p 8080:8080 {image}
 FROM {base}
 
 ENV PYTHONDONTWRITEBYTECODE=1 \\
     PYTHONUNBUFFERED=1 \\
     PIP_NO_CACHE_DIR=1 \\
     PIP_DISABLE_PIP_VERSION_CHECK=1 \\
-    CAIRN_PREDICTIONS_URI=/srv/cairn/predictions
+    CAIRN_PREDICTIONS_URI={PREDICTIONS_DIR} \\
+    CAIRN_HOST=0.0.0.0 \\
+    CAIRN_PORT={PORT}
 
-RUN groupadd --system --gid 10001 cairn \\
- && useradd --system --uid 10001 --gid cairn --home-dir /srv/cairn --create-home cairn
+RUN groupadd --system --gid {UID} cairn \\
+ && useradd --system --uid {UID} --gid cairn --home-dir /srv/cairn --create-home cairn
 
+# Cairn and the model's pinned packages go into their own virtual environment, so the
+# base image's Python (which may be managed by the OS) is left alone.
 WORKDIR /srv/cairn
-COPY requirements.txt /tmp/requirements.txt
-{extra_copy}RUN pip install -r /tmp/requirements.txt "{cairn_req}"
+COPY requirements.txt /tmp/cairn-build/requirements.txt
+COPY wheels/ {WHEEL_DIR}/
+RUN python3 -m venv {VENV} \\
+ && {VENV}/bin/pip install --no-cache-dir -r /tmp/cairn-build/requirements.txt \\
+ && rm -rf /tmp/cairn-build {WHEEL_DIR}
+ENV PATH={VENV}/bin:$PATH
 
-COPY --chown=cairn:cairn model/ {MODEL_DIR}/
-RUN mkdir -p /srv/cairn/predictions && chown cairn:cairn /srv/cairn/predictions
+COPY --chown={UID}:{UID} model/ {MODEL_DIR}/
+RUN mkdir -p {PREDICTIONS_DIR} && chown {UID}:{UID} {PREDICTIONS_DIR}
 
-USER cairn
+USER {UID}:{UID}
 EXPOSE {PORT}
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \\
-  CMD ["python", "-c", "{health}"]
+  CMD ["python", "-c", {json.dumps(health)}]
 
-ENTRYPOINT ["cairn", "serve", "{MODEL_DIR}", "--name", "{name}", "--model-version", "{version}", \\
-            "--host", "0.0.0.0", "--port", "{PORT}", "--workers", "{workers}"]
+ENTRYPOINT ["/bin/sh", "-c", {json.dumps(serve)}]
 """
 
 
@@ -243,7 +300,12 @@ def k8s_manifests(
                     },
                 },
                 "spec": {
-                    "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "fsGroup": 10001},
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": UID,
+                        "runAsGroup": UID,
+                        "fsGroup": UID,
+                    },
                     "terminationGracePeriodSeconds": 40,
                     "containers": [
                         {
@@ -262,11 +324,23 @@ def k8s_manifests(
                                 "requests": {"cpu": cpu_request, "memory": memory_request},
                                 "limits": {"memory": memory_limit},
                             },
+                            # The image needs no writable root: /tmp and the prediction
+                            # log are the only paths written (tests/serving/
+                            # test_docker_image.py runs it this way).
                             "securityContext": {
                                 "allowPrivilegeEscalation": False,
-                                "readOnlyRootFilesystem": False,
+                                "readOnlyRootFilesystem": True,
+                                "capabilities": {"drop": ["ALL"]},
                             },
+                            "volumeMounts": [
+                                {"name": "tmp", "mountPath": "/tmp"},
+                                {"name": "predictions", "mountPath": PREDICTIONS_DIR},
+                            ],
                         }
+                    ],
+                    "volumes": [
+                        {"name": "tmp", "emptyDir": {}},
+                        {"name": "predictions", "emptyDir": {}},
                     ],
                 },
             },

@@ -8,8 +8,11 @@ JSON bodies carry exactly one of these keys (an optional ``params`` is ignored):
   (an object of lists)
 - ``inputs``: the same forms as ``instances``
 
-``text/csv`` bodies have a header row naming the columns. The answer is
-``{"predictions": [...]}``.
+``text/csv`` bodies for a table model must start with a header row naming the columns
+(a body whose first line names none of them is refused with a 400 that says so, rather
+than read as a header and its row lost). For a tensor model a first line that is all
+numbers is data (every line is a row); any other first line is a header and skipped.
+The answer is ``{"predictions": [...]}``.
 """
 
 from __future__ import annotations
@@ -170,10 +173,20 @@ def _csv(spec: ModelSpec, body: bytes) -> Batch:
     except csv.Error as exc:
         raise ServingError(f"the CSV body does not parse: {exc}", status=400) from None
     rows = [r for r in rows if r]
+    first = 2  # line number of rows[0]
+    if spec.kind == "tensor" and _all_numbers(header):
+        rows, first = [header, *rows], 1  # no header: the first line is a row
+    elif spec.kind == "table" and not set(header) & set(spec.columns):
+        shown = ",".join(header)
+        raise ServingError(
+            f"the CSV body has no header row: its first line ({shown[:80]!r}) names none of "
+            f"the model's columns; send a first line naming them: {','.join(spec.columns)}",
+            status=400,
+        )
     width = len(header)
     for i, row in enumerate(rows):
         if len(row) != width:
-            raise ServingError(f"CSV line {i + 2} has {len(row)} fields; the header has {width}")
+            raise ServingError(f"CSV line {i + first} has {len(row)} fields; line 1 has {width}")
     if spec.kind == "tensor":
         try:
             arr = np.array(rows, dtype=numpy_dtype(spec.inputs[0].dtype))
@@ -192,6 +205,10 @@ def _csv(spec: ModelSpec, body: bytes) -> Batch:
             )
         typed[col.name] = _parse_text(col.name, col.dtype, by_name[col.name])
     return table_batch(spec, typed)
+
+
+def _all_numbers(fields: list[str]) -> bool:
+    return bool(fields) and all(_parses(f, "f") for f in fields)
 
 
 def _parse_text(name: str, dtype: str, values: tuple[str, ...]) -> np.ndarray:

@@ -12,7 +12,8 @@ Exported series (all prefixed ``cairn_``):
     request_latency_seconds{route}          histogram, request read to response sent
     batch_rows{route}                       histogram of rows per inference request
     predictions_total{model,version,role}   rows scored
-    prediction_value_sum{model,version}     sum of numeric predictions (mean = sum/total)
+    prediction_value_accumulated{model,version}  sum of numeric predictions (mean: divide
+                                            by predictions_total)
     prediction_class_total{model,class}     predictions per class label (first 50 labels)
     model_version_info{model,version,role}  1 for each version being served
     model_swaps_total / model_reload_errors_total
@@ -89,7 +90,7 @@ class ServingMetrics:
             "cairn_predictions", "Rows scored.", ["model", "version", "role"], registry=r
         )
         self.value_sum = Gauge(
-            "cairn_prediction_value_sum",
+            "cairn_prediction_value_accumulated",
             "Sum of numeric predictions; divide by cairn_predictions_total for the mean.",
             ["model", "version"],
             registry=r,

@@ -10,9 +10,14 @@ dominant cost: a one-row DataFrame costs milliseconds in ``check_array`` where a
 *direct* call: the underlying estimator (``model.raw``) fed a 2-D array in signature
 order. Estimators fitted on DataFrames remember their column names and would warn on
 an unnamed array, so the direct call uses a shallow copy without the remembered names
-(the column order is guaranteed by the codec instead). The direct call is used only if
-it gives exactly the model's own predictions on the saved input example, without
-warnings; otherwise every request goes through ``model.predict``.
+(the column order is guaranteed by the codec instead). That is sound only when the
+signature's column order is the order the estimator was fitted with, so the direct
+call is never used when the estimator's ``feature_names_in_`` differ from the
+signature's columns, in names or in order: agreement on a five-row example cannot
+prove the columns line up (a classifier can give the same classes on a few rows with
+two columns swapped). Beyond that, the direct call is used only if it gives exactly the
+model's own predictions on the saved input example, without warnings; otherwise every
+request goes through ``model.predict``.
 """
 
 from __future__ import annotations
@@ -110,6 +115,8 @@ def _direct_call(model: Servable, spec: ModelSpec) -> Callable[[Any], Any] | Non
     example_of = getattr(model, "input_example", None)
     if raw is None or not callable(getattr(raw, "predict", None)) or not callable(example_of):
         return None
+    if not _fitted_in_signature_order(raw, spec):
+        return None
     try:
         example = example_of()
         if example is None:
@@ -132,6 +139,18 @@ def _direct_call(model: Servable, spec: ModelSpec) -> Callable[[Any], Any] | Non
     else:
         same = np.array_equal(fast, slow)
     return stripped.predict if same else None
+
+
+def _fitted_in_signature_order(estimator: Any, spec: ModelSpec) -> bool:
+    """Whether positional columns in signature order are the columns the estimator learnt."""
+    try:
+        fitted = getattr(estimator, "feature_names_in_", None)
+        count = getattr(estimator, "n_features_in_", None)
+    except Exception:  # a property that raises (e.g. an unfitted step): no fast path
+        return False
+    if fitted is not None:
+        return [str(n) for n in fitted] == list(spec.columns)
+    return count is None or int(count) == len(spec.columns)
 
 
 def _example_batch(spec: ModelSpec, example: Any) -> Batch:

@@ -3,7 +3,15 @@
 Layout, under the workspace artifact root (local folder or any fsspec URL, so every
 replica of a deployment writes to the same shared store)::
 
-    <artifact root>/predictions/<model>/date=2026-11-23/hour=15/part-<ms>-<host>-<pid>-<n>.parquet
+    <artifact root>/predictions/<model>/model_version=<v>/date=2026-11-23/hour=15/
+        part-<ms>-<host>-<pid>-<n>.parquet
+
+A model version's signature fixes its columns, so every file under one
+``model_version=`` folder has the same schema, and that folder reads as one table with
+plain pandas (``pd.read_parquet``), pyarrow datasets or duckdb, whatever later versions
+changed. Across versions, :func:`read_log` (or duckdb's ``union_by_name``) unites the
+columns, filling the absent ones with nulls. The ``key=value`` folder names are Hive
+partitions, so those readers also get ``model_version``, ``date`` and ``hour`` columns.
 
 One row per input row: ``time`` (UTC), ``request_id``, ``row`` (position in the
 request), ``model``, ``version``, ``role`` (``primary``, ``canary`` or ``shadow``),
@@ -151,13 +159,13 @@ class PredictionLog:
                 log.warning("prediction log write failed: %s", exc)
 
     def _write(self, records: list[LogRecord]) -> None:
-        groups: dict[tuple[str, int], list[LogRecord]] = defaultdict(list)
+        groups: dict[tuple[str, str, int], list[LogRecord]] = defaultdict(list)
         for rec in records:
-            groups[(rec.model, rec.when_ms // 3_600_000)].append(rec)
-        for (model, hour), recs in groups.items():
+            groups[(rec.model, rec.version, rec.when_ms // 3_600_000)].append(rec)
+        for (model, version, hour), recs in groups.items():
             try:
                 table = _to_table(recs)
-                self._put(model, hour, table)
+                self._put(_partition(model, version, hour), table)
                 self.written_rows += table.num_rows
             except Exception as exc:
                 self.write_errors += len(recs)
@@ -165,12 +173,12 @@ class PredictionLog:
                     "prediction log: %d records for %s not written: %s", len(recs), model, exc
                 )
 
-    def _put(self, model: str, hour: int, table: pa.Table) -> None:
+    def _put(self, partition: str, table: pa.Table) -> None:
         import fsspec
         import pyarrow.parquet as pq
 
         fs, base = fsspec.core.url_to_fs(self.root, **self.storage_options)
-        folder = f"{base}/{_partition(model, hour)}"
+        folder = f"{base}/{partition}"
         name = f"part-{int(time.time() * 1000)}-{self._tag}-{next(self._seq)}.parquet"
         fs.makedirs(folder, exist_ok=True)
         if _is_local(fs):
@@ -187,9 +195,10 @@ def _is_local(fs: Any) -> bool:
     return "file" in protocol or "local" in protocol
 
 
-def _partition(model: str, hour: int) -> str:
+def _partition(model: str, version: str, hour: int) -> str:
     start = dt.datetime.fromtimestamp(hour * 3600, tz=dt.UTC)
-    return f"{model}/date={start:%Y-%m-%d}/hour={start:%H}"
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in version) or "_"
+    return f"{model}/model_version={safe}/date={start:%Y-%m-%d}/hour={start:%H}"
 
 
 def _to_table(records: list[LogRecord]) -> pa.Table:
@@ -333,7 +342,10 @@ def read_log(
             storage_options = cairn.workspace.current().settings.storage_options
     fs, base = fsspec.core.url_to_fs(root.rstrip("/"), **(storage_options or {}))
     tables = []
-    for path in sorted(fs.glob(f"{base}/{model}/date=*/hour=*/part-*.parquet")):
+    # Files of the layout before versions were partitions too (``<model>/date=*/...``).
+    found = fs.glob(f"{base}/{model}/model_version=*/date=*/hour=*/part-*.parquet")
+    found += fs.glob(f"{base}/{model}/date=*/hour=*/part-*.parquet")
+    for path in sorted(found, key=lambda p: p.rsplit("/", 1)[-1]):
         hour = _hour_of(path)
         if hour is None:
             continue

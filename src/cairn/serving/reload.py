@@ -5,9 +5,13 @@ Requests read ``slot.current`` once and keep that object for their whole life, s
 swap (one attribute assignment, atomic under the interpreter) never changes a model
 under a request that is running. When the slot follows an alias, a daemon thread asks
 the registry which version the alias points at every ``interval`` seconds; when it
-moved (promote or rollback), the thread loads that exact version — the request path
-neither fails nor waits — and then swaps. A load that fails keeps the old version
-serving and is counted in ``reload_errors``.
+moved (promote or rollback), the thread tries that exact version first in a child
+process (:mod:`.probe`: load it and predict its input example), so a model that crashes
+or hangs whatever loads it cannot take the server down. Only then does the thread load
+it here, predict the example again, and swap — the request path neither fails nor
+waits. A version that fails any of these steps is *refused*: the old version keeps
+serving, ``reload_errors`` counts it, :attr:`ModelSlot.refused` says why (shown by
+``GET /v2/models/{name}``), and it is not tried again until the alias moves.
 """
 
 from __future__ import annotations
@@ -15,18 +19,35 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cairn.errors import InvalidInput
 from cairn.serving.predictor import Predictor, make_predictor
+from cairn.serving.probe import ChildProbe
 from cairn.serving.spec import Servable
 
 log = logging.getLogger("cairn.serving")
 
 Loader = Callable[[str], Servable]
 Resolver = Callable[[str, str], str]
+Probe = Callable[[Loader, str], None]  # raises when the version must not be loaded here
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A version the alias pointed at that the slot would not swap to, and why."""
+
+    version: str
+    reason: str
+    at_ms: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": self.version, "reason": self.reason, "at_ms": self.at_ms}
+
 
 _REF = re.compile(
     r"^(?:models:/)?(?P<name>[A-Za-z0-9_.\-]+)(?:@(?P<alias>[A-Za-z0-9_.\-]+)|/(?P<version>\d+))?$"
@@ -128,6 +149,7 @@ class ModelSlot:
         resolver: Resolver | None = resolve_alias,
         interval: float = 2.0,
         on_swap: Callable[[Predictor, Predictor], None] | None = None,
+        probe: Probe | None = None,
     ) -> None:
         self.ref = ref
         self.current = predictor
@@ -135,8 +157,10 @@ class ModelSlot:
         self.resolver = resolver if ref.alias else None
         self.interval = interval
         self.on_swap = on_swap
+        self.probe: Probe = probe if probe is not None else ChildProbe()
         self.reload_errors = 0
         self.swaps = 0
+        self.refused: Refusal | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -172,6 +196,9 @@ class ModelSlot:
         if self.resolver is None or self._thread is not None:
             return
         self._stop.clear()
+        resume = getattr(self.probe, "resume", None)
+        if callable(resume):
+            resume()
         self._thread = threading.Thread(
             target=self._poll, name=f"cairn-follow-{self.ref}", daemon=True
         )
@@ -179,19 +206,45 @@ class ModelSlot:
 
     def stop(self) -> None:
         self._stop.set()
+        cancel = getattr(self.probe, "cancel", None)
+        if callable(cancel):  # do not wait for a child still trying a version
+            cancel()
         if self._thread is not None:
             self._thread.join(timeout=max(self.interval, 1.0) + 30)
             self._thread = None
 
     def check_now(self) -> bool:
-        """Resolve the alias once and swap if it moved; True when a swap happened."""
+        """Resolve the alias once and swap if it moved; True when a swap happened.
+
+        A version that fails in the child process, or here, is recorded in
+        :attr:`refused` and not tried again while the alias stays on it.
+        """
         if self.resolver is None or self.ref.alias is None:
             return False
         version = self.resolver(self.ref.name, self.ref.alias)
         if version == self.current.version:
+            self.refused = None  # the alias came back: a later move is tried afresh
             return False
-        model = self.loader(self.ref.uri_for(version))
-        fresh = make_predictor(model, self.current.spec.name, version)
+        if self.refused is not None and self.refused.version == version:
+            return False
+        uri = self.ref.uri_for(version)
+        try:
+            self.probe(self.loader, uri)
+            model = self.loader(uri)
+            _predict_example(model)
+            fresh = make_predictor(model, self.current.spec.name, version)
+        except Exception as exc:  # the old version keeps serving
+            self.refused = Refusal(version, str(exc), time.time_ns() // 1_000_000)
+            self.reload_errors += 1
+            log.warning(
+                "%s: not swapping to version %s, still serving %s: %s",
+                self.ref,
+                version,
+                self.current.version,
+                exc,
+            )
+            return False
+        self.refused = None
         old, self.current = self.current, fresh
         self.swaps += 1
         log.info("%s: now serving version %s (was %s)", self.ref, fresh.version, old.version)
@@ -206,3 +259,11 @@ class ModelSlot:
             except Exception as exc:  # keep serving the old version; try again next tick
                 self.reload_errors += 1
                 log.warning("%s: could not follow the alias: %s", self.ref, exc)
+
+
+def _predict_example(model: Servable) -> None:
+    """Predict the model's saved input example (if any): the same test the child ran."""
+    example_of = getattr(model, "input_example", None)
+    example = example_of() if callable(example_of) else None
+    if example is not None:
+        model.predict(example)

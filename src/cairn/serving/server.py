@@ -10,11 +10,13 @@ alias and writes its own prediction log files; their metrics meet in a shared fo
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
+import socket
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -111,29 +113,78 @@ def serve(
     port: int = 8080,
     workers: int = 1,
     log_level: str = "warning",
+    ready: Callable[[str], None] | None = None,
 ) -> None:
-    """Run the server in the foreground until interrupted (SIGINT/SIGTERM flush the log)."""
+    """Run the server in the foreground until interrupted (SIGINT/SIGTERM flush the log).
+
+    The model is loaded first, then the address is bound, and only then is ``ready``
+    called with the server's URL: a model that does not load or an address in use
+    raises a :class:`~cairn.errors.CairnError` (one line) and nothing claims to serve.
+    Connections made after ``ready`` wait in the socket's queue until uvicorn accepts
+    them.
+    """
     import uvicorn
 
     kwargs: dict[str, Any] = {
-        "host": host,
-        "port": port,
         "log_level": log_level,
         "access_log": False,
         "lifespan": "on",
         "timeout_graceful_shutdown": 30,
     }
-    if workers > 1:
-        build_app(config)  # fail fast, with one line, before starting worker processes
-        os.environ[ENV_OPTIONS] = json.dumps(asdict(config))
-        with _shared_metrics_dir():
-            uvicorn.run(
-                "cairn.serving.server:app_from_env", factory=True, workers=workers, **kwargs
-            )
-        return
     app = build_app(config)  # load before binding, so a bad model fails fast with one line
-    _freeze_heap()
-    uvicorn.run(app, **kwargs)
+    with _bound(host, port) as sock:
+        url = f"http://{_url_host(host)}:{sock.getsockname()[1]}"
+        if workers > 1:
+            os.environ[ENV_OPTIONS] = json.dumps(asdict(config))
+            with _shared_metrics_dir():
+                if ready is not None:
+                    ready(url)
+                uvicorn.run(
+                    "cairn.serving.server:app_from_env",
+                    factory=True,
+                    workers=workers,
+                    fd=sock.fileno(),
+                    **kwargs,
+                )
+            return
+        _freeze_heap()
+        if ready is not None:
+            ready(url)
+        uvicorn.Server(uvicorn.Config(app, **kwargs)).run(sockets=[sock])
+
+
+@contextlib.contextmanager
+def _bound(host: str, port: int) -> Iterator[socket.socket]:
+    """A listening socket on ``host:port``; an address in use or not ours is one line."""
+    from cairn.errors import ConfigError
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ConfigError(f"cannot bind to host {host!r}: {exc.strerror}") from None
+    family, _, _, _, address = infos[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(
+                f"port {port} on {host} is in use by another process; "
+                "stop it or pick another with --port"
+            ) from None
+        raise ConfigError(f"cannot bind to {host}:{port}: {exc.strerror}") from None
+    sock.set_inheritable(True)  # worker processes inherit it
+    try:
+        yield sock
+    finally:
+        sock.close()
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 @contextlib.contextmanager

@@ -8,6 +8,12 @@ binary input says its ``binary_data_size``. Responses are JSON unless the reques
 for binary outputs (``outputs[].parameters.binary_data`` or the request parameter
 ``binary_data_output``): the output tensor then follows a JSON header in raw
 little-endian bytes, with ``Inference-Header-Content-Length`` saying where it starts.
+
+A tensor that contradicts itself (a shape that is not a list of at most
+:data:`MAX_DIMS` non-negative integers, dimensions whose product exceeds
+:data:`MAX_ELEMENTS` even when another dimension is 0, data whose length or values do
+not match the shape and datatype) is a ``400`` naming the input; a well-formed tensor
+that does not fit the model's signature is a ``422`` (see :mod:`cairn.serving.codec`).
 """
 
 from __future__ import annotations
@@ -25,6 +31,11 @@ from cairn.serving.spec import V2_TO_NUMPY, ModelSpec, ServingError, v2_datatype
 
 SERVER_NAME = "cairn"
 EXTENSIONS = ["binary_tensor_data"]
+#: Most dimensions a request tensor may have (numpy itself stops at 32 or 64).
+MAX_DIMS = 16
+#: Largest product of a tensor's dimensions, zeros left out: ``[0, 2**62]`` holds no
+#: values, but no array of that shape can be built, so it is refused up front.
+MAX_ELEMENTS = 2**31
 
 
 def server_metadata(version: str) -> dict[str, Any]:
@@ -57,8 +68,12 @@ def decode_request(
     inputs: list[tuple[str, np.ndarray]] = []
     for i, item in enumerate(raw_inputs):
         if not isinstance(item, dict):
-            raise ServingError(f"inputs[{i}] must be an object with name, shape, datatype, data")
+            raise ServingError(
+                f"inputs[{i}] must be an object with name, shape, datatype, data", status=400
+            )
         name, arr, used = _decode_tensor(i, item, binary[offset:])
+        if any(name == seen for seen, _ in inputs):
+            raise ServingError(f"input {name!r} is sent twice", status=400, column=name)
         offset += used
         inputs.append((name, arr))
     return doc, inputs
@@ -74,56 +89,82 @@ def _json(data: bytes | memoryview) -> Any:
 def _decode_tensor(i: int, item: dict[str, Any], binary: memoryview) -> tuple[str, np.ndarray, int]:
     name = item.get("name")
     if not isinstance(name, str) or not name:
-        raise ServingError(f"inputs[{i}] has no name")
-    shape = item.get("shape")
-    if not isinstance(shape, list) or not all(
-        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
-    ):
-        raise ServingError(
-            f"input {name!r} needs a shape: a list of non-negative integers", column=name
-        )
+        raise ServingError(f"inputs[{i}] has no name", status=400)
+    shape = _shape(name, item.get("shape"))
     datatype = item.get("datatype")
-    if datatype not in V2_TO_NUMPY:
+    if not isinstance(datatype, str) or datatype not in V2_TO_NUMPY:
         raise ServingError(
             f"input {name!r} has datatype {datatype!r}; use one of {', '.join(V2_TO_NUMPY)}",
+            status=400,
             column=name,
         )
     count = math.prod(shape)
     params = item.get("parameters") or {}
     size = params.get("binary_data_size") if isinstance(params, dict) else None
     if size is not None:
-        if not isinstance(size, int) or size < 0 or size > len(binary):
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0 or size > len(binary):
             raise ServingError(
-                f"input {name!r} binary_data_size {size!r} exceeds the body", column=name
+                f"input {name!r} binary_data_size {size!r} exceeds the body",
+                status=400,
+                column=name,
             )
         arr = _from_binary(name, datatype, bytes(binary[:size]), count)
         used = size
     else:
         if "data" not in item:
-            raise ServingError(f"input {name!r} has no data", column=name)
-        arr = _from_json(name, datatype, item["data"], count)
+            raise ServingError(f"input {name!r} has no data", status=400, column=name)
+        arr = _from_json(name, datatype, item["data"], shape, count)
         used = 0
     return name, arr.reshape(shape), used
 
 
-def _from_json(name: str, datatype: str, data: Any, count: int) -> np.ndarray:
+def _shape(name: str, shape: Any) -> list[int]:
+    """``shape`` if it describes an array numpy can build; a 400 naming the input if not."""
+    if not isinstance(shape, list) or not all(
+        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
+    ):
+        raise ServingError(
+            f"input {name!r} needs a shape: a list of non-negative integers, got {shape!r:.80}",
+            status=400,
+            column=name,
+        )
+    if len(shape) > MAX_DIMS:
+        raise ServingError(
+            f"input {name!r} has {len(shape)} dimensions; the limit is {MAX_DIMS}",
+            status=400,
+            column=name,
+        )
+    # Zeros are left out: numpy refuses (0, 2**62) as it would (1, 2**62).
+    if math.prod(d for d in shape if d) > MAX_ELEMENTS:
+        raise ServingError(
+            f"input {name!r} has shape {shape!r:.80}: its non-zero dimensions multiply to "
+            f"more than {MAX_ELEMENTS} elements, the limit for one tensor",
+            status=400,
+            column=name,
+        )
+    return shape
+
+
+def _from_json(name: str, datatype: str, data: Any, shape: list[int], count: int) -> np.ndarray:
     if not isinstance(data, list):
         data = [data]
-    flat = _flatten(data)
+    flat = _flatten(name, data, shape)
     if len(flat) != count:
         raise ServingError(
-            f"input {name!r} has {len(flat)} values but its shape holds {count}", column=name
+            f"input {name!r} has {len(flat)} values but its shape holds {count}",
+            status=400,
+            column=name,
         )
     if datatype == "BYTES":
         if not all(isinstance(v, str) for v in flat):
-            raise ServingError(f"input {name!r} is BYTES; send strings", column=name)
+            raise ServingError(f"input {name!r} is BYTES; send strings", status=400, column=name)
         return np.array(flat, dtype=object)
     dtype = np.dtype(V2_TO_NUMPY[datatype])
     try:
         arr = np.asarray(flat)
     except (ValueError, TypeError, OverflowError):
         raise ServingError(
-            f"input {name!r} has values that are not {datatype}", column=name
+            f"input {name!r} has values that are not {datatype}", status=400, column=name
         ) from None
     have = arr.dtype.kind
     if dtype.kind == "b":
@@ -134,36 +175,54 @@ def _from_json(name: str, datatype: str, data: Any, count: int) -> np.ndarray:
         ok = have in "iuf" or arr.size == 0
     if not ok:
         why = "integers too large for 64 bits" if have == "O" else f"{arr.dtype.name} values"
-        raise ServingError(f"input {name!r} is {datatype} but has {why}", column=name)
+        raise ServingError(f"input {name!r} is {datatype} but has {why}", status=400, column=name)
     if dtype.kind in "iu" and arr.size:
         info = np.iinfo(dtype)
         if arr.min() < info.min or arr.max() > info.max:
             raise ServingError(
-                f"input {name!r} has values outside the {datatype} range", column=name
+                f"input {name!r} has values outside the {datatype} range", status=400, column=name
             )
     with np.errstate(over="ignore"):
         cast = arr.astype(dtype)
     if dtype.kind == "f" and have == "f" and not np.array_equal(np.isinf(cast), np.isinf(arr)):
-        raise ServingError(f"input {name!r} has values outside the {datatype} range", column=name)
+        raise ServingError(
+            f"input {name!r} has values outside the {datatype} range", status=400, column=name
+        )
     return cast
 
 
-def _flatten(data: list[Any]) -> list[Any]:
-    if not data or not isinstance(data[0], list):
-        if any(isinstance(v, list) for v in data):
-            raise ServingError("tensor data is ragged: mix of lists and values")
+def _flatten(name: str, data: list[Any], shape: list[int]) -> list[Any]:
+    """The values of ``data``, sent flat (row-major) or nested exactly as ``shape`` says.
+
+    Walked level by level, without recursion: a nesting that differs from the shape
+    anywhere (ragged rows, a list where a value belongs) is refused, even when the
+    value count happens to match.
+    """
+    if not any(isinstance(v, list) for v in data):
         return data
-    out: list[Any] = []
-    stack = [iter(data)]
-    while stack:
-        for v in stack[-1]:
-            if isinstance(v, list):
-                stack.append(iter(v))
+    level: list[Any] = [data]
+    for depth, dim in enumerate(shape):
+        below: list[Any] = []
+        for item in level:
+            if not isinstance(item, list) or len(item) != dim:
                 break
-            out.append(v)
+            below.extend(item)
         else:
-            stack.pop()
-    return out
+            level = below
+            continue
+        raise ServingError(
+            f"input {name!r} data is nested unlike its shape {shape} at depth {depth}; "
+            "send it flat (row-major) or nested exactly as the shape says",
+            status=400,
+            column=name,
+        )
+    if any(isinstance(v, list) for v in level):
+        raise ServingError(
+            f"input {name!r} data is nested deeper than its shape {shape}",
+            status=400,
+            column=name,
+        )
+    return level
 
 
 def _from_binary(name: str, datatype: str, raw: bytes, count: int) -> np.ndarray:
@@ -172,7 +231,9 @@ def _from_binary(name: str, datatype: str, raw: bytes, count: int) -> np.ndarray
         pos = 0
         while pos < len(raw):
             if pos + 4 > len(raw):
-                raise ServingError(f"input {name!r} has a truncated BYTES element", column=name)
+                raise ServingError(
+                    f"input {name!r} has a truncated BYTES element", status=400, column=name
+                )
             (n,) = struct.unpack_from("<I", raw, pos)
             pos += 4
             values.append(raw[pos : pos + n].decode("utf-8", "replace"))
@@ -182,12 +243,16 @@ def _from_binary(name: str, datatype: str, raw: bytes, count: int) -> np.ndarray
         dtype = np.dtype(V2_TO_NUMPY[datatype]).newbyteorder("<")
         if len(raw) % dtype.itemsize:
             raise ServingError(
-                f"input {name!r} has {len(raw)} bytes, not whole {datatype}s", column=name
+                f"input {name!r} has {len(raw)} bytes, not whole {datatype}s",
+                status=400,
+                column=name,
             )
         arr = np.frombuffer(raw, dtype=dtype).astype(dtype.newbyteorder("="))
     if arr.size != count:
         raise ServingError(
-            f"input {name!r} has {arr.size} values but its shape holds {count}", column=name
+            f"input {name!r} has {arr.size} values but its shape holds {count}",
+            status=400,
+            column=name,
         )
     return arr
 

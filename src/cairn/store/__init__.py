@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from cairn.credentials import mask_uri
 from cairn.errors import ConfigError
 
 METADATA_BACKENDS: list[tuple[str, str]] = [
@@ -26,7 +27,11 @@ def scheme_of(uri: str) -> str:
 
 
 def open_metadata(uri: str, **kwargs: Any) -> Any:
-    """Open the metadata backend for ``uri`` (``sqlite:///...``, ``postgresql://...``)."""
+    """Open the metadata backend for ``uri`` (``sqlite:///...``, ``postgresql://...``).
+
+    A database is only created with ``create=True`` (what ``cairn init`` passes); opening
+    a SQLite file that does not exist raises :class:`ConfigError` naming it.
+    """
     scheme = scheme_of(uri)
     for name, target in METADATA_BACKENDS:
         if name == scheme:
@@ -36,10 +41,11 @@ def open_metadata(uri: str, **kwargs: Any) -> Any:
             except ModuleNotFoundError as exc:
                 raise ConfigError(
                     f"the {scheme!r} metadata backend needs a module that is not installed "
-                    f"({exc.name}); for PostgreSQL install `cairn[postgres]`"
+                    f"({exc.name}); for PostgreSQL install `cairn-mlops[postgres]`"
                 ) from None
             return getattr(module, attr)(uri, **kwargs)
     known = ", ".join(sorted({n for n, _ in METADATA_BACKENDS}))
     raise ConfigError(
-        f"unknown tracking URI scheme {scheme or '(none)'!r} in {uri!r}; use one of: {known}"
+        f"unknown tracking URI scheme {scheme or '(none)'!r} in {mask_uri(uri)!r}; "
+        f"use one of: {known}"
     )

@@ -48,8 +48,10 @@ class GcReport:
 
     ``removed`` digests were not reachable from the references; ``bytes`` is their
     total size; ``temps`` are stale temp files left by interrupted writes; ``kept``
-    objects were reachable; ``young`` objects were not, but were written less than
-    ``min_age`` seconds ago and so were spared."""
+    objects were reachable; ``young`` objects were not, but were written (or stored
+    again) less than ``min_age`` seconds before gc started, or during it, and so were
+    spared; ``rescued`` objects were about to go but were stored again or recorded
+    while gc ran, and were put back."""
 
     removed: tuple[str, ...]
     bytes: int
@@ -57,13 +59,15 @@ class GcReport:
     kept: int
     dry_run: bool
     young: int = 0
+    rescued: int = 0
 
     def summary(self) -> str:
         verb = "would remove" if self.dry_run else "removed"
         spared = f", spared {self.young} unreferenced recent objects" if self.young else ""
+        rescued = f", put back {self.rescued} stored again meanwhile" if self.rescued else ""
         return (
             f"{verb} {len(self.removed)} objects ({self.bytes} bytes) and {len(self.temps)} "
-            f"stale temp files; kept {self.kept} objects{spared}"
+            f"stale temp files; kept {self.kept} objects{spared}{rescued}"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -74,6 +78,7 @@ class GcReport:
             "temps": list(self.temps),
             "kept": self.kept,
             "young": self.young,
+            "rescued": self.rescued,
         }
 
 

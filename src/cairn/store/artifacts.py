@@ -16,7 +16,6 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import shutil
@@ -38,7 +37,7 @@ from cairn.hashing import (
     usable_cores,
 )
 from cairn.store.artifact_reports import GcReport, TransferReport, VerifyReport
-from cairn.store.blobs import OBJECTS, Blobs, LocalBlobs, object_key, open_blobs
+from cairn.store.blobs import OBJECTS, Blobs, LocalBlobs, mark_key, object_key, open_blobs
 from cairn.store.listing import SourceFile, read_small, walk
 from cairn.store.trees import (
     PACK_THRESHOLD,
@@ -51,6 +50,8 @@ from cairn.types import ObjectInfo, TreeEntry
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
+
+    from cairn.store.maintenance import References
 
 __all__ = ["ArtifactStore", "GcReport", "TransferReport", "VerifyReport"]
 
@@ -113,7 +114,7 @@ class ArtifactStore:
         except OSError as exc:
             raise InvalidInput(f"cannot read {source}: {exc.strerror}") from None
         key = object_key(digest)
-        if not self.blobs.exists(key):
+        if not self._still_stored(digest):
             with _open_source(source) as f:
                 changed = f"{source} changed while it was being stored; store it again"
                 self.blobs.write_atomic(key, CheckedChunks(f, digest, changed))
@@ -230,25 +231,29 @@ class ArtifactStore:
     def _publish(self, tmp: Path, digest: str) -> None:
         """Move a finished temp copy under its digest, unless that content is stored
         already (dedup: the caller then deletes the temp copy)."""
-        key = object_key(digest)
-        if self.blobs.exists(key):
-            self._touch(key)
-        else:
-            self.blobs.commit_file(tmp, key)
+        if not self._still_stored(digest):
+            self.blobs.commit_file(tmp, object_key(digest))
 
     def _store_known(self, digest: str, data: bytes) -> None:
-        key = object_key(digest)
-        if self.blobs.exists(key):
-            self._touch(key)
-        else:
-            self.blobs.write_atomic(key, [data])
+        if not self._still_stored(digest):
+            self.blobs.write_atomic(object_key(digest), [data])
 
-    def _touch(self, key: str) -> None:
-        # A re-put refreshes the mtime, so gc(min_age=...) spares content about to be recorded.
-        path = self.blobs.local_path(key)
-        if path is not None:
-            with contextlib.suppress(OSError):
-                os.utime(path)
+    def _still_stored(self, digest: str) -> bool:
+        """Whether ``digest`` is stored, so that a put may skip writing it.
+
+        Re-using a stored object races with ``cairn gc``, which may be about to delete
+        it as unreferenced. So a put that finds it first leaves a mark (a new key whose
+        time is now), then looks again. gc moves a candidate out of ``objects/`` before
+        it reads the marks and the records a last time: a put that still sees the
+        object after leaving its mark left that mark before gc's last look, and gc
+        puts the object back; a put that looks after the move finds it gone and writes
+        it anew. See :func:`cairn.store.maintenance.gc`.
+        """
+        key = object_key(digest)
+        if not self.blobs.exists(key):
+            return False
+        self.blobs.write_atomic(mark_key(digest), [b""])
+        return self.blobs.exists(key)
 
     # -- reading -----------------------------------------------------------------------
 
@@ -436,16 +441,28 @@ class ArtifactStore:
 
         return maintenance.reachable(self, referenced)
 
-    def gc(self, referenced: Iterable[str], dry_run: bool = True, min_age: float = 0.0) -> GcReport:
+    def gc(
+        self,
+        referenced: References,
+        dry_run: bool = True,
+        min_age: float = 0.0,
+        *,
+        force: bool = False,
+    ) -> GcReport:
         """Remove objects not reachable from ``referenced`` (dry run by default).
 
-        Objects modified less than ``min_age`` seconds ago are kept (and counted as
-        ``young``), so a write whose record is not committed yet survives a concurrent
-        gc. Temp files older than an hour (left by killed writers) are removed too.
+        ``referenced`` is the digests to keep, or a function returning them: it is
+        then called again at the end, so records committed during gc count too.
+        Objects stored or stored again less than ``min_age`` seconds before gc started,
+        or while it runs, are kept (and counted as ``young``), so a write whose record
+        is not committed yet survives a concurrent gc. Deleting everything because
+        ``referenced`` is empty needs ``force``. Temp files older than an hour (left by
+        killed writers) are removed too. The exact guarantee is in
+        :func:`cairn.store.maintenance.gc`.
         """
         from cairn.store import maintenance
 
-        return maintenance.gc(self, referenced, dry_run, min_age)
+        return maintenance.gc(self, referenced, dry_run, min_age, force=force)
 
     def copy_to(self, other: ArtifactStore, digests: Iterable[str]) -> TransferReport:
         """Copy objects (with tree children) that ``other`` lacks; used by push and pull.

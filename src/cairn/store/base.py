@@ -8,16 +8,81 @@ it. Methods take and return the plain dataclasses of :mod:`cairn.types` and rais
 
 Convenience calls (``log_metric``, ``log_param``) live in the client and go through the
 one batch primitive, :meth:`TrackingStore.log_batch`.
+
+Runs have a lifecycle: ``delete_run`` soft-deletes (the row and everything recorded on
+it stay, hidden from search; logging to it is refused), ``restore_run`` brings it back,
+and ``purge_runs`` hard-deletes soft-deleted runs past their retention (``cairn gc``).
+A run that model versions, dataset versions or live child runs depend on is neither
+deleted nor purged without ``force``; every delete, restore and purge is recorded as a
+:class:`RunEvent` naming who and when.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import Literal, Protocol, runtime_checkable
 
 from cairn.types import Direction, Environment, Experiment, Metric, Page, Run, RunIO, RunStatus
 
 DEFAULT_EXPERIMENT = "Default"
+
+#: Which runs a search sees: live ones (the default), soft-deleted ones, or both.
+RunView = Literal["active", "deleted", "all"]
+RUN_VIEWS: tuple[RunView, ...] = ("active", "deleted", "all")
+
+DependentKind = Literal["model version", "dataset version", "child run"]
+RunAction = Literal["delete", "restore", "purge"]
+
+
+@dataclass(frozen=True, slots=True)
+class RunDependent:
+    """A record that points at a run: a model version registered from it, a dataset
+    version whose content it wrote, or a child run that is not deleted."""
+
+    kind: DependentKind
+    ref: str  # churn/3, churn@v2, or a run id
+    detail: str = ""  # aliases of a model version, name of a child run
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.ref}" + (f" ({self.detail})" if self.detail else "")
+
+
+@dataclass(frozen=True, slots=True)
+class RunEvent:
+    """One delete, restore or purge of a run: who, when, and what it overrode."""
+
+    seq: int
+    run_id: str
+    action: RunAction
+    actor: str
+    created_at: int
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Deletion:
+    """What ``delete_run`` did: the time and actor recorded, and the dependents a forced
+    delete went past (empty otherwise)."""
+
+    run_id: str
+    deleted_at: int
+    deleted_by: str
+    dependents: tuple[RunDependent, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeResult:
+    """Soft-deleted runs past their retention: those purged (or, for a dry run, those
+    that would be) and those kept because something depends on them.
+
+    ``released`` holds the artifact digests that only the purged runs pointed at among
+    tracking records; other domains (dataset and model versions) may still hold them.
+    """
+
+    purged: tuple[Run, ...]
+    kept: tuple[tuple[Run, tuple[RunDependent, ...]], ...] = ()
+    released: frozenset[str] = frozenset()
 
 
 @runtime_checkable
@@ -62,8 +127,28 @@ class TrackingStore(Protocol):
         """The run with params, tags, latest metrics and lineage; ``NotFound`` otherwise."""
         ...
 
-    def delete_run(self, run_id: str) -> None:
-        """Remove a run and everything recorded on it (its child runs keep existing)."""
+    def delete_run(self, run_id: str, *, actor: str, force: bool = False) -> Deletion:
+        """Soft-delete a run, recording ``actor`` and the time.
+
+        Raises ``InUse`` listing the dependents (model versions, dataset versions, live
+        child runs) unless ``force``; ``InvalidInput`` if the run is already deleted.
+        """
+        ...
+
+    def restore_run(self, run_id: str, *, actor: str) -> Run:
+        """Undo a soft delete (recorded as an event); ``InvalidInput`` if not deleted."""
+        ...
+
+    def purge_runs(
+        self, deleted_before: int, *, actor: str, force: bool = False, dry_run: bool = False
+    ) -> PurgeResult:
+        """Hard-delete runs soft-deleted at or before ``deleted_before`` (ms), with
+        everything recorded on them; their child runs lose the parent link. Runs with
+        dependents are kept unless ``force``. One transaction; a purge event per run."""
+        ...
+
+    def run_events(self, run_id: str) -> list[RunEvent]:
+        """Deletes, restores and purges of a run, oldest first (also after a purge)."""
         ...
 
     def log_batch(
@@ -93,8 +178,10 @@ class TrackingStore(Protocol):
         order_by: Sequence[str] = (),
         max_results: int = 1000,
         page_token: str | None = None,
+        view: RunView = "active",
     ) -> Page[Run]:
-        """Runs matching the filter language (see :mod:`cairn.store.filters`)."""
+        """Runs matching the filter language (see :mod:`cairn.store.filters`); soft-deleted
+        runs only when ``view`` is ``deleted`` or ``all``."""
         ...
 
     def log_io(self, run_id: str, items: Iterable[RunIO]) -> None:
@@ -102,9 +189,10 @@ class TrackingStore(Protocol):
         ...
 
     def runs_for_digest(self, digest: str, direction: Direction | None = None) -> list[Run]:
-        """Runs that read or wrote the content ``digest`` (lineage queries)."""
+        """Runs, not deleted, that read or wrote the content ``digest`` (lineage queries)."""
         ...
 
     def referenced_digests(self) -> Iterator[str]:
-        """Every artifact digest a tracking record points at (for ``cairn gc``)."""
+        """Every artifact digest a tracking record points at (for ``cairn gc``), soft-deleted
+        runs included: their artifacts stay until the runs are purged."""
         ...

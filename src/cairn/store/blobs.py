@@ -26,9 +26,11 @@ import contextlib
 import os
 import uuid
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol, runtime_checkable
 
+from cairn.credentials import mask_uri
 from cairn.errors import ConfigError
 
 TMP_PREFIX = "tmp/"
@@ -36,13 +38,38 @@ TMP_PREFIX = "tmp/"
 OBJECTS = "objects/"
 
 
+#: A put that finds its object already stored leaves a mark here (see ``mark_key``).
+MARKS = "marks/"
+#: ``cairn gc`` moves the objects it is about to delete here first (``trash/<digest>.<run>``).
+TRASH = "trash/"
+
+
 def object_key(digest: str) -> str:
     """The key of the object ``digest`` in a store (fanned out by its first byte)."""
     return f"{OBJECTS}{digest[:2]}/{digest[2:]}"
 
 
+def mark_key(digest: str) -> str:
+    """A new, unique key saying "``digest`` was stored again now" (its time is the mark).
+
+    Each mark has its own key, so gc removing old marks can never remove a new one.
+    """
+    return f"{MARKS}{digest[:2]}/{digest[2:]}.{uuid.uuid4().hex}"
+
+
+def marked_digest(key: str) -> str | None:
+    """The digest a mark key (from ``mark_key``) stands for; None for any other key."""
+    parts = key.split("/")
+    if len(parts) != 3 or parts[0] + "/" != MARKS or len(parts[1]) != 2:
+        return None
+    return parts[1] + parts[2].split(".", 1)[0]
+
+
 #: Protocols whose writes become visible only when complete (a PUT or multipart upload).
 ATOMIC_PUT_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "oss"})
+#: Remote protocols an artifact store can use: bucket-style file systems that fsspec
+#: opens from storage options alone (ftp, sftp, http need a host and are not supported).
+REMOTE_PROTOCOLS = ATOMIC_PUT_PROTOCOLS | {"memory"}
 
 
 @runtime_checkable
@@ -79,6 +106,15 @@ class Blobs(Protocol):
     def list(self, prefix: str) -> Iterator[str]:
         """Every key that starts with ``prefix`` (a folder-like prefix ending in ``/``)."""
 
+    def list_modified(self, prefix: str) -> Iterator[tuple[str, float]]:
+        """``list`` with each key's modification time, as ``modified`` gives it."""
+
+    def move(self, src: str, dst: str) -> None:
+        """Move ``src`` to ``dst`` (replacing it); ``FileNotFoundError`` if ``src`` is gone.
+
+        Atomic on a local folder (a rename); on an object store a copy then a delete.
+        """
+
     def local_path(self, key: str) -> Path | None:
         """The file holding ``key`` when the backend is a local folder, else ``None``."""
 
@@ -96,6 +132,13 @@ def open_blobs(
         return LocalBlobs(Path(uri), fsync=fsync)
     if uri.startswith("file://"):
         return LocalBlobs(Path(uri[len("file://") :]), fsync=fsync)
+    protocol = uri.partition("://")[0].lower()
+    if protocol not in REMOTE_PROTOCOLS:
+        known = ", ".join(f"{p}://" for p in sorted(REMOTE_PROTOCOLS))
+        raise ConfigError(
+            f"unsupported artifact store scheme {protocol!r} in {mask_uri(uri)!r}; use a "
+            f"folder, file://, or one of: {known}"
+        )
     return FsspecBlobs(uri, storage_options or {})
 
 
@@ -161,6 +204,9 @@ class LocalBlobs:
                 os.close(fd)
         final = self._path(key)
         final.parent.mkdir(parents=True, exist_ok=True)
+        # The object's time is when it appeared under its key, not when its temp copy
+        # was last written: gc's age test (min_age) counts from here.
+        os.utime(path)
         # os.replace is atomic; two writers of the same key both succeed and the
         # survivor is complete either way, since a key only ever holds one content.
         os.replace(path, final)
@@ -171,18 +217,43 @@ class LocalBlobs:
         self._path(key).unlink(missing_ok=True)
 
     def list(self, prefix: str) -> Iterator[str]:
+        for key, _ in self._scan(prefix, with_times=False):
+            yield key
+
+    def list_modified(self, prefix: str) -> Iterator[tuple[str, float]]:
+        return self._scan(prefix, with_times=True)
+
+    def _scan(self, prefix: str, with_times: bool) -> Iterator[tuple[str, float]]:
         base = self._path(prefix)
         if not base.is_dir():
             return
         stack = [base]
         while stack:
             folder = stack.pop()
-            with os.scandir(folder) as it:
+            try:
+                it = os.scandir(folder)
+            except FileNotFoundError:
+                continue  # removed while listing (a gc emptying its quarantine)
+            with it:
                 for entry in it:
                     if entry.is_dir(follow_symlinks=False):
                         stack.append(Path(entry.path))
                     elif entry.is_file(follow_symlinks=False):
-                        yield Path(entry.path).relative_to(self.root).as_posix()
+                        key = Path(entry.path).relative_to(self.root).as_posix()
+                        if not with_times:
+                            yield key, 0.0
+                            continue
+                        try:
+                            yield key, entry.stat(follow_symlinks=False).st_mtime
+                        except FileNotFoundError:
+                            continue
+
+    def move(self, src: str, dst: str) -> None:
+        target = self._path(dst)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self._path(src), target)  # raises FileNotFoundError if src is gone
+        if self.fsync:
+            _fsync_dir(target.parent)
 
     def local_path(self, key: str) -> Path | None:
         return self._path(key)
@@ -220,9 +291,10 @@ class FsspecBlobs:
             options = _with_s3_endpoint(options)
         try:
             self.fs: Any = fsspec.filesystem(self.protocol, **options)
-        except (ImportError, ValueError) as exc:
+        except (ImportError, ValueError, TypeError) as exc:
             raise ConfigError(
-                f"cannot open artifact store {uri!r}: {exc}; for S3 install `cairn[s3]`"
+                f"cannot open artifact store {mask_uri(uri)!r}: {exc}; for S3 install "
+                "`cairn-mlops[s3]`, and check [artifacts.storage_options]"
             ) from None
         self.atomic_put = self.protocol in ATOMIC_PUT_PROTOCOLS
 
@@ -302,18 +374,48 @@ class FsspecBlobs:
         self.fs.invalidate_cache(self._path(key))
 
     def list(self, prefix: str) -> Iterator[str]:
+        for key, _ in self._find(prefix):
+            yield key
+
+    def list_modified(self, prefix: str) -> Iterator[tuple[str, float]]:
+        for key, info in self._find(prefix):
+            stamp = _info_time(info)
+            if stamp is None:
+                stamp = self.modified(key)
+            if stamp is not None:
+                yield key, stamp
+
+    def _find(self, prefix: str) -> Iterator[tuple[str, dict[str, Any]]]:
         base = self._path(prefix).rstrip("/")
         self.fs.invalidate_cache(base)
         try:
-            found = self.fs.find(base)
+            found: dict[str, dict[str, Any]] = self.fs.find(base, detail=True)
         except FileNotFoundError:
             return
         strip = len(self.root) + 1 if self.root else 0
         for path in sorted(found):
-            yield str(path)[strip:]
+            yield str(path)[strip:], found[path]
+
+    def move(self, src: str, dst: str) -> None:
+        if self._info(src) is None:
+            raise FileNotFoundError(src)
+        self.fs.copy(self._path(src), self._path(dst))
+        self.delete(src)
+        self.fs.invalidate_cache(self._path(dst))
 
     def local_path(self, key: str) -> Path | None:
         return None
+
+
+def _info_time(info: dict[str, Any]) -> float | None:
+    """The modification time in an fsspec listing entry, under the names backends use."""
+    for name in ("LastModified", "mtime", "updated", "last_modified", "created"):
+        value = info.get(name)
+        if isinstance(value, datetime):
+            return value.timestamp()
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    return None
 
 
 def _with_s3_endpoint(options: dict[str, Any]) -> dict[str, Any]:

@@ -22,6 +22,12 @@ them is an error). A comparison on a key a run lacks is false, except ``!=``, ``
 and ``is null``, which are true. A NaN metric counts as present but compares false. Example::
 
     (metrics.auc > 0.9 or params.model in ('rf', 'gb')) and tags.team != 'x'
+
+Limits (:data:`MAX_FILTER_LENGTH` and friends) keep every accepted filter within what
+both SQL backends run: SQLite refuses expression trees deeper than 1,000 and more than
+32,766 bound values, and Python's own recursion limit would stop the parser first. A
+filter over a limit is a :class:`~cairn.errors.FilterSyntaxError` pointing at where the
+limit was crossed.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from dataclasses import dataclass
 from typing import Literal, TypeAlias, cast
 
 from cairn.errors import FilterSyntaxError
+from cairn.store.filter_lexer import MAX_INT, Token, tokenize
 from cairn.types import RunStatus
 
 FieldKind = Literal["metric", "param", "tag", "attribute"]
@@ -70,10 +77,19 @@ _ORDERING_OPS = frozenset({"<", "<=", ">", ">="})
 _PATTERN_OPS = frozenset({"like", "ilike"})
 _KEYWORDS = frozenset({"and", "or", "not", "in", "like", "ilike", "is", "null", "asc", "desc"})
 _BARE_KEY = re.compile(r"[\w./-]+")
-_WORD = re.compile(r"[A-Za-z_]\w*")
-_NUMBER = re.compile(r"-?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
-_OPERATORS = ("==", "!=", "<>", "<=", ">=", "=", "<", ">")
 _FIELD_HINT = "a field such as metrics.auc, params.model, tags.team or status"
+
+#: Characters in one filter.
+MAX_FILTER_LENGTH = 100_000
+#: Parentheses and ``not`` nested inside each other.
+MAX_DEPTH = 20
+#: Comparisons in one filter (so at most MAX_TERMS - 1 ``and``/``or``).
+MAX_TERMS = 200
+#: Values in one ``in (...)`` list, and in all lists of a filter together.
+MAX_IN_ITEMS = 1_000
+MAX_VALUES = 5_000
+#: Items in one ``order_by`` (each one is a join; SQLite joins at most 64 tables).
+MAX_ORDER_KEYS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +157,12 @@ def parse_filter(text: str) -> Expr | None:
         >>> parse_filter("tags.team != 'x'")
         Comparison(field=Field(kind='tag', key='team'), op='!=', value='x')
     """
+    if len(text) > MAX_FILTER_LENGTH:
+        raise FilterSyntaxError(
+            f"filter is {len(text)} characters long; the limit is {MAX_FILTER_LENGTH}",
+            text,
+            MAX_FILTER_LENGTH,
+        )
     if not text.strip():
         return None
     parser = _Parser(text)
@@ -158,10 +180,16 @@ def parse_order_by(items: Sequence[str]) -> tuple[OrderKey, ...]:
     """
     if isinstance(items, str):
         items = [items]
+    if len(items) > MAX_ORDER_KEYS:
+        raise FilterSyntaxError(f"order_by has {len(items)} items; the limit is {MAX_ORDER_KEYS}")
     keys = []
     for item in items:
         if not item.strip():
             raise FilterSyntaxError("empty order_by item: write a field such as 'metrics.auc desc'")
+        if len(item) > MAX_FILTER_LENGTH:
+            raise FilterSyntaxError(
+                f"order_by item is {len(item)} characters long; the limit is {MAX_FILTER_LENGTH}"
+            )
         parser = _Parser(item, "order_by item")
         field = parser.parse_field()
         descending = False
@@ -174,95 +202,6 @@ def parse_order_by(items: Sequence[str]) -> tuple[OrderKey, ...]:
     return tuple(keys)
 
 
-# -- lexer -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Token:
-    kind: Literal["word", "field", "string", "number", "op", "(", ")", ",", "end"]
-    text: str  # as written, for messages
-    pos: int
-    value: object = None  # str for strings/ops, int|float for numbers, (prefix, key) for fields
-
-
-def _tokenize(text: str) -> list[_Token]:
-    tokens: list[_Token] = []
-    i, n = 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch.isspace():
-            i += 1
-        elif ch in "(),":
-            tokens.append(_Token(ch, ch, i))  # type: ignore[arg-type]
-            i += 1
-        elif ch in "'\"":
-            i = _lex_string(text, i, tokens)
-        elif ch.isdigit() or (ch in "-." and _NUMBER.match(text, i)):
-            m = _NUMBER.match(text, i)
-            if m is None:
-                raise FilterSyntaxError(f"unexpected character {ch!r}", text, i)
-            end = m.end()
-            if end < n and (text[end].isalnum() or text[end] in "_."):
-                raise FilterSyntaxError(f"malformed number {text[i : end + 1]!r}", text, i)
-            literal = m.group()
-            is_int = re.fullmatch(r"-?\d+", literal) is not None
-            tokens.append(_Token("number", literal, i, int(literal) if is_int else float(literal)))
-            i = end
-        elif ch.isalpha() or ch == "_":
-            i = _lex_name(text, i, tokens)
-        else:
-            op = next((o for o in _OPERATORS if text.startswith(o, i)), None)
-            if op is None:
-                raise FilterSyntaxError(f"unexpected character {ch!r}", text, i)
-            canonical = {"==": "=", "<>": "!="}.get(op, op)
-            tokens.append(_Token("op", op, i, canonical))
-            i += len(op)
-    tokens.append(_Token("end", "", n))
-    return tokens
-
-
-def _lex_string(text: str, start: int, tokens: list[_Token]) -> int:
-    quote = text[start]
-    out: list[str] = []
-    i = start + 1
-    while i < len(text):
-        ch = text[i]
-        if ch == "\\" and i + 1 < len(text) and text[i + 1] in (quote, "\\"):
-            out.append(text[i + 1])  # only the quote and the backslash are escapes
-            i += 2
-        elif ch == quote:
-            tokens.append(_Token("string", text[start : i + 1], start, "".join(out)))
-            return i + 1
-        else:
-            out.append(ch)
-            i += 1
-    raise FilterSyntaxError(f"unterminated string (missing closing {quote})", text, start)
-
-
-def _lex_name(text: str, start: int, tokens: list[_Token]) -> int:
-    m = _WORD.match(text, start)
-    assert m is not None  # the caller saw a letter or underscore
-    i = m.end()
-    if i >= len(text) or text[i] != ".":
-        tokens.append(_Token("word", m.group(), start))
-        return i
-    i += 1
-    if i < len(text) and text[i] == "`":
-        close = text.find("`", i + 1)
-        if close < 0:
-            raise FilterSyntaxError("unterminated `quoted key` (missing closing `)", text, i)
-        key, end = text[i + 1 : close], close + 1
-    else:
-        km = _BARE_KEY.match(text, i)
-        if km is None:
-            raise FilterSyntaxError(
-                f"missing key after '{m.group()}.' (quote odd keys in backticks)", text, i
-            )
-        key, end = km.group(), km.end()
-    tokens.append(_Token("field", text[start:end], start, (m.group(), key)))
-    return end
-
-
 # -- parser ------------------------------------------------------------------------------
 
 
@@ -270,13 +209,19 @@ class _Parser:
     def __init__(self, text: str, what: str = "filter") -> None:
         self.text = text
         self.what = what
-        self.tokens = _tokenize(text)
+        self.tokens = tokenize(text)
         self.index = 0
+        self.depth = 0  # parentheses and nots open around the current token
+        self.terms = 0
+        self.values = 0
 
-    def peek(self) -> _Token:
+    def limit(self, token: Token, message: str) -> FilterSyntaxError:
+        return FilterSyntaxError(message, self.text, token.pos)
+
+    def peek(self) -> Token:
         return self.tokens[self.index]
 
-    def advance(self) -> _Token:
+    def advance(self) -> Token:
         token = self.tokens[self.index]
         if token.kind != "end":
             self.index += 1
@@ -286,7 +231,7 @@ class _Parser:
         token = self.peek()
         return token.kind == "word" and token.text.lower() in words
 
-    def error(self, token: _Token, expected: str) -> FilterSyntaxError:
+    def error(self, token: Token, expected: str) -> FilterSyntaxError:
         if token.kind == "end":
             return FilterSyntaxError(
                 f"unexpected end of {self.what} (expected {expected})", self.text, token.pos
@@ -316,18 +261,34 @@ class _Parser:
         return items[0] if len(items) == 1 else And(tuple(items))
 
     def parse_not(self) -> Expr:
-        if self.is_word("not"):
-            self.advance()
-            return Not(self.parse_not())
+        # A run of nots is read in a loop; each one and each "(" is one level of depth,
+        # checked before going deeper, so no filter can exhaust Python's stack.
+        nots = 0
+        while self.is_word("not"):
+            self.enter(self.advance())
+            nots += 1
         token = self.peek()
         if token.kind == "(":
-            self.advance()
+            self.enter(self.advance())
             expr = self.parse_or()
             if self.peek().kind != ")":
                 raise self.error(self.peek(), "')' or 'and'/'or'")
             self.advance()
-            return expr
-        return self.parse_comparison()
+            self.depth -= 1
+        else:
+            expr = self.parse_comparison()
+        for _ in range(nots):
+            expr = Not(expr)
+        self.depth -= nots
+        return expr
+
+    def enter(self, token: Token) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.limit(
+                token,
+                f"filter nests parentheses and 'not' more than {MAX_DEPTH} levels deep",
+            )
 
     def parse_field(self) -> Field:
         token = self.peek()
@@ -358,6 +319,12 @@ class _Parser:
         raise self.error(token, _FIELD_HINT)
 
     def parse_comparison(self) -> Expr:
+        self.terms += 1
+        if self.terms > MAX_TERMS:
+            raise self.limit(
+                self.peek(),
+                f"filter has more than {MAX_TERMS} comparisons; the limit is {MAX_TERMS}",
+            )
         field = self.parse_field()
         token = self.peek()
         negate = False
@@ -417,16 +384,28 @@ class _Parser:
             return None
         raise self.error(token, "a number, a quoted string or null")
 
-    def parse_list(self) -> list[tuple[Scalar, _Token]]:
+    def parse_list(self) -> list[tuple[Scalar, Token]]:
         if self.peek().kind != "(":
             raise self.error(self.peek(), "'(' to start the list")
         self.advance()
-        values: list[tuple[Scalar, _Token]] = []
+        values: list[tuple[Scalar, Token]] = []
         while True:
             token = self.peek()
             value = self.parse_literal()
             if value is None:
                 raise self.error(token, "a number or string in the list, not null")
+            if len(values) == MAX_IN_ITEMS:
+                raise self.limit(
+                    token,
+                    f"'in' list has more than {MAX_IN_ITEMS} values; the limit is {MAX_IN_ITEMS}",
+                )
+            self.values += 1
+            if self.values > MAX_VALUES:
+                raise self.limit(
+                    token,
+                    f"filter's 'in' lists hold more than {MAX_VALUES} values together; "
+                    f"the limit is {MAX_VALUES}",
+                )
             values.append((value, token))
             if self.peek().kind == ",":
                 self.advance()
@@ -442,8 +421,8 @@ def _check(
     field: Field,
     op: str,
     value: Scalar,
-    token: _Token,
-    operator: _Token,
+    token: Token,
+    operator: Token,
 ) -> None:
     """Reject comparisons whose operator or literal does not fit the field's type."""
     at = operator.pos
@@ -453,6 +432,10 @@ def _check(
             raise FilterSyntaxError(f"experiment_id supports =, !=, in, not in, not {op}", text, at)
         if not re.fullmatch(r"\d+", str(value)):
             raise FilterSyntaxError(f"experiment ids are whole numbers, not {value!r}", text, at)
+        if len(str(value).lstrip("0")) > 19 or int(value) > MAX_INT:
+            raise FilterSyntaxError(
+                f"experiment id {str(value)[:30]!r} is outside the 64-bit range", text, token.pos
+            )
         return
     if field.numeric:
         if op in _PATTERN_OPS:

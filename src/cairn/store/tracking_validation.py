@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 
 from cairn.errors import InvalidInput
@@ -21,6 +22,27 @@ MAX_KEY_LENGTH = 250
 MAX_VALUE_LENGTH = 6000
 #: The range of a stored integer (steps, timestamps, ids): SQL BIGINT.
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+#: C0 control characters and DEL: a NUL truncates names in C libraries and file systems,
+#: a newline or an escape sequence forges lines and colours on a terminal.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def check_printable(what: str, value: str) -> None:
+    """Refuse a name holding a control character, naming the character and its position.
+
+    Example:
+        >>> check_printable("artifact name", "model\x00.pkl")
+        Traceback (most recent call last):
+        cairn.errors.InvalidInput: artifact name 'model\x00.pkl' has the control character ...
+    """
+    found = _CONTROL.search(value)
+    if found is not None:
+        raise InvalidInput(
+            f"{what} {value!r} has the control character {found[0]!r} at position "
+            f"{found.start()}; use printable characters only"
+        )
 
 
 def check_key(kind: str, key: object) -> None:
@@ -129,6 +151,7 @@ def check_run_io(items: Iterable[RunIO]) -> list[RunIO]:
                     f"RunIO {what} must be a non-empty string of at most {limit} characters: "
                     f"{value!r}"
                 )
+            check_printable(f"RunIO {what}", value)
         if not isinstance(io.size, int) or isinstance(io.size, bool) or io.size < 0:
             raise InvalidInput(f"RunIO size must be an int >= 0, not {io.size!r}")
         edges.append(io)

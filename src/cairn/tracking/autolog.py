@@ -75,7 +75,7 @@ def autolog(disable: bool = False, *, log_models: bool = True) -> None:
         from sklearn.base import BaseEstimator
     except ImportError:
         raise CairnError(
-            "cairn.autolog() needs scikit-learn: pip install 'cairn[sklearn]'"
+            "cairn.autolog() needs scikit-learn: pip install 'cairn-mlops[sklearn]'"
         ) from None
     with _lock:
         _log_models = log_models

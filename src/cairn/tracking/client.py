@@ -17,11 +17,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from cairn.errors import AlreadyExists, InvalidInput, NotFound, StoreError
+from cairn.errors import AlreadyExists, CairnError, InvalidInput, NotFound, StoreError
 from cairn.hashing import is_digest
 from cairn.store.base import DEFAULT_EXPERIMENT
-from cairn.store.tracking_validation import INT64_MAX, INT64_MIN, check_key
-from cairn.tracking import environment
+from cairn.store.tracking_validation import INT64_MAX, INT64_MIN, check_key, check_printable
+from cairn.tracking import environment, lifecycle
 from cairn.tracking.buffer import MetricBuffer, describe_error
 from cairn.types import (
     Direction,
@@ -36,7 +36,7 @@ from cairn.types import (
 )
 
 if TYPE_CHECKING:
-    from cairn.store.base import TrackingStore
+    from cairn.store.base import Deletion, RunView, TrackingStore
     from cairn.workspace import Workspace
 
 
@@ -217,6 +217,14 @@ class TrackingClient:
             recorded = False  # the status below still says the run is not complete
         try:
             self.store.end_run(run_id, status, end_time=now_ms())
+        except CairnError as exc:
+            if not isinstance(exc, StoreError):
+                raise  # the run refuses records (deleted, unknown): that is the news
+            raise StoreError(
+                f"{message}, and the run could not be ended either ({describe_error(exc)}); "
+                f"it stays RUNNING: free space or fix the store, then call "
+                f"end_run({run_id!r}, 'FAILED')"
+            ) from cause
         except Exception as exc:
             raise StoreError(
                 f"{message}, and the run could not be ended either ({describe_error(exc)}); "
@@ -231,9 +239,18 @@ class TrackingClient:
         self._buffer.flush()
         return self.store.get_run(run_id)
 
-    def delete_run(self, run_id: str) -> None:
+    def delete_run(self, run_id: str, *, force: bool = False) -> Deletion:
+        """Soft-delete a run: hidden from search, restorable until ``cairn gc`` purges it.
+
+        Raises :class:`~cairn.errors.InUse` naming the model versions, dataset versions
+        and child runs that depend on the run, unless ``force``.
+        """
         self._buffer.flush()
-        self.store.delete_run(run_id)
+        return lifecycle.delete_run(run_id, force=force, workspace=self.workspace)
+
+    def restore_run(self, run_id: str) -> Run:
+        """Undo :meth:`delete_run`: the run is searchable and open to records again."""
+        return lifecycle.restore_run(run_id, workspace=self.workspace)
 
     # -- metrics, params, tags --------------------------------------------------------
 
@@ -452,8 +469,11 @@ class TrackingClient:
         filter: str = "",
         order_by: str | Sequence[str] = (),
         max_results: int = 1000,
+        view: RunView = "active",
     ) -> list[Run]:
         """Runs matching ``filter`` in the given experiments (names or ids; default: all).
+
+        Deleted runs are left out unless ``view`` is ``"deleted"`` or ``"all"``.
 
         Example:
             >>> client.search_runs("churn", "metrics.auc > 0.9", "metrics.auc DESC")
@@ -473,6 +493,7 @@ class TrackingClient:
                 order_by=orders,
                 max_results=min(SEARCH_PAGE_SIZE, max_results - len(found)),
                 page_token=token,
+                view=view,
             )
             found.extend(page.items)
             token = page.next_token
@@ -510,7 +531,8 @@ def stringify_mapping(values: Mapping[str, Any], what: str) -> dict[str, str]:
 
 
 def artifact_name(name: str) -> str:
-    """Check an artifact name: a relative POSIX path without ``..``."""
+    """Check an artifact name: a relative POSIX path without ``..`` or control characters."""
+    check_printable("artifact name", str(name))
     clean = str(name).replace("\\", "/").strip()
     parts = PurePosixPath(clean).parts
     if not clean or clean.startswith("/") or ".." in parts or not parts:

@@ -22,7 +22,7 @@ from cairn.types import Environment
 
 #: Distributions whose versions are recorded when installed.
 KEY_PACKAGES: tuple[str, ...] = (
-    "cairn",
+    "cairn-mlops",
     "numpy",
     "pandas",
     "pyarrow",

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from cairn.errors import InvalidInput
+from cairn.models.manifest import model_file
 
 NAME = "function"
 PACKAGES = ("cloudpickle", "numpy", "pandas")
@@ -55,5 +56,5 @@ def load(directory: Path, options: Mapping[str, Any], trust: bool) -> Any:
         )
     import pickle  # cloudpickle output is read by the standard unpickler
 
-    target = pickle.loads((directory / str(options.get("file", FILE))).read_bytes())
+    target = pickle.loads(model_file(directory, options.get("file", FILE)).read_bytes())
     return FunctionPredictor(target, str(options.get("method", "__call__")))

@@ -12,6 +12,7 @@ from typing import Any
 
 from cairn.errors import InvalidInput
 from cairn.models.flavors import type_module
+from cairn.models.manifest import model_file
 
 NAME = "lightgbm"
 PACKAGES = ("lightgbm", "numpy", "scipy", "pandas")
@@ -67,6 +68,6 @@ class LightGBMPredictor:
 def load(directory: Path, options: Mapping[str, Any], trust: bool) -> Any:
     import lightgbm
 
-    booster = lightgbm.Booster(model_file=str(directory / str(options.get("file", FILE))))
+    booster = lightgbm.Booster(model_file=str(model_file(directory, options.get("file", FILE))))
     classes = options.get("classes")
     return LightGBMPredictor(booster, str(options.get("task", "booster")), classes)

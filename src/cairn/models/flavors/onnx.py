@@ -14,6 +14,7 @@ from typing import Any
 
 from cairn.errors import InvalidInput
 from cairn.models.flavors import type_module
+from cairn.models.manifest import model_file
 
 NAME = "onnx"
 PACKAGES = ("onnx", "onnxruntime", "numpy")
@@ -82,4 +83,4 @@ class OnnxPredictor:
 
 
 def load(directory: Path, options: Mapping[str, Any], trust: bool) -> Any:
-    return OnnxPredictor(directory / str(options.get("file", FILE)))
+    return OnnxPredictor(model_file(directory, options.get("file", FILE)))

@@ -6,16 +6,23 @@ of nearest neighbours) are not on skops' default list; :data:`SAFE_TYPES` adds t
 which are scikit-learn's own array-backed structures. Any other unknown type, such as a
 custom transformer class, is refused with its name unless the caller passes
 ``trust=True``.
+
+Those array-backed structures are read by compiled code that does not check indices, so
+every tree in a loaded model is validated (:mod:`.sklearn_check`) before the model is
+returned: a damaged or crafted file is refused with the bad field named instead of
+crashing or hanging the process that predicts with it.
 """
 
 from __future__ import annotations
 
 import sys
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from cairn.errors import InvalidInput
+from cairn.errors import CairnError, InvalidInput
+from cairn.models.manifest import model_file
 
 NAME = "sklearn"
 PACKAGES = ("scikit-learn", "skops", "numpy", "scipy", "pandas")
@@ -58,13 +65,20 @@ def untrusted_types(path: Path) -> list[str]:
     """Types in a skops file that are neither trusted by skops nor in SAFE_TYPES."""
     import skops.io
 
-    return sorted(t for t in skops.io.get_untrusted_types(file=path) if t not in SAFE_TYPES)
+    _require_skops_archive(path)
+    try:
+        found = skops.io.get_untrusted_types(file=path)
+    except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile) as exc:
+        raise _not_skops(path, f"its schema cannot be read ({exc})") from None
+    return sorted(t for t in found if t not in SAFE_TYPES)
 
 
 def load(directory: Path, options: Mapping[str, Any], trust: bool) -> Any:
     import skops.io
 
-    path = directory / str(options.get("file", FILE))
+    from cairn.models.flavors.sklearn_check import check_model
+
+    path = model_file(directory, options.get("file", FILE))
     unknown = untrusted_types(path)
     if unknown and not trust:
         raise InvalidInput(
@@ -72,4 +86,34 @@ def load(directory: Path, options: Mapping[str, Any], trust: bool) -> Any:
             f"{', '.join(unknown)}; load with trust=True (--trust) only if you trust its source"
         )
     trusted = sorted(SAFE_TYPES | set(unknown))
-    return skops.io.load(path, trusted=trusted)
+    try:
+        model = skops.io.load(path, trusted=trusted)
+    except CairnError:
+        raise
+    except Exception as exc:  # scikit-learn's own state checks (shapes, dtypes) land here
+        raise InvalidInput(
+            f"refusing to load {path.name}: its content does not rebuild a valid model "
+            f"({type(exc).__name__}: {exc}); save the model again from its training code"
+        ) from None
+    check_model(model, path.name)
+    return model
+
+
+def _require_skops_archive(path: Path) -> None:
+    """A skops file is a zip archive; anything else (a pickle renamed, say) is named."""
+    if not path.is_file():
+        raise InvalidInput(f"model file {path.name} is missing from {path.parent}")
+    if zipfile.is_zipfile(path):
+        return
+    with path.open("rb") as handle:
+        head = handle.read(2)
+    pickled = len(head) == 2 and head[0] == 0x80 and head[1] <= 5  # pickle protocol 2-5
+    raise _not_skops(path, "it looks like a pickle" if pickled else "it is not a zip archive")
+
+
+def _not_skops(path: Path, why: str) -> InvalidInput:
+    return InvalidInput(
+        f"{path.name} is not a skops file: {why}. A pickled model needs the `function` "
+        "flavor (save_model(..., flavor='function')) and loading it with trust=True "
+        "(--trust), only if you trust its source"
+    )

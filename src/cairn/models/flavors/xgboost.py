@@ -13,6 +13,7 @@ from typing import Any
 
 from cairn.errors import InvalidInput
 from cairn.models.flavors import type_module
+from cairn.models.manifest import model_file
 
 NAME = "xgboost"
 PACKAGES = ("xgboost", "numpy", "scipy", "pandas")
@@ -55,7 +56,7 @@ class _BoosterPredictor:
 def load(directory: Path, options: Mapping[str, Any], trust: bool) -> Any:
     import xgboost
 
-    path = str(directory / str(options.get("file", FILE)))
+    path = str(model_file(directory, options.get("file", FILE)))
     wrapper = str(options.get("wrapper", "Booster"))
     if wrapper == "Booster":
         booster = xgboost.Booster()

@@ -23,7 +23,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from cairn.errors import StoreError
+from cairn.config import ENV_TRACKING_URI
+from cairn.credentials import mask_uri
+from cairn.errors import ConfigError, StoreError
 from cairn.store.sql import migrations
 
 if TYPE_CHECKING:
@@ -93,10 +95,34 @@ def _is_transient(exc: DBAPIError) -> bool:
     )
 
 
-class SqlDatabase:
-    """A metadata backend on one SQL database; exposes one store per domain."""
+def sqlite_file(uri: str) -> Path | None:
+    """The file a ``sqlite:`` URI names; None for another database or an in-memory one."""
+    url = sa.engine.make_url(normalize_url(uri))
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    if url.query.get("mode") == "memory" or url.database.startswith("file::memory:"):
+        return None
+    return Path(url.database.removeprefix("file:"))
 
-    def __init__(self, uri: str, *, create: bool = True) -> None:
+
+class SqlDatabase:
+    """A metadata backend on one SQL database; exposes one store per domain.
+
+    Only ``create=True`` (what ``cairn init`` passes) makes a new database: a SQLite
+    file that does not exist, or the tables of an empty database. Otherwise a missing
+    SQLite file is refused here, and a database without Cairn's schema on first use:
+    a mistyped path must not look like a workspace that holds nothing (which ``cairn
+    gc`` would take as "every stored object is garbage").
+    """
+
+    def __init__(self, uri: str, *, create: bool = False) -> None:
+        path = sqlite_file(uri)
+        if path is not None and not create and not path.is_file():
+            raise ConfigError(
+                f"no metadata database at {path}: run `cairn init` to create a workspace, "
+                f"or point {ENV_TRACKING_URI} (or [tracking] uri in cairn.toml) at the "
+                "existing database"
+            )
         self.uri = uri
         self.engine = make_engine(uri)
         self.dialect = self.engine.dialect.name  # "sqlite" | "postgresql"
@@ -149,7 +175,7 @@ class SqlDatabase:
                 if not _is_transient(exc) or attempt == WRITE_RETRIES:
                     if _is_transient(exc):
                         raise StoreError(
-                            f"the metadata store at {self.uri} stayed busy after "
+                            f"the metadata store at {mask_uri(self.uri)} stayed busy after "
                             f"{WRITE_RETRIES} retries: {exc.orig}"
                         ) from exc
                     raise
@@ -176,16 +202,22 @@ class SqlDatabase:
             current = self.current_revision()
             if current is None and self._create:
                 self.upgrade()
+            elif current is None:
+                raise StoreError(
+                    f"the metadata store at {mask_uri(self.uri)} holds no Cairn schema: if this "
+                    f"is the database to use, create the tables with `cairn db upgrade`; "
+                    f"otherwise check {ENV_TRACKING_URI} and [tracking] uri in cairn.toml"
+                )
             elif current != head:
                 known = migrations.revisions()
                 if current in known:
                     raise StoreError(
-                        f"the metadata store at {self.uri} is at schema {current}, this Cairn "
-                        f"needs {head}: run `cairn db upgrade`"
+                        f"the metadata store at {mask_uri(self.uri)} is at schema {current}, "
+                        f"this Cairn needs {head}: run `cairn db upgrade`"
                     )
                 raise StoreError(
-                    f"the metadata store at {self.uri} has schema {current!r}, unknown to this "
-                    f"Cairn (newest known: {head}); upgrade Cairn"
+                    f"the metadata store at {mask_uri(self.uri)} has schema {current!r}, unknown "
+                    f"to this Cairn (newest known: {head}); upgrade Cairn"
                 )
             self._checked = True
 

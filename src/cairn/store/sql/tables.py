@@ -1,8 +1,9 @@
 """Tracking tables (SQLAlchemy Core): experiments, runs and what is recorded on runs.
 
-This module describes the schema the code expects; the Alembic migration
-``0001_tracking`` creates the same tables and ``tests/store/test_migrations.py`` checks
-that the two agree. Other domains keep their tables in their own modules.
+This module describes the schema the code expects; the Alembic migrations
+``0001_tracking`` and ``0004_run_lifecycle`` create the same tables and
+``tests/store/test_migrations.py`` checks that the two agree. Other domains keep their
+tables in their own modules.
 
 Times are integer milliseconds since the Unix epoch. A metric value of NULL stands for
 NaN: SQLite cannot store NaN (it turns it into NULL), so both backends use NULL for it
@@ -58,11 +59,15 @@ runs = sa.Table(
     sa.Column("packages", sa.Text, nullable=False, server_default="{}"),  # JSON object
     sa.Column("host", sa.String(255), nullable=False, server_default=""),
     sa.Column("user", sa.String(255), nullable=False, server_default=""),
+    # A soft-deleted run keeps its row and everything recorded on it until gc purges it.
+    sa.Column("deleted_at", sa.BigInteger, nullable=True),
+    sa.Column("deleted_by", sa.String(255), nullable=True),
     # Search order is (start_time desc, id desc): these indexes hold it, so a page of an
     # experiment's runs is read in order from the index, without a sort.
     sa.Index("ix_runs_experiment_start", "experiment_id", "start_time", "id"),
     sa.Index("ix_runs_start_time", "start_time", "id"),
     sa.Index("ix_runs_parent_id", "parent_id"),
+    sa.Index("ix_runs_deleted_at", "deleted_at"),
 )
 
 params = sa.Table(
@@ -121,4 +126,18 @@ run_io = sa.Table(
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Index("ix_run_io_digest", "digest"),
     sqlite_with_rowid=False,
+)
+
+# Who deleted, restored or purged which run, and when. No foreign key: the history of a
+# run outlives its purge.
+run_events = sa.Table(
+    "run_events",
+    metadata,
+    sa.Column("seq", BigId, primary_key=True, autoincrement=True),
+    sa.Column("run_id", RUN_ID, nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),  # delete | restore | purge
+    sa.Column("actor", sa.String(255), nullable=False, server_default=""),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("detail", sa.Text, nullable=False, server_default=""),
+    sa.Index("ix_run_events_run_id", "run_id", "seq"),
 )

@@ -17,7 +17,6 @@ Example:
 from __future__ import annotations
 
 import functools
-import json
 import random
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -29,11 +28,14 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from cairn.errors import AlreadyExists, InvalidInput, NotFound
+from cairn.store.base import RUN_VIEWS, Deletion, PurgeResult, RunEvent, RunView
 from cairn.store.filters import parse_filter, parse_order_by
 from cairn.store.sql import filters_sql
 from cairn.store.sql import tables as t
+from cairn.store.sql import tracking_lifecycle as lifecycle
 from cairn.store.sql.tracking_rows import (
     RUN_COLUMNS,
+    among,
     hydrate,
     load_float,
     run_values,
@@ -219,6 +221,9 @@ class SqlTrackingStore:
         row = tuple(values[column.name] for column in t.runs.columns)
 
         def insert(conn: Connection) -> None:
+            if parent_id is not None:
+                # A deleted run takes no new children, as it takes no new records.
+                lifecycle.require_live_run(conn, parent_id, what="parent run")
             conn.exec_driver_sql(sql.insert_run, row)
             if params:
                 conn.exec_driver_sql(sql.insert_param, [(run.id, k, v) for k, v in params.items()])
@@ -270,6 +275,7 @@ class SqlTrackingStore:
         end_sql = self._driver_sql.end_run
 
         def update(conn: Connection) -> None:
+            lifecycle.require_live_run(conn, run_id)
             if write_metrics:
                 write_metrics(conn)
             result = conn.exec_driver_sql(end_sql, (final.value, end, run_id))
@@ -285,17 +291,36 @@ class SqlTrackingStore:
                 raise _no_run(run_id)
             return hydrate(conn, [row])[0]
 
-    def delete_run(self, run_id: str) -> None:
-        def delete(conn: Connection) -> None:
-            self._require_run(conn, run_id)
-            # The foreign keys cascade too; deleting explicitly keeps a connection opened
-            # without SQLite's foreign_keys pragma from leaving orphans behind.
-            for table in (t.params, t.tags, t.metrics, t.latest_metrics, t.run_io):
-                conn.execute(table.delete().where(table.c.run_id == run_id))
-            conn.execute(t.runs.update().where(t.runs.c.parent_id == run_id).values(parent_id=None))
-            conn.execute(t.runs.delete().where(t.runs.c.id == run_id))
+    # -- lifecycle (see cairn.store.sql.tracking_lifecycle) ----------------------------------
 
-        self.db.write(delete)
+    def delete_run(self, run_id: str, *, actor: str, force: bool = False) -> Deletion:
+        who = _actor(actor)
+        now = now_ms()
+        return self.db.write(lambda conn: lifecycle.soft_delete(conn, run_id, who, force, now))
+
+    def restore_run(self, run_id: str, *, actor: str) -> Run:
+        who = _actor(actor)
+        now = now_ms()
+        return self.db.write(lambda conn: lifecycle.restore(conn, run_id, who, now))
+
+    def purge_runs(
+        self, deleted_before: int, *, actor: str, force: bool = False, dry_run: bool = False
+    ) -> PurgeResult:
+        cutoff = _check_time("deleted_before", deleted_before)
+        who = _actor(actor)
+        now = now_ms()
+
+        def purge(conn: Connection) -> PurgeResult:
+            return lifecycle.purge(conn, cutoff, who, force, dry_run, now)
+
+        if dry_run:
+            with self.db.read() as conn:
+                return purge(conn)
+        return self.db.write(purge)
+
+    def run_events(self, run_id: str) -> list[RunEvent]:
+        with self.db.read() as conn:
+            return lifecycle.events(conn, run_id)
 
     # -- logging ------------------------------------------------------------------------------
 
@@ -318,8 +343,7 @@ class SqlTrackingStore:
         write_metrics = self._metric_writer(run_id, metrics)
 
         def write(conn: Connection) -> None:
-            if not (params or tags or write_metrics):
-                self._require_run(conn, run_id)  # otherwise the foreign keys check it
+            lifecycle.require_live_run(conn, run_id)
             if params:
                 self._add_params(conn, run_id, params)
             if tags:
@@ -352,7 +376,7 @@ class SqlTrackingStore:
         ]  # fmt: skip
 
         def write(conn: Connection) -> None:
-            self._require_run(conn, run_id)
+            lifecycle.require_live_run(conn, run_id)
             if rows:
                 conn.execute(self._statements["io"], rows)
 
@@ -367,15 +391,18 @@ class SqlTrackingStore:
         order_by: Sequence[str] = (),
         max_results: int = 1000,
         page_token: str | None = None,
+        view: RunView = "active",
     ) -> Page[Run]:
         """Runs matching ``filter`` (see :mod:`cairn.store.filters`), one page at a time."""
+        if view not in RUN_VIEWS:
+            raise InvalidInput(f"view must be one of {', '.join(RUN_VIEWS)}, not {view!r}")
         if isinstance(order_by, str):
             order_by = [order_by]
         expr = parse_filter(filter or "")
         keys = parse_order_by(order_by)
         filters_sql.check_max_results(max_results)
         exp_ids = None if experiment_ids is None else _experiment_ids(experiment_ids)
-        fingerprint = filters_sql.query_fingerprint(exp_ids, filter, list(order_by))
+        fingerprint = filters_sql.query_fingerprint(exp_ids, filter, list(order_by), view)
         offset = filters_sql.decode_page_token(page_token, fingerprint)
         if exp_ids == []:
             return Page(())
@@ -386,6 +413,10 @@ class SqlTrackingStore:
             stmt = stmt.where(t.runs.c.experiment_id.in_(exp_ids))
         if expr is not None:
             stmt = stmt.where(filters_sql.compile_filter(expr, self.db.dialect))
+        if view == "active":
+            stmt = stmt.where(t.runs.c.deleted_at.is_(None))
+        elif view == "deleted":
+            stmt = stmt.where(t.runs.c.deleted_at.is_not(None))
         stmt = stmt.order_by(*terms).limit(max_results + 1).offset(offset)
         with self.db.read() as conn:
             rows = conn.execute(stmt).all()
@@ -402,7 +433,7 @@ class SqlTrackingStore:
             edges = edges.where(t.run_io.c.direction == direction)
         stmt = (
             sa.select(*RUN_COLUMNS)
-            .where(t.runs.c.id.in_(edges))
+            .where(t.runs.c.id.in_(edges), t.runs.c.deleted_at.is_(None))
             .order_by(t.runs.c.start_time.desc(), t.runs.c.id.desc())
         )
         with self.db.read() as conn:
@@ -464,7 +495,7 @@ class SqlTrackingStore:
 
     def _add_params(self, conn: Connection, run_id: str, params: dict[str, str]) -> None:
         query = sa.select(t.params.c.key, t.params.c.value).where(
-            t.params.c.run_id == run_id, _among(t.params.c.key, list(params), conn)
+            t.params.c.run_id == run_id, among(t.params.c.key, list(params), conn)
         )
         existing: dict[str, str] = {k: v for k, v in conn.execute(query).all()}
         for key, old in existing.items():
@@ -502,18 +533,6 @@ class SqlTrackingStore:
 # -- rows <-> dataclasses ---------------------------------------------------------------------
 
 
-def _among(col: Any, ids: list[str], conn: Connection) -> Any:
-    """``col IN ids`` with one bound value, however many ids (no SQLite variable limit)."""
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import ARRAY
-
-        return col == sa.any_(sa.literal(ids, ARRAY(sa.String)))
-    listed = sa.select(sa.column("value", sa.String)).select_from(
-        sa.func.json_each(json.dumps(ids))
-    )
-    return col.in_(listed.scalar_subquery())
-
-
 def _experiment(row: Any) -> Experiment:
     return Experiment(str(row.id), row.name, row.created_at, row.description)
 
@@ -524,8 +543,13 @@ def _experiment_exists(name: str) -> AlreadyExists:
     )
 
 
-def _no_run(run_id: str, what: str = "run") -> NotFound:
-    return NotFound(f"no {what} with id {run_id!r}; `cairn runs ls` lists runs")
+_no_run = lifecycle.no_run
+
+
+def _actor(actor: str) -> str:
+    if not isinstance(actor, str) or len(actor) > 255:
+        raise InvalidInput(f"actor must be a string of at most 255 characters: {actor!r}")
+    return actor
 
 
 def _as_id(text: str) -> int | None:
