@@ -94,7 +94,7 @@ def test_concurrent_processes_lose_nothing_in_one_postgres_database(
 ) -> None:
     monkeypatch.setenv("CAIRN_TRACKING_URI", postgres_uri)
     cairn.workspace.reset()
-    cairn.workspace.current().metadata.ensure_schema()
+    cairn.workspace.current().metadata.upgrade()  # `cairn db upgrade`: a new database
     elapsed = _log_concurrently(workspace.root)  # type: ignore[arg-type]
     _check_everything_arrived()
     print(f"postgres: {PROCESSES * RUNS} runs in {elapsed:.1f}s")
