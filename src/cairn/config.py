@@ -26,6 +26,10 @@ ENV_WORKSPACE = "CAIRN_WORKSPACE"
 ENV_TRACKING_URI = "CAIRN_TRACKING_URI"
 ENV_ARTIFACT_URI = "CAIRN_ARTIFACT_URI"
 ENV_ARTIFACT_FSYNC = "CAIRN_ARTIFACT_FSYNC"
+ENV_METRIC_BUFFER = "CAIRN_METRIC_BUFFER"
+ENV_METRIC_FLUSH_SECONDS = "CAIRN_METRIC_FLUSH_SECONDS"
+DEFAULT_METRIC_BUFFER = 20_000
+DEFAULT_METRIC_FLUSH_SECONDS = 0.5
 
 #: Spellings of a boolean setting, in cairn.toml (as strings) and in the environment.
 TRUE_WORDS = ("1", "true", "yes", "on")
@@ -42,6 +46,8 @@ class Settings:
     storage_options: dict[str, Any] = field(default_factory=dict)
     user: str | None = None
     artifact_fsync: bool = False
+    metric_buffer: int = DEFAULT_METRIC_BUFFER
+    metric_flush_seconds: float = DEFAULT_METRIC_FLUSH_SECONDS
 
     def __repr__(self) -> str:
         # Settings hold secrets merged in from the environment or the credentials file;
@@ -123,6 +129,17 @@ def load_settings(start: Path | None = None, **overrides: str | None) -> Setting
         storage_options=dict(options),
         user=os.environ.get("CAIRN_USER") or None,
         artifact_fsync=_fsync_setting(artifacts),
+        metric_buffer=int(
+            _number(ENV_METRIC_BUFFER, tracking, "metric_buffer", DEFAULT_METRIC_BUFFER, 1, 10**7)
+        ),
+        metric_flush_seconds=_number(
+            ENV_METRIC_FLUSH_SECONDS,
+            tracking,
+            "metric_flush_seconds",
+            DEFAULT_METRIC_FLUSH_SECONDS,
+            0.01,
+            3600,
+        ),
     )
 
 
@@ -205,6 +222,30 @@ def _fsync_setting(artifacts: dict[str, Any]) -> bool:
     if env is not None:
         return parse_flag(env, ENV_ARTIFACT_FSYNC)
     return parse_flag(artifacts.get("fsync", False), f"[artifacts] fsync in {CONFIG_FILE}")
+
+
+def _number(
+    env: str, section: dict[str, Any], key: str, default: float, low: float, high: float
+) -> float:
+    """A numeric ``[tracking]`` setting: the environment variable wins over cairn.toml.
+
+    A whole-number default makes the setting a whole number (``metric_buffer = 20000``).
+    """
+    whole = isinstance(default, int)
+    raw: object = os.environ.get(env, section.get(key, default))
+    where = f"{env}={raw}" if env in os.environ else f"[tracking] {key} = {raw!r} in {CONFIG_FILE}"
+    try:
+        if isinstance(raw, bool) or (whole and isinstance(raw, float)):
+            raise ValueError
+        value = float(int(raw) if whole else float(raw))  # type: ignore[call-overload,arg-type]
+    except (TypeError, ValueError, OverflowError):
+        value = float("nan")
+    if not low <= value <= high:  # NaN fails too
+        kind = "a whole number" if whole else "a number"
+        raise ConfigError(
+            f"{where} must be {kind} from {low:g} to {high:g}; unset it for the default {default:g}"
+        )
+    return value
 
 
 def _section(data: dict[str, Any], name: str) -> dict[str, Any]:

@@ -98,3 +98,49 @@ def test_concurrent_processes_lose_nothing_in_one_postgres_database(
     elapsed = _log_concurrently(workspace.root)  # type: ignore[arg-type]
     _check_everything_arrived()
     print(f"postgres: {PROCESSES * RUNS} runs in {elapsed:.1f}s")
+
+
+TIGHT_WORKER = textwrap.dedent(
+    """
+    import sys
+    import cairn
+    from cairn.tracking.fluent import current_client
+
+    worker, points = int(sys.argv[1]), int(sys.argv[2])
+    with cairn.start_run(experiment="tight", name=f"w{worker}") as run:
+        for step in range(points):
+            cairn.log_metric("loss", 1.0 / (step + 1), step=step)
+        buffer = current_client().metric_buffer
+    print(run.id, buffer.capacity, buffer.high_water)
+    """
+)
+
+
+@pytest.mark.slow
+def test_processes_held_back_by_a_small_buffer_lose_nothing(workspace: Workspace) -> None:
+    """Four tight logging loops against one SQLite file, each with a buffer far smaller
+    than what it logs: every loop waits on its writer, and the writers wait on each
+    other's transactions; every point still arrives and no buffer outgrows its size."""
+    script = workspace.root / "tight.py"  # type: ignore[operator]
+    script.write_text(TIGHT_WORKER)
+    points = 40_000
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(w), str(points)],
+            cwd=workspace.root,
+            env={**os.environ, "CAIRN_METRIC_BUFFER": "1000"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for w in range(PROCESSES)
+    ]
+    outputs = [p.communicate(timeout=240) for p in procs]
+    for w, (proc, (out, err)) in enumerate(zip(procs, outputs, strict=True)):
+        assert proc.returncode == 0, f"worker {w} failed:\n{err}"
+        run_id, capacity, high_water = out.split()
+        assert (capacity, 0 < int(high_water) <= 1000) == ("1000", True), out
+        run = cairn.get_run(run_id)
+        assert run.status is RunStatus.FINISHED
+        history = cairn.get_metric_history(run_id, "loss")
+        assert [m.step for m in history] == list(range(points)), run.name

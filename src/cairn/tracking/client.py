@@ -17,12 +17,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from cairn.errors import AlreadyExists, InvalidInput, NotFound, StoreError
+from cairn.errors import AlreadyExists, CairnError, InvalidInput, NotFound, StoreError
 from cairn.hashing import is_digest
 from cairn.store.base import DEFAULT_EXPERIMENT
 from cairn.store.tracking_validation import INT64_MAX, INT64_MIN, check_key, check_printable
 from cairn.tracking import environment, lifecycle
-from cairn.tracking.buffer import MetricBuffer
+from cairn.tracking.buffer import MetricBuffer, describe_error
 from cairn.types import (
     Direction,
     Environment,
@@ -39,6 +39,12 @@ if TYPE_CHECKING:
     from cairn.store.base import Deletion, RunView, TrackingStore
     from cairn.workspace import Workspace
 
+
+#: Tags recording why a run FAILED (set by the fluent API, and here for lost metrics).
+ERROR_TYPE_TAG = "cairn.error.type"
+ERROR_MESSAGE_TAG = "cairn.error.message"
+#: Tag holding how many metric points of a run could not be written.
+LOST_METRICS_TAG = "cairn.metrics.lost"
 
 #: Runs fetched per store call when a search asks for more.
 SEARCH_PAGE_SIZE = 1000
@@ -68,12 +74,22 @@ class TrackingClient:
         self._experiment_ids: dict[str, str] = {}
         self._metric_keys: set[str] = set()
         self._lock = threading.Lock()
-        self._buffer = MetricBuffer(self._write_metrics)
+        settings = workspace.settings
+        self._buffer = MetricBuffer(
+            self._write_metrics,
+            interval=settings.metric_flush_seconds,
+            capacity=settings.metric_buffer,
+        )
         _clients.add(self)
 
     @property
     def store(self) -> TrackingStore:
         return self.workspace.tracking
+
+    @property
+    def metric_buffer(self) -> MetricBuffer:
+        """The buffer metric points wait in (its size, high-water mark, pending count)."""
+        return self._buffer
 
     def _write_metrics(self, run_id: str, points: Sequence[Metric]) -> None:
         self.store.log_batch(run_id, metrics=points)
@@ -143,9 +159,12 @@ class TrackingClient:
     ) -> None:
         """Write the run's buffered metrics, then set its terminal status.
 
-        The status is recorded even when buffered points fail to write; the write error
-        is raised afterwards. ``flush_timeout`` bounds the wait for an in-flight
-        background write (signal handlers use it so they cannot hang).
+        A run some of whose metric points could not be written (disk full, database
+        unreachable) does not end FINISHED: it ends FAILED, the count is kept in the tag
+        ``cairn.metrics.lost``, and a :class:`~cairn.errors.StoreError` saying so is
+        raised once the status is recorded. A write error of another run's points is
+        raised too, after this run has ended. ``flush_timeout`` bounds the wait for an
+        in-flight background write (signal handlers use it so they cannot hang).
         """
         status = _status(status)
         error: StoreError | None = None
@@ -154,9 +173,66 @@ class TrackingClient:
             final = self._buffer.take(run_id, timeout=flush_timeout)
         except StoreError as exc:
             error = exc
-        self.store.end_run(run_id, status, end_time=now_ms(), metrics=final)
-        if error is not None:
-            raise error
+        if not self._buffer.lost(run_id)[0]:
+            try:
+                self.store.end_run(run_id, status, end_time=now_ms(), metrics=final)
+            except Exception as exc:
+                if not final:
+                    raise
+                # The final points could not be written with the status: the run's end
+                # must still be recorded, as FAILED with the points counted.
+                self._buffer.record_lost(run_id, len(final), exc)
+            else:
+                if error is not None:
+                    raise error
+                return
+        elif final:
+            try:
+                self.store.log_batch(run_id, metrics=final)
+            except Exception as exc:
+                self._buffer.record_lost(run_id, len(final), exc)
+        self._end_with_lost_points(run_id, status)
+
+    def _end_with_lost_points(self, run_id: str, status: RunStatus) -> None:
+        """End a run that lost metric points: FAILED (unless already FAILED or KILLED),
+        with the count in a tag, then raise a StoreError that says so.
+
+        The buffer keeps the count, so ending the run again fails the same way.
+        """
+        lost, cause = self._buffer.lost(run_id)
+        reason = describe_error(cause) if cause is not None else "write failed"
+        message = (
+            f"{lost} metric point(s) of run {run_id} could not be recorded ({reason}); "
+            "the stored history of its metrics is incomplete"
+        )
+        tags = {LOST_METRICS_TAG: str(lost)}
+        if status is RunStatus.FINISHED:
+            status = RunStatus.FAILED
+            tags[ERROR_TYPE_TAG] = "MetricsLost"
+            tags[ERROR_MESSAGE_TAG] = message
+        recorded = True
+        try:
+            self.store.log_batch(run_id, tags=tags)
+        except Exception:
+            recorded = False  # the status below still says the run is not complete
+        try:
+            self.store.end_run(run_id, status, end_time=now_ms())
+        except CairnError as exc:
+            if not isinstance(exc, StoreError):
+                raise  # the run refuses records (deleted, unknown): that is the news
+            raise StoreError(
+                f"{message}, and the run could not be ended either ({describe_error(exc)}); "
+                f"it stays RUNNING: free space or fix the store, then call "
+                f"end_run({run_id!r}, 'FAILED')"
+            ) from cause
+        except Exception as exc:
+            raise StoreError(
+                f"{message}, and the run could not be ended either ({describe_error(exc)}); "
+                f"it stays RUNNING: free space or fix the store, then call "
+                f"end_run({run_id!r}, 'FAILED')"
+            ) from cause
+        where = f"; tag {LOST_METRICS_TAG} holds the count" if recorded else ""
+        raise StoreError(f"run {run_id} ended {status.value}: {message}{where}") from cause
 
     def get_run(self, run_id: str) -> Run:
         """The run with params, tags, latest metrics and lineage (buffered points included)."""
@@ -187,6 +263,9 @@ class TrackingClient:
         timestamp: int | None = None,
     ) -> None:
         """Queue one metric point; it is written within about half a second.
+
+        Blocks while the buffer holds ``metric_buffer`` unwritten points, until the
+        background writer has made room (see docs/tracking.md).
 
         ``value`` may be any real number type (numpy scalars included); NaN and
         infinities are kept. Bad keys or values raise ``InvalidInput`` here, at the call.

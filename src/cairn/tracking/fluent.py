@@ -23,13 +23,10 @@ from typing import Any
 
 from cairn.errors import CairnError, ConfigError
 from cairn.tracking.buffer import flush_all
-from cairn.tracking.client import TrackingClient
+from cairn.tracking.client import ERROR_MESSAGE_TAG, ERROR_TYPE_TAG, TrackingClient
 from cairn.types import Experiment, Metric, ObjectInfo, Run, RunIO, RunStatus, now_ms
 from cairn.workspace import Workspace
 
-#: Tags recording why a run FAILED.
-ERROR_TYPE_TAG = "cairn.error.type"
-ERROR_MESSAGE_TAG = "cairn.error.message"
 _MAX_MESSAGE = 5000
 
 _stack: list[ActiveRun] = []
@@ -474,7 +471,7 @@ def _end_own_runs(
                 run.set_tags(tags)
             run.end(status, flush_timeout=flush_timeout)
         except Exception as exc:  # at exit or in a signal handler nobody can catch it
-            print(f"cairn: could not end run {run.id} as {status}: {exc}", file=sys.stderr)
+            print(f"cairn: while ending run {run.id}: {exc}", file=sys.stderr)
 
 
 def _install_handlers() -> None:
