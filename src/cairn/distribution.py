@@ -139,6 +139,7 @@ def _not_installed() -> str:
 
 def _wheel_from_source(tree: Path, dest: Path) -> Path:
     """Build with the project's backend; the tree's own files, not an index release."""
+    dest = dest.resolve()  # the build runs in the tree: a relative folder would land there
     with tempfile.TemporaryDirectory(prefix=".cairn-wheel-", dir=dest) as tmp:
         try:
             import hatchling  # noqa: F401  (the backend pyproject.toml names)
