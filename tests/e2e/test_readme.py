@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -65,6 +66,9 @@ def test_readme_marks_only_a_few_blocks_skipped_and_each_says_why() -> None:
 def test_readme_tour_runs_as_written_in_an_empty_folder(tmp_path: Path) -> None:
     pytest.importorskip("sklearn")
     pytest.importorskip("skops")
+    missing = [tool for tool in ("curl", "jq") if shutil.which(tool) is None]
+    if missing:
+        pytest.skip(f"the README tour uses {' and '.join(missing)}: apt-get install curl jq")
     venv_bin = Path(sys.executable).parent
     assert (venv_bin / "cairn").exists(), "the cairn command is not installed in this venv"
     env = {
