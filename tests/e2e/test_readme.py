@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -26,6 +27,7 @@ _FENCE = re.compile(
     re.DOTALL | re.MULTILINE,
 )
 RUNNABLE = ("sh", "bash", "python")
+BLOCK_TIMEOUT = 300  # seconds for one block; training and serving take far less
 MAX_SKIPPED = 3  # install commands and `make` targets only; the tour itself always runs
 
 
@@ -53,6 +55,24 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _run_block(
+    command: list[str], cwd: Path, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """Run one block in its own process group, so a timeout also ends what it started
+    in the background (``cairn serve ... &``)."""
+    proc = subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        out, err = proc.communicate(timeout=BLOCK_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        err += f"\n(killed after {BLOCK_TIMEOUT} s)"
+    return subprocess.CompletedProcess(command, proc.returncode, out, err)
 
 
 def test_readme_marks_only_a_few_blocks_skipped_and_each_says_why() -> None:
@@ -87,9 +107,7 @@ def test_readme_tour_runs_as_written_in_an_empty_folder(tmp_path: Path) -> None:
             command = [sys.executable, "-c", block.body]
         else:
             command = ["bash", "-euo", "pipefail", "-c", block.body]
-        done = subprocess.run(
-            command, cwd=folder, env=env, capture_output=True, text=True, timeout=300, check=False
-        )
+        done = _run_block(command, folder, env)
         assert done.returncode == 0, (
             f"README.md line {block.line} ({block.lang}) exited {done.returncode}:\n"
             f"{block.body}\n--- stdout ---\n{done.stdout[-3000:]}\n--- stderr ---\n"
