@@ -101,6 +101,24 @@ def test_unknown_attribute_is_an_attribute_error() -> None:
     assert "models" in dir(cairn)
 
 
+def test_every_name_dir_lists_imports() -> None:
+    """A name in ``dir(cairn)`` (what tab completion offers) must resolve, not raise."""
+    result = _in_fresh_interpreter(
+        "import json, cairn\n"
+        "broken = []\n"
+        "for name in dir(cairn):\n"
+        "    try:\n"
+        "        getattr(cairn, name)\n"
+        "    except Exception as exc:\n"
+        "        broken.append(f'{name}: {exc}')\n"
+        "print(json.dumps({'broken': broken, 'names': dir(cairn)}))"
+    )
+    assert result["broken"] == []
+    names = result["names"]
+    assert isinstance(names, list)
+    assert {"data", "models", "registry", "serving", *EXPECTED} <= set(names)
+
+
 def test_version_comes_from_the_installed_distribution() -> None:
     from importlib.metadata import version
 

@@ -12,7 +12,7 @@ The public Python API::
 
 Everything but the errors loads on first use (the types, the tracking functions, the
 domain subpackages ``cairn.data``, ``cairn.models``, ``cairn.registry``,
-``cairn.serving``, ... and ``log_model``), so ``import cairn`` stays fast and pulls in
+``cairn.serving`` and ``log_model``), so ``import cairn`` stays fast and pulls in
 neither SQLAlchemy nor pandas, numpy or scikit-learn.
 """
 
@@ -94,9 +94,6 @@ LAZY: list[tuple[str, str]] = [
     ("models", "cairn.models"),
     ("registry", "cairn.registry"),
     ("serving", "cairn.serving"),
-    ("pipelines", "cairn.pipelines"),
-    ("tuning", "cairn.tuning"),
-    ("monitoring", "cairn.monitoring"),
     ("log_model", "cairn.models:log_model"),
 ]
 

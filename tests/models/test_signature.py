@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -129,3 +131,19 @@ def test_whole_floats_round_trip_into_int_columns(values: list[int]) -> None:
     sig = Signature((TensorSpec("n", "int64"),))
     out = sig.validate(pd.DataFrame({"n": [float(v) for v in values]}))
     assert out["n"].tolist() == values
+
+
+@pytest.mark.parametrize(
+    ("dtype", "numpy_name"),
+    [("double", "float64"), ("string", "str"), ("timestamp[us]", "datetime64[us]")],
+)
+def test_signature_with_a_data_schema_dtype_names_the_numpy_spelling(
+    dtype: str, numpy_name: str
+) -> None:
+    from cairn.errors import InvalidInput
+    from cairn.models.signature import Signature
+
+    with pytest.raises(
+        InvalidInput, match=f"data-schema .Arrow. spelling.*write '{re.escape(numpy_name)}'"
+    ):
+        Signature.from_dict({"kind": "table", "inputs": [{"name": "x", "dtype": dtype}]})

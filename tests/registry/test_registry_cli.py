@@ -118,6 +118,26 @@ def test_register_ls_show_history_rollback_json(trained: Trained) -> None:
     assert [v["version"] for v in versions] == [1, 2, 3]
 
 
+def test_descriptions_show_in_models_show(trained: Trained) -> None:
+    text = "Gradient boosting on the March snapshot\nsecond line kept out of tables"
+    registered = cli(
+        "models", "register", f"runs:/{trained.runs[0]}/model", "--name", "churn", "-d", text
+    )
+    assert registered.exit_code == 0, registered.output
+    assert cli("models", "update", "churn", "-d", "Predicts who leaves").exit_code == 0
+
+    version = cli("models", "show", "churn/3")
+    assert version.exit_code == 0, version.output
+    assert "description: Gradient boosting on the March snapshot" in version.stdout
+    model = cli("models", "show", "churn")
+    assert "description: Predicts who leaves" in model.stdout
+    row = next(line for line in model.stdout.splitlines() if line.startswith("3 "))
+    assert row.rstrip().endswith("Gradient boosting on the March snapshot")
+    assert "second line" not in model.stdout
+    # A version without its own description shows the model's.
+    assert "description: Predicts who leaves" in cli("models", "show", "churn/1").stdout
+
+
 def test_card_and_export_commands(trained: Trained) -> None:
     card = cli("models", "card", "churn/1")
     assert card.exit_code == 0 and card.stdout.startswith("# churn, version 1")

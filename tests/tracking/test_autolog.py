@@ -110,6 +110,48 @@ def test_fit_inside_an_active_run_logs_to_it_with_increasing_steps(workspace: Wo
     assert [m.step for m in cairn.get_metric_history(run.id, "training_r2")] == [0, 1]
 
 
+def test_fit_inside_the_users_run_gets_the_same_tags_as_a_run_autolog_starts(
+    workspace: Workspace,
+) -> None:
+    X, y = load_iris(return_X_y=True)
+    cairn.autolog(log_models=False)
+    DecisionTreeClassifier(max_depth=2).fit(X, y)  # autolog starts this run
+    with cairn.start_run(experiment="mine", tags={"team": "ml"}) as mine:
+        DecisionTreeClassifier(max_depth=2).fit(X, y)
+
+    runs = {r.id: r for r in _runs()}
+    own = runs.pop(mine.id)
+    (started,) = runs.values()
+    keys = (AUTOLOG_TAG, ESTIMATOR_TAG)
+    assert {k: own.tags[k] for k in keys} == {k: started.tags[k] for k in keys}
+    assert own.tags[AUTOLOG_TAG] == "sklearn"
+    assert own.tags["team"] == "ml"  # the user's own tags stay
+    found = cairn.search_runs(filter="tags.`cairn.autolog` = 'sklearn'")
+    assert {r.id for r in found} == {own.id, started.id}
+
+
+def test_autolog_experiment_names_the_experiment_of_the_runs_it_starts(
+    workspace: Workspace,
+) -> None:
+    X, y = load_iris(return_X_y=True)
+    cairn.autolog(log_models=False, experiment="iris-auto")
+    DecisionTreeClassifier(max_depth=2).fit(X, y)
+    with cairn.start_run(experiment="manual") as mine:  # a user's run keeps its experiment
+        DecisionTreeClassifier(max_depth=2).fit(X, y)
+
+    (auto,) = cairn.search_runs("iris-auto")
+    assert auto.id != mine.id
+    assert auto.tags[AUTOLOG_TAG] == "sklearn"
+    assert [r.id for r in cairn.search_runs("manual")] == [mine.id]
+
+
+@pytest.mark.parametrize("bad", ["", "  ", 3], ids=["empty", "blank", "number"])
+def test_autolog_refuses_an_experiment_that_is_not_a_name(workspace: Workspace, bad: Any) -> None:
+    with pytest.raises(cairn.CairnError, match="give an experiment name"):
+        cairn.autolog(experiment=bad)
+    assert _runs() == []
+
+
 def test_estimator_class_defined_after_autolog_is_logged(workspace: Workspace) -> None:
     cairn.autolog(log_models=False)
 

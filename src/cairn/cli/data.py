@@ -336,11 +336,19 @@ def validate(ref: str, schema: Path, as_json: bool) -> None:
 @click.option(
     "--output", "-o", type=click.Path(path_type=Path), help="Write to this file instead of stdout."
 )
-def infer_schema(ref: str, output: Path | None) -> None:
+@click.option(
+    "--format",
+    "format_",
+    type=click.Choice(["cairn", "frictionless"]),
+    default="cairn",
+    show_default=True,
+    help="cairn: the YAML `cairn data validate` reads; frictionless: a Table Schema (JSON).",
+)
+def infer_schema(ref: str, output: Path | None, format_: str) -> None:
     """Write a starting schema file for a version (edit it, then validate against it)."""
     import cairn.data
 
-    text = cairn.data.infer_schema(ref)
+    text = cairn.data.infer_schema(ref, format=format_)
     if output is None:
         sys.stdout.write(text)
     else:

@@ -141,7 +141,7 @@ def _print_versions(name: str, as_json: bool) -> None:
         _output.print_json([version_json(v) for v in versions])
         return
     _output.print_table(
-        ["VERSION", "STATUS", "ALIASES", "FLAVOR", "RUN", "CREATED (UTC)", "BY"],
+        ["VERSION", "STATUS", "ALIASES", "FLAVOR", "RUN", "CREATED (UTC)", "BY", "DESCRIPTION"],
         [
             [
                 v.version,
@@ -151,10 +151,17 @@ def _print_versions(name: str, as_json: bool) -> None:
                 (v.run_id or "-")[:12],
                 _output.short_time(v.created_at),
                 v.created_by,
+                _first_line(v.description),
             ]
             for v in versions
         ],
     )
+
+
+def _first_line(text: str, limit: int = 60) -> str | None:
+    """A description for a table cell: its first line, cut to ``limit`` characters."""
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return None if not line else line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 @app.command("show")
@@ -198,6 +205,7 @@ def show_cmd(ref: str, as_json: bool) -> None:
     _output.print_fields(
         {
             "model": f"{info['name']}/{info['version']}",
+            "description": info["description"] or "-",
             "status": info["status"],
             "aliases": ", ".join(info["aliases"]) or "-",
             "flavor": info["flavor"],

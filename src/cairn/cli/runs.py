@@ -10,7 +10,7 @@ after their retention period (:mod:`cairn.cli._run_purge`).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -27,7 +27,6 @@ app = Group("runs", help="Search, show, compare and delete runs.")
 SHORT_ID = 12  # characters of a run id shown in tables; any unique prefix is accepted back
 RUN_ID_LENGTH = 32
 MAX_AMBIGUOUS = 5  # candidates named when a prefix matches several runs
-MAX_METRIC_COLUMNS = 6
 # Hex only, which also keeps the prefix safe to put inside a LIKE pattern.
 _RUN_ID = re.compile(r"[0-9a-f]{1,32}")
 
@@ -74,6 +73,14 @@ def _experiment_names(store: TrackingStore) -> dict[str, str]:
 )
 @click.option("--deleted", is_flag=True, help="Only deleted runs (not yet purged by gc).")
 @click.option("--all", "all_", is_flag=True, help="Deleted runs as well as live ones.")
+@click.option(
+    "--columns",
+    "-c",
+    multiple=True,
+    help="Columns to show, comma-separated: id, experiment, name, status, start, end, "
+    "duration, user, parent, git, metrics.KEY, params.KEY, tags.KEY "
+    "(e.g. 'id,name,metrics.auc,params.lr').",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of runs.")
 def list_runs(
     experiment: tuple[str, ...],
@@ -82,11 +89,15 @@ def list_runs(
     limit: int,
     deleted: bool,
     all_: bool,
+    columns: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """List runs matching a filter, newest first unless --sort says otherwise.
 
-    Deleted runs are left out unless --deleted or --all asks for them.
+    Deleted runs are left out unless --deleted or --all asks for them. Without
+    --columns, metric columns follow the fixed ones (sorted-by metrics first, then the
+    most common), as many as fit the terminal's width; piped output gets them all.
+    --json always prints every field.
     """
     from cairn.workspace import current
 
@@ -100,32 +111,31 @@ def list_runs(
     if as_json:
         _output.print_json([run_json(r, names.get(r.experiment_id)) for r in page.items])
         return
-    metric_keys = _metric_columns(page.items, sort)
+    from cairn.cli import _run_columns
+
+    hidden = 0
+    if columns:
+        shown = _run_columns.parse_columns(columns, page.items)
+    else:
+        width = _terminal_width() if _output.is_terminal() else None
+        shown, hidden = _run_columns.default_columns(page.items, names, sort, width)
     _output.print_table(
-        ["ID", "EXPERIMENT", "NAME", "STATUS", "STARTED (UTC)", "DURATION", *metric_keys],
-        [
-            [
-                r.id[:SHORT_ID],
-                names.get(r.experiment_id, r.experiment_id),
-                r.name,
-                "DELETED" if r.is_deleted else str(r.status),
-                _output.short_time(r.start_time),
-                _output.format_duration(r.duration_ms),
-                *[r.metrics[k].value if k in r.metrics else None for k in metric_keys],
-            ]
-            for r in page.items
-        ],
+        [c.header for c in shown], [[c.cell(r, names) for c in shown] for r in page.items]
     )
+    if hidden:
+        _output.echo_err(
+            f"{hidden} more metric(s) do not fit the terminal; pick them with "
+            "--columns metrics.KEY,... or use --json"
+        )
     if page.next_token is not None:
         _output.echo_err(f"showing the first {limit} runs; raise --limit to see more")
 
 
-def _metric_columns(runs: Sequence[Run], sort: Sequence[str]) -> list[str]:
-    """Metric keys to show as columns: sorted-by metrics first, then the rest by name."""
-    first = [s.split()[0][len("metrics.") :] for s in sort if s.startswith("metrics.")]
-    keys = sorted({k for r in runs for k in r.metrics})
-    ordered = [k for k in first if k in keys] + [k for k in keys if k not in first]
-    return ordered[:MAX_METRIC_COLUMNS]
+def _terminal_width() -> int:
+    """The width Rich draws tables at on this terminal (COLUMNS overrides it)."""
+    from rich.console import Console
+
+    return Console().width
 
 
 def resolve_run(store: TrackingStore, ref: str) -> Run:

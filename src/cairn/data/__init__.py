@@ -197,11 +197,12 @@ def validate(
     return run_checks(get(ref, workspace=workspace), spec)
 
 
-def infer_schema(ref: str, *, workspace: Workspace | None = None) -> str:
-    """A starting schema file (YAML text) describing a version."""
+def infer_schema(ref: str, *, format: str = "cairn", workspace: Workspace | None = None) -> str:
+    """A starting schema file describing a version: Cairn YAML, or ``format="frictionless"``
+    for a Table Schema (JSON); see :func:`cairn.data.schema.infer_schema`."""
     from cairn.data.schema import infer_schema as infer
 
-    return infer(get(ref, workspace=workspace))
+    return infer(get(ref, workspace=workspace), format)
 
 
 def status(

@@ -10,7 +10,9 @@ A schema file::
       plan: {dtype: string, allowed: [basic, pro, enterprise]}
       email: {dtype: string, pattern: '^[^@]+@[^@]+$'}
 
-Column checks: ``dtype`` (an Arrow type name as ``cairn data show`` prints it), ``nullable``
+Column checks: ``dtype`` (an Arrow type name as ``cairn data show`` prints it: ``int64``,
+``double``, ``string``, ``bool``, ``timestamp[us]``; a numpy spelling such as ``float64``
+or ``str``, as model signatures write them, is refused with the Arrow name), ``nullable``
 (default true), ``unique``, ``min``, ``max``, ``allowed`` and ``pattern`` (a regular
 expression every value must match). The file is checked before any data is read: an
 unknown key is an error naming the key, the file and the line.
@@ -174,6 +176,9 @@ def _spec(file: Path, node: yaml.Node, data: dict[str, Any]) -> SchemaSpec:
                 raise fail(
                     _child(column_node, bound), f"'{bound}' on column {name!r} must be a number"
                 )
+        dtype = checks.get("dtype")
+        if dtype is not None:
+            _check_dtype(str(dtype), str(name), _child(column_node, "dtype"), fail)
         specs.append(
             ColumnSpec(
                 name=str(name),
@@ -193,6 +198,19 @@ def _spec(file: Path, node: yaml.Node, data: dict[str, Any]) -> SchemaSpec:
         strict=bool(data.get("strict", False)),
         source=str(file),
     )
+
+
+def _check_dtype(dtype: str, column: str, at: yaml.Node | None, fail: Any) -> None:
+    """Refuse a numpy dtype name (the model-signature spelling) with its Arrow name."""
+    from cairn.dtypes import arrow_spelling
+
+    other = arrow_spelling(dtype)
+    if other is not None:
+        raise fail(
+            at,
+            f"dtype {dtype!r} on column {column!r} is the model-signature (numpy) spelling; "
+            f"data schemas use Arrow names: write dtype: {other}",
+        )
 
 
 def _child(node: yaml.Node | None, key: Any) -> yaml.Node | None:
@@ -331,16 +349,28 @@ def _jsonable(value: Any) -> Any:
         return str(value)
 
 
-def infer_schema(dataset: Dataset) -> str:
-    """A starting schema file (YAML text) for ``dataset``, from its profile.
+#: ``infer_schema`` output formats: Cairn's YAML schema, or a Frictionless Table Schema.
+SCHEMA_FORMATS = ("cairn", "frictionless")
+
+
+def infer_schema(dataset: Dataset, format: str = "cairn") -> str:
+    """A starting schema file for ``dataset``, from its profile.
 
     Every column gets its dtype and nullability; numbers their observed min and max;
     columns with few values the list of them; integer and string columns whose values
     are all distinct get ``unique: true``. Review it: it describes this version, not
     what future versions must satisfy.
+
+    ``format="cairn"`` gives the YAML that ``cairn data validate`` reads;
+    ``format="frictionless"`` the same facts as a Table Schema (JSON), see
+    :mod:`cairn.data.table_schema`.
     """
     import yaml
 
+    if format not in SCHEMA_FORMATS:
+        raise InvalidInput(
+            f"unknown schema format {format!r}; use one of: {', '.join(SCHEMA_FORMATS)}"
+        )
     profile = dataset.profile
     if profile is None:
         raise InvalidInput(f"{dataset.ref} is not tabular (stored as bytes); it has no schema")
@@ -362,6 +392,10 @@ def infer_schema(dataset: Dataset) -> str:
         if discrete and info["distinct_exact"] and present > 1 and info["distinct"] == present:
             spec["unique"] = True
         columns[name] = spec
+    if format == "frictionless":
+        from cairn.data.table_schema import render
+
+        return render(columns)
     document = {"rows": {"min": 1}, "strict": False, "columns": columns}
     header = (
         f"# Schema inferred from {dataset.ref} ({profile['rows']} rows). Review before use.\n"

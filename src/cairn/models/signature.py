@@ -8,6 +8,10 @@ fast path: when a DataFrame already has the expected columns in order with the e
 dtypes, it is returned as it is after one comparison of the column index and one of the
 dtypes.
 
+Dtype names are numpy's (``float64``, ``str``, ``datetime64[ns]``); data schemas use
+Arrow's (``double``, ``string``, ``timestamp[ns]``), and a signature given the Arrow
+spelling is refused with the numpy one to write (see :mod:`cairn.dtypes`).
+
 Casting rules (value -> expected): any integer or bool to float; a wider float to a
 narrower one; floats to integers only when every value is a whole number; numbers held
 as Python objects to their numeric dtype when every value parses. Anything else (text
@@ -75,6 +79,21 @@ class Signature:
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...] = ()
     kind: SignatureKind = "table"
+
+    def __post_init__(self) -> None:
+        # A signature typed with data-schema (Arrow) names would refuse every request at
+        # predict time; say so when it is built, with the name it should have.
+        from cairn.dtypes import numpy_spelling
+
+        for role, specs in (("input", self.inputs), ("output", self.outputs)):
+            for spec in specs:
+                other = numpy_spelling(spec.dtype)
+                if other is not None:
+                    raise InvalidInput(
+                        f"signature {role} {spec.name!r} has dtype {spec.dtype!r}, the "
+                        f"data-schema (Arrow) spelling; model signatures use numpy names: "
+                        f"write {other!r}"
+                    )
 
     @property
     def is_table(self) -> bool:

@@ -7,7 +7,11 @@ Pipeline, a meta-estimator or a grid search runs inside it are not, so one ``fit
 gives one record. scikit-learn is imported when ``autolog()`` is called, never by
 ``import cairn``.
 
-A fit logs, on the active run (or on a run it starts and ends around the fit):
+A fit logs, on the active run (or on a run it starts and ends around the fit, in the
+experiment ``autolog(experiment=...)`` names, ``Default`` otherwise):
+
+- tags: ``cairn.autolog`` (``sklearn``) and ``cairn.autolog.estimator`` (the estimator's
+  class), the same whether autolog started the run or the fit ran inside yours;
 
 - params: ``estimator.get_params(deep=False)``, stringified;
 - metrics: ``fit_time_s``, ``training_score`` (``estimator.score`` on the training data)
@@ -46,6 +50,7 @@ _ORIGINAL = "__cairn_original_fit__"
 _lock = threading.RLock()
 _enabled = False
 _log_models = True
+_experiment: str | None = None
 _patched: dict[type, Callable[..., Any]] = {}
 _init_subclass: tuple[bool, Any] | None = None  # (was defined on BaseEstimator, value)
 # Fits in progress in this process. Process-wide rather than per thread: meta-estimators
@@ -53,12 +58,17 @@ _init_subclass: tuple[bool, Any] | None = None  # (was defined on BaseEstimator,
 _depth = 0
 
 
-def autolog(disable: bool = False, *, log_models: bool = True) -> None:
-    """Log every top-level scikit-learn ``fit`` (idempotent).
+def autolog(
+    disable: bool = False, *, log_models: bool = True, experiment: str | None = None
+) -> None:
+    """Log every top-level scikit-learn ``fit`` (idempotent; a second call updates options).
 
     Args:
         disable: Undo the patching; fits are no longer logged.
         log_models: Store the fitted estimator as the run's model.
+        experiment: Experiment (name or id) of the runs autolog starts for fits made
+            outside a run; created when absent. A fit inside an active run logs to that
+            run, whatever its experiment. Default: ``Default``.
 
     Raises:
         CairnError: scikit-learn is not installed.
@@ -67,7 +77,7 @@ def autolog(disable: bool = False, *, log_models: bool = True) -> None:
         >>> cairn.autolog()
         >>> LogisticRegression(max_iter=200).fit(X, y)  # a FINISHED run with params, metrics, model
     """
-    global _enabled, _log_models, _init_subclass
+    global _enabled, _log_models, _experiment, _init_subclass
     if disable:
         _disable()
         return
@@ -77,8 +87,14 @@ def autolog(disable: bool = False, *, log_models: bool = True) -> None:
         raise CairnError(
             "cairn.autolog() needs scikit-learn: pip install 'cairn-mlops[sklearn]'"
         ) from None
+    if experiment is not None and (not isinstance(experiment, str) or not experiment.strip()):
+        raise InvalidInput(
+            f"autolog(experiment={experiment!r}): give an experiment name, e.g. "
+            "autolog(experiment='churn'), or leave it out for 'Default'"
+        )
     with _lock:
         _log_models = log_models
+        _experiment = experiment
         if _enabled:
             return
         for cls in _subclasses(BaseEstimator):
@@ -103,8 +119,9 @@ def autolog(disable: bool = False, *, log_models: bool = True) -> None:
 
 
 def _disable() -> None:
-    global _enabled, _init_subclass
+    global _enabled, _experiment, _init_subclass
     with _lock:
+        _experiment = None
         for cls, original in _patched.items():
             cls.fit = original  # type: ignore[attr-defined]
         _patched.clear()
@@ -167,9 +184,16 @@ def _fit_and_log(
     run = fluent.active_run()
     started = None
     if run is None:
-        started = run = fluent.start_run(
-            name=type(estimator).__name__, tags={AUTOLOG_TAG: "sklearn"}
+        started = run = fluent.start_run(experiment=_experiment, name=type(estimator).__name__)
+    # The same tags on a run autolog started and on the user's own run, set before the
+    # fit so a failed fit is findable too.
+    cls = type(estimator)
+    try:
+        run.set_tags(
+            {AUTOLOG_TAG: "sklearn", ESTIMATOR_TAG: f"{cls.__module__}.{cls.__qualname__}"}
         )
+    except CairnError as exc:
+        logger.warning("cairn.autolog could not tag the run of %s: %s", cls.__name__, exc)
     began = time.perf_counter()
     try:
         result = fit(estimator, *args, **kwargs)
@@ -194,8 +218,6 @@ def _fit_and_log(
 def _log_fit(
     run: Any, estimator: Any, args: tuple[Any, ...], kwargs: dict[str, Any], seconds: float
 ) -> None:
-    cls = type(estimator)
-    run.set_tag(ESTIMATOR_TAG, f"{cls.__module__}.{cls.__qualname__}")
     params = {k: _param_text(v) for k, v in estimator.get_params(deep=False).items()}
     best = getattr(estimator, "best_params_", None)
     if isinstance(best, dict):
