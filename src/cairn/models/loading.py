@@ -10,8 +10,8 @@ References (parsed and resolved by :mod:`cairn.refs`, the same everywhere):
 
 The scheme is optional for registry references. Models from the store are checked
 out with verification into a temporary directory and their files re-hashed against
-the manifest; a local directory is re-hashed too. A mismatch raises :class:`~cairn.errors.IntegrityError` and nothing is
-loaded.
+the manifest; a local directory is re-hashed too. A mismatch raises
+:class:`~cairn.errors.IntegrityError` and nothing is loaded.
 """
 
 from __future__ import annotations

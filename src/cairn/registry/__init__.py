@@ -28,6 +28,8 @@ from cairn.registry.catalog import (
     remove_alias,
     resolve_alias,
     rollback,
+    update_model,
+    update_version,
 )
 from cairn.registry.gates import GateFailed, GateFileError, GateSpec, check_gates, parse_gates
 
@@ -51,4 +53,6 @@ __all__ = [
     "remove_alias",
     "resolve_alias",
     "rollback",
+    "update_model",
+    "update_version",
 ]

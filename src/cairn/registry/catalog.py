@@ -298,6 +298,32 @@ def archive(
     )
 
 
+def update_model(
+    name: str,
+    *,
+    description: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    workspace: Workspace | None = None,
+) -> RegisteredModel:
+    """Set a model's description and/or merge tags (an empty value removes a tag)."""
+    ws = workspace_or_current(workspace)
+    return registry_store(ws).update_model(name, description=description, tags=tags)
+
+
+def update_version(
+    name: str,
+    version: int | str,
+    *,
+    description: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    workspace: Workspace | None = None,
+) -> ModelVersion:
+    """Set a version's description and/or merge tags; ``version`` as in :func:`get_version`."""
+    ws = workspace_or_current(workspace)
+    number = parse_version(name, version, ws)
+    return registry_store(ws).update_version(name, number, description=description, tags=tags)
+
+
 def remove_alias(
     name: str, alias: str, *, reason: str = "", workspace: Workspace | None = None
 ) -> AliasEvent:

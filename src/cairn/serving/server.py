@@ -18,13 +18,16 @@ import socket
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cairn.serving.app import DEFAULT_MAX_BODY, ServeOptions, ServingApp
 from cairn.serving.metrics import MULTIPROC_ENV
 from cairn.serving.predlog import PredictionLog, default_root
 from cairn.serving.reload import Loader, ModelRef, ModelSlot, Resolver, load_model, resolve_alias
 from cairn.serving.routing import Router, parse_canary
+
+if TYPE_CHECKING:
+    from cairn.workspace import Workspace
 
 ENV_OPTIONS = "CAIRN_SERVE_OPTIONS"
 ENV_PREDICTIONS_URI = "CAIRN_PREDICTIONS_URI"
@@ -52,12 +55,21 @@ def build_app(
     *,
     loader: Loader = load_model,
     resolver: Resolver | None = resolve_alias,
+    workspace: Workspace | None = None,
 ) -> ServingApp:
     """Load the model(s) named in ``config`` and return the app (not yet started).
+
+    A model server process serves one workspace: ``workspace``, when given, becomes the
+    process's workspace (:func:`cairn.workspace.use`), so the alias polling thread, the
+    child processes that try new versions and the prediction log all use it.
 
     Example:
         >>> app = build_app(ServeConfig("churn@production", canary="churn@staging:10"))
     """
+    if workspace is not None:
+        import cairn.workspace
+
+        cairn.workspace.use(workspace)
     primary_ref = ModelRef.parse(config.model)
 
     def slot(ref: ModelRef) -> ModelSlot:
