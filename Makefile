@@ -39,10 +39,12 @@ test: $(VENV)/.stamp-test
 	fi; \
 	exit $$status
 
+# lint-imports checks the layering contracts of docs/architecture.md (pyproject.toml).
 lint: $(VENV)/.stamp-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: $(VENV)/.stamp-test
 	$(BIN)/ruff check --fix .
