@@ -32,6 +32,11 @@ METADATA_BACKENDS: list[tuple[str, str]] = [
 ]
 
 
+#: The members of :class:`~cairn.store.base.MetadataBackend`, checked on the class (not
+#: an instance: reading a store property would open it) before a backend is used.
+BACKEND_MEMBERS = ("tracking", "datasets", "registry", "ensure_schema", "close")
+
+
 def scheme_of(uri: str) -> str:
     head = uri.split("://", 1)[0] if "://" in uri else ""
     return head.split("+", 1)[0].lower()
@@ -54,7 +59,15 @@ def open_metadata(uri: str, **kwargs: Any) -> MetadataBackend:
                     f"the {scheme!r} metadata backend needs a module that is not installed "
                     f"({exc.name}); for PostgreSQL install `cairn-mlops[postgres]`"
                 ) from None
-            return cast("MetadataBackend", getattr(module, attr)(uri, **kwargs))
+            backend_class = getattr(module, attr)
+            missing = [m for m in BACKEND_MEMBERS if not hasattr(backend_class, m)]
+            if missing:
+                raise ConfigError(
+                    f"the {scheme!r} metadata backend {target} does not implement "
+                    f"MetadataBackend: it lacks {', '.join(missing)}; fix METADATA_BACKENDS "
+                    "or the backend class"
+                )
+            return cast("MetadataBackend", backend_class(uri, **kwargs))
     known = ", ".join(sorted({n for n, _ in METADATA_BACKENDS}))
     raise ConfigError(
         f"unknown tracking URI scheme {scheme or '(none)'!r} in {mask_uri(uri)!r}; "

@@ -7,7 +7,10 @@ deployment writes to the same shared store. This module knows no file format or
 domain: a caller hands it bytes through a writer function and gets paths back.
 
 A file appears whole or not at all: on a local disk it is written under a hidden
-temporary name and renamed into place; on an object store one PUT happens on close.
+temporary name and renamed into place; for an object store it is built in memory and
+sent in one PUT, so a writer that fails half way publishes nothing (an fsspec file
+closed by a ``with`` block would upload what it had). Files here are a flush's worth
+of rows, small enough to hold.
 
 Example::
 
@@ -20,6 +23,7 @@ Example::
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -67,9 +71,10 @@ class PartitionedFiles:
                 if os.path.exists(tmp):
                     os.unlink(tmp)
                 raise
-        else:  # an object store PUT is atomic on close
-            with self._fs.open(path, "wb") as fh:
-                writer(fh)
+        else:
+            buffer = io.BytesIO()
+            writer(buffer)
+            self._fs.pipe_file(path, buffer.getvalue())
         return path
 
     def glob(self, pattern: str) -> list[str]:
