@@ -126,8 +126,13 @@ def serve(
     workers: int = 1,
     log_level: str = "warning",
     ready: Callable[[str], None] | None = None,
+    workspace: Workspace | None = None,
 ) -> None:
     """Run the server in the foreground until interrupted (SIGINT/SIGTERM flush the log).
+
+    ``workspace`` (default: the process's, see :func:`cairn.workspace.resolve`) is the
+    one every worker process serves from: with ``workers > 1`` its folder is handed to
+    them as ``CAIRN_WORKSPACE``.
 
     The model is loaded first, then the address is bound, and only then is ``ready``
     called with the server's URL: a model that does not load or an address in use
@@ -143,11 +148,13 @@ def serve(
         "lifespan": "on",
         "timeout_graceful_shutdown": 30,
     }
-    app = build_app(config)  # load before binding, so a bad model fails fast with one line
+    # Load before binding, so a bad model fails fast with one line.
+    app = build_app(config, workspace=workspace)
     with _bound(host, port) as sock:
         url = f"http://{_url_host(host)}:{sock.getsockname()[1]}"
         if workers > 1:
             os.environ[ENV_OPTIONS] = json.dumps(asdict(config))
+            _pin_workspace_for_workers()
             with _shared_metrics_dir():
                 if ready is not None:
                     ready(url)
@@ -163,6 +170,21 @@ def serve(
         if ready is not None:
             ready(url)
         uvicorn.Server(uvicorn.Config(app, **kwargs)).run(sockets=[sock])
+
+
+def _pin_workspace_for_workers() -> None:
+    """Worker processes start afresh: hand them the folder of the workspace this process
+    uses (``cairn.use``/``cairn.init`` included), not only the current directory."""
+    import cairn.workspace
+    from cairn.config import ENV_WORKSPACE
+    from cairn.errors import CairnError
+
+    try:
+        root = cairn.workspace.current().root
+    except CairnError:  # a model directory served without a workspace
+        return
+    if root is not None:
+        os.environ[ENV_WORKSPACE] = str(root)
 
 
 @contextlib.contextmanager
