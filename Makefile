@@ -39,10 +39,12 @@ test: $(VENV)/.stamp-test
 	fi; \
 	exit $$status
 
+# lint-imports checks the layering contracts of docs/architecture.md (pyproject.toml).
 lint: $(VENV)/.stamp-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: $(VENV)/.stamp-test
 	$(BIN)/ruff check --fix .
@@ -55,7 +57,7 @@ bench: $(VENV)/.stamp-test
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis .import_linter_cache
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 
 distclean: clean

@@ -17,6 +17,7 @@ EXPECTED = [
     "Metric",
     "Run",
     "RunStatus",
+    "Workspace",
     "active_run",
     "autolog",
     "end_run",
@@ -37,6 +38,7 @@ EXPECTED = [
     "set_tag",
     "set_tags",
     "start_run",
+    "use",
 ]
 
 
@@ -81,8 +83,8 @@ def test_subpackages_and_log_model_load_on_first_use() -> None:
         "import json, sys, cairn\n"
         "before = 'cairn.models' in sys.modules\n"
         "fn = cairn.log_model\n"
-        "import cairn.models\n"
-        "print(json.dumps({'before': before, 'same': fn is cairn.models.log_model,\n"
+        "import cairn.api\n"
+        "print(json.dumps({'before': before, 'same': fn is cairn.api.log_model,\n"
         "                  'data': cairn.data.__name__, 'registry': cairn.registry.__name__,\n"
         "                  'serving': cairn.serving.__name__}))"
     )

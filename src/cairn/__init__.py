@@ -10,6 +10,11 @@ The public Python API::
 
     best = cairn.search_runs("churn", "metrics.auc > 0.9", order_by="metrics.auc DESC")
 
+One workspace per process: ``cairn.init(path)`` creates (or opens) it and ``cairn.use(path)``
+opens an existing one; every domain (tracking, ``cairn.data``, ``cairn.models``,
+``cairn.registry``, ``cairn.serving``) then acts on it, whatever the current directory.
+Each public domain function also takes ``workspace=`` for one call.
+
 Everything but the errors loads on first use (the types, the tracking functions, the
 domain subpackages ``cairn.data``, ``cairn.models``, ``cairn.registry``,
 ``cairn.serving`` and ``log_model``), so ``import cairn`` stays fast and pulls in
@@ -24,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from cairn.errors import CairnError
 
 if TYPE_CHECKING:
-    from cairn.models import log_model
+    from cairn.api import log_model
     from cairn.tracking.autolog import autolog
     from cairn.tracking.fluent import (
         ActiveRun,
@@ -48,6 +53,7 @@ if TYPE_CHECKING:
         start_run,
     )
     from cairn.types import Experiment, Metric, Run, RunStatus
+    from cairn.workspace import Workspace, use
 
 __all__ = [
     "ActiveRun",
@@ -56,6 +62,7 @@ __all__ = [
     "Metric",
     "Run",
     "RunStatus",
+    "Workspace",
     "active_run",
     "autolog",
     "end_run",
@@ -76,6 +83,7 @@ __all__ = [
     "set_tag",
     "set_tags",
     "start_run",
+    "use",
 ]
 
 _FLUENT = (
@@ -94,7 +102,9 @@ LAZY: list[tuple[str, str]] = [
     ("models", "cairn.models"),
     ("registry", "cairn.registry"),
     ("serving", "cairn.serving"),
-    ("log_model", "cairn.models:log_model"),
+    ("log_model", "cairn.api:log_model"),
+    ("use", "cairn.workspace:use"),
+    ("Workspace", "cairn.workspace:Workspace"),
 ]
 
 

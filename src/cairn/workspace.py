@@ -1,4 +1,17 @@
-"""A workspace: resolved settings plus the stores they point at, opened lazily."""
+"""A workspace: resolved settings plus the stores they point at, opened lazily.
+
+This module is the composition root between ``store/`` and the domains, and the one place
+that decides which workspace a call acts on:
+
+1. the ``workspace=`` argument every public domain function takes, if given;
+2. else the process's workspace, set by :func:`use` (``cairn.use(path)``) or
+   ``cairn.init(path)``;
+3. else the workspace found from the current directory (``cairn.toml`` there or in a
+   parent, or ``CAIRN_WORKSPACE``).
+
+Domains call :func:`resolve` and nothing else, so the tracking, data, models, registry
+and serving APIs all land in the same workspace.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +20,7 @@ import shutil
 import threading
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from cairn.config import (
     ENV_ARTIFACT_URI,
@@ -22,7 +35,9 @@ from cairn.credentials import save_tracking_password, split_password
 
 if TYPE_CHECKING:
     from cairn.store.artifacts import ArtifactStore
-    from cairn.store.base import TrackingStore
+    from cairn.store.base import MetadataBackend, TrackingStore
+    from cairn.store.datasets import DatasetStore
+    from cairn.store.registry import RegistryStore
 
 #: The metadata domains whose records reference artifact objects; gc keeps what any
 #: of them references, so a domain that records digests must be listed here.
@@ -31,6 +46,7 @@ REFERENCING_DOMAINS = ("tracking", "datasets", "registry")
 _current: dict[tuple[str, str], Workspace] = {}
 _by_location: dict[tuple[str | None, ...], Workspace] = {}
 _current_lock = threading.Lock()
+_used: Workspace | None = None  # set by use(): wins over the current directory
 
 
 class Workspace:
@@ -48,22 +64,25 @@ class Workspace:
     def root(self) -> Path | None:
         return self.settings.root
 
+    def __repr__(self) -> str:
+        return f"<Workspace {self.root or self.settings.tracking_uri}>"
+
     @cached_property
-    def metadata(self) -> Any:
+    def metadata(self) -> MetadataBackend:
         from cairn.store import open_metadata
 
         return open_metadata(self.settings.tracking_uri, create=self._create_database)
 
     @property
     def tracking(self) -> TrackingStore:
-        return self.metadata.tracking  # type: ignore[no-any-return]
+        return self.metadata.tracking
 
     @property
-    def datasets(self) -> Any:
+    def datasets(self) -> DatasetStore:
         return self.metadata.datasets
 
     @property
-    def registry(self) -> Any:
+    def registry(self) -> RegistryStore:
         return self.metadata.registry
 
     @cached_property
@@ -87,7 +106,8 @@ class Workspace:
         digests: set[str] = set()
         for domain in REFERENCING_DOMAINS:
             try:
-                digests.update(getattr(self.metadata, domain).referenced_digests())
+                store = getattr(self.metadata, domain)
+                digests.update(store.referenced_digests())
             except CairnError:
                 raise
             except Exception as exc:
@@ -144,13 +164,51 @@ class Workspace:
         return ws
 
 
+def use(target: str | os.PathLike[str] | Workspace) -> Workspace:
+    """Make ``target`` the workspace of this process, whatever the current directory.
+
+    ``target`` is an existing workspace's folder (``cairn.toml`` there or in a parent)
+    or a :class:`Workspace`. Every domain function without ``workspace=`` uses it until
+    :func:`stop_using`.
+
+    Example:
+        >>> cairn.use("/srv/churn")  # doctest: +SKIP
+        <Workspace /srv/churn>
+        >>> cairn.data.add("export.csv", name="churn")  # lands in /srv/churn  # doctest: +SKIP
+    """
+    global _used
+    ws = target if isinstance(target, Workspace) else current(Path(target).expanduser())
+    with _current_lock:
+        _used = ws
+    return ws
+
+
+def stop_using() -> None:
+    """Go back to finding the workspace from the current directory (undoes :func:`use`)."""
+    global _used
+    with _current_lock:
+        _used = None
+
+
+def resolve(workspace: Workspace | None = None) -> Workspace:
+    """The workspace a domain call acts on: ``workspace`` if given, else :func:`current`."""
+    return workspace if workspace is not None else current()
+
+
 def current(start: Path | None = None) -> Workspace:
-    """The workspace for the current directory and environment (cached per resolved URIs).
+    """The workspace of this process: :func:`use`'s if set (and no ``start`` is given),
+    else the one for ``start`` or the current directory and the environment.
+
+    Cached per resolved URIs.
 
     Settings are read once per (directory, ``CAIRN_*`` variables): the fluent API asks
     for the workspace on every run, and walking up to ``cairn.toml`` and parsing it each
     time would cost more than creating the run. ``reset()`` forgets the cache.
     """
+    if start is None:
+        used = _used
+        if used is not None:
+            return used
     location = (
         str(start) if start is not None else os.getcwd(),
         os.environ.get(ENV_WORKSPACE),
@@ -171,9 +229,11 @@ def current(start: Path | None = None) -> Workspace:
 
 
 def reset() -> None:
-    """Forget cached workspaces (tests, or after changing CAIRN_* variables)."""
+    """Forget cached workspaces and :func:`use` (tests, or after changing CAIRN_* variables)."""
+    global _used
     with _current_lock:
-        for ws in _current.values():
+        for ws in {id(w): w for w in [*_current.values(), *filter(None, [_used])]}.values():
             ws.close()
         _current.clear()
         _by_location.clear()
+        _used = None

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cairn.cli import _output
+from cairn.tracking.lookup import SHORT_ID
 
 if TYPE_CHECKING:
     from cairn.types import Run
 
-SHORT_ID = 12
 PREFIXES = ("metrics", "params", "tags")
 DEFAULT_FIXED = ("id", "experiment", "name", "status", "start", "duration")
 #: Per-column cost on a terminal beyond the widest cell: Rich pads each side by one

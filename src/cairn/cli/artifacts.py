@@ -21,10 +21,10 @@ def list_artifacts(run_id: str, as_json: bool) -> None:
 
     What a run read (its inputs) shows in `cairn runs show`.
     """
-    from cairn.cli.runs import resolve_run
+    from cairn.tracking.lookup import resolve_run
     from cairn.workspace import current
 
-    run = resolve_run(current().tracking, run_id)
+    run = resolve_run(run_id, workspace=current())
     items = sorted(run.outputs, key=lambda i: i.name)
     if as_json:
         _output.print_json(
@@ -63,9 +63,9 @@ def get_artifact(run_id: str, name: str, output: str | None, force: bool) -> Non
 
     The bytes are checked against their digest as they are copied.
     """
-    from cairn.cli.runs import resolve_run
     from cairn.errors import AlreadyExists
     from cairn.tracking.client import TrackingClient
+    from cairn.tracking.lookup import resolve_run
     from cairn.workspace import current
 
     dest = Path(output) if output else Path.cwd()
@@ -75,7 +75,7 @@ def get_artifact(run_id: str, name: str, output: str | None, force: bool) -> Non
     if target.exists() and not force:
         raise AlreadyExists(f"{target} already exists; pass --force to replace it")
     ws = current()
-    run = resolve_run(ws.tracking, run_id)
+    run = resolve_run(run_id, workspace=ws)
     client = TrackingClient(ws)
     try:
         written = client.download_artifact(run.id, name, target, overwrite=force)

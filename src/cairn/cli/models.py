@@ -20,13 +20,18 @@ if TYPE_CHECKING:
 app = Group("models", help="Register, promote, roll back and export models.")
 
 
-def _split_ref(ref: str) -> tuple[str, str | None]:
-    """``churn/3`` -> (churn, "3"); ``churn@production`` -> (churn, "production")."""
-    for sep in ("/", "@"):
-        if sep in ref:
-            name, _, rest = ref.partition(sep)
-            return name, rest
-    return ref, None
+def _model_or_version(text: str) -> tuple[str, str | None]:
+    """(name, None) for a bare NAME (the model itself), else (name, version number as text)
+    of the version the reference names, parsed and resolved by :mod:`cairn.refs`."""
+    from cairn.refs import parse
+
+    ref = parse(text)
+    if ref.kind == "latest" and ref.text == ref.name:
+        return ref.name, None
+    from cairn import registry
+
+    v = registry.get_by_ref(text)
+    return v.name, str(v.version)
 
 
 def _tags(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -42,38 +47,24 @@ def _tags(pairs: tuple[str, ...]) -> dict[str, str]:
 
 
 def version_json(v: ModelVersion) -> dict[str, Any]:
-    return {
-        "name": v.name,
-        "version": v.version,
-        "status": v.status,
-        "aliases": list(v.aliases),
-        "flavor": v.flavor,
-        "digest": v.digest,
-        "size": v.size,
-        "source": v.source,
-        "run_id": v.run_id,
-        "description": v.description,
-        "tags": dict(v.tags),
-        "created_by": v.created_by,
-        "created_at": _output.iso_time(v.created_at),
-    }
+    """:meth:`ModelVersion.to_dict` with an ISO 8601 UTC time."""
+    data = v.to_dict()
+    data["created_at"] = _output.iso_time(v.created_at)
+    return data
 
 
 def event_json(e: AliasEvent) -> dict[str, Any]:
-    return {
-        "seq": e.seq,
-        "alias": e.alias,
-        "from": e.from_version,
-        "to": e.to_version,
-        "action": e.action,
-        "actor": e.actor,
-        "reason": e.reason,
-        "at": _output.iso_time(e.created_at),
-    }
+    """:meth:`AliasEvent.to_dict` with an ISO 8601 UTC time."""
+    data = e.to_dict()
+    data["at"] = _output.iso_time(e.created_at)
+    return data
 
 
 @app.command("register")
-@click.argument("source", help="runs:/RUN_ID/model, models:/NAME/N or a model folder.")
+@click.argument(
+    "source",
+    help="runs:/RUN_ID/model (a unique id prefix works), NAME/N, NAME@ALIAS or a model folder.",
+)
 @click.option("--name", required=True, help="Registered model name (created if new).")
 @click.option("--description", "-d", default="", help="What this version is.")
 @click.option("--tag", multiple=True, help="KEY=VALUE tag on the version (repeatable).")
@@ -106,11 +97,8 @@ def list_cmd(name: str | None, as_json: bool) -> None:
         _output.print_json(
             [
                 {
-                    "name": m.name,
-                    "description": m.description,
-                    "tags": dict(m.tags),
-                    "aliases": dict(m.aliases),
-                    "latest_version": m.latest_version,
+                    **m.to_dict(),
+                    "created_at": _output.iso_time(m.created_at),
                     "updated_at": _output.iso_time(m.updated_at),
                 }
                 for m in models
@@ -165,23 +153,22 @@ def _first_line(text: str, limit: int = 60) -> str | None:
 
 
 @app.command("show")
-@click.argument("ref", help="NAME, NAME/VERSION or NAME@ALIAS.")
+@click.argument("ref", help="NAME (the model), NAME/VERSION, NAME/latest or NAME@ALIAS.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
 def show_cmd(ref: str, as_json: bool) -> None:
     """Show a model (its versions) or one version: metrics, signature, lineage, gates."""
     from cairn import registry
 
-    name, version = _split_ref(ref)
+    name, version = _model_or_version(ref)
     if version is None:
         model = registry.get_model(name)
         versions = registry.list_versions(name)
         if as_json:
             _output.print_json(
                 {
-                    "name": model.name,
-                    "description": model.description,
-                    "tags": dict(model.tags),
-                    "aliases": dict(model.aliases),
+                    **model.to_dict(),
+                    "created_at": _output.iso_time(model.created_at),
+                    "updated_at": _output.iso_time(model.updated_at),
                     "versions": [version_json(v) for v in versions],
                 }
             )
@@ -303,23 +290,21 @@ def archive_cmd(name: str, version: str, restore: bool) -> None:
 
 
 @app.command("update")
-@click.argument("ref", help="NAME or NAME/VERSION.")
+@click.argument("ref", help="NAME (the model), NAME/VERSION or NAME@ALIAS (that version).")
 @click.option("--description", "-d", help="New description.")
 @click.option("--tag", multiple=True, help="KEY=VALUE (KEY= removes it; repeatable).")
 def update_cmd(ref: str, description: str | None, tag: tuple[str, ...]) -> None:
     """Set the description or tags of a model or a version."""
-    from cairn.registry.catalog import parse_version, workspace_or_current
+    from cairn import registry
 
-    ws = workspace_or_current()
-    name, version = _split_ref(ref)
+    name, version = _model_or_version(ref)
     tags = _tags(tag) if tag else None
     if version is None:
-        ws.registry.update_model(name, description=description, tags=tags)
+        registry.update_model(name, description=description, tags=tags)
         click.echo(f"updated {name}")
     else:
-        number = parse_version(name, version, ws)
-        ws.registry.update_version(name, number, description=description, tags=tags)
-        click.echo(f"updated {name}/{number}")
+        v = registry.update_version(name, version, description=description, tags=tags)
+        click.echo(f"updated {v.name}/{v.version}")
 
 
 @app.command("alias-rm")
@@ -335,18 +320,15 @@ def alias_rm_cmd(name: str, alias: str, reason: str) -> None:
 
 
 @app.command("card")
-@click.argument("ref", help="NAME/VERSION or NAME@ALIAS.")
+@click.argument("ref", help="NAME (its latest version), NAME/VERSION or NAME@ALIAS.")
 @click.option("--output", "-o", type=click.Path(path_type=Path), help="Write to this file.")
 def card_cmd(ref: str, output: Path | None) -> None:
     """Render the model card (Markdown) of a version."""
     from cairn import registry
-    from cairn.errors import InvalidInput
     from cairn.models.card import render_card
 
-    name, version = _split_ref(ref)
-    if version is None:
-        raise InvalidInput(f"give a version: {name}/3 or {name}@production")
-    text = render_card(registry.describe(name, version))
+    v = registry.get_by_ref(ref)
+    text = render_card(registry.describe(v.name, v.version))
     if output is None:
         click.echo(text, nl=False)
     else:
@@ -355,7 +337,7 @@ def card_cmd(ref: str, output: Path | None) -> None:
 
 
 @app.command("export")
-@click.argument("uri", help="NAME@ALIAS, NAME/VERSION, models:/..., runs:/...")
+@click.argument("uri", help="NAME (latest), NAME@ALIAS, NAME/VERSION, models:/..., runs:/...")
 @click.option("--format", "format_", default="onnx", help="Export format (onnx).")
 @click.option(
     "--output", "-o", type=click.Path(path_type=Path), required=True, help="File to write."
@@ -385,10 +367,10 @@ def export_cmd(
     model = load(uri, trust=trust)
     frame = None
     if data is not None:
-        from cairn.registry.catalog import workspace_or_current
         from cairn.registry.evaluate import load_frame
+        from cairn.workspace import resolve
 
-        frame, _ = load_frame(data, workspace_or_current())
+        frame, _ = load_frame(data, resolve())
     report = export_onnx(model, output, data=frame, tolerance=tolerance, force=force)
     click.echo(
         f"wrote {report.path} ({_output.format_bytes(report.size)}); checked on "

@@ -9,7 +9,6 @@ after their retention period (:mod:`cairn.cli._run_purge`).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -17,18 +16,13 @@ import click
 
 from cairn.cli import _output
 from cairn.cli._group import Group
+from cairn.tracking.lookup import SHORT_ID, metric_deltas, resolve_run
 
 if TYPE_CHECKING:
     from cairn.store.base import RunView, TrackingStore
     from cairn.types import Run
 
 app = Group("runs", help="Search, show, compare and delete runs.")
-
-SHORT_ID = 12  # characters of a run id shown in tables; any unique prefix is accepted back
-RUN_ID_LENGTH = 32
-MAX_AMBIGUOUS = 5  # candidates named when a prefix matches several runs
-# Hex only, which also keeps the prefix safe to put inside a LIKE pattern.
-_RUN_ID = re.compile(r"[0-9a-f]{1,32}")
 
 
 def run_json(run: Run, experiment_name: str | None) -> dict[str, Any]:
@@ -138,37 +132,6 @@ def _terminal_width() -> int:
     return Console().width
 
 
-def resolve_run(store: TrackingStore, ref: str) -> Run:
-    """The run whose id is ``ref`` or starts with it; one-line errors when none or several do.
-
-    Example:
-        >>> resolve_run(store, "3f9a")  # doctest: +SKIP
-        Run(id='3f9a0c...', ...)
-    """
-    from cairn.errors import InvalidInput, NotFound
-
-    prefix = ref.strip().lower()
-    if not _RUN_ID.fullmatch(prefix):
-        raise InvalidInput(
-            f"{ref!r} is not a run id: ids are hexadecimal (32 characters); pass an id or a "
-            "prefix of one, as `cairn runs ls` shows"
-        )
-    if len(prefix) == RUN_ID_LENGTH:
-        return store.get_run(prefix)
-    matches = store.search_runs(
-        filter=f"id like '{prefix}%'", max_results=MAX_AMBIGUOUS + 1, view="all"
-    ).items
-    if not matches:
-        raise NotFound(f"no run id starts with {prefix!r}; see `cairn runs ls`")
-    if len(matches) > 1:
-        shown = ", ".join(r.id[:SHORT_ID] for r in matches[:MAX_AMBIGUOUS])
-        more = ", ..." if len(matches) > MAX_AMBIGUOUS else ""
-        raise InvalidInput(
-            f"run id prefix {prefix!r} is ambiguous ({shown}{more}); give more characters"
-        )
-    return store.get_run(matches[0].id)
-
-
 @app.command("show")
 @click.argument("run_id", help="Run id, or a unique prefix of one.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run as a JSON object.")
@@ -176,8 +139,9 @@ def show_run(run_id: str, as_json: bool) -> None:
     """Show one run: status, environment, params, latest metrics, tags and lineage."""
     from cairn.workspace import current
 
-    store = current().tracking
-    run = resolve_run(store, run_id)
+    ws = current()
+    store = ws.tracking
+    run = resolve_run(run_id, workspace=ws)
     experiment_name = store.get_experiment(run.experiment_id).name
     if as_json:
         _output.print_json(run_json(run, experiment_name))
@@ -255,20 +219,19 @@ def compare_runs(run_ids: tuple[str, ...], as_json: bool) -> None:
 
     Deltas are against the first run given.
     """
-    from cairn.errors import InvalidInput
+    from cairn.tracking.lookup import compare_runs
     from cairn.workspace import current
 
-    if len(run_ids) < 2:
-        raise InvalidInput(f"compare needs at least two runs, got {len(run_ids)}: add another id")
-    store = current().tracking
-    runs = [resolve_run(store, ref) for ref in run_ids]
+    ws = current()
+    store = ws.tracking
+    runs = compare_runs(run_ids, workspace=ws)
     base = runs[0]
     if as_json:
         names = _experiment_names(store)
         records = []
         for run in runs:
             record = run_json(run, names.get(run.experiment_id))
-            record["metric_deltas"] = _deltas(base, run)
+            record["metric_deltas"] = metric_deltas(base, run)
             records.append(record)
         _output.print_json(records)
         return
@@ -294,7 +257,7 @@ def compare_runs(run_ids: tuple[str, ...], as_json: bool) -> None:
                 cells.append(None)
                 continue
             cell = _output.format_number(metric.value)
-            delta = _deltas(base, run).get(key)
+            delta = metric_deltas(base, run).get(key)
             if i > 0 and delta is not None:
                 cell += f" ({_output.format_delta(delta)})"
             cells.append(cell)
@@ -303,15 +266,6 @@ def compare_runs(run_ids: tuple[str, ...], as_json: bool) -> None:
         if rows:
             click.echo("")
         _output.print_table(["METRIC", *headers[1:]], metric_rows)
-
-
-def _deltas(base: Run, run: Run) -> dict[str, float]:
-    """Latest metric values of ``run`` minus those of ``base``, for keys both have."""
-    return {
-        key: metric.value - base.metrics[key].value
-        for key, metric in sorted(run.metrics.items())
-        if key in base.metrics
-    }
 
 
 @app.command("delete")
@@ -333,7 +287,7 @@ def delete_run(run_id: str, force: bool) -> None:
     from cairn.workspace import current
 
     ws = current()
-    run = resolve_run(ws.tracking, run_id)
+    run = resolve_run(run_id, workspace=ws)
     try:
         deletion = lifecycle.delete_run(run.id, force=force, workspace=ws)
     except InUse as refused:  # the full list, before the one-line error
@@ -355,5 +309,5 @@ def restore_run(run_id: str) -> None:
     from cairn.workspace import current
 
     ws = current()
-    run = lifecycle.restore_run(resolve_run(ws.tracking, run_id).id, workspace=ws)
+    run = lifecycle.restore_run(resolve_run(run_id, workspace=ws).id, workspace=ws)
     click.echo(f"Restored run {run.id} ({run.name})")

@@ -15,8 +15,8 @@ from cairn.cli._group import Group
 deploy_app = Group("deploy", help="Write deployment manifests.")
 
 MODEL_HELP = (
-    "Model to use: NAME@ALIAS (follows the alias), NAME/VERSION, runs:/ID/model "
-    "or a model directory."
+    "Model to use: NAME@ALIAS (follows the alias), NAME/VERSION, NAME (its latest "
+    "version, pinned), runs:/ID/model or a model directory."
 )
 
 

@@ -64,11 +64,9 @@ __all__ = [
 
 
 def _ws(workspace: Workspace | None) -> Workspace:
-    if workspace is not None:
-        return workspace
-    from cairn.workspace import current
+    from cairn.workspace import resolve
 
-    return current()
+    return resolve(workspace)
 
 
 def add(

@@ -15,10 +15,11 @@ library when a model of theirs is saved or loaded.
 from __future__ import annotations
 
 from cairn.models.flavors import FLAVORS
-from cairn.models.loading import LoadedModel, ModelRef, load, parse_uri, resolve
+from cairn.models.loading import LoadedModel, load, parse_uri
 from cairn.models.manifest import Manifest, read_manifest
 from cairn.models.packaging import ModelInfo, log_model, save_model
 from cairn.models.signature import InputSchemaError, Signature, TensorSpec, infer_signature
+from cairn.refs import ModelRef, resolve
 
 __all__ = [
     "FLAVORS",

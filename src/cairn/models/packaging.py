@@ -42,7 +42,7 @@ class ModelInfo:
     digest: str
     size: int
     manifest: Manifest
-    version: int | None = None  # set when ``registered_name`` registered it
+    version: int | None = None  # set when ``cairn.log_model(registered_name=...)`` registered it
 
 
 def save_model(
@@ -170,13 +170,13 @@ def log_model(
     signature: Signature | None = None,
     flavor: str | None = None,
     description: str = "",
-    registered_name: str | None = None,
 ) -> ModelInfo:
     """Save ``model`` as an output of the active run; return where it went.
 
-    The model directory becomes one tree in the artifact store, recorded on the run as
-    ``runs:/<run id>/<name>``. With ``registered_name`` the model is also registered as
-    a new version of that name.
+    The model directory becomes one tree in the artifact store of the run's workspace,
+    recorded on the run as ``runs:/<run id>/<name>``. To register it in the same call use
+    :func:`cairn.log_model` with ``registered_name`` (models know nothing of the
+    registry).
 
     Example:
         >>> with cairn.start_run(experiment="churn"):  # doctest: +SKIP
@@ -185,13 +185,13 @@ def log_model(
         'runs:/6f1c.../model'
     """
     from cairn.tracking.client import artifact_name
-    from cairn.tracking.fluent import active_run, current_client
+    from cairn.tracking.fluent import active_run
 
     run = active_run()
     if run is None:
         raise CairnError("no active run: call cairn.log_model inside `with cairn.start_run():`")
     name = artifact_name(name)
-    client = current_client()
+    client = run.client
     with tempfile.TemporaryDirectory(prefix="cairn-model-") as tmp:
         directory = Path(tmp) / "model"
         manifest = save_model(
@@ -206,10 +206,4 @@ def log_model(
         stored = client.workspace.artifacts.put_tree(directory)
     client.log_output(run.id, stored, role="model", name=name, kind="model")
     uri = f"runs:/{run.id}/{name}"
-    info = ModelInfo(uri, run.id, name, stored.digest, stored.size, manifest)
-    if registered_name is not None:
-        from cairn.registry import register
-
-        version = register(uri, registered_name, workspace=client.workspace)
-        info = ModelInfo(uri, run.id, name, stored.digest, stored.size, manifest, version.version)
-    return info
+    return ModelInfo(uri, run.id, name, stored.digest, stored.size, manifest)

@@ -17,6 +17,7 @@ from cairn.registry.catalog import (
     alias_version,
     archive,
     describe,
+    get_by_ref,
     get_model,
     get_version,
     history,
@@ -27,6 +28,8 @@ from cairn.registry.catalog import (
     remove_alias,
     resolve_alias,
     rollback,
+    update_model,
+    update_version,
 )
 from cairn.registry.gates import GateFailed, GateFileError, GateSpec, check_gates, parse_gates
 
@@ -38,6 +41,7 @@ __all__ = [
     "archive",
     "check_gates",
     "describe",
+    "get_by_ref",
     "get_model",
     "get_version",
     "history",
@@ -49,4 +53,6 @@ __all__ = [
     "remove_alias",
     "resolve_alias",
     "rollback",
+    "update_model",
+    "update_version",
 ]

@@ -24,16 +24,15 @@ ROLLBACK_RETRIES = 3
 
 
 def workspace_or_current(workspace: Workspace | None = None) -> Workspace:
-    if workspace is not None:
-        return workspace
-    from cairn.tracking.fluent import current_client
+    """The workspace a registry call acts on (see :func:`cairn.workspace.resolve`)."""
+    from cairn.workspace import resolve
 
-    return current_client().workspace
+    return resolve(workspace)
 
 
 def registry_store(ws: Workspace) -> RegistryStore:
-    """The workspace's registry store, typed."""
-    return ws.registry  # type: ignore[no-any-return]
+    """The workspace's registry store."""
+    return ws.registry
 
 
 def current_actor(ws: Workspace) -> str:
@@ -47,22 +46,30 @@ def current_actor(ws: Workspace) -> str:
 
 
 def parse_version(name: str, version: int | str, ws: Workspace) -> int:
-    """A version number from ``3``, ``"3"``, ``"latest"`` or an alias name."""
-    if isinstance(version, int):
-        return version
-    text = str(version).strip()
-    if text.isdigit():
-        return int(text)
-    if text == "latest":
-        latest = registry_store(ws).get_model(name).latest_version
-        if latest is None:
-            raise NotFound(f"model {name!r} has no versions yet")
-        return latest
-    number = registry_store(ws).get_alias(name, text)
-    if number is None:
-        registry_store(ws).get_model(name)
-        raise NotFound(f"{text!r} is neither a version number of {name} nor one of its aliases")
-    return number
+    """A version number from ``3``, ``"3"``, ``"latest"`` or an alias (``production`` or
+    ``@production``): :func:`cairn.refs.resolve_version`."""
+    from cairn.refs import resolve_version
+
+    return resolve_version(name, version, workspace=ws)
+
+
+def get_by_ref(ref: str, workspace: Workspace | None = None) -> ModelVersion:
+    """The version a model reference names (``churn``, ``churn/3``, ``churn@production``,
+    ``models:/...``), with :mod:`cairn.refs` meanings: a bare name is the latest version.
+
+    Example:
+        >>> cairn.registry.get_by_ref("churn@production").version  # doctest: +SKIP
+        3
+    """
+    from cairn.refs import resolve
+
+    ws = workspace_or_current(workspace)
+    resolved = resolve(ref, ws)
+    if resolved.version is None:
+        raise InvalidInput(
+            f"{ref!r} is not a registered model version; give NAME, NAME/VERSION or NAME@ALIAS"
+        )
+    return registry_store(ws).get_version(resolved.name, resolved.version)
 
 
 def register(
@@ -75,7 +82,8 @@ def register(
 ) -> ModelVersion:
     """Register the model at ``source`` as the next version of ``name``.
 
-    ``source`` is ``runs:/<id>/model``, another version (``models:/other/2``) or a
+    ``source`` is any model reference of :mod:`cairn.refs`: ``runs:/<id or unique id
+    prefix>/model``, another version (``models:/other/2``, ``other@production``) or a
     local model directory (stored in the artifact store first). The name is created on
     first use.
 
@@ -84,8 +92,9 @@ def register(
         >>> v.version  # doctest: +SKIP
         4
     """
-    from cairn.models.loading import manifest_for_digest, resolve
+    from cairn.models.loading import manifest_for_digest
     from cairn.models.manifest import read_manifest, verify_files
+    from cairn.refs import resolve
     from cairn.store.registry import NewModelVersion, check_model_name
 
     check_model_name(name)
@@ -142,12 +151,9 @@ def resolve_alias(name: str, alias: str, workspace: Workspace | None = None) -> 
         >>> cairn.registry.resolve_alias("churn", "production")  # doctest: +SKIP
         3
     """
-    ws = workspace_or_current(workspace)
-    number = registry_store(ws).get_alias(name, alias)
-    if number is None:
-        registry_store(ws).get_model(name)
-        raise NotFound(f"model {name!r} has no alias {alias!r}")
-    return number
+    from cairn.refs import alias_target
+
+    return alias_target(name, alias, workspace=workspace_or_current(workspace))
 
 
 def alias_version(name: str, alias: str, workspace: Workspace | None = None) -> int | None:
@@ -292,6 +298,32 @@ def archive(
     )
 
 
+def update_model(
+    name: str,
+    *,
+    description: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    workspace: Workspace | None = None,
+) -> RegisteredModel:
+    """Set a model's description and/or merge tags (an empty value removes a tag)."""
+    ws = workspace_or_current(workspace)
+    return registry_store(ws).update_model(name, description=description, tags=tags)
+
+
+def update_version(
+    name: str,
+    version: int | str,
+    *,
+    description: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    workspace: Workspace | None = None,
+) -> ModelVersion:
+    """Set a version's description and/or merge tags; ``version`` as in :func:`get_version`."""
+    ws = workspace_or_current(workspace)
+    number = parse_version(name, version, ws)
+    return registry_store(ws).update_version(name, number, description=description, tags=tags)
+
+
 def remove_alias(
     name: str, alias: str, *, reason: str = "", workspace: Workspace | None = None
 ) -> AliasEvent:
@@ -351,16 +383,5 @@ def describe(name: str, version: int | str, workspace: Workspace | None = None) 
             info["git_commit"] = run.environment.git_commit
             info["git_dirty"] = run.environment.git_dirty
             info["run_name"] = run.name
-    info["gates"] = [
-        {
-            "passed": g.passed,
-            "created_at": g.created_at,
-            "data": g.data,
-            "against": g.against,
-            "gates_file": g.gates_file,
-            "actor": g.actor,
-            "rules": [dict(r) for r in g.rules],
-        }
-        for g in registry_store(ws).gate_results(v.name, v.version)
-    ]
+    info["gates"] = [g.to_dict() for g in registry_store(ws).gate_results(v.name, v.version)]
     return info

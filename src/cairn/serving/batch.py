@@ -20,10 +20,12 @@ from typing import TYPE_CHECKING, Any
 from cairn.errors import InvalidInput
 from cairn.serving.codec import matrix_batch, table_batch, tensor_batch
 from cairn.serving.predictor import Predictor, make_predictor
-from cairn.serving.reload import Loader, ModelRef, load_model, resolve_alias
+from cairn.serving.reload import Loader, ModelRef, load_model, pin
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+    from cairn.workspace import Workspace
 
 DEFAULT_BATCH_SIZE = 50_000
 EXPERIMENT = "batch-scoring"
@@ -60,11 +62,14 @@ def predict_file(
     progress: Progress | None = None,
     record_run: bool = True,
     loader: Loader = load_model,
+    workspace: Workspace | None = None,
 ) -> BatchResult:
     """Score every row of ``input`` (.parquet or .csv) with ``model`` into ``output``.
 
     ``keep_columns`` are copied from the input next to the ``prediction`` column (an
     id to join on, for example). ``progress`` is called with the rows done per batch.
+    The model is resolved, and the job recorded, in ``workspace`` (default: the
+    process's workspace, see :func:`cairn.workspace.resolve`).
 
     Example:
         >>> res = predict_file("churn@production", "data.parquet", "preds.parquet")
@@ -80,11 +85,19 @@ def predict_file(
     if dst.suffix.lower() != ".parquet":
         raise InvalidInput(f"output {dst} must be a .parquet file")
     ref = ModelRef.parse(model)
-    version = resolve_alias(ref.name, ref.alias) if ref.alias else None
-    predictor = make_predictor(loader(ref.uri_for(version)), ref.name)
+    if workspace is not None and loader is load_model:
+        ws = workspace
+
+        def loader(uri: str) -> Any:
+            from cairn.models import load
+
+            return load(uri, workspace=ws)
+
+    version = pin(ref, _alias_resolver(workspace), workspace)
+    predictor = make_predictor(loader(ref.uri_for(version)), ref.name, version)
     input_digest, input_size = _digest(src)
 
-    run = _start_run(ref, predictor, src, batch_size) if record_run else None
+    run = _start_run(ref, predictor, src, batch_size, workspace) if record_run else None
     try:
         started = time.perf_counter()
         rows = _score(predictor, src, dst, batch_size, keep_columns, progress)
@@ -105,8 +118,17 @@ def predict_file(
         run_id=run.id if run is not None else None,
     )
     if run is not None:
-        _finish_run(run, result, src, input_size, output_size)
+        _finish_run(run, result, src, input_size, output_size, workspace)
     return result
+
+
+def _alias_resolver(workspace: Workspace | None) -> Callable[[str, str], str]:
+    def resolve(name: str, alias: str) -> str:
+        from cairn.refs import alias_target
+
+        return str(alias_target(name, alias, workspace=workspace))
+
+    return resolve
 
 
 def _digest(path: Path) -> tuple[str, int]:
@@ -242,7 +264,13 @@ def _pred_array(preds: Any) -> pa.Array:
     return pa.FixedSizeListArray.from_arrays(pa.array(flat.ravel()), flat.shape[1])
 
 
-def _start_run(ref: ModelRef, predictor: Predictor, src: Path, batch_size: int) -> Any:
+def _start_run(
+    ref: ModelRef,
+    predictor: Predictor,
+    src: Path,
+    batch_size: int,
+    workspace: Workspace | None,
+) -> Any:
     from cairn.tracking.fluent import start_run
 
     return start_run(
@@ -255,15 +283,21 @@ def _start_run(ref: ModelRef, predictor: Predictor, src: Path, batch_size: int) 
             "batch_size": batch_size,
         },
         nested=True,
+        workspace=workspace,
     )
 
 
 def _finish_run(
-    run: Any, result: BatchResult, src: Path, input_size: int, output_size: int
+    run: Any,
+    result: BatchResult,
+    src: Path,
+    input_size: int,
+    output_size: int,
+    workspace: Workspace | None = None,
 ) -> None:
     from cairn.types import EXTERNAL, ObjectInfo
 
-    model = predictor_digest(result)
+    model = predictor_digest(result, workspace)
     if model is not None:
         run.log_input(model, role="model", name=f"{result.model}/{result.version}", kind="model")
     # The files stay where they are (a scoring input can be far larger than the store
@@ -283,13 +317,12 @@ def _finish_run(
     run.end()
 
 
-def predictor_digest(result: BatchResult) -> str | None:
+def predictor_digest(result: BatchResult, workspace: Workspace | None = None) -> str | None:
     """The registered version's tree digest, when the registry knows it."""
     try:
         import cairn.workspace
 
-        return str(
-            cairn.workspace.current().registry.get_version(result.model, int(result.version)).digest
-        )
+        registry = cairn.workspace.resolve(workspace).registry
+        return str(registry.get_version(result.model, int(result.version)).digest)
     except Exception:  # a runs:/ model or no registry: lineage to the model is skipped
         return None

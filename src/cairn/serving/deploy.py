@@ -30,7 +30,7 @@ from typing import Any
 
 from cairn import distribution
 from cairn.errors import InvalidInput
-from cairn.serving.reload import ModelRef, resolve_alias
+from cairn.serving.reload import ModelRef, pin
 
 DEFAULT_BASE_IMAGE = f"python:{sys.version_info.major}.{sys.version_info.minor}-slim"
 PORT = 8080
@@ -70,9 +70,11 @@ def _resolve(model: str) -> tuple[ModelRef, str]:
     ref = ModelRef.parse(model)
     if ref.uri:
         raise InvalidInput(
-            f"{model!r}: build and deploy take a registered model (NAME@ALIAS or NAME/VERSION)"
+            f"{model!r}: build and deploy take a registered model (NAME@ALIAS, NAME/VERSION "
+            "or NAME for the latest version)"
         )
-    version = resolve_alias(ref.name, ref.alias) if ref.alias else str(ref.version)
+    version = pin(ref)
+    assert version is not None  # a registered model always pins to a number
     return ref, version
 
 

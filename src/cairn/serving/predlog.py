@@ -19,11 +19,14 @@ request), ``model``, ``version``, ``role`` (``primary``, ``canary`` or ``shadow`
 input is one list column, ``input``), and ``prediction``. A feature whose name clashes
 with one of those columns is stored as ``input:<name>``.
 
+Files go through :class:`cairn.store.tables.PartitionedFiles`, the store's one path
+for partitioned files (atomic writes, globbing), which monitoring reads through too.
+
 The request path only puts a tuple on a bounded queue; a daemon thread turns batches
 into Arrow tables and writes a file per model and hour every ``flush_interval``
 seconds. When the queue is full the record is dropped and counted (``dropped``,
 exported in ``/metrics``), never waited for. :meth:`PredictionLog.close` flushes.
-Files are written under a temporary name and renamed, so readers never see half a file.
+Files appear whole or not at all, so readers never see half a file.
 """
 
 from __future__ import annotations
@@ -49,6 +52,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from cairn.serving.codec import Batch
+    from cairn.store.tables import PartitionedFiles
+    from cairn.workspace import Workspace
 
 log = logging.getLogger("cairn.serving")
 
@@ -77,11 +82,11 @@ class LogRecord:
     predictions: np.ndarray
 
 
-def default_root() -> str:
-    """``<artifact root>/predictions`` of the current workspace."""
+def default_root(workspace: Workspace | None = None) -> str:
+    """``<artifact root>/predictions`` of ``workspace`` (default: the process's)."""
     import cairn.workspace
 
-    base = cairn.workspace.current().settings.artifact_uri
+    base = cairn.workspace.resolve(workspace).settings.artifact_uri
     return f"{base.rstrip('/')}/{PREDICTIONS_DIR}"
 
 
@@ -114,6 +119,7 @@ class PredictionLog:
         self._thread: threading.Thread | None = None
         self._seq = itertools.count()
         self._tag = f"{socket.gethostname()}-{os.getpid()}"
+        self._files: PartitionedFiles | None = None
 
     def start(self) -> None:
         if self._thread is None:
@@ -174,25 +180,14 @@ class PredictionLog:
                 )
 
     def _put(self, partition: str, table: pa.Table) -> None:
-        import fsspec
         import pyarrow.parquet as pq
 
-        fs, base = fsspec.core.url_to_fs(self.root, **self.storage_options)
-        folder = f"{base}/{partition}"
+        if self._files is None:  # opened on first write: the request path never waits on it
+            from cairn.store.tables import PartitionedFiles
+
+            self._files = PartitionedFiles(self.root, self.storage_options)
         name = f"part-{int(time.time() * 1000)}-{self._tag}-{next(self._seq)}.parquet"
-        fs.makedirs(folder, exist_ok=True)
-        if _is_local(fs):
-            tmp = f"{folder}/.{name}.tmp"
-            pq.write_table(table, tmp, **_WRITE_OPTIONS)
-            os.replace(tmp, f"{folder}/{name}")
-        else:  # an object store PUT is atomic on close
-            with fs.open(f"{folder}/{name}", "wb") as fh:
-                pq.write_table(table, fh, **_WRITE_OPTIONS)
-
-
-def _is_local(fs: Any) -> bool:
-    protocol = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
-    return "file" in protocol or "local" in protocol
+        self._files.write(partition, name, lambda fh: pq.write_table(table, fh, **_WRITE_OPTIONS))
 
 
 def _partition(model: str, version: str, hour: int) -> str:
@@ -317,34 +312,38 @@ def read_log(
     *,
     root: str | None = None,
     storage_options: dict[str, Any] | None = None,
+    workspace: Workspace | None = None,
 ) -> pd.DataFrame:
     """The logged predictions of ``model`` with ``since <= time < until``, oldest first.
 
     ``since``/``until`` take datetimes (naive means UTC), ISO strings, a timedelta
     meaning "that long ago", or epoch milliseconds. Only the hourly partitions in range
-    are opened.
+    are opened. ``root`` defaults to the prediction log of ``workspace`` (default: the
+    process's workspace).
 
     Example:
         >>> df = cairn.serving.read_log("churn", since=timedelta(hours=1))
         >>> df[["request_id", "version", "prediction"]].head()
     """
-    import fsspec
     import pandas as pd
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from cairn.store.tables import PartitionedFiles
+
     lo, hi = _when(since), _when(until)
     if root is None:
-        root = default_root()
-        if storage_options is None:
-            import cairn.workspace
+        import cairn.workspace
 
-            storage_options = cairn.workspace.current().settings.storage_options
-    fs, base = fsspec.core.url_to_fs(root.rstrip("/"), **(storage_options or {}))
+        ws = cairn.workspace.resolve(workspace)
+        root = default_root(ws)
+        if storage_options is None:
+            storage_options = ws.settings.storage_options
+    files = PartitionedFiles(root, storage_options)
     tables = []
     # Files of the layout before versions were partitions too (``<model>/date=*/...``).
-    found = fs.glob(f"{base}/{model}/model_version=*/date=*/hour=*/part-*.parquet")
-    found += fs.glob(f"{base}/{model}/date=*/hour=*/part-*.parquet")
+    found = files.glob(f"{model}/model_version=*/date=*/hour=*/part-*.parquet")
+    found += files.glob(f"{model}/date=*/hour=*/part-*.parquet")
     for path in sorted(found, key=lambda p: p.rsplit("/", 1)[-1]):
         hour = _hour_of(path)
         if hour is None:
@@ -353,7 +352,7 @@ def read_log(
             continue
         if hi is not None and hour * 3_600_000 >= hi:
             continue
-        with fs.open(path, "rb") as fh:
+        with files.open(path) as fh:
             tables.append(pq.read_table(fh))
     if not tables:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in LOG_COLUMNS})

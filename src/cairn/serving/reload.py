@@ -17,18 +17,19 @@ serving, ``reload_errors`` counts it, :attr:`ModelSlot.refused` says why (shown 
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cairn.errors import InvalidInput
 from cairn.serving.predictor import Predictor, make_predictor
 from cairn.serving.probe import ChildProbe
 from cairn.serving.spec import Servable
+
+if TYPE_CHECKING:
+    from cairn.workspace import Workspace
 
 log = logging.getLogger("cairn.serving")
 
@@ -49,47 +50,49 @@ class Refusal:
         return {"version": self.version, "reason": self.reason, "at_ms": self.at_ms}
 
 
-_REF = re.compile(
-    r"^(?:models:/)?(?P<name>[A-Za-z0-9_.\-]+)(?:@(?P<alias>[A-Za-z0-9_.\-]+)|/(?P<version>\d+))?$"
-)
-
-
 @dataclass(frozen=True, slots=True)
 class ModelRef:
-    """What to serve: ``churn@production``, ``churn/3``, a ``runs:/`` URI or a model directory."""
+    """What to serve, parsed by :func:`cairn.refs.parse` (the same meanings everywhere).
+
+    ``churn@production`` follows the alias; ``churn/3`` pins a version; a bare ``churn``
+    (or ``churn/latest``) is the latest version when the server starts, pinned: it does
+    not follow later registrations. ``uri`` holds a ``runs:/`` URI or a model directory,
+    served as is.
+    """
 
     name: str
     alias: str | None = None
     version: str | None = None
-    uri: str | None = None  # a runs:/ URI, served as is
+    uri: str | None = None  # a runs:/ URI or a model directory, served as is
 
     @classmethod
     def parse(cls, text: str) -> ModelRef:
-        """Parse a model reference; a bare name means its ``production`` alias.
+        """Parse a model reference; a bare name means its latest version.
 
         Example:
             >>> ModelRef.parse("churn@staging")
             ModelRef(name='churn', alias='staging', version=None, uri=None)
         """
-        text = text.strip()
-        if text.startswith("file://") or text.startswith((".", "/")) or Path(text).is_dir():
-            path = Path(text.removeprefix("file://")).expanduser()
-            if not path.is_dir():
-                raise InvalidInput(f"model directory {path} does not exist")
-            return cls(name=path.resolve().name, uri=str(path.resolve()))
-        if text.startswith("runs:/"):
-            parts = [p for p in text[len("runs:/") :].split("/") if p]
-            if len(parts) < 2:
-                raise InvalidInput(f"{text!r} is not a run model URI; use runs:/<run-id>/model")
-            return cls(name=parts[-1], uri=text)
-        m = _REF.match(text)
-        if not m:
-            raise InvalidInput(
-                f"{text!r} is not a model reference; use NAME@ALIAS (churn@production), "
-                "NAME/VERSION (churn/3) or runs:/<run-id>/model"
-            )
-        alias = m["alias"] or (None if m["version"] else "production")
-        return cls(name=m["name"], alias=alias, version=m["version"])
+        from cairn.refs import parse
+
+        ref = parse(text)
+        if ref.kind == "path":
+            assert ref.path is not None
+            if not ref.path.is_dir():
+                raise InvalidInput(f"model directory {ref.path} does not exist")
+            path = ref.path.resolve()
+            return cls(name=path.name, uri=str(path))
+        if ref.kind == "run":
+            assert ref.artifact is not None
+            return cls(name=ref.artifact, uri=ref.text)
+        assert ref.name is not None
+        version = str(ref.version) if ref.version is not None else None
+        return cls(name=ref.name, alias=ref.alias, version=version)
+
+    @property
+    def latest(self) -> bool:
+        """True for a bare name: the latest version, resolved when loaded."""
+        return self.uri is None and self.alias is None and self.version is None
 
     def uri_for(self, version: str | None = None) -> str:
         """The ``cairn.models.load`` URI of this reference, or of one exact version."""
@@ -99,12 +102,16 @@ class ModelRef:
             return f"models:/{self.name}/{version}"
         if self.version is not None:
             return f"models:/{self.name}/{self.version}"
-        return f"models:/{self.name}@{self.alias}"
+        if self.alias is not None:
+            return f"models:/{self.name}@{self.alias}"
+        return f"models:/{self.name}"
 
     def __str__(self) -> str:
         if self.uri:
             return self.uri
-        return f"{self.name}@{self.alias}" if self.alias else f"{self.name}/{self.version}"
+        if self.alias:
+            return f"{self.name}@{self.alias}"
+        return f"{self.name}/{self.version}" if self.version else self.name
 
 
 def load_model(uri: str) -> Servable:
@@ -116,18 +123,32 @@ def load_model(uri: str) -> Servable:
 
 def resolve_alias(name: str, alias: str) -> str:
     """The version ``name@alias`` points at now (one indexed lookup: cheap to poll)."""
-    import cairn.workspace
-    from cairn.errors import NotFound
+    from cairn.refs import alias_target
 
-    registry = cairn.workspace.current().registry
-    version = registry.get_alias(name, alias)
-    if version is None:
-        registry.get_model(name)  # an unknown model is NotFound with its own message
-        raise NotFound(
-            f"model {name} has no alias {alias!r}; promote a version first: "
-            f"cairn models promote {name} VERSION --to {alias}"
-        )
-    return str(version)
+    return str(alias_target(name, alias))
+
+
+def pin(
+    ref: ModelRef, resolver: Resolver | None = resolve_alias, workspace: Workspace | None = None
+) -> str | None:
+    """The exact version ``ref`` names now: the alias's target, the pinned number, the
+    latest version for a bare name, or None for a ``runs:/`` URI or a folder.
+
+    A bare name whose model has aliases elsewhere logs the hint of
+    :func:`cairn.refs.resolve` (the user may have meant ``name@production``).
+    """
+    if ref.uri is not None:
+        return None
+    if ref.alias is not None:
+        return resolver(ref.name, ref.alias) if resolver is not None else None
+    if ref.version is not None:
+        return ref.version
+    from cairn.refs import resolve
+
+    resolved = resolve(ref.name, workspace)
+    if resolved.note:
+        log.warning("%s", resolved.note)
+    return str(resolved.version)
 
 
 class ModelSlot:
@@ -180,9 +201,7 @@ class ModelSlot:
         ``name`` and ``version_label`` override what the model reports (a model
         directory served from a container has no registry to ask).
         """
-        version = None
-        if ref.alias and resolver is not None:
-            version = resolver(ref.name, ref.alias)
+        version = pin(ref, resolver)
         model = loader(ref.uri_for(version))
         predictor = make_predictor(model, name or ref.name, version_label or version)
         return cls(ref, predictor, loader=loader, resolver=resolver, interval=interval)

@@ -18,13 +18,16 @@ import socket
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cairn.serving.app import DEFAULT_MAX_BODY, ServeOptions, ServingApp
 from cairn.serving.metrics import MULTIPROC_ENV
 from cairn.serving.predlog import PredictionLog, default_root
 from cairn.serving.reload import Loader, ModelRef, ModelSlot, Resolver, load_model, resolve_alias
 from cairn.serving.routing import Router, parse_canary
+
+if TYPE_CHECKING:
+    from cairn.workspace import Workspace
 
 ENV_OPTIONS = "CAIRN_SERVE_OPTIONS"
 ENV_PREDICTIONS_URI = "CAIRN_PREDICTIONS_URI"
@@ -52,12 +55,21 @@ def build_app(
     *,
     loader: Loader = load_model,
     resolver: Resolver | None = resolve_alias,
+    workspace: Workspace | None = None,
 ) -> ServingApp:
     """Load the model(s) named in ``config`` and return the app (not yet started).
+
+    A model server process serves one workspace: ``workspace``, when given, becomes the
+    process's workspace (:func:`cairn.workspace.use`), so the alias polling thread, the
+    child processes that try new versions and the prediction log all use it.
 
     Example:
         >>> app = build_app(ServeConfig("churn@production", canary="churn@staging:10"))
     """
+    if workspace is not None:
+        import cairn.workspace
+
+        cairn.workspace.use(workspace)
     primary_ref = ModelRef.parse(config.model)
 
     def slot(ref: ModelRef) -> ModelSlot:
@@ -114,8 +126,13 @@ def serve(
     workers: int = 1,
     log_level: str = "warning",
     ready: Callable[[str], None] | None = None,
+    workspace: Workspace | None = None,
 ) -> None:
     """Run the server in the foreground until interrupted (SIGINT/SIGTERM flush the log).
+
+    ``workspace`` (default: the process's, see :func:`cairn.workspace.resolve`) is the
+    one every worker process serves from: with ``workers > 1`` its folder is handed to
+    them as ``CAIRN_WORKSPACE``.
 
     The model is loaded first, then the address is bound, and only then is ``ready``
     called with the server's URL: a model that does not load or an address in use
@@ -131,11 +148,13 @@ def serve(
         "lifespan": "on",
         "timeout_graceful_shutdown": 30,
     }
-    app = build_app(config)  # load before binding, so a bad model fails fast with one line
+    # Load before binding, so a bad model fails fast with one line.
+    app = build_app(config, workspace=workspace)
     with _bound(host, port) as sock:
         url = f"http://{_url_host(host)}:{sock.getsockname()[1]}"
         if workers > 1:
             os.environ[ENV_OPTIONS] = json.dumps(asdict(config))
+            _pin_workspace_for_workers()
             with _shared_metrics_dir():
                 if ready is not None:
                     ready(url)
@@ -151,6 +170,21 @@ def serve(
         if ready is not None:
             ready(url)
         uvicorn.Server(uvicorn.Config(app, **kwargs)).run(sockets=[sock])
+
+
+def _pin_workspace_for_workers() -> None:
+    """Worker processes start afresh: hand them the folder of the workspace this process
+    uses (``cairn.use``/``cairn.init`` included), not only the current directory."""
+    import cairn.workspace
+    from cairn.config import ENV_WORKSPACE
+    from cairn.errors import CairnError
+
+    try:
+        root = cairn.workspace.current().root
+    except CairnError:  # a model directory served without a workspace
+        return
+    if root is not None:
+        os.environ[ENV_WORKSPACE] = str(root)
 
 
 @contextlib.contextmanager

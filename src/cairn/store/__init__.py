@@ -1,17 +1,28 @@
 """Storage: metadata backends chosen by URI scheme, and the content-addressed ArtifactStore.
 
 The registry of backends is data: ``(scheme, "module:Class")`` pairs imported only when
-a URI with that scheme is opened. A backend object exposes one store per domain
-(``tracking``, ``datasets``, ``registry``), each implementing that domain's protocol.
+a URI with that scheme is opened. A backend object implements
+:class:`~cairn.store.base.MetadataBackend`: one store per domain (``tracking``,
+``datasets``, ``registry``), each implementing that domain's protocol, plus
+``ensure_schema`` and ``close``.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from cairn.credentials import mask_uri
 from cairn.errors import ConfigError
+
+if TYPE_CHECKING:
+    from cairn.store.base import MetadataBackend
+    from cairn.store.sql.database import SqlDatabase
+
+    def _sql_is_a_backend(db: SqlDatabase) -> MetadataBackend:
+        # mypy checks here that the SQL backend implements the whole protocol.
+        return db
+
 
 METADATA_BACKENDS: list[tuple[str, str]] = [
     ("sqlite", "cairn.store.sql.database:SqlDatabase"),
@@ -21,12 +32,17 @@ METADATA_BACKENDS: list[tuple[str, str]] = [
 ]
 
 
+#: The members of :class:`~cairn.store.base.MetadataBackend`, checked on the class (not
+#: an instance: reading a store property would open it) before a backend is used.
+BACKEND_MEMBERS = ("tracking", "datasets", "registry", "ensure_schema", "close")
+
+
 def scheme_of(uri: str) -> str:
     head = uri.split("://", 1)[0] if "://" in uri else ""
     return head.split("+", 1)[0].lower()
 
 
-def open_metadata(uri: str, **kwargs: Any) -> Any:
+def open_metadata(uri: str, **kwargs: Any) -> MetadataBackend:
     """Open the metadata backend for ``uri`` (``sqlite:///...``, ``postgresql://...``).
 
     A database is only created with ``create=True`` (what ``cairn init`` passes); opening
@@ -43,7 +59,15 @@ def open_metadata(uri: str, **kwargs: Any) -> Any:
                     f"the {scheme!r} metadata backend needs a module that is not installed "
                     f"({exc.name}); for PostgreSQL install `cairn-mlops[postgres]`"
                 ) from None
-            return getattr(module, attr)(uri, **kwargs)
+            backend_class = getattr(module, attr)
+            missing = [m for m in BACKEND_MEMBERS if not hasattr(backend_class, m)]
+            if missing:
+                raise ConfigError(
+                    f"the {scheme!r} metadata backend {target} does not implement "
+                    f"MetadataBackend: it lacks {', '.join(missing)}; fix METADATA_BACKENDS "
+                    "or the backend class"
+                )
+            return cast("MetadataBackend", backend_class(uri, **kwargs))
     known = ", ".join(sorted({n for n, _ in METADATA_BACKENDS}))
     raise ConfigError(
         f"unknown tracking URI scheme {scheme or '(none)'!r} in {mask_uri(uri)!r}; "

@@ -1,4 +1,11 @@
-"""The tracking store protocol.
+"""The metadata backend protocol and the tracking store protocol.
+
+:class:`MetadataBackend` is what a URI opens (:func:`cairn.store.open_metadata`): one
+object exposing one narrow store per domain. The SQL backend implements it today; the
+REST client of ``cairn server`` implements the same protocol, so the workspace and the
+domains never know which one they talk to.
+
+The tracking store protocol:
 
 Every backend (SQL today, the REST client of ``cairn server`` later) implements these
 methods with the same behaviour; ``tests/store/test_tracking_contract.py`` holds them to
@@ -23,6 +30,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
+from cairn.store.datasets import DatasetStore
+from cairn.store.registry import RegistryStore
 from cairn.types import Direction, Environment, Experiment, Metric, Page, Run, RunIO, RunStatus
 
 DEFAULT_EXPERIMENT = "Default"
@@ -195,4 +204,38 @@ class TrackingStore(Protocol):
     def referenced_digests(self) -> Iterator[str]:
         """Every artifact digest a tracking record points at (for ``cairn gc``), soft-deleted
         runs included: their artifacts stay until the runs are purged."""
+        ...
+
+
+@runtime_checkable
+class MetadataBackend(Protocol):
+    """Everything a workspace's metadata lives in: one store per domain, plus its schema.
+
+    Implemented by :class:`cairn.store.sql.database.SqlDatabase` (SQLite, PostgreSQL);
+    a REST backend talking to ``cairn server`` implements the same five members. Domain
+    code reaches it only through :class:`cairn.workspace.Workspace`.
+    """
+
+    @property
+    def tracking(self) -> TrackingStore:
+        """Experiments, runs, metrics, params, tags and lineage."""
+        ...
+
+    @property
+    def datasets(self) -> DatasetStore:
+        """Dataset names and versions."""
+        ...
+
+    @property
+    def registry(self) -> RegistryStore:
+        """Registered models, versions, aliases and their history, gate results."""
+        ...
+
+    def ensure_schema(self) -> None:
+        """Check (or, for a new workspace, create) the schema; ``StoreError`` naming the
+        fix when it is behind or ahead of this Cairn."""
+        ...
+
+    def close(self) -> None:
+        """Release connections; the backend is not used afterwards."""
         ...

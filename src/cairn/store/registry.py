@@ -69,6 +69,18 @@ class RegisteredModel:
     aliases: Mapping[str, int] = field(default_factory=dict)  # alias -> version
     latest_version: int | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (``cairn models ls --json``, the REST API); times in epoch ms."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "tags": dict(self.tags),
+            "aliases": dict(self.aliases),
+            "latest_version": self.latest_version,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class NewModelVersion:
@@ -108,6 +120,25 @@ class ModelVersion:
         """``churn/3``: the form ``cairn models show`` and ``models:/`` URIs use."""
         return f"{self.name}/{self.version}"
 
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (``cairn models ls NAME --json``, the REST API); times in epoch ms."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "ref": self.ref,
+            "status": self.status,
+            "aliases": list(self.aliases),
+            "flavor": self.flavor,
+            "digest": self.digest,
+            "size": self.size,
+            "source": self.source,
+            "run_id": self.run_id,
+            "description": self.description,
+            "tags": dict(self.tags),
+            "created_by": self.created_by,
+            "created_at": self.created_at,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class AliasEvent:
@@ -126,6 +157,20 @@ class AliasEvent:
     actor: str
     reason: str
     created_at: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (``cairn models history --json``, the REST API); ``at`` in epoch ms."""
+        return {
+            "seq": self.seq,
+            "name": self.name,
+            "alias": self.alias,
+            "from": self.from_version,
+            "to": self.to_version,
+            "action": self.action,
+            "actor": self.actor,
+            "reason": self.reason,
+            "at": self.created_at,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +191,18 @@ class GateResult:
     actor: str = ""
     created_at: int = 0
     id: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (in ``cairn models show --json`` under ``gates``)."""
+        return {
+            "passed": self.passed,
+            "created_at": self.created_at,
+            "data": self.data,
+            "against": self.against,
+            "gates_file": self.gates_file,
+            "actor": self.actor,
+            "rules": [dict(r) for r in self.rules],
+        }
 
 
 @runtime_checkable

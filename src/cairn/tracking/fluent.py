@@ -32,7 +32,6 @@ _MAX_MESSAGE = 5000
 _stack: list[ActiveRun] = []
 _lock = threading.RLock()  # re-entrant: the SIGTERM handler may run while it is held
 _clients: dict[int, TrackingClient] = {}
-_workspace: Workspace | None = None
 _sigterm_installed = False
 _previous_sigterm: Any = None
 _excepthook_installed = False
@@ -194,6 +193,8 @@ def start_run(
     tags: Mapping[str, Any] | None = None,
     parent: str | ActiveRun | Run | None = None,
     nested: bool = False,
+    *,
+    workspace: Workspace | None = None,
 ) -> ActiveRun:
     """Start a run in the current workspace and make it the active run.
 
@@ -207,6 +208,8 @@ def start_run(
             enclosing active run by default.
         nested: Required to start a run while another is active; the new run becomes
             its child.
+        workspace: The workspace to record in (default: ``cairn.init``/``cairn.use``'s,
+            else the current directory's). Logging calls on the run follow it.
 
     Raises:
         CairnError: a run is already active and ``nested`` is false.
@@ -223,7 +226,7 @@ def start_run(
                 f"run {own[-1].id} is already active; pass nested=True to start a child run "
                 "of it, or end it first with cairn.end_run()"
             )
-        client = current_client()
+        client = current_client(workspace)
         enclosing = _stack[-1] if nested and _stack else None
         parent_ref: str | ActiveRun | Run | None = parent if parent is not None else enclosing
         parent_id, parent_experiment = _parent_of(client, parent_ref)
@@ -352,14 +355,16 @@ def flush() -> None:
     flush_all()
 
 
-def get_run(run_id: str) -> Run:
+def get_run(run_id: str, *, workspace: Workspace | None = None) -> Run:
     """A run of the current workspace by id."""
-    return current_client().get_run(run_id)
+    return current_client(workspace).get_run(run_id)
 
 
-def get_metric_history(run_id: str, key: str) -> list[Metric]:
+def get_metric_history(
+    run_id: str, key: str, *, workspace: Workspace | None = None
+) -> list[Metric]:
     """Every point of metric ``key`` of a run, ordered by step."""
-    return current_client().get_metric_history(run_id, key)
+    return current_client(workspace).get_metric_history(run_id, key)
 
 
 def search_runs(
@@ -367,8 +372,10 @@ def search_runs(
     filter: str = "",
     order_by: str | Sequence[str] = (),
     max_results: int = 1000,
+    *,
+    workspace: Workspace | None = None,
 ) -> list[Run]:
-    """Search runs of the current workspace.
+    """Search runs of the current workspace (or of ``workspace``).
 
     Args:
         experiment: An experiment name or id, or several; ``None`` searches them all.
@@ -379,7 +386,7 @@ def search_runs(
     Example:
         >>> cairn.search_runs("churn", "metrics.auc > 0.9", order_by="metrics.auc DESC")
     """
-    return current_client().search_runs(experiment, filter, order_by, max_results)
+    return current_client(workspace).search_runs(experiment, filter, order_by, max_results)
 
 
 # -- workspace --------------------------------------------------------------------------------
@@ -391,16 +398,19 @@ def init(
     tracking_uri: str | None = None,
     artifact_uri: str | None = None,
 ) -> Workspace:
-    """Create (or open) a workspace and use it for the fluent API of this process.
+    """Create (or open) a workspace and make it this process's workspace.
+
+    Every domain (tracking, data, models, registry, serving) then acts on it, whatever
+    the current directory: this is :func:`cairn.workspace.use` after creating it.
 
     Example:
         >>> ws = cairn.init("/tmp/demo")
         >>> with cairn.start_run():
         ...     cairn.log_metric("x", 1.0)
     """
+    import cairn.workspace
     from cairn.config import CONFIG_FILE, load_settings
 
-    global _workspace
     root = Path(path if path is not None else Path.cwd()).expanduser().resolve()
     if (root / CONFIG_FILE).is_file():
         if tracking_uri or artifact_uri:
@@ -412,18 +422,15 @@ def init(
         ws.metadata.ensure_schema()
     else:
         ws = Workspace.init(root, tracking_uri, artifact_uri)
-    with _lock:
-        _workspace = ws
-    return ws
+    return cairn.workspace.use(ws)
 
 
-def current_client() -> TrackingClient:
-    """The client of the workspace the fluent API uses (``init()``'s, else the cwd's)."""
-    ws = _workspace
-    if ws is None:
-        from cairn.workspace import current
+def current_client(workspace: Workspace | None = None) -> TrackingClient:
+    """The client of ``workspace``, else of the process's workspace (``init()``/``use()``'s,
+    else the current directory's)."""
+    import cairn.workspace
 
-        ws = current()
+    ws = cairn.workspace.resolve(workspace)
     with _lock:
         client = _clients.get(id(ws))
         if client is None or client.workspace is not ws:
@@ -432,13 +439,14 @@ def current_client() -> TrackingClient:
 
 
 def reset() -> None:
-    """End this process's active runs and forget the fluent API's workspace (tests)."""
-    global _workspace
+    """End this process's active runs and forget the process's workspace (tests)."""
+    import cairn.workspace
+
     _end_own_runs(RunStatus.KILLED)
     with _lock:
         _stack.clear()
-        _workspace = None
         _clients.clear()
+    cairn.workspace.stop_using()
 
 
 # -- process life: SIGTERM, uncaught exceptions, exit, fork -----------------------------------

@@ -98,8 +98,6 @@ def purge_deleted_runs(
 
 
 def _ws(workspace: Workspace | None) -> Workspace:
-    if workspace is not None:
-        return workspace
-    from cairn.workspace import current
+    from cairn.workspace import resolve
 
-    return current()
+    return resolve(workspace)
