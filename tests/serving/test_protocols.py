@@ -161,14 +161,18 @@ def test_invocations_accepts_csv_with_a_header(iris_app: Any) -> None:
     ],
     ids=["missing-column", "text-in-number", "v2-missing-column", "v2-wrong-dtype"],
 )
-def test_bad_input_gets_422_naming_the_column(
+def test_bad_input_gets_4xx_naming_the_column(
     iris_app: Any, route: str, body: Any, column: str
 ) -> None:
     _, client = iris_app
     resp = client.post(route, json=body)
-    assert resp.status_code == 422, resp.text
+    # /invocations answers as MLflow does (400 with error_code and message); v2 says 422.
+    assert resp.status_code == (400 if route == "/invocations" else 422), resp.text
     assert resp.json()["column"] == column
     assert column in resp.json()["error"]
+    if route == "/invocations":
+        assert resp.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+        assert resp.json()["message"] == resp.json()["error"]
 
 
 def test_every_response_carries_a_request_id(iris_app: Any) -> None:
@@ -219,7 +223,7 @@ def test_metrics_report_requests_latency_batches_version_and_predictions(iris_ap
     client.post("/invocations", json={"dataframe_records": [{}]})
     text = client.get("/metrics").text
     assert 'cairn_requests_total{code="200",route="/invocations"} 3.0' in text
-    assert 'cairn_request_errors_total{code="422",route="/invocations"} 1.0' in text
+    assert 'cairn_request_errors_total{code="400",route="/invocations"} 1.0' in text
     assert 'cairn_request_latency_seconds_count{route="/invocations"} 4.0' in text
     assert 'cairn_batch_rows_sum{route="/invocations"} 30.0' in text
     assert 'cairn_model_version_info{model="iris",role="primary",version="1"} 1.0' in text
@@ -250,7 +254,7 @@ def test_metrics_pass_promtool_check(iris_app: Any) -> None:
     assert checked.returncode == 0 and not checked.stdout.strip(), checked.stdout + checked.stderr
 
 
-def test_nan_input_is_refused_with_422_not_500(iris_app: Any) -> None:
+def test_nan_input_is_refused_with_400_not_500(iris_app: Any) -> None:
     _, client = iris_app
     resp = client.post(
         "/invocations",
@@ -259,8 +263,8 @@ def test_nan_input_is_refused_with_422_not_500(iris_app: Any) -> None:
         + b', "data": [[NaN, 1, 1, 1]]}}',
         headers={"content-type": "application/json"},
     )
-    assert resp.status_code == 422, resp.text
-    assert "NaN" in resp.json()["error"]
+    assert resp.status_code == 400, resp.text
+    assert "NaN" in resp.json()["error"] and resp.json()["error_code"] == "BAD_REQUEST"
 
 
 def test_a_model_with_text_columns_takes_bytes_tensors_and_records(
@@ -301,7 +305,7 @@ def test_a_model_with_text_columns_takes_bytes_tensors_and_records(
     records = client.post(
         "/invocations", json={"dataframe_records": [{"tenure": "x", "plan": "a"}]}
     )
-    assert records.status_code == 422 and records.json()["column"] == "tenure"
+    assert records.status_code == 400 and records.json()["column"] == "tenure"
 
 
 def test_numeric_models_skip_per_request_dataframes_with_identical_predictions(

@@ -101,3 +101,55 @@ def test_tritonclient_infers_with_a_tensor_model(cancer: Any, threaded_server: A
             bad.set_data_from_numpy(np.zeros((1, 29)), binary_data=False)
             client.infer("cancer", [bad])
         client.close()
+
+
+def _iris_inputs(rows: Any, binary: bool) -> list[Any]:
+    inputs = []
+    for col in IRIS_COLUMNS:
+        tensor = httpclient.InferInput(col, [len(rows)], "FP64")
+        tensor.set_data_from_numpy(rows[col].to_numpy(), binary_data=binary)
+        inputs.append(tensor)
+    return inputs
+
+
+@pytest.mark.parametrize("compression", [None, "gzip", "deflate"])
+def test_tritonclient_reads_predict_proba_beside_predict(
+    iris_server: Any, compression: str | None
+) -> None:
+    client = httpclient.InferenceServerClient(url=f"127.0.0.1:{iris_server.port}")
+    X, _ = iris_frame()
+    rows = X.iloc[::10]
+    outputs = [
+        httpclient.InferRequestedOutput("predict_proba", binary_data=True),
+        httpclient.InferRequestedOutput("predict", binary_data=False),
+    ]
+    result = client.infer(
+        "iris",
+        _iris_inputs(rows, binary=True),
+        outputs=outputs,
+        request_compression_algorithm=compression,
+    )
+    expected = iris_estimator().predict_proba(rows)
+    np.testing.assert_allclose(result.as_numpy("predict_proba"), expected, rtol=1e-12)
+    np.testing.assert_array_equal(result.as_numpy("predict"), iris_estimator().predict(rows))
+    meta = client.get_model_metadata("iris")
+    assert [o["name"] for o in meta["outputs"]] == ["predict", "predict_proba"]
+    client.close()
+
+
+def test_tritonclient_asking_for_a_missing_output_gets_an_error_naming_it(
+    iris_server: Any,
+) -> None:
+    client = httpclient.InferenceServerClient(url=f"127.0.0.1:{iris_server.port}")
+    X, _ = iris_frame()
+    from tritonclient.utils import InferenceServerException
+
+    with pytest.raises(InferenceServerException) as caught:
+        client.infer(
+            "iris",
+            _iris_inputs(X.iloc[:2], binary=False),
+            outputs=[httpclient.InferRequestedOutput("scores")],
+        )
+    assert caught.value.status() == "400"
+    assert "model iris has no output 'scores'" in caught.value.message()
+    client.close()

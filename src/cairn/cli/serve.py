@@ -108,6 +108,13 @@ def serve(
 @click.option("--batch-size", type=int, default=50_000, help="Rows read and scored at a time.")
 @click.option("--keep", multiple=True, help="Input column to copy to the output (repeatable).")
 @click.option("--no-run", is_flag=True, help="Do not record the job as a run.")
+@click.option(
+    "--method",
+    type=click.Choice(["predict", "predict_proba"]),
+    default="predict",
+    help="predict_proba writes a classifier's class probabilities, one proba_<class> column "
+    "per class.",
+)
 def predict(
     model: str,
     input_: Path,
@@ -115,6 +122,7 @@ def predict(
     batch_size: int,
     keep: tuple[str, ...],
     no_run: bool,
+    method: str,
 ) -> None:
     """Score a file in batches with constant memory; record a run with input/output digests."""
     from rich.console import Console
@@ -142,6 +150,7 @@ def predict(
             keep_columns=keep,
             progress=lambda n: bar.advance(task, n),
             record_run=not no_run,
+            method=method,
         )
     run = f", run {result.run_id}" if result.run_id else ""
     click.echo(

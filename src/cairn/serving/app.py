@@ -5,7 +5,7 @@ here: a dict lookup picks the handler, the body is read once with a size limit, 
 nothing else is built per request (no request/response objects, no pandas for numeric
 tables). Routes:
 
-    GET  /v2/health/live  /v2/health/ready  /v2
+    GET  /v2/health/live  /v2/health/ready  /v2          (a trailing slash is ignored)
     GET  /v2/models/{name}[/versions/{v}]            model metadata (the version served)
     GET  /v2/models/{name}[/versions/{v}]/ready
     POST /v2/models/{name}[/versions/{v}]/infer      Open Inference Protocol v2
@@ -13,9 +13,12 @@ tables). Routes:
     GET  /ping  /health  /version                    MLflow-style health
     GET  /metrics                                    Prometheus
 
-Every response carries ``X-Request-ID`` (the caller's, or a new one). Bad input is a
-4xx JSON body ``{"error": ..., "column": ...}``; an unexpected failure is a 500 JSON
-body, logged with its traceback. Small batches are scored on the event loop (a thread
+Every response carries ``X-Request-ID`` (the caller's, or a new one). Request bodies may
+be gzip or deflate compressed (``Content-Encoding``); the size limit applies before and
+after decompression (see :mod:`cairn.serving.body`). Bad input is a 4xx JSON body
+``{"error": ..., "column": ...}`` (on ``/invocations`` also MLflow's ``error_code`` and
+``message``, with status 400 where MLflow answers 400); an unexpected failure is a 500
+JSON body, logged with its traceback. Small batches are scored on the event loop (a thread
 hop costs more than the prediction); large ones — and bodies over 1 MiB, whose JSON
 parsing alone takes a while — on a worker thread, so health checks stay answered.
 """
@@ -33,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cairn.serving import invocations, v2
+from cairn.serving.body import decode_content, read_body
 from cairn.serving.codec import Batch
 from cairn.serving.metrics import CONTENT_TYPE, ServingMetrics
 from cairn.serving.predictor import Predictor
@@ -49,6 +53,8 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 DEFAULT_MAX_BODY = 16 * 1024 * 1024
 INLINE_ROWS = 2000
 LARGE_BODY = 1 << 20  # bodies above this are parsed on a worker thread, like large batches
+#: Compressed bodies above this are inflated on a worker thread (they may grow 1000-fold).
+LARGE_COMPRESSED = 64 * 1024
 _MODEL_PATH = re.compile(
     r"^/v2/models/(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+))?(?P<tail>/ready|/infer)?$"
 )
@@ -163,6 +169,7 @@ class ServingApp:
         content_type = ""
         content_length = -1
         header_length: int | None = None
+        encoding = ""
         for key, value in scope["headers"]:
             if key == b"x-request-id":
                 text = value.decode("latin-1")
@@ -174,9 +181,13 @@ class ServingApp:
                 content_length = int(value) if value.isdigit() else -1
             elif key == b"inference-header-content-length":
                 header_length = int(value) if value.isdigit() else -1
+            elif key == b"content-encoding":
+                encoding = value.decode("latin-1")
         if not request_id:
             request_id = os.urandom(16).hex()
         path: str = scope["path"]
+        if len(path) > 1 and path.endswith("/"):  # GET /v2/ answers like GET /v2
+            path = path.rstrip("/") or "/"
         method: str = scope["method"]
         route = path
         served = ""
@@ -192,13 +203,13 @@ class ServingApp:
                 return
             elif path == "/invocations":
                 _need(method, "POST")
-                data = await _read_body(receive, content_length, self.options.max_body_bytes)
+                data = await self._body(receive, content_length, encoding)
                 code, payload, served = await self._invocations(data, content_type, request_id)
                 body = json.dumps(payload).encode()
             elif (m := _MODEL_PATH.match(path)) is not None:
                 route = "/v2/models/infer" if m["tail"] == "/infer" else "/v2/models"
                 code, payload, served = await self._model_route(
-                    m, method, receive, content_length, header_length, request_id
+                    m, method, receive, content_length, header_length, request_id, encoding
                 )
                 if isinstance(payload, v2.BinaryResponse):
                     await self._send(
@@ -217,10 +228,17 @@ class ServingApp:
                 route = "(unknown)"
                 code, body = 404, _error(f"no route {method} {path}")
         except ServingError as exc:
-            code, body = exc.status, _error(str(exc), exc.column)
+            if path == "/invocations":
+                code, body = invocations.error_body(str(exc), exc.status, exc.column)
+            else:
+                code, body = exc.status, _error(str(exc), exc.column)
         except Exception:  # a bug, not the caller's fault: say so without a traceback
             log.exception("request %s %s (%s) failed", method, path, request_id)
-            code, body = 500, _error(f"internal error; see the server log for request {request_id}")
+            message = f"internal error; see the server log for request {request_id}"
+            if path == "/invocations":
+                code, body = invocations.error_body(message, 500)
+            else:
+                code, body = 500, _error(message)
         await self._send(send, code, body, request_id, version=served)
         self.metrics.observe(route, code, time.perf_counter() - started)
 
@@ -259,6 +277,7 @@ class ServingApp:
         content_length: int,
         header_length: int | None,
         request_id: str,
+        encoding: str,
     ) -> tuple[int, Any, str]:
         name, version, tail = m["name"], m["version"], m["tail"]
         if name != self.router.name:
@@ -278,6 +297,7 @@ class ServingApp:
             _need(method, "GET")
             predictor = pinned[0] if pinned else self.router.primary.current
             meta = predictor.spec.metadata()
+            meta["outputs"] = v2.output_metadata(predictor)
             meta["versions"] = self.router.versions()
             meta["version"] = predictor.version
             refused = [
@@ -292,27 +312,54 @@ class ServingApp:
             _need(method, "GET")
             return 200, {"name": name, "ready": True}, ""
         _need(method, "POST")
-        data = await _read_body(receive, content_length, self.options.max_body_bytes)
+        data = await self._body(receive, content_length, encoding)
         predictor, role = pinned if pinned else self.router.pick(request_id)
         if len(data) > LARGE_BODY:
             doc, batch = await asyncio.to_thread(_decode_v2, predictor, data, header_length)
         else:
             doc, batch = _decode_v2(predictor, data, header_length)
+        wanted = v2.requested_outputs(predictor, doc)  # a 400 before any work is done
         preds, out = await self._predict(predictor, batch, role, request_id, "/v2/models/infer")
+        results = {"predict": (preds, out)}
+        if any(w.name == v2.PROBA for w in wanted):
+            results["predict_proba"] = await self._call(predictor.predict_proba, batch)
         response = v2.encode_response(
-            predictor.spec, predictor.version, preds, out, doc.get("id"), v2.wants_binary(doc)
+            predictor.spec, predictor.version, wanted, results, doc.get("id")
         )
         return 200, response, predictor.version
+
+    async def _body(self, receive: Receive, content_length: int, encoding: str) -> bytes:
+        """The request body, decompressed; 413 past the limit before or after inflating."""
+        limit = self.options.max_body_bytes
+        data = await read_body(receive, content_length, limit)
+        if not encoding:
+            return data
+        if len(data) > LARGE_COMPRESSED:
+            return await asyncio.to_thread(decode_content, data, encoding, limit)
+        return decode_content(data, encoding, limit)
+
+    async def _call(self, fn: Callable[[Batch], Any], batch: Batch) -> Any:
+        if batch.rows > self.options.inline_rows:
+            return await asyncio.to_thread(fn, batch)
+        return fn(batch)
 
     async def _invocations(
         self, data: bytes, content_type: str, request_id: str
     ) -> tuple[int, Any, str]:
         predictor, role = self.router.pick(request_id)
-        if len(data) > LARGE_BODY:
-            batch = await asyncio.to_thread(invocations.decode, predictor.spec, data, content_type)
+        limit = self.options.max_body_bytes
+        if len(data) > LARGE_BODY or invocations.is_parquet(content_type):
+            request = await asyncio.to_thread(
+                invocations.decode, predictor.spec, data, content_type, limit
+            )
         else:
-            batch = invocations.decode(predictor.spec, data, content_type)
+            request = invocations.decode(predictor.spec, data, content_type, limit)
+        batch = request.batch
+        if request.method == "predict_proba" and predictor.proba is None:
+            raise ServingError(invocations.no_proba(predictor.spec.name), status=400)
         _, out = await self._predict(predictor, batch, role, request_id, "/invocations")
+        if request.method == "predict_proba":
+            _, out = await self._call(predictor.predict_proba, batch)
         return 200, invocations.encode(out), predictor.version
 
     async def _predict(
@@ -362,33 +409,6 @@ def _decode_v2(
 def _need(method: str, allowed: str) -> None:
     if method != allowed:
         raise ServingError(f"method {method} is not allowed here; use {allowed}", status=405)
-
-
-async def _read_body(receive: Receive, content_length: int, limit: int) -> bytes:
-    if content_length > limit:
-        raise ServingError(_too_large(content_length, limit), status=413)
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ServingError("the client went away", status=400)
-        chunk = message.get("body", b"")
-        if chunk:
-            size += len(chunk)
-            if size > limit:
-                raise ServingError(_too_large(size, limit), status=413)
-            chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-def _too_large(size: int, limit: int) -> str:
-    return (
-        f"request body of {size} bytes is over the {limit}-byte limit; "
-        "send smaller batches or raise --max-body"
-    )
 
 
 def _error(message: str, column: str | None = None) -> bytes:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from cairn.workspace import Workspace
 
 DEFAULT_BATCH_SIZE = 50_000
+METHODS = ("predict", "predict_proba")
 EXPERIMENT = "batch-scoring"
 
 
@@ -63,6 +64,7 @@ def predict_file(
     record_run: bool = True,
     loader: Loader = load_model,
     workspace: Workspace | None = None,
+    method: str = "predict",
 ) -> BatchResult:
     """Score every row of ``input`` (.parquet or .csv) with ``model`` into ``output``.
 
@@ -70,6 +72,9 @@ def predict_file(
     id to join on, for example). ``progress`` is called with the rows done per batch.
     The model is resolved, and the job recorded, in ``workspace`` (default: the
     process's workspace, see :func:`cairn.workspace.resolve`).
+
+    ``method="predict_proba"`` writes a classifier's class probabilities instead: one
+    float column ``proba_<class>`` per class, in the order of the model's classes.
 
     Example:
         >>> res = predict_file("churn@production", "data.parquet", "preds.parquet")
@@ -84,6 +89,8 @@ def predict_file(
         raise InvalidInput(f"input file {src} does not exist")
     if dst.suffix.lower() != ".parquet":
         raise InvalidInput(f"output {dst} must be a .parquet file")
+    if method not in METHODS:
+        raise InvalidInput(f"--method {method!r} is not one of: {', '.join(METHODS)}")
     ref = ModelRef.parse(model)
     if workspace is not None and loader is load_model:
         ws = workspace
@@ -95,12 +102,14 @@ def predict_file(
 
     version = pin(ref, _alias_resolver(workspace), workspace)
     predictor = make_predictor(loader(ref.uri_for(version)), ref.name, version)
+    if method == "predict_proba":
+        _check_proba(predictor, keep_columns)
     input_digest, input_size = _digest(src)
 
-    run = _start_run(ref, predictor, src, batch_size, workspace) if record_run else None
+    run = _start_run(ref, predictor, src, batch_size, method, workspace) if record_run else None
     try:
         started = time.perf_counter()
-        rows = _score(predictor, src, dst, batch_size, keep_columns, progress)
+        rows = _score(predictor, src, dst, batch_size, keep_columns, progress, method)
         seconds = time.perf_counter() - started
         output_digest, output_size = _digest(dst)
     except BaseException:
@@ -147,6 +156,7 @@ def _score(
     batch_size: int,
     keep: tuple[str, ...],
     progress: Progress | None,
+    method: str = "predict",
 ) -> int:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -161,9 +171,14 @@ def _score(
             if missing:
                 raise InvalidInput(f"--keep column {missing[0]!r} is not in {src.name}")
             batch = _to_batch(predictor, rb)
-            preds, _ = predictor.predict(batch)
             out = {c: rb.column(c) for c in keep}
-            out["prediction"] = _pred_array(preds)
+            if method == "predict_proba":
+                probs, _ = predictor.predict_proba(batch)
+                for j, name in enumerate(proba_columns(predictor)):
+                    out[name] = pa.array(probs[:, j], pa.float64())
+            else:
+                preds, _ = predictor.predict(batch)
+                out["prediction"] = _pred_array(preds)
             table = pa.table(out)
             if writer is None:
                 writer = pq.ParquetWriter(tmp, table.schema)
@@ -172,7 +187,8 @@ def _score(
             if progress is not None:
                 progress(rb.num_rows)
         if writer is None:  # an empty input still yields a valid (empty) file
-            writer = pq.ParquetWriter(tmp, pa.schema([("prediction", pa.float64())]))
+            names = proba_columns(predictor) if method == "predict_proba" else ["prediction"]
+            writer = pq.ParquetWriter(tmp, pa.schema([(n, pa.float64()) for n in names]))
         writer.close()
         writer = None
         os.replace(tmp, dst)
@@ -264,11 +280,36 @@ def _pred_array(preds: Any) -> pa.Array:
     return pa.FixedSizeListArray.from_arrays(pa.array(flat.ravel()), flat.shape[1])
 
 
+def proba_columns(predictor: Predictor) -> list[str]:
+    """The output columns of ``predict_proba``: ``proba_<class>`` for each class."""
+    return [f"proba_{c}" for c in predictor.classes]
+
+
+def _check_proba(predictor: Predictor, keep: tuple[str, ...]) -> None:
+    if predictor.proba is None:
+        raise InvalidInput(
+            f"model {predictor.spec.name} gives no class probabilities (it has no "
+            "predict_proba); use --method predict"
+        )
+    if not predictor.classes:
+        raise InvalidInput(
+            f"model {predictor.spec.name} does not say its classes (no classes_), so its "
+            "probability columns cannot be named; use --method predict"
+        )
+    clash = sorted(set(keep) & set(proba_columns(predictor)))
+    if clash:
+        raise InvalidInput(
+            f"--keep column {clash[0]!r} has the name of a probability column; "
+            "rename it in the input"
+        )
+
+
 def _start_run(
     ref: ModelRef,
     predictor: Predictor,
     src: Path,
     batch_size: int,
+    method: str,
     workspace: Workspace | None,
 ) -> Any:
     from cairn.tracking.fluent import start_run
@@ -281,6 +322,7 @@ def _start_run(
             "model_version": predictor.version,
             "input": str(src),
             "batch_size": batch_size,
+            "method": method,
         },
         nested=True,
         workspace=workspace,

@@ -18,6 +18,11 @@ prove the columns line up (a classifier can give the same classes on a few rows 
 two columns swapped). Beyond that, the direct call is used only if it gives exactly the
 model's own predictions on the saved input example, without warnings; otherwise every
 request goes through ``model.predict``.
+
+Classifiers also answer ``predict_proba`` (one probability per class, in the order of
+``classes``). It goes through the same estimator as the verified direct call when there
+is one, since the check that proves the column layout holds for every method of that
+estimator, and through the model's own validated ``predict_proba`` otherwise.
 """
 
 from __future__ import annotations
@@ -40,13 +45,18 @@ class Predictor:
     """A model version with its spec.
 
     ``frame`` says whether ``model.predict`` needs a DataFrame; ``direct``, when set, is
-    the verified fast call taking a 2-D array (see the module docstring).
+    the verified fast call taking a 2-D array (see the module docstring). ``proba`` is
+    the call giving class probabilities (None for a model without them), taking what
+    ``direct`` takes when ``proba_direct`` is set, and ``classes`` the class labels.
     """
 
     model: Servable
     spec: ModelSpec
     frame: bool
     direct: Callable[[Any], Any] | None = None
+    proba: Callable[[Any], Any] | None = None
+    proba_direct: bool = False
+    classes: tuple[Any, ...] = ()
 
     @property
     def version(self) -> str:
@@ -61,15 +71,35 @@ class Predictor:
         if batch.rows == 0:
             empty = np.empty((0,), dtype=self.spec.output_dtype)
             return empty, []
+        if self.direct is not None:
+            return self._call(self.direct, batch, False)
+        return self._call(self.model.predict, batch, self.frame)
+
+    def predict_proba(self, batch: Batch) -> tuple[np.ndarray, list[Any]]:
+        """Class probabilities for a validated batch, one column per class of ``classes``.
+
+        Raises:
+            ServingError: (400) the model is not a classifier with ``predict_proba``.
+        """
+        if self.proba is None:
+            raise ServingError(
+                f"model {self.spec.name} gives no class probabilities (it has no "
+                "predict_proba); ask for the predict output",
+                status=400,
+            )
+        if batch.rows == 0:
+            return np.empty((0, len(self.classes))), []
+        return self._call(self.proba, batch, self.frame and not self.proba_direct)
+
+    def _call(
+        self, fn: Callable[[Any], Any], batch: Batch, frame: bool
+    ) -> tuple[np.ndarray, list[Any]]:
         try:
             # Floating-point overflow inside the model (extreme but valid inputs) yields
             # inf or NaN, as numpy computes it; it must not become an error because a
             # process runs with warnings as errors. Non-finite outputs are sent as null.
             with np.errstate(all="ignore"):
-                if self.direct is not None:
-                    result = self.direct(model_input(self.spec, batch, False))
-                else:
-                    result = self.model.predict(model_input(self.spec, batch, self.frame))
+                result = fn(model_input(self.spec, batch, frame))
         except ServingError:
             raise
         except InvalidInput as exc:
@@ -95,7 +125,36 @@ def make_predictor(
     numeric = spec.all_numeric
     frame = spec.kind == "table" and not (numeric and _takes_arrays(model, spec))
     direct = _direct_call(model, spec) if numeric else None
-    return Predictor(model=model, spec=spec, frame=frame, direct=direct)
+    proba, proba_direct, classes = _proba_call(model, direct)
+    return Predictor(
+        model=model,
+        spec=spec,
+        frame=frame,
+        direct=direct,
+        proba=proba,
+        proba_direct=proba_direct,
+        classes=classes,
+    )
+
+
+def _proba_call(
+    model: Servable, direct: Callable[[Any], Any] | None
+) -> tuple[Callable[[Any], Any] | None, bool, tuple[Any, ...]]:
+    """The probability call (direct when ``direct`` is), whether it is direct, the classes."""
+    own = getattr(model, "predict_proba", None)
+    has = getattr(model, "has_proba", callable(own))
+    if not has or not callable(own):
+        return None, False, ()
+    raw = getattr(model, "raw", model)
+    try:
+        classes = tuple(np.asarray(getattr(raw, "classes_", ())).tolist())
+    except Exception:  # an estimator whose classes_ cannot be read: probabilities unnamed
+        classes = ()
+    stripped = getattr(direct, "__self__", None)
+    fast = getattr(stripped, "predict_proba", None)
+    if callable(fast):
+        return fast, True, classes
+    return own, False, classes
 
 
 def _takes_arrays(model: Servable, spec: ModelSpec) -> bool:
@@ -129,6 +188,11 @@ def _direct_call(model: Servable, spec: ModelSpec) -> Callable[[Any], Any] | Non
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             fast = np.asarray(stripped.predict(X))
+        # The reference may warn where the direct call does not (an estimator fitted on
+        # an array, handed a frame with column names 0, 1, ...): that is no reason to
+        # keep the slow call, which would warn on every request.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             slow = np.asarray(model.predict(example))
     except Exception:  # anything unexpected: keep the model's own, validated call
         return None

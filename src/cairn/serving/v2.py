@@ -9,6 +9,10 @@ for binary outputs (``outputs[].parameters.binary_data`` or the request paramete
 ``binary_data_output``): the output tensor then follows a JSON header in raw
 little-endian bytes, with ``Inference-Header-Content-Length`` saying where it starts.
 
+The outputs are ``predict`` and, for classifiers, ``predict_proba`` (one column per
+class); a request names the ones it wants in ``outputs`` (``predict`` when it names
+none), and naming one the model does not have is a ``400``.
+
 A tensor that contradicts itself (a shape that is not a list of at most
 :data:`MAX_DIMS` non-negative integers, dimensions whose product exceeds
 :data:`MAX_ELEMENTS` even when another dimension is 0, data whose length or values do
@@ -27,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from cairn.serving.codec import Batch, table_batch, tensor_batch
+from cairn.serving.predictor import Predictor
 from cairn.serving.spec import V2_TO_NUMPY, ModelSpec, ServingError, v2_datatype
 
 SERVER_NAME = "cairn"
@@ -285,45 +290,107 @@ class BinaryResponse:
     header_length: int
 
 
-def wants_binary(doc: dict[str, Any]) -> bool:
-    """Whether the request asks for its outputs as binary tensor data."""
+PREDICT = "predict"
+PROBA = "predict_proba"
+
+
+def output_metadata(predictor: Predictor) -> list[dict[str, Any]]:
+    """The outputs a request may ask for: ``predict``, and ``predict_proba`` for a
+    classifier (one FP64 column per class, in the order of its ``classes``)."""
+    spec = predictor.spec
+    outputs: list[dict[str, Any]] = [
+        {"name": PREDICT, "datatype": v2_datatype(spec.output_dtype), "shape": [-1]}
+    ]
+    if predictor.proba is not None:
+        proba: dict[str, Any] = {"name": PROBA, "datatype": "FP64", "shape": [-1, -1]}
+        if predictor.classes:
+            proba["shape"] = [-1, len(predictor.classes)]
+            proba["parameters"] = {"classes": [_plain(c) for c in predictor.classes]}
+        outputs.append(proba)
+    return outputs
+
+
+@dataclass(frozen=True)
+class Requested:
+    """One output the response carries, and whether it goes as binary tensor data."""
+
+    name: str
+    binary: bool
+
+
+def requested_outputs(predictor: Predictor, doc: dict[str, Any]) -> list[Requested]:
+    """The outputs ``doc`` asks for, in its order (``predict`` when it names none).
+
+    An output the model does not have is a 400 naming it and the ones it has: leaving
+    it out of the answer would look like success to a caller that reads it by name.
+    """
     params = doc.get("parameters")
-    if isinstance(params, dict) and params.get("binary_data_output") is True:
-        return True
-    outputs = doc.get("outputs")
-    if not isinstance(outputs, list):
-        return False
-    return any(
-        isinstance(o, dict)
-        and isinstance(o.get("parameters"), dict)
-        and o["parameters"].get("binary_data") is True
-        for o in outputs
-    )
+    binary_all = isinstance(params, dict) and params.get("binary_data_output") is True
+    raw = doc.get("outputs")
+    if raw is None:
+        return [Requested(PREDICT, binary_all)]
+    if not isinstance(raw, list):
+        raise ServingError("`outputs` must be a list of objects with a name", status=400)
+    have = [o["name"] for o in output_metadata(predictor)]
+    wanted: list[Requested] = []
+    for i, item in enumerate(raw):
+        name = item.get("name") if isinstance(item, dict) else None
+        if not isinstance(name, str) or not name:
+            raise ServingError(f"outputs[{i}] needs a name: one of {', '.join(have)}", status=400)
+        if name not in have:
+            hint = " (it is not a classifier with predict_proba)" if name == PROBA else ""
+            raise ServingError(
+                f"model {predictor.spec.name} has no output {name!r}{hint}; "
+                f"ask for one of: {', '.join(have)}",
+                status=400,
+            )
+        if any(w.name == name for w in wanted):
+            raise ServingError(f"output {name!r} is asked for twice", status=400)
+        out_params = item.get("parameters")
+        flag = out_params.get("binary_data") if isinstance(out_params, dict) else None
+        wanted.append(Requested(name, binary_all if flag is None else flag is True))
+    if not wanted:
+        return [Requested(PREDICT, binary_all)]
+    return wanted
 
 
 def encode_response(
     spec: ModelSpec,
     version: str,
-    preds: np.ndarray,
-    data: list[Any],
+    wanted: list[Requested],
+    results: dict[str, tuple[np.ndarray, list[Any]]],
     request_id: Any,
-    binary: bool = False,
 ) -> dict[str, Any] | BinaryResponse:
-    datatype = v2_datatype(str(preds.dtype))
-    tensor: dict[str, Any] = {"name": "predict", "shape": list(preds.shape), "datatype": datatype}
-    raw = b""
-    if binary:
-        raw = _to_binary(preds, datatype, data)
-        tensor["parameters"] = {"binary_data_size": len(raw)}
-    else:
-        tensor["data"] = _flat(data, preds.ndim)
-    out: dict[str, Any] = {"model_name": spec.name, "model_version": version, "outputs": [tensor]}
+    """The response document with one tensor per requested output; binary outputs'
+    bytes follow the JSON header in the order the outputs are listed."""
+    tensors: list[dict[str, Any]] = []
+    raws: list[bytes] = []
+    for want in wanted:
+        preds, data = results[want.name]
+        datatype = v2_datatype(str(preds.dtype))
+        tensor: dict[str, Any] = {
+            "name": want.name,
+            "shape": list(preds.shape),
+            "datatype": datatype,
+        }
+        if want.binary:
+            raw = _to_binary(preds, datatype, data)
+            tensor["parameters"] = {"binary_data_size": len(raw)}
+            raws.append(raw)
+        else:
+            tensor["data"] = _flat(data, preds.ndim)
+        tensors.append(tensor)
+    out: dict[str, Any] = {"model_name": spec.name, "model_version": version, "outputs": tensors}
     if request_id is not None:
         out["id"] = request_id
-    if not binary:
+    if not raws:
         return out
     header = json.dumps(out).encode()
-    return BinaryResponse(header + raw, len(header))
+    return BinaryResponse(header + b"".join(raws), len(header))
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _to_binary(preds: np.ndarray, datatype: str, data: list[Any]) -> bytes:
