@@ -10,6 +10,7 @@ generated YAML and checks every ``cairn`` command in it exists.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from cairn.errors import CairnError, InvalidInput
 PROVIDERS: dict[str, str] = {
     "github": ".github/workflows/cairn-model.yml",
     "gitlab": ".gitlab-ci.yml",
+    "jenkins": "Jenkinsfile",
 }
 
 
@@ -76,7 +78,7 @@ def steps(o: CiOptions) -> list[tuple[str, str]]:
 
 
 def render(provider: str, options: CiOptions | None = None) -> str:
-    """The workflow file for ``provider`` (``github`` or ``gitlab``).
+    """The workflow file for ``provider`` (``github``, ``gitlab`` or ``jenkins``).
 
     Example:
         >>> "cairn gate check" in render("github")
@@ -87,6 +89,8 @@ def render(provider: str, options: CiOptions | None = None) -> str:
         return _github(o)
     if provider == "gitlab":
         return _gitlab(o)
+    if provider == "jenkins":
+        return _jenkins(o)
     raise InvalidInput(f"unknown CI provider {provider!r}; use one of: {', '.join(PROVIDERS)}")
 
 
@@ -158,6 +162,70 @@ def _gitlab(o: CiOptions) -> str:
         _indent("- " + body["Install"], 4),
         _indent("- " + body["Promote"], 4),
     ]
+    return "\n".join(parts) + "\n"
+
+
+#: first line of every Jenkins ``sh`` step: each step is a new shell, and pip may not
+#: write the agent's Python (a Docker agent runs as the Jenkins user), so Cairn lives in
+#: a virtual environment in the workspace.
+JENKINS_VENV = ". .venv/bin/activate"
+
+
+def groovy_string(text: str) -> str:
+    """``text`` as a Groovy single-quoted string, triple-quoted when it spans lines.
+
+    Single-quoted Groovy strings do not interpolate ``$``. Backslashes are escaped, and
+    quotes where they could end the string (every one in a one-line string; in a
+    triple-quoted one, each quote followed by a quote or at the end), so the shell
+    receives ``text`` byte for byte, whatever a user passed.
+    """
+    body = text.replace("\\", "\\\\")
+    if "\n" not in text:
+        return "'" + body.replace("'", "\\'") + "'"
+    return "'''" + re.sub(r"'(?='|\Z)", r"\\'", body) + "'''"
+
+
+def _jenkins(o: CiOptions) -> str:
+    parts = [
+        "// Written by `cairn ci init --provider jenkins`. Train, gate, promote.",
+        "// A declarative pipeline; `sh` runs each script with `sh -xe`, so a failing",
+        "// command (a gate that does not pass exits 1) fails the stage and the build.",
+        "pipeline {",
+        f"    agent {{ docker {{ image {groovy_string(f'python:{o.python}')} }} }}",
+        "    options { disableConcurrentBuilds() }",
+        "    environment {",
+        "        CAIRN_USER = 'ci'",
+        "        CI_COMMIT = \"${env.GIT_COMMIT ?: 'unknown'}\"",
+        "        PIP_NO_CACHE_DIR = '1'",
+        "        // Point these at shared stores so the registry outlives the build:",
+        "        // CAIRN_TRACKING_URI = credentials('cairn-tracking-uri')",
+        "        // CAIRN_ARTIFACT_URI = credentials('cairn-artifact-uri')",
+        "    }",
+        "    stages {",
+    ]
+    for title, script in steps(o):
+        if title == "Install":
+            script = f"python3 -m venv .venv\n{JENKINS_VENV}\n{script}"
+        else:
+            script = f"{JENKINS_VENV}\n{script}"
+        parts.append(f"        stage({groovy_string(title)}) {{")
+        if title == "Promote":
+            # `branch` needs a multibranch job; GIT_BRANCH covers a plain pipeline job.
+            parts += [
+                "            when {",
+                "                anyOf {",
+                "                    branch 'main'",
+                "                    expression { env.GIT_BRANCH in ['main', 'origin/main'] }",
+                "                }",
+                "            }",
+            ]
+        parts += [
+            "            steps {",
+            f"                sh {groovy_string(chr(10) + script + chr(10))}",
+            "            }",
+            "        }",
+        ]
+    parts += ["    }", "}"]
     return "\n".join(parts) + "\n"
 
 
