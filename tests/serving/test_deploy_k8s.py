@@ -268,8 +268,6 @@ BAD_OPTIONS = [
     (["--image", "iris@sha256:1234"], "a digest reference is NAME@sha256:<64 hex digits>"),
     (["--image-pull-policy", "Sometimes"], "use one of Always, IfNotPresent, Never"),
     (["--min-replicas", "5", "--max-replicas", "2"], "need 1 <= --min-replicas (5)"),
-    (["--replicas", "0"], "--replicas 0: need at least 1"),
-    (["--cpu-target", "250"], "--cpu-target 250: need a percent from 1 to 100"),
 ]
 
 
@@ -285,6 +283,26 @@ def test_deploy_refuses_a_bad_value_with_one_line_and_writes_nothing(
     assert proc.stderr.startswith("error: ") and len(proc.stderr.strip().splitlines()) == 1
     assert message in proc.stderr
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("replicas", 0, "--replicas 0: need at least 1"),
+        ("cpu_target", 250, "--cpu-target 250: need a percent from 1 to 100"),
+        ("namespace", "default ", "--namespace 'default ' is not a DNS-1123 label"),
+    ],
+)
+def test_the_python_api_refuses_what_the_command_line_refuses(
+    field: str, value: Any, message: str
+) -> None:
+    """The command line stops some values as usage errors; a caller of the library
+    function gets the same refusal from the domain."""
+    from cairn.errors import InvalidInput
+    from cairn.serving.k8s import K8sOptions, manifests
+
+    with pytest.raises(InvalidInput, match=re.escape(message)):
+        manifests("iris", "1", "r/iris:1", K8sOptions(**{field: value}))
 
 
 def test_a_model_name_cut_at_a_hyphen_still_makes_valid_names() -> None:

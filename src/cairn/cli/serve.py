@@ -212,10 +212,15 @@ def build(
     "--image", help="Container image with a fixed tag or digest (default: cairn-NAME:VERSION)."
 )
 @click.option("--namespace", help="Kubernetes namespace (default: kubectl's current one).")
-@click.option("--replicas", type=int, default=2, help="Initial replicas.")
-@click.option("--min-replicas", type=int, default=2, help="Autoscaler minimum.")
-@click.option("--max-replicas", type=int, default=10, help="Autoscaler maximum.")
-@click.option("--cpu-target", type=int, default=70, help="Target CPU utilization, percent.")
+@click.option("--replicas", type=click.IntRange(min=1), default=2, help="Initial replicas.")
+@click.option("--min-replicas", type=click.IntRange(min=1), default=2, help="Autoscaler minimum.")
+@click.option("--max-replicas", type=click.IntRange(min=1), default=10, help="Autoscaler maximum.")
+@click.option(
+    "--cpu-target",
+    type=click.IntRange(1, 100),
+    default=70,
+    help="Target CPU utilization, percent.",
+)
 @click.option("--cpu-request", default="500m", help="CPU each pod is guaranteed.")
 @click.option("--cpu-limit", default="2", help="CPU each pod may use at most.")
 @click.option("--memory-request", default="512Mi", help="Memory each pod is guaranteed.")

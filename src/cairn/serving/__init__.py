@@ -14,7 +14,8 @@ Modules, one concept each:
     metrics      Prometheus metrics in a per-app registry
     predlog      hourly-partitioned Parquet prediction log and ``read_log``
     batch        ``cairn predict``: streaming batch scoring
-    deploy       ``cairn build`` (Docker context) and ``cairn deploy k8s`` manifests
+    deploy       ``cairn build`` (Docker context) and ``cairn deploy k8s`` (writing)
+    k8s          Kubernetes manifests within the restricted Pod Security profile
 
 Names below are imported lazily, so ``import cairn.serving`` stays cheap.
 """
