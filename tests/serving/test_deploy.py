@@ -143,7 +143,7 @@ def test_ci_init_installs_cairn_mlops_at_this_version() -> None:
     import cairn
     from cairn.registry.ci import render
 
-    for provider in ("github", "gitlab"):
+    for provider in ("github", "gitlab", "jenkins"):
         text = render(provider)
         installs = [line.strip(" -") for line in text.splitlines() if "pip install" in line]
         assert installs
