@@ -109,9 +109,11 @@ def arguments(call: Node) -> list[Node]:
 def outline(source: bytes) -> dict[str, Any]:
     tree = Parser(Language(tree_sitter_groovy.language())).parse(source)
     result: dict[str, Any] = {"errors": errors(tree.root_node), "top": [], "stages": []}
-    (pipeline,) = [c for c in calls(tree.root_node) if name_of(c) == "pipeline"]
-    body = closure_of(pipeline)
-    assert body is not None
+    pipelines = [c for c in calls(tree.root_node) if name_of(c) == "pipeline"]
+    body = closure_of(pipelines[0]) if len(pipelines) == 1 else None
+    if body is None:
+        result["errors"].append(f"expected one `pipeline {{ ... }}` block, found {len(pipelines)}")
+        return result
     for call in calls(body):
         result["top"].append(name_of(call))
         if name_of(call) != "stages":
