@@ -153,18 +153,32 @@ HOSTILE_TRAIN = (
 )
 
 
-def test_a_hostile_train_command_reaches_the_jenkins_shell_byte_for_byte(
-    tmp_path: Path,
+ONE_LINE_TRAINS = [
+    'python train.py --note "a: b" --tag it\'s # fast',
+    '"quoted" first: {x}',
+    "python train.py --path C:\\data ${HOME} '''",
+]
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize(
+    "train", [*ONE_LINE_TRAINS, HOSTILE_TRAIN], ids=["colon", "quote", "groovy", "hostile"]
+)
+def test_a_train_command_reaches_the_shell_exactly_as_given(
+    provider: str, train: str, tmp_path: Path
 ) -> None:
-    """Quotes, backslashes, `${...}` and a closing `'''` in --train cannot end the Groovy
-    string early, add a stage, or be interpolated by Groovy: the shell gets the text."""
-    path = tmp_path / "Jenkinsfile"
-    path.write_text(render("jenkins", CiOptions(train=HOSTILE_TRAIN)), encoding="utf-8")
-    outline = jenkins_outline(path)
-    assert outline["errors"] == []
-    assert [s["name"] for s in outline["stages"]] == [t for t, _ in steps(CiOptions())]
-    train = next(s for s in outline["stages"] if s["name"] == "Train")
-    assert train["sh"] == [f"\n. .venv/bin/activate\n{HOSTILE_TRAIN}\n"]
+    """Quotes, `: `, ` #`, backslashes, `${...}` and a closing `'''` in --train cannot end
+    a string early, turn a YAML item into a mapping or a comment, add a Jenkins stage, or
+    be interpolated by Groovy: every provider's shell gets the text as given."""
+    path = tmp_path / "workflow"
+    path.write_text(render(provider, CiOptions(train=train)), encoding="utf-8")
+    scripts = workflow_scripts(provider, path)
+    if provider == "jenkins":
+        stages = jenkins_outline(path)["stages"]
+        assert [s["name"] for s in stages] == [t for t, _ in steps(CiOptions())]
+        assert scripts[1] == f"\n. .venv/bin/activate\n{train}\n"
+    else:
+        assert scripts[1].rstrip("\n") == train
 
 
 def _shim(bin_dir: Path) -> None:

@@ -131,6 +131,23 @@ def _github(o: CiOptions) -> str:
     return "\n".join(parts) + "\n"
 
 
+def _yaml_item(script: str) -> str:
+    """A ``script:`` list item holding ``script`` exactly: a plain ``- cmd`` would turn
+    ``a: b`` into a mapping and drop everything after `` #`` as a comment."""
+    import yaml
+
+    if "\n" in script:
+        return "    - |\n" + _indent(script, 6)
+    plain = f"- {script}"
+    try:
+        if yaml.safe_load(plain) == [script]:
+            return "    " + plain
+    except yaml.YAMLError:
+        pass
+    # Single-quoted YAML knows one escape, '' for ', so the text stays as written.
+    return "    - '" + script.replace("'", "''") + "'"
+
+
 def _gitlab(o: CiOptions) -> str:
     body = {title: script for title, script in steps(o)}
     parts = [
@@ -143,8 +160,8 @@ def _gitlab(o: CiOptions) -> str:
         "train:",
         "  stage: train",
         "  script:",
-        _indent("- " + body["Install"], 4),
-        _indent("- " + body["Train"], 4),
+        _yaml_item(body["Install"]),
+        _yaml_item(body["Train"]),
         "    - |",
         _indent(body["Register the best run's model"], 6),
         "  artifacts:",
@@ -152,15 +169,15 @@ def _gitlab(o: CiOptions) -> str:
         "gate:",
         "  stage: gate",
         "  script:",
-        _indent("- " + body["Install"], 4),
-        _indent("- " + body["Quality gate"], 4),
+        _yaml_item(body["Install"]),
+        _yaml_item(body["Quality gate"]),
         "promote:",
         "  stage: promote",
         "  rules:",
         "    - if: $CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH",
         "  script:",
-        _indent("- " + body["Install"], 4),
-        _indent("- " + body["Promote"], 4),
+        _yaml_item(body["Install"]),
+        _yaml_item(body["Promote"]),
     ]
     return "\n".join(parts) + "\n"
 
