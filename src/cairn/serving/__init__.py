@@ -37,6 +37,7 @@ _EXPORTS = {
     "predict_file": "cairn.serving.batch",
     "write_build_context": "cairn.serving.deploy",
     "write_k8s_manifests": "cairn.serving.deploy",
+    "K8sOptions": "cairn.serving.k8s",
 }
 
 __all__ = sorted(_EXPORTS)
