@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from serving_helpers import IRIS_COLUMNS, AsgiClient, iris_frame
 
 from cairn.distribution import requirement_name, wheel_metadata
@@ -144,7 +143,7 @@ def test_ci_init_installs_cairn_mlops_at_this_version() -> None:
     import cairn
     from cairn.registry.ci import render
 
-    for provider in ("github", "gitlab"):
+    for provider in ("github", "gitlab", "jenkins"):
         text = render(provider)
         installs = [line.strip(" -") for line in text.splitlines() if "pip install" in line]
         assert installs
@@ -171,37 +170,6 @@ def test_the_built_model_directory_serves_under_its_name_and_version(
     assert resp.status_code == 200 and resp.headers["x-model-version"] == "1"
     assert client.get("/v2/models/iris").json()["inputs"][0]["name"] == IRIS_COLUMNS[0]
     assert not app.router.primary.follows_alias
-
-
-def test_k8s_manifests_parse_with_probes_and_scrape_annotations(iris: Any, tmp_path: Path) -> None:
-    from cairn.serving.deploy import write_k8s_manifests
-
-    paths = write_k8s_manifests("iris@production", tmp_path / "k8s", image="reg.example/iris:1")
-    docs = {p.stem: yaml.safe_load(p.read_text()) for p in paths}
-    assert set(docs) == {"deployment", "service", "hpa"}
-    dep = docs["deployment"]
-    assert dep["kind"] == "Deployment" and dep["apiVersion"] == "apps/v1"
-    pod = dep["spec"]["template"]
-    assert pod["metadata"]["annotations"]["prometheus.io/scrape"] == "true"
-    assert pod["metadata"]["annotations"]["prometheus.io/path"] == "/metrics"
-    (container,) = pod["spec"]["containers"]
-    assert container["image"] == "reg.example/iris:1"
-    assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
-    assert container["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
-    assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
-    assert pod["spec"]["securityContext"]["runAsUser"] == 10001
-    locked = container["securityContext"]
-    assert locked["readOnlyRootFilesystem"] is True and locked["capabilities"] == {"drop": ["ALL"]}
-    assert locked["allowPrivilegeEscalation"] is False
-    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
-    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
-    assert set(mounts) == {"/tmp", "/srv/cairn/predictions"} and set(mounts.values()) <= set(
-        volumes
-    )
-    labels = dep["spec"]["selector"]["matchLabels"]
-    assert docs["service"]["spec"]["selector"] == labels
-    assert docs["hpa"]["spec"]["scaleTargetRef"]["name"] == dep["metadata"]["name"]
-    assert docs["hpa"]["apiVersion"] == "autoscaling/v2"
 
 
 def test_build_and_deploy_commands_write_files_and_refuse_unknown_models(

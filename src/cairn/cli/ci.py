@@ -12,7 +12,7 @@ app = Group("ci", help="Write CI workflow templates.")
 
 
 @app.command("init")
-@click.option("--provider", "-p", required=True, help="github or gitlab.")
+@click.option("--provider", "-p", required=True, help="github, gitlab or jenkins.")
 @click.option("--model", "-m", default="model", help="Registered model name.")
 @click.option("--experiment", "-e", default="Default", help="Experiment the training logs to.")
 @click.option("--train", default="python train.py", help="Training command.")

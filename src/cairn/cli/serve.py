@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -216,8 +217,10 @@ def build(
     default=Path("k8s"),
     help="Folder for the manifests.",
 )
-@click.option("--image", help="Container image (default: cairn-NAME:VERSION).")
-@click.option("--namespace", help="Kubernetes namespace.")
+@click.option(
+    "--image", help="Container image with a fixed tag or digest (default: cairn-NAME:VERSION)."
+)
+@click.option("--namespace", help="Kubernetes namespace (default: kubectl's current one).")
 @click.option("--replicas", type=click.IntRange(min=1), default=2, help="Initial replicas.")
 @click.option("--min-replicas", type=click.IntRange(min=1), default=2, help="Autoscaler minimum.")
 @click.option("--max-replicas", type=click.IntRange(min=1), default=10, help="Autoscaler maximum.")
@@ -227,28 +230,29 @@ def build(
     default=70,
     help="Target CPU utilization, percent.",
 )
-def k8s(
-    model: str,
-    out: Path,
-    image: str | None,
-    namespace: str | None,
-    replicas: int,
-    min_replicas: int,
-    max_replicas: int,
-    cpu_target: int,
-) -> None:
-    """Write Deployment, Service and HorizontalPodAutoscaler manifests."""
+@click.option("--cpu-request", default="500m", help="CPU each pod is guaranteed.")
+@click.option("--cpu-limit", default="2", help="CPU each pod may use at most.")
+@click.option("--memory-request", default="512Mi", help="Memory each pod is guaranteed.")
+@click.option("--memory-limit", default="1Gi", help="Memory each pod may use at most.")
+@click.option(
+    "--predictions-pvc",
+    help="Existing PersistentVolumeClaim for the prediction log (default: an emptyDir, "
+    "lost with the pod).",
+)
+@click.option(
+    "--network-policy",
+    is_flag=True,
+    help="Also write a NetworkPolicy admitting ingress to the serving port only.",
+)
+@click.option(
+    "--image-pull-policy",
+    help="Always, IfNotPresent or Never (default: Always for a tag, IfNotPresent for a digest).",
+)
+def k8s(model: str, out: Path, image: str | None, **options: Any) -> None:
+    """Write Deployment, Service and HorizontalPodAutoscaler manifests (restricted profile)."""
     from cairn.serving.deploy import write_k8s_manifests
+    from cairn.serving.k8s import K8sOptions
 
-    paths = write_k8s_manifests(
-        model,
-        out,
-        image=image,
-        namespace=namespace,
-        replicas=replicas,
-        min_replicas=min_replicas,
-        max_replicas=max_replicas,
-        cpu_target=cpu_target,
-    )
+    paths = write_k8s_manifests(model, out, image=image, options=K8sOptions(**options))
     click.echo("wrote " + ", ".join(str(p) for p in paths))
     click.echo(f"next: kubectl apply -f {out}")

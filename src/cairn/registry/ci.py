@@ -10,6 +10,7 @@ generated YAML and checks every ``cairn`` command in it exists.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from cairn.errors import CairnError, InvalidInput
 PROVIDERS: dict[str, str] = {
     "github": ".github/workflows/cairn-model.yml",
     "gitlab": ".gitlab-ci.yml",
+    "jenkins": "Jenkinsfile",
 }
 
 
@@ -76,7 +78,7 @@ def steps(o: CiOptions) -> list[tuple[str, str]]:
 
 
 def render(provider: str, options: CiOptions | None = None) -> str:
-    """The workflow file for ``provider`` (``github`` or ``gitlab``).
+    """The workflow file for ``provider`` (``github``, ``gitlab`` or ``jenkins``).
 
     Example:
         >>> "cairn gate check" in render("github")
@@ -87,6 +89,8 @@ def render(provider: str, options: CiOptions | None = None) -> str:
         return _github(o)
     if provider == "gitlab":
         return _gitlab(o)
+    if provider == "jenkins":
+        return _jenkins(o)
     raise InvalidInput(f"unknown CI provider {provider!r}; use one of: {', '.join(PROVIDERS)}")
 
 
@@ -127,6 +131,23 @@ def _github(o: CiOptions) -> str:
     return "\n".join(parts) + "\n"
 
 
+def _yaml_item(script: str) -> str:
+    """A ``script:`` list item holding ``script`` exactly: a plain ``- cmd`` would turn
+    ``a: b`` into a mapping and drop everything after `` #`` as a comment."""
+    import yaml
+
+    if "\n" in script:
+        return "    - |\n" + _indent(script, 6)
+    plain = f"- {script}"
+    try:
+        if yaml.safe_load(plain) == [script]:
+            return "    " + plain
+    except yaml.YAMLError:
+        pass
+    # Single-quoted YAML knows one escape, '' for ', so the text stays as written.
+    return "    - '" + script.replace("'", "''") + "'"
+
+
 def _gitlab(o: CiOptions) -> str:
     body = {title: script for title, script in steps(o)}
     parts = [
@@ -139,8 +160,8 @@ def _gitlab(o: CiOptions) -> str:
         "train:",
         "  stage: train",
         "  script:",
-        _indent("- " + body["Install"], 4),
-        _indent("- " + body["Train"], 4),
+        _yaml_item(body["Install"]),
+        _yaml_item(body["Train"]),
         "    - |",
         _indent(body["Register the best run's model"], 6),
         "  artifacts:",
@@ -148,16 +169,80 @@ def _gitlab(o: CiOptions) -> str:
         "gate:",
         "  stage: gate",
         "  script:",
-        _indent("- " + body["Install"], 4),
-        _indent("- " + body["Quality gate"], 4),
+        _yaml_item(body["Install"]),
+        _yaml_item(body["Quality gate"]),
         "promote:",
         "  stage: promote",
         "  rules:",
         "    - if: $CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH",
         "  script:",
-        _indent("- " + body["Install"], 4),
-        _indent("- " + body["Promote"], 4),
+        _yaml_item(body["Install"]),
+        _yaml_item(body["Promote"]),
     ]
+    return "\n".join(parts) + "\n"
+
+
+#: first line of every Jenkins ``sh`` step: each step is a new shell, and pip may not
+#: write the agent's Python (a Docker agent runs as the Jenkins user), so Cairn lives in
+#: a virtual environment in the workspace.
+JENKINS_VENV = ". .venv/bin/activate"
+
+
+def groovy_string(text: str) -> str:
+    """``text`` as a Groovy single-quoted string, triple-quoted when it spans lines.
+
+    Single-quoted Groovy strings do not interpolate ``$``. Backslashes are escaped, and
+    quotes where they could end the string (every one in a one-line string; in a
+    triple-quoted one, each quote followed by a quote or at the end), so the shell
+    receives ``text`` byte for byte, whatever a user passed.
+    """
+    body = text.replace("\\", "\\\\")
+    if "\n" not in text:
+        return "'" + body.replace("'", "\\'") + "'"
+    return "'''" + re.sub(r"'(?='|\Z)", r"\\'", body) + "'''"
+
+
+def _jenkins(o: CiOptions) -> str:
+    parts = [
+        "// Written by `cairn ci init --provider jenkins`. Train, gate, promote.",
+        "// A declarative pipeline; `sh` runs each script with `sh -xe`, so a failing",
+        "// command (a gate that does not pass exits 1) fails the stage and the build.",
+        "pipeline {",
+        f"    agent {{ docker {{ image {groovy_string(f'python:{o.python}')} }} }}",
+        "    options { disableConcurrentBuilds() }",
+        "    environment {",
+        "        CAIRN_USER = 'ci'",
+        "        CI_COMMIT = \"${env.GIT_COMMIT ?: 'unknown'}\"",
+        "        PIP_NO_CACHE_DIR = '1'",
+        "        // Point these at shared stores so the registry outlives the build:",
+        "        // CAIRN_TRACKING_URI = credentials('cairn-tracking-uri')",
+        "        // CAIRN_ARTIFACT_URI = credentials('cairn-artifact-uri')",
+        "    }",
+        "    stages {",
+    ]
+    for title, script in steps(o):
+        if title == "Install":
+            script = f"python3 -m venv .venv\n{JENKINS_VENV}\n{script}"
+        else:
+            script = f"{JENKINS_VENV}\n{script}"
+        parts.append(f"        stage({groovy_string(title)}) {{")
+        if title == "Promote":
+            # `branch` needs a multibranch job; GIT_BRANCH covers a plain pipeline job.
+            parts += [
+                "            when {",
+                "                anyOf {",
+                "                    branch 'main'",
+                "                    expression { env.GIT_BRANCH in ['main', 'origin/main'] }",
+                "                }",
+                "            }",
+            ]
+        parts += [
+            "            steps {",
+            f"                sh {groovy_string(chr(10) + script + chr(10))}",
+            "            }",
+            "        }",
+        ]
+    parts += ["    }", "}"]
     return "\n".join(parts) + "\n"
 
 

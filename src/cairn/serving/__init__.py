@@ -14,7 +14,8 @@ Modules, one concept each:
     metrics      Prometheus metrics in a per-app registry
     predlog      hourly-partitioned Parquet prediction log and ``read_log``
     batch        ``cairn predict``: streaming batch scoring
-    deploy       ``cairn build`` (Docker context) and ``cairn deploy k8s`` manifests
+    deploy       ``cairn build`` (Docker context) and ``cairn deploy k8s`` (writing)
+    k8s          Kubernetes manifests within the restricted Pod Security profile
 
 Names below are imported lazily, so ``import cairn.serving`` stays cheap.
 """
@@ -36,6 +37,7 @@ _EXPORTS = {
     "predict_file": "cairn.serving.batch",
     "write_build_context": "cairn.serving.deploy",
     "write_k8s_manifests": "cairn.serving.deploy",
+    "K8sOptions": "cairn.serving.k8s",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -9,10 +9,10 @@ as user 10001, with a ``HEALTHCHECK`` on ``/v2/health/ready``. The image serves 
 immutable version: promotion means building and rolling out a new image (or running
 ``cairn serve`` against a shared workspace, which follows the alias).
 
-``cairn deploy k8s churn@production -o k8s/`` writes a Deployment (readiness and
-liveness probes on the v2 health endpoints, Prometheus scrape annotations, non-root
-read-only security context with every capability dropped), a Service and a
-HorizontalPodAutoscaler.
+``cairn deploy k8s churn@production -o k8s/`` writes a Deployment, a Service, a
+HorizontalPodAutoscaler and optionally a NetworkPolicy (see :mod:`cairn.serving.k8s`):
+pods within the "restricted" Pod Security profile, probes on the v2 health endpoints,
+Prometheus scrape annotations, resource requests and limits.
 """
 
 from __future__ import annotations
@@ -26,11 +26,14 @@ import tempfile
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from cairn import distribution
 from cairn.errors import InvalidInput
 from cairn.serving.reload import ModelRef, pin
+
+if TYPE_CHECKING:
+    from cairn.serving.k8s import K8sOptions
 
 DEFAULT_BASE_IMAGE = f"python:{sys.version_info.major}.{sys.version_info.minor}-slim"
 PORT = 8080
@@ -78,13 +81,15 @@ def _resolve(model: str) -> tuple[ModelRef, str]:
     return ref, version
 
 
-def _slug(text: str) -> str:
-    slug = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
-    return slug[:50] or "model"
+def slug(text: str) -> str:
+    """``text`` as lowercase letters, digits and single hyphens, at most 50 characters."""
+    cleaned = re.sub(r"[^a-z0-9-]+", "-", text.lower())
+    # Strip after cutting: a hyphen at the cut would make an invalid Kubernetes name.
+    return cleaned.strip("-")[:50].strip("-") or "model"
 
 
 def default_image(name: str, version: str) -> str:
-    return f"cairn-{_slug(name)}:{version}"
+    return f"cairn-{slug(name)}:{version}"
 
 
 def write_build_context(
@@ -251,160 +256,46 @@ ENTRYPOINT ["/bin/sh", "-c", {json.dumps(serve)}]
 # -- Kubernetes ----------------------------------------------------------------------------
 
 
-def k8s_manifests(
-    name: str,
-    version: str,
-    image: str,
-    *,
-    namespace: str | None = None,
-    replicas: int = 2,
-    min_replicas: int = 2,
-    max_replicas: int = 10,
-    cpu_target: int = 70,
-    cpu_request: str = "500m",
-    memory_request: str = "512Mi",
-    memory_limit: str = "1Gi",
-) -> dict[str, dict[str, Any]]:
-    """The three manifests as dicts: ``deployment``, ``service``, ``hpa``."""
-    if not 1 <= min_replicas <= max_replicas:
-        raise InvalidInput(
-            f"replicas: need 1 <= --min-replicas ({min_replicas}) "
-            f"<= --max-replicas ({max_replicas})"
-        )
-    app = f"cairn-{_slug(name)}"
-    labels = {"app.kubernetes.io/name": app, "app.kubernetes.io/part-of": "cairn"}
-    meta: dict[str, Any] = {"name": app, "labels": {**labels, "cairn/model-version": str(version)}}
-    if namespace:
-        meta["namespace"] = namespace
-    probe = {
-        "httpGet": {"path": "/v2/health/ready", "port": "http"},
-        "periodSeconds": 5,
-        "timeoutSeconds": 2,
-    }
-    deployment = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": meta,
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "strategy": {
-                "type": "RollingUpdate",
-                "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
-            },
-            "template": {
-                "metadata": {
-                    "labels": {**labels, "cairn/model-version": str(version)},
-                    "annotations": {
-                        "prometheus.io/scrape": "true",
-                        "prometheus.io/port": str(PORT),
-                        "prometheus.io/path": "/metrics",
-                    },
-                },
-                "spec": {
-                    "securityContext": {
-                        "runAsNonRoot": True,
-                        "runAsUser": UID,
-                        "runAsGroup": UID,
-                        "fsGroup": UID,
-                    },
-                    "terminationGracePeriodSeconds": 40,
-                    "containers": [
-                        {
-                            "name": "model",
-                            "image": image,
-                            "ports": [{"name": "http", "containerPort": PORT}],
-                            "readinessProbe": {**probe, "initialDelaySeconds": 3},
-                            "livenessProbe": {
-                                "httpGet": {"path": "/v2/health/live", "port": "http"},
-                                "initialDelaySeconds": 10,
-                                "periodSeconds": 10,
-                                "timeoutSeconds": 2,
-                                "failureThreshold": 3,
-                            },
-                            "resources": {
-                                "requests": {"cpu": cpu_request, "memory": memory_request},
-                                "limits": {"memory": memory_limit},
-                            },
-                            # The image needs no writable root: /tmp and the prediction
-                            # log are the only paths written (tests/serving/
-                            # test_docker_image.py runs it this way).
-                            "securityContext": {
-                                "allowPrivilegeEscalation": False,
-                                "readOnlyRootFilesystem": True,
-                                "capabilities": {"drop": ["ALL"]},
-                            },
-                            "volumeMounts": [
-                                {"name": "tmp", "mountPath": "/tmp"},
-                                {"name": "predictions", "mountPath": PREDICTIONS_DIR},
-                            ],
-                        }
-                    ],
-                    "volumes": [
-                        {"name": "tmp", "emptyDir": {}},
-                        {"name": "predictions", "emptyDir": {}},
-                    ],
-                },
-            },
-        },
-    }
-    service = {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {k: v for k, v in meta.items() if k != "labels"} | {"labels": labels},
-        "spec": {
-            "selector": labels,
-            "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
-            "type": "ClusterIP",
-        },
-    }
-    hpa = {
-        "apiVersion": "autoscaling/v2",
-        "kind": "HorizontalPodAutoscaler",
-        "metadata": {k: v for k, v in meta.items() if k != "labels"} | {"labels": labels},
-        "spec": {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": app},
-            "minReplicas": min_replicas,
-            "maxReplicas": max_replicas,
-            "metrics": [
-                {
-                    "type": "Resource",
-                    "resource": {
-                        "name": "cpu",
-                        "target": {"type": "Utilization", "averageUtilization": cpu_target},
-                    },
-                }
-            ],
-        },
-    }
-    return {"deployment": deployment, "service": service, "hpa": hpa}
-
-
 def write_k8s_manifests(
     model: str,
     out: str | Path,
     *,
     image: str | None = None,
-    **options: Any,
+    options: K8sOptions | None = None,
 ) -> list[Path]:
-    """Write ``deployment.yaml``, ``service.yaml`` and ``hpa.yaml`` for ``model``.
+    """Write ``deployment.yaml``, ``service.yaml``, ``hpa.yaml`` (and with
+    ``options.network_policy``, ``networkpolicy.yaml``) for ``model``.
+
+    Every option is checked before anything is written. A ``networkpolicy.yaml`` that an
+    earlier run wrote into ``out`` is removed when this run asks for none, so
+    ``kubectl apply -f out`` applies exactly what was asked for.
 
     Example:
         >>> write_k8s_manifests("churn@production", "k8s/", image="registry.example/churn:3")
     """
     import yaml
 
+    from cairn.serving import k8s
+
     ref, version = _resolve(model)
-    docs = k8s_manifests(ref.name, version, image or default_image(ref.name, version), **options)
+    docs = k8s.manifests(ref.name, version, image or default_image(ref.name, version), options)
     outdir = Path(out)
     outdir.mkdir(parents=True, exist_ok=True)
+    header = f"# cairn deploy k8s {ref.name}@{ref.alias or version} (version {version})\n"
     written = []
     for key, doc in docs.items():
         path = outdir / f"{key}.yaml"
-        path.write_text(
-            f"# cairn deploy k8s {ref.name}@{ref.alias or version} (version {version})\n"
-            + yaml.safe_dump(doc, sort_keys=False),
-            encoding="utf-8",
-        )
+        tmp = outdir / f".{key}.yaml.tmp"
+        tmp.write_text(header + yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+        tmp.replace(path)
         written.append(path)
+    for key in k8s.FILES:
+        stale = outdir / f"{key}.yaml"
+        if key not in docs and stale.is_file() and _written_by_cairn(stale):
+            stale.unlink()
     return written
+
+
+def _written_by_cairn(path: Path) -> bool:
+    with path.open(encoding="utf-8", errors="replace") as fh:
+        return fh.readline().startswith("# cairn deploy k8s ")
