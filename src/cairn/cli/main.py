@@ -54,7 +54,11 @@ COMMANDS: list[tuple[str, str, str]] = [
         "cairn.cli.serve:build",
         "Write a Docker build context that serves one model version.",
     ),
-    ("scheduler", "cairn.cli.schedule:scheduler", "Start scheduled pipelines when they are due."),
+    (
+        "scheduler",
+        "cairn.cli.schedule:scheduler",
+        "Run the schedules of this workspace until stopped (Ctrl-C or SIGTERM).",
+    ),
 ]
 #: Command groups: (name, "module:click.Group attribute", help).
 GROUPS: list[tuple[str, str, str]] = [

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cairn.errors import InvalidInput, NotFound
+from cairn.errors import ConfigError, InvalidInput, NotFound
 from cairn.store.schedules import Claim, NewSchedule, Schedule, check_schedule_name
 from cairn.types import now_ms
 
@@ -57,10 +57,19 @@ def store(workspace: Workspace | None = None) -> ScheduleStore:
 # -- cron ------------------------------------------------------------------------------
 
 
+def _croniter() -> Any:
+    try:
+        from croniter import croniter
+    except ModuleNotFoundError:
+        raise ConfigError(
+            "cron schedules need the croniter package: pip install 'cairn-mlops[schedules]'"
+        ) from None
+    return croniter
+
+
 def check_cron(expression: str) -> str:
     """``expression`` if it is a five-field cron expression; ``InvalidInput`` otherwise."""
-    from croniter import croniter
-
+    croniter = _croniter()
     fields = expression.split()
     if len(fields) != 5 or not croniter.is_valid(expression):
         raise InvalidInput(
@@ -87,8 +96,7 @@ def due_slot(schedule: Schedule, now: int) -> dt.datetime | None:
     fired slot; ``None`` when nothing is due (or the schedule is a dataset trigger)."""
     if schedule.cron is None:
         return None
-    from croniter import croniter
-
+    croniter = _croniter()
     moment = dt.datetime.fromtimestamp(now / 1000, tz=check_timezone(schedule.timezone))
     previous: dt.datetime = croniter(schedule.cron, moment).get_prev(dt.datetime)
     # get_prev is strictly before ``moment``: a slot exactly at ``now`` is the next one.
@@ -101,8 +109,7 @@ def next_slot(schedule: Schedule, now: int) -> dt.datetime | None:
     """The first cron slot after ``now`` (for ``cairn schedule ls``)."""
     if schedule.cron is None:
         return None
-    from croniter import croniter
-
+    croniter = _croniter()
     moment = dt.datetime.fromtimestamp(now / 1000, tz=check_timezone(schedule.timezone))
     result: dt.datetime = croniter(schedule.cron, moment).get_next(dt.datetime)
     return result

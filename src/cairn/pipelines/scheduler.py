@@ -51,6 +51,14 @@ _MAX_ERROR = 2000
 Runner = Callable[..., Any]
 Clock = Callable[[], int]
 
+_local = threading.local()
+
+
+def current_firing() -> Firing | None:
+    """The firing whose pipeline runs on this thread (its slot is ``fire_key`` and
+    ``fire_time``), or ``None`` outside a scheduled run."""
+    return getattr(_local, "firing", None)
+
 
 def load_runner(path: str = DEFAULT_RUNNER) -> Runner:
     """Import the pipeline runner named ``module:function`` (or ``module.function``)."""
@@ -199,6 +207,7 @@ class Scheduler:
         thread.start()
 
     def _fire(self, schedule: Schedule, firing: Firing) -> None:
+        _local.firing = firing
         try:
             result = self.runner(
                 schedule.pipeline,
