@@ -47,6 +47,8 @@ if TYPE_CHECKING:
         set_tags,
         start_run,
     )
+    from cairn.tuning.search import tune
+    from cairn.tuning.select import select_model
     from cairn.types import Experiment, Metric, Run, RunStatus
 
 __all__ = [
@@ -73,9 +75,11 @@ __all__ = [
     "log_param",
     "log_params",
     "search_runs",
+    "select_model",
     "set_tag",
     "set_tags",
     "start_run",
+    "tune",
 ]
 
 _FLUENT = (
@@ -98,6 +102,8 @@ LAZY: list[tuple[str, str]] = [
     ("tuning", "cairn.tuning"),
     ("monitoring", "cairn.monitoring"),
     ("log_model", "cairn.models:log_model"),
+    ("tune", "cairn.tuning.search:tune"),
+    ("select_model", "cairn.tuning.select:select_model"),
 ]
 
 
