@@ -202,6 +202,7 @@ def test_a_search_where_every_trial_returns_nan_says_so(workspace: Workspace) ->
         cairn.tune(lambda trial: float("nan"), SPACE, n_trials=3)
 
 
+@pytest.mark.slow  # starts a local Ray: about 15 s on two cores
 def test_trials_run_as_ray_tasks(workspace: Workspace, tmp_path: Any, monkeypatch: Any) -> None:
     pytest.importorskip("ray", reason="Ray is not installed (pip install 'ray[default]')")
     monkeypatch.setenv("HOME", str(tmp_path))
