@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
 
 
 def ms(text: str) -> int:
@@ -21,3 +23,31 @@ class FakeClock:
 
     def __call__(self) -> int:
         return self.now
+
+
+def write_pipeline_file(root: Path) -> Path:
+    """A pipeline file in ``root`` (schedules refuse a file that does not exist)."""
+    path = (root / "pipelines.py").resolve()
+    path.write_text("def train(**params):\n    return params\n", encoding="utf-8")
+    return path
+
+
+@dataclass(frozen=True)
+class Result:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+def invoke_cli(*args: str) -> Result:
+    """Run the CLI in this process (the cwd's workspace), as a new process would."""
+    from click.testing import CliRunner
+
+    import cairn.workspace
+    from cairn.cli.main import app
+
+    cairn.workspace.reset()
+    result = CliRunner().invoke(app, list(args), prog_name="cairn")
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return Result(result.exit_code, result.stdout, result.stderr)

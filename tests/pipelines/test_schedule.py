@@ -9,12 +9,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from schedule_helpers import FakeClock, ms
+from schedule_helpers import FakeClock, invoke_cli, ms, write_pipeline_file
 
 from cairn.errors import AlreadyExists, InvalidInput, NotFound
 from cairn.pipelines import schedule as schedules
 from cairn.pipelines.scheduler import Scheduler
 from cairn.workspace import Workspace
+
+
+@pytest.fixture
+def pipeline_file(workspace: Workspace) -> Path:
+    assert workspace.root is not None
+    return write_pipeline_file(workspace.root)
+
+
+@pytest.fixture
+def invoke() -> Callable[..., Any]:
+    return invoke_cli
 
 
 class Recorder:

@@ -128,7 +128,7 @@ def rm(name: str) -> None:
 @click.option("--once", is_flag=True, help="Start what is due now, wait for it, and exit.")
 @click.option(
     "--runner",
-    default="cairn.pipelines:run_pipeline",
+    default="cairn.pipelines.scheduler:run_scheduled",
     help="The function that starts a pipeline, MODULE:FUNCTION.",
 )
 @click.option(

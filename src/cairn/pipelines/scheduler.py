@@ -27,11 +27,12 @@ waiting for it.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import socket
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from cairn.errors import CairnError, ConfigError
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
     from cairn.workspace import Workspace
 
 #: The function that starts a pipeline: ``runner(target, params=..., executor=...)``.
-DEFAULT_RUNNER = "cairn.pipelines:run_pipeline"
+DEFAULT_RUNNER = "cairn.pipelines.scheduler:run_scheduled"
 DEFAULT_LEASE_MS = 120_000
 DEFAULT_MAX_ATTEMPTS = 3
 _MAX_ERROR = 2000
@@ -60,8 +61,24 @@ def current_firing() -> Firing | None:
     return getattr(_local, "firing", None)
 
 
+def run_scheduled(target: str, *, params: Mapping[str, str], executor: str | None = None) -> Any:
+    """The default runner: load the pipeline ``target`` names (``file.py:name``) and run
+    it with ``params`` on ``executor``; returns the pipeline's outcome (its ``run_id``
+    goes on the firing)."""
+    from cairn.pipelines.loader import load_target
+    from cairn.pipelines.runner import run_pipeline
+
+    pipe, canonical = load_target(target)
+    return run_pipeline(pipe, params, executor=executor or "inprocess", target=canonical)
+
+
 def load_runner(path: str = DEFAULT_RUNNER) -> Runner:
     """Import the pipeline runner named ``module:function`` (or ``module.function``)."""
+    if path == DEFAULT_RUNNER and importlib.util.find_spec("cairn.pipelines.runner") is None:
+        raise ConfigError(
+            "this Cairn installation has no pipeline runner (cairn.pipelines.runner): "
+            "install a Cairn with pipelines, or pass --runner MODULE:FUNCTION"
+        )
     module_name, sep, attr = path.partition(":")
     if not sep:
         module_name, _, attr = path.rpartition(".")

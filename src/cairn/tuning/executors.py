@@ -1,14 +1,16 @@
 """Where trials run: in this process, on a local process pool, or on Ray.
 
 A small adapter, so the tuner does not care: ``submit(fn, arg)`` returns a
-:class:`concurrent.futures.Future`. The registry is data, ``(name, "module:factory")``,
-imported when named. The pipeline executors can serve here once they expose the same
-``submit``.
+:class:`concurrent.futures.Future`. ``process`` and ``ray`` are the pipeline executors
+(:mod:`cairn.pipelines.executors`) when that package is installed, so steps and trials
+share one implementation; the classes here are the fallback without it. ``inline``
+stays here: a trial in the tuner's own process asks the live study about pruning.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import sys
 from collections.abc import Callable
@@ -102,24 +104,60 @@ class RayExecutor:
             self._ray.shutdown()
 
 
+class PipelineExecutorAdapter:
+    """Trials on a pipeline executor (``cairn.pipelines.executors``): one task per trial."""
+
+    in_process = False
+
+    def __init__(self, executor: Any) -> None:
+        self._executor = executor
+        self.workers = max(1, int(executor.capacity))
+
+    def submit(self, fn: Callable[[Any], Any], arg: Any) -> Future[Any]:
+        return self._executor.submit(fn, (arg,))  # type: ignore[no-any-return]
+
+    def shutdown(self) -> None:
+        self._executor.shutdown()
+
+
 #: Executors by name: (name, "module:factory(workers)").
 EXECUTORS: list[tuple[str, str]] = [
     ("inline", "cairn.tuning.executors:InlineExecutor"),
+    ("inprocess", "cairn.tuning.executors:InlineExecutor"),  # the pipelines' name for it
     ("process", "cairn.tuning.executors:ProcessExecutor"),
     ("ray", "cairn.tuning.executors:RayExecutor"),
 ]
 
 
-def make_executor(spec: str | TrialExecutor | None, workers: int | None = None) -> TrialExecutor:
-    """The executor ``spec`` names (``inline``, ``process``, ``ray``) or ``spec`` itself."""
+def _pipeline_executor(name: str, workers: int | None) -> TrialExecutor | None:
+    """The pipelines' executor ``name`` wrapped for trials, if that package is here."""
+    if importlib.util.find_spec("cairn.pipelines.executors") is None:
+        return None
+    from cairn.pipelines.executors import open_executor
+
+    options = {"max_cpus": workers} if name == "process" and workers else {}
+    return PipelineExecutorAdapter(open_executor(name, **options))
+
+
+def make_executor(spec: Any, workers: int | None = None) -> TrialExecutor:
+    """The executor ``spec`` names (``inline``, ``process``, ``ray``), a pipeline
+    executor object (wrapped), or ``spec`` itself."""
     if spec is None:
         spec = "inline" if not workers or workers == 1 else "process"
     if not isinstance(spec, str):
-        return spec
+        if hasattr(spec, "capacity") and not hasattr(spec, "workers"):
+            return PipelineExecutorAdapter(spec)
+        return spec  # type: ignore[no-any-return]
+    if spec in ("process", "ray"):
+        shared = _pipeline_executor(spec, workers)
+        if shared is not None:
+            return shared
     for name, target in EXECUTORS:
         if name == spec:
             module_name, _, attr = target.partition(":")
             factory = getattr(importlib.import_module(module_name), attr)
-            return factory() if name == "inline" else factory(workers)  # type: ignore[no-any-return]
+            if name in ("inline", "inprocess"):
+                return factory()  # type: ignore[no-any-return]
+            return factory(workers)  # type: ignore[no-any-return]
     known = ", ".join(n for n, _ in EXECUTORS)
     raise InvalidInput(f"unknown executor {spec!r}; use one of: {known}")
