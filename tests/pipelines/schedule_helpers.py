@@ -51,3 +51,14 @@ def invoke_cli(*args: str) -> Result:
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
     return Result(result.exit_code, result.stdout, result.stderr)
+
+
+def recording_runner(target: str, *, params: dict[str, str], executor: str | None) -> str:
+    """A runner for ``cairn scheduler --runner schedule_helpers:recording_runner``: appends
+    the call as JSON to the file named by ``SCHEDULE_TEST_LOG``."""
+    import json
+    import os
+
+    with open(os.environ["SCHEDULE_TEST_LOG"], "a", encoding="utf-8") as f:
+        f.write(json.dumps({"target": target, "params": params, "executor": executor}) + "\n")
+    return "run-from-test"
