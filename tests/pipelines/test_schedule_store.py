@@ -103,3 +103,18 @@ def test_names_are_unique_checked_and_removal_takes_the_history(store: ScheduleS
         store.remove_schedule("nightly")
     with pytest.raises(NotFound, match="no schedule named 'nightly'"):
         store.claim_firing(Claim("nightly", "s2", 2000), owner="a", now=2)
+
+
+def test_a_released_firing_that_ends_before_it_is_retaken_is_recorded_not_rerun(
+    store: ScheduleStore,
+) -> None:
+    # A scheduler stopping hands its firing over (interrupted) while the pipeline is
+    # still finishing; if the pipeline ends first, the end is recorded and no other
+    # scheduler starts it again.
+    _add(store)
+    store.claim_firing(Claim("nightly", "s1", 1000), owner="a", now=1)
+    assert store.finish_firing("nightly", "s1", owner="a", state="interrupted", now=2)
+    assert store.finish_firing("nightly", "s1", owner="a", state="finished", now=3, run_id="r")
+    assert store.retake_firing("nightly", "s1", owner="b", now=4, max_attempts=3) is None
+    (firing,) = store.list_firings("nightly")
+    assert (firing.state, firing.attempts, firing.run_id) == ("finished", 1, "r")

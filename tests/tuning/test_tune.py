@@ -62,6 +62,15 @@ def test_every_trial_is_a_child_run_with_its_params_intermediate_values_and_metr
     assert parent.tags["cairn.tuning.pruned"] == str(len(pruned))
 
 
+def test_a_search_inside_an_active_run_nests_under_it(workspace: Workspace) -> None:
+    with cairn.start_run(experiment="churn") as outer:
+        result = cairn.tune(tuning_objectives.quadratic, SPACE, n_trials=2, metric="score")
+        assert cairn.active_run() is outer  # the search ended its own run, not this one
+    parent = cairn.get_run(result.run_id)
+    assert (parent.parent_id, parent.experiment_id) == (outer.id, outer.experiment_id)
+    assert all(r.experiment_id == outer.experiment_id for r in _children(result.run_id))
+
+
 def test_runs_compare_shows_trials_side_by_side(workspace: Workspace) -> None:
     from cairn.cli.main import app
 

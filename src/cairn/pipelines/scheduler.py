@@ -276,10 +276,16 @@ class Scheduler:
         marked interrupted, so the next scheduler retakes them."""
         try:
             while not stop.is_set():
-                self.tick()
                 if once:
+                    self.tick()
                     self.wait(stop)
                     return
+                try:
+                    self.tick()
+                except Exception as exc:
+                    # The database away for a moment must not end a long-running
+                    # scheduler: say so and try again at the next poll.
+                    self.on_event(f"check failed, retrying in {poll:g} s: {exc}")
                 stop.wait(poll)
         finally:
             self.release()

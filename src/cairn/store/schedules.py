@@ -201,8 +201,9 @@ class ScheduleStore(Protocol):
         run_id: str | None = None,
         error: str = "",
     ) -> bool:
-        """End ``owner``'s running firing as ``finished``, ``failed`` or ``interrupted``;
-        ``False`` (nothing written) when the firing is no longer this owner's."""
+        """End ``owner``'s running (or interrupted, not yet retaken) firing as
+        ``finished``, ``failed`` or ``interrupted``; ``False`` (nothing written) when the
+        firing is no longer this owner's."""
         ...
 
     def list_firings(

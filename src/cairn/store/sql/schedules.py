@@ -234,13 +234,16 @@ class SqlScheduleStore:
         error: str = "",
     ) -> bool:
         def write(conn: Connection) -> bool:
+            # "interrupted" too: a scheduler that handed its firing over on the way out
+            # (release) but saw the pipeline end first still owns it, and records the end
+            # instead of letting the next scheduler run it again.
             result = conn.execute(
                 sf.update()
                 .where(
                     sf.c.schedule == schedule,
                     sf.c.fire_key == fire_key,
                     sf.c.owner == owner,
-                    sf.c.state == "running",
+                    sf.c.state.in_(_BLOCKING),
                 )
                 .values(
                     state=state,
