@@ -62,6 +62,20 @@ def test_select_model_returns_the_best_fitted_model_and_logs_it_with_the_leaderb
         assert len(trials) == 2 and all("roc_auc" in t.metrics for t in trials)
 
 
+def test_a_time_budget_stops_each_family_early_but_after_one_trial(
+    workspace: Workspace, churn: tuple[pd.DataFrame, pd.Series]
+) -> None:
+    X, y = churn
+    _, board = cairn.select_model(
+        X, y, candidates=["logreg", "random_forest"], cv=3, n_trials=50, time_budget=1e-6,
+        spaces=SMALL,
+    )  # fmt: skip
+    assert dict(zip(board["family"], board["trials"], strict=True)) == {
+        "logreg": 1,
+        "random_forest": 1,
+    }
+
+
 def test_families_whose_library_is_missing_are_listed_as_skipped(
     workspace: Workspace, churn: tuple[pd.DataFrame, pd.Series], monkeypatch: Any
 ) -> None:
@@ -83,10 +97,11 @@ def test_families_whose_library_is_missing_are_listed_as_skipped(
         ({"candidates": ["svm"]}, "unknown model family 'svm'; known families: logreg"),
         ({"metric": "auc"}, "unknown metric 'auc'; use a scikit-learn scorer"),
         ({"cv": 1}, "cv must be a number of folds between 2 and 150"),
+        ({"spaces": {"forest": {}}}, "spaces names 'forest', not a model family"),
         ({"y": [0, 1]}, "X has 150 rows but y has 2 values"),
         ({"X": pd.DataFrame()}, "X has no rows"),
     ],
-    ids=["family", "metric", "cv", "mismatch", "empty"],
+    ids=["family", "metric", "cv", "spaces", "mismatch", "empty"],
 )
 def test_bad_input_is_refused_before_any_run(
     workspace: Workspace,

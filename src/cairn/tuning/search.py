@@ -122,7 +122,7 @@ def tune(
             ``n_jobs`` processes; the objective must be importable) or ``ray``.
         pruner: An Optuna pruner, e.g. ``optuna.pruners.MedianPruner()``.
         sampler: An Optuna sampler (default TPE, seeded with ``seed``).
-        timeout: Seconds after which no new trial starts.
+        timeout: Seconds after which no new trial starts (the first always does).
         experiment: Experiment of the runs (default: the active run's, or ``Default``).
         catch: Exception types that fail a trial without stopping the search; any other
             exception stops it and is raised after the runs are recorded.
@@ -198,7 +198,9 @@ class _Search:
                     submitted < n_trials
                     and len(in_flight) < self.pool.workers
                     and self._error is None
-                    and (deadline is None or time.monotonic() < deadline)
+                    # The first trial always runs: a budget spent before it would
+                    # leave nothing to report.
+                    and (deadline is None or submitted == 0 or time.monotonic() < deadline)
                 ):
                     future, optuna_trial, run_id = self._submit()
                     in_flight[future] = (optuna_trial, run_id)

@@ -253,8 +253,10 @@ def select_model(
     if isinstance(candidates, str):
         candidates = [candidates]
     families = [_family(c) for c in candidates]
-    for unknown in set(spaces or {}) - {f.name for f in families}:
-        raise InvalidInput(f"spaces names {unknown!r}, which is not among the candidates")
+    for unknown in sorted(set(spaces or {}) - set(DEFAULT_CANDIDATES)):
+        raise InvalidInput(
+            f"spaces names {unknown!r}, not a model family; known: {', '.join(DEFAULT_CANDIDATES)}"
+        )
     if not families:
         raise InvalidInput(
             f"no candidate families given; choose from {', '.join(DEFAULT_CANDIDATES)}"
