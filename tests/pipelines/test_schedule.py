@@ -241,6 +241,9 @@ def test_schedule_cli_adds_lists_and_removes(
     )  # fmt: skip
     assert added.exit_code == 0, added.stderr
     assert "Added schedule nightly: cron 0 3 * * * (UTC)" in added.stdout
+    table = invoke("schedule", "ls").stdout.splitlines()
+    assert table[0].split() == ["NAME", "TRIGGER", "PIPELINE", "NEXT", "LAST", "FIRING"]
+    assert table[1].startswith("nightly  cron 0 3 * * * (UTC)")
     listed = invoke("schedule", "ls", "--json")
     assert '"params": {\n      "lr": "0.1"' in listed.stdout
     bad = invoke("schedule", "add", "x", "--pipeline", "pipelines.py:train", "--cron", "nope")
