@@ -35,9 +35,11 @@ EXPECTED = [
     "log_param",
     "log_params",
     "search_runs",
+    "select_model",
     "set_tag",
     "set_tags",
     "start_run",
+    "tune",
     "use",
 ]
 

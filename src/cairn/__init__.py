@@ -52,6 +52,8 @@ if TYPE_CHECKING:
         set_tags,
         start_run,
     )
+    from cairn.tuning.search import tune
+    from cairn.tuning.select import select_model
     from cairn.types import Experiment, Metric, Run, RunStatus
     from cairn.workspace import Workspace, use
 
@@ -80,9 +82,11 @@ __all__ = [
     "log_param",
     "log_params",
     "search_runs",
+    "select_model",
     "set_tag",
     "set_tags",
     "start_run",
+    "tune",
     "use",
 ]
 
@@ -102,9 +106,13 @@ LAZY: list[tuple[str, str]] = [
     ("models", "cairn.models"),
     ("registry", "cairn.registry"),
     ("serving", "cairn.serving"),
+    ("pipelines", "cairn.pipelines"),
+    ("tuning", "cairn.tuning"),
     ("log_model", "cairn.api:log_model"),
     ("use", "cairn.workspace:use"),
     ("Workspace", "cairn.workspace:Workspace"),
+    ("tune", "cairn.tuning.search:tune"),
+    ("select_model", "cairn.tuning.select:select_model"),
 ]
 
 

@@ -54,6 +54,11 @@ COMMANDS: list[tuple[str, str, str]] = [
         "cairn.cli.serve:build",
         "Write a Docker build context that serves one model version.",
     ),
+    (
+        "scheduler",
+        "cairn.cli.schedule:scheduler",
+        "Run the schedules of this workspace until stopped (Ctrl-C or SIGTERM).",
+    ),
 ]
 #: Command groups: (name, "module:click.Group attribute", help).
 GROUPS: list[tuple[str, str, str]] = [
@@ -66,6 +71,11 @@ GROUPS: list[tuple[str, str, str]] = [
     ("gate", "cairn.cli.gate:app", "Quality gates for CI/CD."),
     ("ci", "cairn.cli.ci:app", "Write CI workflow templates."),
     ("deploy", "cairn.cli.serve:deploy_app", "Write deployment manifests (Kubernetes)."),
+    (
+        "schedule",
+        "cairn.cli.schedule:app",
+        "Start pipelines on a cron schedule or on new dataset versions.",
+    ),
 ]
 
 STATE = {"debug": False}

@@ -31,6 +31,7 @@ from cairn.store.sql import migrations
 if TYPE_CHECKING:
     from cairn.store.sql.datasets import SqlDatasetStore
     from cairn.store.sql.registry import SqlRegistryStore
+    from cairn.store.sql.schedules import SqlScheduleStore
     from cairn.store.sql.tracking import SqlTrackingStore
 
 T = TypeVar("T")
@@ -149,6 +150,12 @@ class SqlDatabase:
         from cairn.store.sql.registry import SqlRegistryStore
 
         return SqlRegistryStore(self)
+
+    @cached_property
+    def schedules(self) -> SqlScheduleStore:
+        from cairn.store.sql.schedules import SqlScheduleStore
+
+        return SqlScheduleStore(self)
 
     # -- transactions --------------------------------------------------------------
 
