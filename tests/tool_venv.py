@@ -26,6 +26,7 @@ TOOLS: dict[str, tuple[str, ...]] = {
     "checkov": ("checkov==3.3.30",),
     "kubernetes-validate": ("kubernetes-validate==1.37.0",),
     "groovy-parser": ("tree-sitter==0.26.1", "tree-sitter-groovy==0.1.2"),
+    "frictionless": ("frictionless==5.21.0",),
 }
 INSTALL_TIMEOUT = 900
 

@@ -4,8 +4,6 @@ spelling of dtype names per file kind with a hint when the other family's is use
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -20,6 +18,7 @@ import cairn.data
 from cairn.data.table_schema import FIELD_TYPES, field_type
 from cairn.errors import InvalidInput
 from cairn.workspace import Workspace
+from tool_venv import tool_python
 
 # The Table Schema descriptor rules this export must meet, written from the
 # specification's prose (fields, field types, constraints, missingValues).
@@ -128,13 +127,12 @@ def test_unknown_schema_format_is_a_one_line_error(table: Path) -> None:
         cairn.data.infer_schema("customers@v1", format="avro")
 
 
-def _frictionless_python() -> str | None:
-    """An interpreter with frictionless: this one, or FRICTIONLESS_PYTHON."""
+def _frictionless_python() -> str:
+    """An interpreter with frictionless: this one, or its own cached environment."""
     try:
         import frictionless  # noqa: F401
     except ImportError:
-        other = os.environ.get("FRICTIONLESS_PYTHON")
-        return other if other and shutil.which(other) else None
+        return str(tool_python("frictionless"))
     return sys.executable
 
 
@@ -152,11 +150,6 @@ def test_frictionless_itself_accepts_the_data_and_rejects_a_crafted_copy(
     table: Path, tmp_path: Path
 ) -> None:
     python = _frictionless_python()
-    if python is None:
-        pytest.skip(
-            "frictionless is not installed here; install it in a separate venv and set "
-            "FRICTIONLESS_PYTHON to that venv's python to run this check"
-        )
     schema = tmp_path / "schema.json"
     schema.write_text(cairn.data.infer_schema("customers@v1", format="frictionless"))
     good = tmp_path / "good.csv"

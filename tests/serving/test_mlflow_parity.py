@@ -176,6 +176,8 @@ def mlflow_bin() -> Path:
     try:
         return mlflow_python()
     except RuntimeError as exc:
+        if os.environ.get("CAIRN_REQUIRE_VALIDATORS"):
+            pytest.fail(f"CAIRN_REQUIRE_VALIDATORS is set but there is no MLflow venv: {exc}")
         pytest.skip(f"no MLflow venv to compare with: {exc}")
 
 
