@@ -1,0 +1,1 @@
+"""Pipelines: cached DAGs of typed steps, run in-process, on local processes or Ray."""
