@@ -33,10 +33,12 @@ EXPECTED = [
     "log_output",
     "log_param",
     "log_params",
+    "pipeline",
     "search_runs",
     "set_tag",
     "set_tags",
     "start_run",
+    "step",
 ]
 
 

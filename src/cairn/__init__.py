@@ -25,6 +25,8 @@ from cairn.errors import CairnError
 
 if TYPE_CHECKING:
     from cairn.models import log_model
+    from cairn.pipelines.graph import pipeline
+    from cairn.pipelines.step import step
     from cairn.tracking.autolog import autolog
     from cairn.tracking.fluent import (
         ActiveRun,
@@ -72,10 +74,12 @@ __all__ = [
     "log_output",
     "log_param",
     "log_params",
+    "pipeline",
     "search_runs",
     "set_tag",
     "set_tags",
     "start_run",
+    "step",
 ]
 
 _FLUENT = (
@@ -98,6 +102,8 @@ LAZY: list[tuple[str, str]] = [
     ("tuning", "cairn.tuning"),
     ("monitoring", "cairn.monitoring"),
     ("log_model", "cairn.models:log_model"),
+    ("step", "cairn.pipelines.step:step"),
+    ("pipeline", "cairn.pipelines.graph:pipeline"),
 ]
 
 

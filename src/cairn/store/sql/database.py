@@ -30,6 +30,7 @@ from cairn.store.sql import migrations
 
 if TYPE_CHECKING:
     from cairn.store.sql.datasets import SqlDatasetStore
+    from cairn.store.sql.pipelines import SqlPipelineStore
     from cairn.store.sql.registry import SqlRegistryStore
     from cairn.store.sql.tracking import SqlTrackingStore
 
@@ -149,6 +150,12 @@ class SqlDatabase:
         from cairn.store.sql.registry import SqlRegistryStore
 
         return SqlRegistryStore(self)
+
+    @cached_property
+    def pipelines(self) -> SqlPipelineStore:
+        from cairn.store.sql.pipelines import SqlPipelineStore
+
+        return SqlPipelineStore(self)
 
     # -- transactions --------------------------------------------------------------
 
