@@ -17,10 +17,22 @@ def canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=True)
 
 
-def key_of(step: str, code: str, params: dict[str, Any], inputs: dict[str, Any]) -> tuple[str, str]:
-    """(cache key, components JSON) for one step execution."""
-    components = canonical({"step": step, "code": code, "params": params, "inputs": inputs})
-    return hash_bytes(components.encode("utf-8")), components
+def key_of(
+    step: str,
+    code: str,
+    params: dict[str, Any],
+    inputs: dict[str, Any],
+    upstream: list[str] | None = None,
+) -> tuple[str, str]:
+    """(cache key, components JSON) for one step execution.
+
+    ``upstream`` (the keys of the steps feeding this one) is stored with the components
+    for display (``cairn pipeline show`` draws the DAG from it) but is not part of the
+    key: a renamed upstream step with the same output does not invalidate the cache.
+    """
+    hashed = {"step": step, "code": code, "params": params, "inputs": inputs}
+    key = hash_bytes(canonical(hashed).encode("utf-8"))
+    return key, canonical({**hashed, "upstream": upstream or []})
 
 
 def explain(current: dict[str, Any], previous: dict[str, Any] | None) -> list[str]:

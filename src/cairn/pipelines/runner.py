@@ -255,7 +255,11 @@ class _Runner:
         params, digests, _ = self._input_refs(node)
         try:
             key, components = cachekeys.key_of(
-                node.step.name, code_digest(node.step.fn), params, digests
+                node.step.name,
+                code_digest(node.step.fn),
+                params,
+                digests,
+                [up.key for up in node.upstream],
             )
         except (TypeError, ValueError):
             # Caught before the first step runs for the roots; later nodes only get
