@@ -366,7 +366,7 @@ class _Runner:
         if record.attempts <= node.step.retries:
             delay = node.step.retry_delay * 2 ** (record.attempts - 1)
             retry_at.append((time.monotonic() + delay, node, record))
-            self._set(replace(record, state="pending", error=_summary(error)))
+            self._set(replace(record, state="retrying", error=_summary(error)))
             return
         details = error.details if isinstance(error, StepFailed) else ""
         summary = _summary(error)
@@ -412,7 +412,7 @@ class _Runner:
         if executor is not None:
             executor.shutdown(cancel=True)
         for record in list(self.records.values()):
-            if record.state == "running":
+            if record.state in ("running", "retrying"):
                 self._set(replace(record, state="interrupted"))
                 if record.step_run_id:
                     self.client.end_run(record.step_run_id, RunStatus.KILLED)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import linecache
 import math
 import sys
 from collections.abc import Callable, Iterable
@@ -29,10 +30,17 @@ def call_site(depth: int = 2) -> str:
 
 
 def definition_site(fn: Callable[..., Any]) -> str:
+    """``file:line`` of the ``def`` line (the code object starts at the decorators)."""
     code = getattr(inspect.unwrap(fn), "__code__", None)
     if code is None:
         return "<unknown>"
-    return f"{code.co_filename}:{code.co_firstlineno}"
+    line = code.co_firstlineno
+    for offset in range(50):
+        text = linecache.getline(code.co_filename, line + offset).lstrip()
+        if text.startswith(("def ", "async def ")):
+            line += offset
+            break
+    return f"{code.co_filename}:{line}"
 
 
 @dataclass(eq=False)

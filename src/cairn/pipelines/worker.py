@@ -102,7 +102,10 @@ class StepTask:
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:
-            details = "".join(traceback.format_exception(exc)[1:])  # drop the worker frame
+            # The user's frames only: the first one is this method calling the step.
+            details = "".join(
+                traceback.format_exception(type(exc), exc, exc.__traceback__.tb_next)  # type: ignore[union-attr]
+            )
             raise StepFailed(self.key, f"{type(exc).__name__}: {exc}", details) from None
         duration_ms = int((time.perf_counter() - started) * 1000)
         output = store_value(store, self.key, value)
