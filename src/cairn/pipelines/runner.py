@@ -152,12 +152,38 @@ class _Runner:
     # -- the run ---------------------------------------------------------------------
 
     def run(self, target: str, resumed_from: str | None, reuse: dict[str, StepRecord]) -> Outcome:
+        # The executor first: one that cannot start (Ray not installed, a cluster not
+        # reachable) must not leave a run behind.
+        self.executor = open_executor(self.executor_name, **self.options)
+        try:
+            self._record_start(target, resumed_from, reuse)
+        except BaseException:
+            self.executor.shutdown(cancel=True)
+            raise
+        try:
+            with self.executor:
+                self._loop()
+        except KeyboardInterrupt:
+            self._interrupted()
+            raise PipelineInterrupted(
+                f"interrupted: pipeline run {self.run_id} is recorded as interrupted; continue "
+                f"it with `cairn pipeline resume {self.run_id[:12]}`"
+            ) from None
+        except BaseException:
+            # Anything else (the store failing) must still close the records.
+            self._interrupted("failed")
+            raise
+        return self._finish()
+
+    def _record_start(
+        self, target: str, resumed_from: str | None, reuse: dict[str, StepRecord]
+    ) -> None:
         pipe, graph = self.graph.pipeline, self.graph
         self.environment = self.client.capture_environment()
         run = self.client.create_run(
             pipe.name,
             name=pipe.name,
-            params={k: v for k, v in graph.params.items()},
+            params=dict(graph.params),
             tags={
                 "cairn.pipeline": pipe.name,
                 "cairn.pipeline.target": target,
@@ -182,21 +208,6 @@ class _Runner:
         for node in graph.nodes:
             self._set(StepRecord(run.id, node.key, "pending"))
         self._flush()
-        try:
-            with open_executor(self.executor_name, **self.options) as executor:
-                self.executor = executor
-                self._loop()
-        except KeyboardInterrupt:
-            self._interrupted()
-            raise PipelineInterrupted(
-                f"interrupted: pipeline run {run.id} is recorded as interrupted; continue it "
-                f"with `cairn pipeline resume {run.id[:12]}`"
-            ) from None
-        except BaseException:
-            # Anything else (the store failing) must still close the records.
-            self._interrupted("failed")
-            raise
-        return self._finish()
 
     def _loop(self) -> None:
         running: dict[Future[StepResult], tuple[Node, StepRecord, str]] = {}
@@ -408,9 +419,7 @@ class _Runner:
                                       error=f"upstream step {failed.key!r} failed"))
 
     def _interrupted(self, state: str = "interrupted") -> None:
-        executor = getattr(self, "executor", None)
-        if executor is not None:
-            executor.shutdown(cancel=True)
+        self.executor.shutdown(cancel=True)
         for record in list(self.records.values()):
             if record.state in ("running", "retrying"):
                 self._set(replace(record, state="interrupted"))

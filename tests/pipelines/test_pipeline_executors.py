@@ -1,0 +1,233 @@
+"""The executors' contract (cairn.pipelines.executors.base), against real processes and
+a real local Ray."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import CancelledError
+from pathlib import Path
+
+import pytest
+from pipeline_helpers import load, states
+
+import cairn.workspace
+from cairn.errors import InvalidInput
+from cairn.pipelines import run_pipeline
+from cairn.pipelines.executors import (
+    Executor,
+    Resources,
+    TaskTimeout,
+    WorkerDied,
+    open_executor,
+)
+
+
+def _wait_for_file(path: str, deadline: float = 60) -> bool:
+    end = time.monotonic() + deadline
+    while not os.path.exists(path):
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def rendezvous(me: str, other: str) -> str:
+    """Succeeds only if the task naming ``other`` runs at the same time as this one."""
+    Path(me).write_text(str(os.getpid()))
+    if not _wait_for_file(other, deadline=30):
+        raise AssertionError(f"{other} never appeared: the tasks did not run in parallel")
+    return me
+
+
+def write_pid_and_wait(pid_file: str, release: str) -> int:
+    Path(pid_file).write_text(str(os.getpid()))
+    _wait_for_file(release, deadline=60)
+    return 1
+
+
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+def boom() -> None:
+    raise KeyError("missing")
+
+
+@pytest.fixture
+def pool() -> Iterator[Executor]:
+    executor = open_executor("process", max_cpus=2)
+    yield executor
+    executor.shutdown(cancel=True)
+
+
+def test_the_pool_runs_independent_tasks_at_the_same_time(pool: Executor, tmp_path: Path) -> None:
+    a, b = str(tmp_path / "a"), str(tmp_path / "b")
+    first = pool.submit(rendezvous, (a, b))
+    second = pool.submit(rendezvous, (b, a))
+    assert {first.result(timeout=60), second.result(timeout=60)} == {a, b}
+    assert Path(a).read_text() != Path(b).read_text()  # two worker processes
+
+
+def test_a_task_error_comes_back_as_its_own_exception(pool: Executor) -> None:
+    assert pool.submit(add, (2, 3)).result(timeout=60) == 5
+    with pytest.raises(KeyError, match="missing"):
+        pool.submit(boom).result(timeout=60)
+
+
+def test_a_killed_worker_fails_only_its_own_task(pool: Executor, tmp_path: Path) -> None:
+    pid_file, release = str(tmp_path / "pid"), str(tmp_path / "release")
+    doomed = pool.submit(write_pid_and_wait, (pid_file, release))
+    assert _wait_for_file(pid_file)
+    os.kill(int(Path(pid_file).read_text()), signal.SIGKILL)  # the attack: kill -9
+    with pytest.raises(WorkerDied, match="signal 9"):
+        doomed.result(timeout=60)
+    assert pool.submit(add, (1, 1)).result(timeout=60) == 2
+
+
+def test_a_task_past_its_timeout_is_killed(pool: Executor, tmp_path: Path) -> None:
+    pid_file = str(tmp_path / "pid")
+    future = pool.submit(write_pid_and_wait, (pid_file, str(tmp_path / "never")), timeout=5)
+    assert _wait_for_file(pid_file)
+    pid = int(Path(pid_file).read_text())
+    with pytest.raises(TaskTimeout, match="timeout of 5 s"):
+        future.result(timeout=60)
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_a_task_asking_more_cpus_than_the_pool_has_is_refused(pool: Executor) -> None:
+    with pytest.raises(InvalidInput, match="asks for 4 CPUs but the process pool has 2"):
+        pool.submit(add, (1, 2), resources=Resources(cpus=4))
+
+
+def test_shutdown_with_cancel_stops_running_tasks(tmp_path: Path) -> None:
+    executor = open_executor("process", max_cpus=1)
+    pid_file = str(tmp_path / "pid")
+    running = executor.submit(write_pid_and_wait, (pid_file, str(tmp_path / "never")))
+    queued = executor.submit(add, (1, 2))
+    assert _wait_for_file(pid_file)
+    executor.shutdown(cancel=True)
+    with pytest.raises(CancelledError):
+        running.result(timeout=10)
+    assert queued.cancelled()
+
+
+def test_unknown_executor_names_the_known_ones() -> None:
+    with pytest.raises(InvalidInput, match="unknown executor 'dask'; choose one of: inprocess"):
+        open_executor("dask")
+
+
+def test_independent_branches_of_a_pipeline_run_in_parallel_on_the_pool(
+    workspace: cairn.workspace.Workspace, project: Callable[..., Path]
+) -> None:
+    path = project(
+        "flow.py",
+        """
+        import os, time
+
+        def meet(me, other):
+            open(me, "w").close()
+            deadline = time.monotonic() + 30
+            while not os.path.exists(other):
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the branches did not run at the same time")
+                time.sleep(0.01)
+
+        @cairn.step
+        def left(n: int) -> int:
+            meet("left.ready", "right.ready")
+            return n
+
+        @cairn.step
+        def right(n: int) -> int:
+            meet("right.ready", "left.ready")
+            return n + 1
+
+        @cairn.step
+        def join(a: int, b: int) -> int:
+            return a + b
+
+        @cairn.pipeline
+        def flow(n: int = 1):
+            join(left(n), right(n))
+        """,
+    )
+    outcome = run_pipeline(load(path), {}, executor="process", executor_options={"max_cpus": 2})
+    assert set(states(outcome).values()) == {"ran"}
+    assert outcome.output("join") == 3
+
+
+def _ray_available() -> bool:
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.fixture
+def ray_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    # Ray writes under the home folder and reports usage unless told not to; its socket
+    # paths must stay under 108 bytes, so its temp folder is a short one of our own.
+    import shutil
+    import tempfile
+
+    short = tempfile.mkdtemp(prefix="cr", dir="/tmp")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setenv("RAY_TMPDIR", short)
+    yield
+    shutil.rmtree(short, ignore_errors=True)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _ray_available(), reason="Ray is not installed (cairn-mlops[ray])")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_pipeline_fans_out_on_a_real_local_ray(
+    workspace: cairn.workspace.Workspace,
+    project: Callable[..., Path],
+    ray_env: None,
+) -> None:
+    path = project(
+        "flow.py",
+        """
+        import os, time
+
+        @cairn.step
+        def square(x: int) -> int:
+            return x * x
+
+        @cairn.step(timeout=2)
+        def stuck(x: int) -> int:
+            while not os.path.exists("never"):
+                time.sleep(0.05)
+            return x
+
+        @cairn.step
+        def total(parts: list) -> int:
+            return sum(parts)
+
+        @cairn.pipeline
+        def flow():
+            total(square.map([1, 2, 3]))
+            stuck(1)
+        """,
+    )
+    import ray
+
+    try:
+        with pytest.raises(Exception, match="step 'stuck' raised TaskTimeout") as info:
+            run_pipeline(load(path), {}, executor="ray", executor_options={"num_cpus": 2})
+        outcome = info.value.outcome  # type: ignore[attr-defined]
+        assert outcome.output("total") == 14
+        assert states(outcome)["stuck"] == "failed"
+        assert not ray.is_initialized()  # the executor stopped the Ray it started
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
