@@ -222,7 +222,7 @@ def test_a_pipeline_fans_out_on_a_real_local_ray(
     import ray
 
     try:
-        with pytest.raises(Exception, match="step 'stuck' raised TaskTimeout") as info:
+        with pytest.raises(Exception, match="step 'stuck' failed with TaskTimeout") as info:
             run_pipeline(load(path), {}, executor="ray", executor_options={"num_cpus": 2})
         outcome = info.value.outcome  # type: ignore[attr-defined]
         assert outcome.output("total") == 14

@@ -168,7 +168,7 @@ def test_a_step_past_its_timeout_is_stopped_and_the_others_finish(
             quick(n)
         """,
     )
-    with pytest.raises(PipelineFailed, match="step 'hangs' raised TaskTimeout") as info:
+    with pytest.raises(PipelineFailed, match="step 'hangs' failed with TaskTimeout") as info:
         run_pipeline(load(path), {}, executor="process")
     outcome = info.value.outcome
     assert outcome is not None

@@ -449,7 +449,7 @@ class _Runner:
             skipped = sum(1 for r in self.records.values() if r.state == "skipped")
             names = ", ".join(repr(r.step) for r in failed)
             error = PipelineFailed(
-                f"pipeline run {self.run_id} failed: step {names} raised {failed[0].error}; "
+                f"pipeline run {self.run_id} failed: step {names} {failed[0].error}; "
                 f"{skipped} downstream step(s) skipped, the other results are stored; fix it "
                 f"and run `cairn pipeline resume {self.run_id[:12]}`"
             )
@@ -461,4 +461,4 @@ class _Runner:
 def _summary(error: BaseException) -> str:
     if isinstance(error, StepFailed):
         return error.summary
-    return f"{type(error).__name__}: {error}"
+    return f"failed with {type(error).__name__}: {error}"

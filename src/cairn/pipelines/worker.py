@@ -60,11 +60,12 @@ class StepResult:
 
 
 class StepFailed(CairnError):
-    """The step's own code raised; ``details`` is its traceback, shown once."""
+    """The step's own code raised, or returned what cannot be stored; ``summary`` says
+    which ("raised ValueError: ..."), ``details`` is the traceback, shown once."""
 
     def __init__(self, step: str, summary: str, details: str = "") -> None:
         self.step, self.summary, self.details = step, summary, details
-        super().__init__(f"step {step!r} raised {summary}")
+        super().__init__(f"step {step!r} {summary}")
 
     def __reduce__(self) -> Any:  # picklable across processes with all three fields
         return (StepFailed, (self.step, self.summary, self.details))
@@ -106,7 +107,7 @@ class StepTask:
             details = "".join(
                 traceback.format_exception(type(exc), exc, exc.__traceback__.tb_next)  # type: ignore[union-attr]
             )
-            raise StepFailed(self.key, f"{type(exc).__name__}: {exc}", details) from None
+            raise StepFailed(self.key, f"raised {type(exc).__name__}: {exc}", details) from None
         duration_ms = int((time.perf_counter() - started) * 1000)
         output = store_value(store, self.key, value)
         return StepResult(output, duration_ms, value if self.keep_value else None)
@@ -134,14 +135,14 @@ def store_value(store: ArtifactStore, key: str, value: Any) -> OutputRef:
     try:
         serializer = serializers.for_value(value)
     except CairnError as exc:
-        raise StepFailed(key, f"an output it cannot store: {exc}") from None
+        raise StepFailed(key, f"returned an output it cannot store: {exc}") from None
     cls = type(value)
     with tempfile.TemporaryDirectory(prefix="cairn-step-out-") as tmp:
         path = Path(tmp) / "value"
         try:
             serializer.dump(value, path)
         except CairnError as exc:
-            raise StepFailed(key, f"an output it cannot store: {exc}") from None
+            raise StepFailed(key, f"returned an output it cannot store: {exc}") from None
         info = store.put(path)
     return OutputRef(
         info.digest, info.kind, info.size, serializer.name, f"{cls.__module__}.{cls.__qualname__}"
