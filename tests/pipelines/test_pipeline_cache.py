@@ -126,4 +126,3 @@ def test_a_cached_output_removed_from_the_store_is_computed_again(
     assert states(second)["total"] == "ran"
     assert workspace.artifacts.exists(digest)
     assert second.output("total") == 10.0
-

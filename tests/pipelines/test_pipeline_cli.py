@@ -84,7 +84,10 @@ def test_bad_arguments_are_one_line_errors(
     assert bad_param.returncode == 2 and "'n' is not KEY=VALUE" in bad_param.stderr
     unknown = cli("pipeline", "show", "abc123")
     assert unknown.returncode == 1
-    assert unknown.stderr == "error: no pipeline run id starts with 'abc123'; see `cairn pipeline ls`\n"
+    assert (
+        unknown.stderr
+        == "error: no pipeline run id starts with 'abc123'; see `cairn pipeline ls`\n"
+    )
     not_hex = cli("pipeline", "explain", "zz", "total")
     assert not_hex.returncode == 1 and "is not a run id" in not_hex.stderr
     project("flow.py", FLOW)

@@ -218,7 +218,7 @@ def test_ctrl_c_records_the_run_as_interrupted_and_resume_finishes_it(
     try:
         _wait_for(lambda: (root / "started").exists(), "the slow step to start")
         process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=60)
+        _, err = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()

@@ -6,13 +6,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from pipeline_helpers import load
 
 import cairn.workspace
 from cairn.pipelines import PipelineError, run_pipeline
 from cairn.pipelines.graph import topological
 from cairn.pipelines.step import Node, step
-
-from pipeline_helpers import load
 
 # Each step writes a marker so a test can tell that nothing ran.
 STEPS = """

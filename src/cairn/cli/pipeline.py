@@ -128,8 +128,12 @@ def run(
 
 @app.command("resume")
 @click.argument("run_id")
-@click.option("--executor", type=click.Choice(EXECUTOR_NAMES), default=None,
-              help="Default: the executor the run used.")
+@click.option(
+    "--executor",
+    type=click.Choice(EXECUTOR_NAMES),
+    default=None,
+    help="Default: the executor the run used.",
+)
 def resume(run_id: str, executor: str | None) -> None:
     """Run a failed or interrupted pipeline run again: only failed, skipped, interrupted
     and changed steps run; the others reuse their stored outputs."""

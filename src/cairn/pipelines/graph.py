@@ -56,7 +56,7 @@ class Pipeline(Generic[P, R]):
         self.name = name or fn.__name__
         self.signature = inspect.signature(fn)
         self.site = definition_site(fn)
-        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+        functools.update_wrapper(self, fn)
 
     def __repr__(self) -> str:
         return f"<pipeline {self.name} at {self.site}>"
@@ -75,7 +75,7 @@ class Pipeline(Generic[P, R]):
         builder = Builder()
         previous, Builder.current = Builder.current, builder
         try:
-            self.fn(**values)
+            self.fn(**values)  # type: ignore[call-arg]
         except PipelineError:
             raise
         except InvalidInput as exc:
@@ -128,7 +128,7 @@ def _convert(pipe: Pipeline[..., Any], key: str, raw: Any, hint: Any, default: A
     if not isinstance(raw, str):
         return raw
     target = hint if isinstance(hint, type) else type(default) if default is not None else None
-    if target in (None, str) or default is inspect.Parameter.empty and target is None:
+    if target in (None, str) or (default is inspect.Parameter.empty and target is None):
         return raw
     try:
         if target is bool:

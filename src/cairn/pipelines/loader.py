@@ -91,7 +91,11 @@ def load_target(target: str) -> tuple[Any, str]:
     found = getattr(module, attr, None)
     if not isinstance(found, Pipeline):
         names = sorted(n for n, v in vars(module).items() if isinstance(v, Pipeline))
-        hint = f"; its pipelines: {', '.join(names)}" if names else "; decorate it with @cairn.pipeline"
+        hint = (
+            f"; its pipelines: {', '.join(names)}"
+            if names
+            else "; decorate it with @cairn.pipeline"
+        )
         what = "nothing" if found is None else f"a {type(found).__name__}"
         raise PipelineLoadError(f"{attr!r} in {location} is {what}, not a pipeline{hint}")
     return found, canonical

@@ -33,7 +33,7 @@ from cairn.pipelines.executors import Resources, open_executor
 from cairn.pipelines.step import Handle, Node
 from cairn.pipelines.worker import Loaded, OutputRef, StepFailed, StepResult, StepTask
 from cairn.store.pipelines import CacheEntry, PipelineRun, StepRecord
-from cairn.types import RunIO, RunStatus, now_ms
+from cairn.types import RunIO, RunStatus
 
 if TYPE_CHECKING:
     from cairn.pipelines.graph import Graph, Pipeline
@@ -253,8 +253,10 @@ class _Runner:
             if isinstance(value, Handle):
                 digests[name] = self.outputs[value.node.key].digest
                 refs[name] = ref(value)
-            elif isinstance(value, (list, tuple)) and value and all(
-                isinstance(v, Handle) for v in value
+            elif (
+                isinstance(value, (list, tuple))
+                and value
+                and all(isinstance(v, Handle) for v in value)
             ):
                 digests[name] = [self.outputs[v.node.key].digest for v in value]
                 refs[name] = [ref(v) for v in value]
@@ -343,8 +345,9 @@ class _Runner:
                 environment=self.environment,
             )
             step_run_id = child.id
-        record = replace(record, state="running", attempts=record.attempts + 1,
-                         step_run_id=step_run_id)
+        record = replace(
+            record, state="running", attempts=record.attempts + 1, step_run_id=step_run_id
+        )
         self._set(record)
         resources = Resources(cpus=step.cpus, memory=step.memory)
         try:
@@ -397,16 +400,21 @@ class _Runner:
                 ref = self.outputs[handle.node.key]
                 label = name if not isinstance(value, (list, tuple)) else f"{name}[{i}]"
                 inputs.append(RunIO("input", label, f"{label}", ref.digest, ref.kind, ref.size))
-        edges = [*inputs, RunIO("output", "output", node.key, output.digest, output.kind,
-                                output.size)]
+        edges = [
+            *inputs,
+            RunIO("output", "output", node.key, output.digest, output.kind, output.size),
+        ]
         self.ws.tracking.log_io(step_run_id, edges)
-        self.client.set_tags(step_run_id, {"cairn.step.duration_ms": result.duration_ms,
-                                           "cairn.step.output_type": output.type})
+        self.client.set_tags(
+            step_run_id,
+            {"cairn.step.duration_ms": result.duration_ms, "cairn.step.output_type": output.type},
+        )
         self.client.end_run(step_run_id, RunStatus.FINISHED)
         outputs = json.dumps([output.as_dict()])
         self.store.put_cache([CacheEntry(record.cache_key, node.step.name, outputs, step_run_id)])
-        self._set(replace(record, state="ran", outputs=outputs, duration_ms=result.duration_ms,
-                          error=""))
+        self._set(
+            replace(record, state="ran", outputs=outputs, duration_ms=result.duration_ms, error="")
+        )
 
     def _skip_downstream(self, failed: Node) -> None:
         blocked = {failed.key}
@@ -415,8 +423,11 @@ class _Runner:
                 blocked.add(node.key)
                 current = self.records[node.key]
                 if current.state == "pending":
-                    self._set(replace(current, state="skipped",
-                                      error=f"upstream step {failed.key!r} failed"))
+                    self._set(
+                        replace(
+                            current, state="skipped", error=f"upstream step {failed.key!r} failed"
+                        )
+                    )
 
     def _interrupted(self, state: str = "interrupted") -> None:
         self.executor.shutdown(cancel=True)

@@ -71,8 +71,8 @@ class Handle:
             "pipeline is being built: pass it to another step, which receives the value"
         )
 
-    __bool__ = __iter__ = __len__ = __getitem__ = __getattr__ = _no_value  # type: ignore[assignment]
-    __add__ = __sub__ = __mul__ = __truediv__ = __lt__ = __gt__ = _no_value  # type: ignore[assignment]
+    __bool__ = __iter__ = __len__ = __getitem__ = __getattr__ = _no_value
+    __add__ = __sub__ = __mul__ = __truediv__ = __lt__ = __gt__ = _no_value
 
 
 class Builder:
@@ -138,7 +138,7 @@ class Step(Generic[P, R]):
         self.memory = memory
         self.signature = inspect.signature(fn)
         self.site = definition_site(fn)
-        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+        functools.update_wrapper(self, fn)
 
     def __repr__(self) -> str:
         return f"<step {self.name} at {self.site}>"
@@ -157,7 +157,7 @@ class Step(Generic[P, R]):
         builder = Builder.current
         site = call_site()
         if builder is None:
-            return [self.fn(item, *args, **kwargs) for item in items]  # type: ignore[arg-type]
+            return [self.fn(item, *args, **kwargs) for item in items]
         if isinstance(items, Handle):
             builder.errors.append(
                 f"{site}: {self.name}.map() needs the items when the pipeline is built, got "

@@ -18,7 +18,16 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 #: States of a step in one pipeline run. ``ran`` and ``cached`` have outputs.
-STEP_STATES = ("pending", "running", "retrying", "ran", "cached", "failed", "skipped", "interrupted")
+STEP_STATES = (
+    "pending",
+    "running",
+    "retrying",
+    "ran",
+    "cached",
+    "failed",
+    "skipped",
+    "interrupted",
+)
 #: States of a pipeline run.
 RUN_STATES = ("running", "finished", "failed", "interrupted")
 

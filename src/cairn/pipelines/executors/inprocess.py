@@ -63,7 +63,9 @@ class InProcessExecutor(ExecutorBase):
             future.set_result(fn(*args, **dict(kwargs or {})))
         except _Alarm:
             future.set_exception(
-                TaskTimeout(f"the task ran longer than its timeout of {timeout:g} s and was stopped")
+                TaskTimeout(
+                    f"the task ran longer than its timeout of {timeout:g} s and was stopped"
+                )
             )
         except Exception as exc:
             future.set_exception(exc)

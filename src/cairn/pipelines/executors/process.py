@@ -13,6 +13,7 @@ pickle otherwise (module-level functions).
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import pickle
@@ -40,7 +41,7 @@ T = TypeVar("T")
 try:
     import cloudpickle as _pickler
 except ImportError:  # pragma: no cover - cloudpickle is in the pipelines extra
-    _pickler = pickle  # type: ignore[no-redef]
+    _pickler = pickle
 
 
 def _child_main(conn: Connection, payload: bytes) -> None:
@@ -117,10 +118,8 @@ class ProcessExecutor(ExecutorBase):
         return future
 
     def _wake(self) -> None:
-        try:
+        with contextlib.suppress(OSError):  # closed during shutdown
             os.write(self._wake_w, b"x")
-        except OSError:  # closed during shutdown
-            pass
 
     # -- the dispatcher thread ---------------------------------------------------------
 
@@ -142,10 +141,13 @@ class ProcessExecutor(ExecutorBase):
                     if job.conn in ready:
                         self._finish(job)
                     elif job.deadline is not None and time.monotonic() >= job.deadline:
-                        self._kill(job, TaskTimeout(
-                            f"the task ran longer than its timeout of {job.timeout:g} s and "
-                            "its worker process was stopped"
-                        ))
+                        self._kill(
+                            job,
+                            TaskTimeout(
+                                f"the task ran longer than its timeout of {job.timeout:g} s and "
+                                "its worker process was stopped"
+                            ),
+                        )
 
     def _start_fitting(self) -> None:
         free = self.max_cpus - sum(job.cpus for job in self._running)
@@ -173,9 +175,12 @@ class ProcessExecutor(ExecutorBase):
             job.process.join()
             code = job.process.exitcode
             how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-            status, value = "error", WorkerDied(
-                f"the worker process running the task ended without a result ({how}); "
-                "it was killed or crashed (out of memory?)"
+            status, value = (
+                "error",
+                WorkerDied(
+                    f"the worker process running the task ended without a result ({how}); "
+                    "it was killed or crashed (out of memory?)"
+                ),
             )
         self._release(job)
         if status == "ok":

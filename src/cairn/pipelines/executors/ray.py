@@ -11,6 +11,8 @@ cluster the store must be one every node reaches (S3, GCS, a shared folder).
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import sys
 import threading
@@ -55,7 +57,7 @@ class RayExecutor(ExecutorBase):
                 address=address,
                 num_cpus=num_cpus if address is None else None,
                 include_dashboard=False,
-                logging_level="WARNING",
+                logging_level=logging.WARNING,
                 log_to_driver=True,
                 runtime_env={"env_vars": {"PYTHONPATH": path, "RAY_USAGE_STATS_ENABLED": "0"}},
             )
@@ -64,9 +66,13 @@ class RayExecutor(ExecutorBase):
         self._lock = threading.Lock()
         self._timers: list[threading.Timer] = []
 
+    def _cluster_cpus(self) -> float:
+        resources: dict[str, float] = self._ray.cluster_resources()  # type: ignore[no-untyped-call]
+        return float(resources.get("CPU", 0))
+
     @property
     def capacity(self) -> int:
-        return max(1, int(self._ray.cluster_resources().get("CPU", 1)))
+        return max(1, int(self._cluster_cpus() or 1))
 
     def submit(
         self,
@@ -77,7 +83,7 @@ class RayExecutor(ExecutorBase):
         resources: Resources = DEFAULT_RESOURCES,
         timeout: float | None = None,
     ) -> Future[T]:
-        total = self._ray.cluster_resources().get("CPU", 0)
+        total = self._cluster_cpus()
         if resources.cpus > total:
             raise InvalidInput(
                 f"a task asks for {resources.cpus:g} CPUs but the Ray cluster has {total:g}; "
@@ -145,9 +151,7 @@ class RayExecutor(ExecutorBase):
                 future.set_exception(CancelledError())
         else:
             for future in pending.values():
-                try:
+                with contextlib.suppress(CancelledError):
                     future.exception()
-                except CancelledError:
-                    pass
         if self._owns and self._ray.is_initialized():
             self._ray.shutdown()

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
@@ -21,11 +21,11 @@ if TYPE_CHECKING:
     from cairn.store.sql.database import SqlDatabase
 
 
-def _run(row: Mapping[str, Any]) -> PipelineRun:
+def _run(row: Any) -> PipelineRun:
     return PipelineRun(**{k: row[k] for k in PipelineRun.__dataclass_fields__})
 
 
-def _step(row: Mapping[str, Any]) -> StepRecord:
+def _step(row: Any) -> StepRecord:
     return StepRecord(**{k: row[k] for k in StepRecord.__dataclass_fields__})
 
 
@@ -117,9 +117,7 @@ class SqlPipelineStore:
         with self.db.read() as conn:
             rows = conn.execute(sa.select(pc).where(pc.c.cache_key.in_(list(keys)))).all()
         fields = CacheEntry.__dataclass_fields__
-        return {
-            r.cache_key: CacheEntry(**{k: r._mapping[k] for k in fields}) for r in rows
-        }
+        return {r.cache_key: CacheEntry(**{k: r._mapping[k] for k in fields}) for r in rows}
 
     def put_cache(self, entries: Sequence[CacheEntry]) -> None:
         if not entries:
