@@ -204,9 +204,12 @@ def show(run_id: str, as_json: bool) -> None:
         click.echo("params: " + ", ".join(f"{k}={v}" for k, v in data["params"].items()))
     children: dict[str, list[dict[str, Any]]] = {}
     roots = []
+    position = {step["step"]: i for i, step in enumerate(data["steps"])}
     for step in data["steps"]:
         if step["upstream"]:
-            children.setdefault(step["upstream"][-1], []).append(step)
+            # Drawn under the input that finished last; the others are named ("after").
+            parent = max(step["upstream"], key=lambda key: position.get(key, -1))
+            children.setdefault(parent, []).append(step)
         else:
             roots.append(step)
 

@@ -27,6 +27,7 @@ from cairn.pipelines.graph import Graph, Pipeline, PipelineError, pipeline
 from cairn.pipelines.runner import Outcome, PipelineFailed, PipelineInterrupted, run_pipeline
 from cairn.pipelines.serializers import SERIALIZERS, Serializer, register_serializer
 from cairn.pipelines.step import Step, step
+from cairn.pipelines.worker import StepContext, current
 
 __all__ = [
     "SERIALIZERS",
@@ -38,6 +39,8 @@ __all__ = [
     "PipelineInterrupted",
     "Serializer",
     "Step",
+    "StepContext",
+    "current",
     "pipeline",
     "register_serializer",
     "run_pipeline",

@@ -31,7 +31,14 @@ from cairn.pipelines import cache as cachekeys
 from cairn.pipelines.codehash import code_digest
 from cairn.pipelines.executors import Resources, open_executor
 from cairn.pipelines.step import Handle, Node
-from cairn.pipelines.worker import Loaded, OutputRef, StepFailed, StepResult, StepTask
+from cairn.pipelines.worker import (
+    Loaded,
+    OutputRef,
+    StepContext,
+    StepFailed,
+    StepResult,
+    StepTask,
+)
 from cairn.store.pipelines import CacheEntry, PipelineRun, StepRecord
 from cairn.types import RunIO, RunStatus
 
@@ -314,6 +321,15 @@ class _Runner:
     def _stored(self, outputs: list[dict[str, Any]]) -> bool:
         return all(self.ws.artifacts.exists(o["digest"]) for o in outputs)
 
+    def _sources(self, node: Node) -> dict[str, str]:
+        found = {}
+        for name, value in node.args.items():
+            if isinstance(value, Handle):
+                producer = self.records[value.node.key].step_run_id
+                if producer:
+                    found[name] = f"runs:/{producer}/{value.node.key}"
+        return found
+
     def _submit(self, node: Node, record: StepRecord, running: dict[Any, Any]) -> None:
         params, _, refs = self._input_refs(node)
         step = node.step
@@ -329,6 +345,7 @@ class _Runner:
             storage_options=dict(self.ws.settings.storage_options),
             keep_value=self.executor_name == "inprocess",
             fn=fn if self.executor_name == "inprocess" else None,
+            context=StepContext(self.run_id, node.key, self._sources(node)),
         )
         step_run_id = record.step_run_id
         if record.attempts == 0 or step_run_id is None:
@@ -400,9 +417,11 @@ class _Runner:
                 ref = self.outputs[handle.node.key]
                 label = name if not isinstance(value, (list, tuple)) else f"{name}[{i}]"
                 inputs.append(RunIO("input", label, f"{label}", ref.digest, ref.kind, ref.size))
+        # A model is recorded with kind "model", so `runs:/<step run>/<step>` loads and
+        # registers it like a model logged with log_model.
         edges = [
             *inputs,
-            RunIO("output", "output", node.key, output.digest, output.kind, output.size),
+            RunIO("output", "output", node.key, output.digest, _edge_kind(output), output.size),
         ]
         self.ws.tracking.log_io(step_run_id, edges)
         self.client.set_tags(
@@ -445,7 +464,7 @@ class _Runner:
 
     def _finish(self) -> Outcome:
         edges = [
-            RunIO("output", f"step:{key}", key, ref.digest, ref.kind, ref.size)
+            RunIO("output", f"step:{key}", key, ref.digest, _edge_kind(ref), ref.size)
             for key, ref in self.outputs.items()
         ]
         if edges:
@@ -467,6 +486,10 @@ class _Runner:
             error.outcome = outcome
             raise error
         return outcome
+
+
+def _edge_kind(ref: OutputRef) -> str:
+    return "model" if ref.serializer == "model" else ref.kind
 
 
 def _summary(error: BaseException) -> str:

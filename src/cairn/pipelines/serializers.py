@@ -188,7 +188,7 @@ def by_name(name: str) -> Serializer:
 def check_declared(annotation: Any) -> str | None:
     """Why a declared return type cannot be stored, or None if it can (or is not a
     class: ``Any``, unions and parametrised generics are checked on the value)."""
-    if annotation is inspect.Signature.empty or annotation is None:
+    if annotation is inspect.Signature.empty or annotation is None or annotation is Any:
         return None
     origin = getattr(annotation, "__origin__", None)
     cls = origin if isinstance(origin, type) else annotation

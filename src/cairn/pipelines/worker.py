@@ -9,6 +9,7 @@ digest travels back.
 
 from __future__ import annotations
 
+import contextvars
 import tempfile
 import time
 import traceback
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cairn.errors import CairnError
+from cairn.errors import CairnError, InvalidInput
 from cairn.pipelines import serializers
 from cairn.store.artifacts import ArtifactStore
 
@@ -59,6 +60,37 @@ class StepResult:
     value: Any = None  # kept only when the task asked for it (in-process)
 
 
+@dataclass(frozen=True)
+class StepContext:
+    """What a running step can ask about itself (:func:`current`)."""
+
+    pipeline_run_id: str
+    step: str
+    #: For each input fed by another step: ``runs:/<step run id>/<step>``, the run that
+    #: produced it (a model input can be registered from there, keeping lineage).
+    sources: dict[str, str] = field(default_factory=dict)
+
+
+_CURRENT: contextvars.ContextVar[StepContext | None] = contextvars.ContextVar(
+    "cairn_step_context", default=None
+)
+
+
+def current() -> StepContext:
+    """The context of the step running now; ``InvalidInput`` outside a pipeline step.
+
+    Example:
+        >>> @cairn.step
+        ... def register(model: LogisticRegression) -> dict:
+        ...     source = cairn.pipelines.current().sources["model"]
+        ...     return {"version": cairn.registry.register(source, "churn").version}
+    """
+    found = _CURRENT.get()
+    if found is None:
+        raise InvalidInput("cairn.pipelines.current() is only known inside a running step")
+    return found
+
+
 class StepFailed(CairnError):
     """The step's own code raised, or returned what cannot be stored; ``summary`` says
     which ("raised ValueError: ..."), ``details`` is the traceback, shown once."""
@@ -85,6 +117,7 @@ class StepTask:
     storage_options: dict[str, Any] = field(default_factory=dict)
     keep_value: bool = False
     fn: Any = None  # the function itself, in-process (skips the import by name)
+    context: StepContext | None = None
 
     def __call__(self) -> StepResult:
         store = ArtifactStore(self.artifact_uri, self.storage_options)
@@ -98,6 +131,7 @@ class StepTask:
         for name, ref in self.inputs.items():
             arguments[name] = _load(store, ref)
         started = time.perf_counter()
+        token = _CURRENT.set(self.context)
         try:
             value = fn(**arguments)
         except (KeyboardInterrupt, SystemExit):
@@ -108,6 +142,8 @@ class StepTask:
                 traceback.format_exception(type(exc), exc, exc.__traceback__.tb_next)  # type: ignore[union-attr]
             )
             raise StepFailed(self.key, f"raised {type(exc).__name__}: {exc}", details) from None
+        finally:
+            _CURRENT.reset(token)
         duration_ms = int((time.perf_counter() - started) * 1000)
         output = store_value(store, self.key, value)
         return StepResult(output, duration_ms, value if self.keep_value else None)
