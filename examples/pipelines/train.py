@@ -24,7 +24,8 @@ def make_model(C: float, seed: int) -> Any:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=1000, random_state=seed))
+    classifier = LogisticRegression(C=C, max_iter=1000, random_state=seed)
+    return make_pipeline(StandardScaler(), classifier)
 
 
 @cairn.step

@@ -93,7 +93,11 @@ def _summary(outcome: Any) -> None:
 
 
 @app.command("run")
-@click.argument("target", metavar="FILE.py:PIPELINE")
+@click.argument(
+    "target",
+    metavar="FILE.py:PIPELINE",
+    help="The pipeline: a file and a @cairn.pipeline function.",
+)
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="A pipeline parameter.")
 @click.option(
     "--executor",
@@ -127,7 +131,7 @@ def run(
 
 
 @app.command("resume")
-@click.argument("run_id")
+@click.argument("run_id", help="Pipeline run id, or a unique prefix of one.")
 @click.option(
     "--executor",
     type=click.Choice(EXECUTOR_NAMES),
@@ -186,7 +190,7 @@ def list_runs(pipeline: str | None, limit: int, as_json: bool) -> None:
 
 
 @app.command("show")
-@click.argument("run_id")
+@click.argument("run_id", help="Pipeline run id, or a unique prefix of one.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run and its steps as JSON.")
 def show(run_id: str, as_json: bool) -> None:
     """Show a pipeline run as a tree of steps with states, durations and cache keys."""
@@ -236,8 +240,8 @@ def show(run_id: str, as_json: bool) -> None:
 
 
 @app.command("explain")
-@click.argument("run_id")
-@click.argument("step")
+@click.argument("run_id", help="Pipeline run id, or a unique prefix of one.")
+@click.argument("step", help="A step of the run, e.g. train or score[2].")
 @click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
 def explain(run_id: str, step: str, as_json: bool) -> None:
     """Say why a step ran or was cached: which of its code, parameters and inputs
