@@ -167,6 +167,28 @@ def flow(n: int = 3):
     _nothing_recorded(workspace, path)
 
 
+def test_a_step_argument_that_is_not_json_is_refused_at_its_call(
+    workspace: cairn.workspace.Workspace, project: Callable[..., Path]
+) -> None:
+    path = project(
+        "flow.py",
+        STEPS
+        + """
+import threading
+
+@cairn.pipeline
+def flow(n: int = 3):
+    train(ingest(n), C=threading.Lock())
+""",
+    )
+    with pytest.raises(PipelineError) as info:
+        run_pipeline(load(path), {})
+    message = str(info.value)
+    assert f"{path}:{_line_of(path, 'C=threading.Lock()')}" in message
+    assert "argument 'C' of step 'train' is a lock, which is not JSON" in message
+    _nothing_recorded(workspace, path)
+
+
 def test_a_cycle_is_reported_with_each_step_and_call() -> None:
     @step
     def a(x: int) -> int:

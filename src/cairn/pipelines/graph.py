@@ -84,6 +84,7 @@ class Pipeline(Generic[P, R]):
             Builder.current = previous
         errors = list(builder.errors)
         errors += _declared_type_errors(builder.nodes)
+        errors += _argument_errors(builder.nodes)
         if not builder.nodes and not errors:
             errors.append(f"{self.site}: pipeline {self.name!r} calls no step")
         if errors:
@@ -161,6 +162,40 @@ def _declared_type_errors(nodes: list[Node]) -> list[str]:
         problem = serializers.check_declared(declared)
         if problem:
             errors.append(f"{step.site}: step {step.name!r} declares its output type: {problem}")
+    return errors
+
+
+def _argument_errors(nodes: list[Node]) -> list[str]:
+    """Constants passed to steps become part of their cache keys, so they must be JSON;
+    a list is either all step outputs (gathered) or all constants."""
+    from cairn.pipelines.cache import canonical
+    from cairn.pipelines.step import Handle, handles_in
+
+    errors = []
+    for node in nodes:
+        for name, value in node.args.items():
+            if isinstance(value, Handle):
+                continue
+            found = handles_in(value)
+            gathered = isinstance(value, (list, tuple)) and len(found) == len(value) > 0
+            if found and not gathered:
+                errors.append(
+                    f"{node.site}: argument {name!r} of step {node.step.name!r} mixes step "
+                    "outputs with other values; pass a list of outputs only (it is gathered) "
+                    "or combine them in a step"
+                )
+                continue
+            if gathered:
+                continue
+            try:
+                canonical(value)
+            except (TypeError, ValueError):
+                errors.append(
+                    f"{node.site}: argument {name!r} of step {node.step.name!r} is a "
+                    f"{type(value).__qualname__}, which is not JSON: step arguments other than "
+                    "step outputs are parameters and part of the cache key; pass a JSON value, "
+                    "or produce the object in a step"
+                )
     return errors
 
 

@@ -273,18 +273,14 @@ class _Runner:
 
     def _start(self, node: Node, record: StepRecord, running: dict[Any, Any]) -> None:
         params, digests, _ = self._input_refs(node)
-        try:
-            key, components = cachekeys.key_of(
-                node.step.name,
-                code_digest(node.step.fn),
-                params,
-                digests,
-                [up.key for up in node.upstream],
-            )
-        except (TypeError, ValueError):
-            # Caught before the first step runs for the roots; later nodes only get
-            # constants from the pipeline body too, which build() saw.
-            key, components = "", cachekeys.canonical({"step": node.step.name})
+        # build() checked that every parameter is JSON.
+        key, components = cachekeys.key_of(
+            node.step.name,
+            code_digest(node.step.fn),
+            params,
+            digests,
+            [up.key for up in node.upstream],
+        )
         record = replace(record, cache_key=key, components=components)
         hit = self._cached(node, key)
         if hit is not None:

@@ -91,13 +91,13 @@ class Builder:
         return name if count == 0 else f"{name}#{count + 1}"
 
 
-def _handles_in(value: Any) -> list[Handle]:
+def handles_in(value: Any) -> list[Handle]:
     if isinstance(value, Handle):
         return [value]
     if isinstance(value, (list, tuple)):
-        return [h for item in value for h in _handles_in(item)]
+        return [h for item in value for h in handles_in(item)]
     if isinstance(value, dict):
-        return [h for item in value.values() for h in _handles_in(item)]
+        return [h for item in value.values() for h in handles_in(item)]
     return []
 
 
@@ -184,7 +184,7 @@ class Step(Generic[P, R]):
             bound.apply_defaults()
             node.args = dict(bound.arguments)
         upstream: dict[int, Node] = {}
-        for handle in _handles_in(node.args):
+        for handle in handles_in(node.args):
             upstream[id(handle.node)] = handle.node
         node.upstream = list(upstream.values())
         builder.nodes.append(node)
