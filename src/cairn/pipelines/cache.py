@@ -47,16 +47,19 @@ def explain(current: dict[str, Any], previous: dict[str, Any] | None) -> list[st
     for part in ("params", "inputs"):
         now, before = current.get(part) or {}, previous.get(part) or {}
         for name in sorted(set(now) | set(before)):
-            if now.get(name) != before.get(name):
+            # Presence counts too: a parameter set to null differs from one not given.
+            if (name in now) != (name in before) or now.get(name) != before.get(name):
                 lines.append(
-                    f"{part[:-1]} {name!r} changed: {_short(before.get(name))} -> "
-                    f"{_short(now.get(name))}"
+                    f"{part[:-1]} {name!r} changed: {_short(before, name)} -> {_short(now, name)}"
                 )
     return lines
 
 
-def _short(value: Any) -> str:
-    text = canonical(value) if value is not None else "(absent)"
+def _short(values: dict[str, Any], name: str) -> str:
+    if name not in values:
+        return "(absent)"
+    value = values[name]
+    text = canonical(value)
     if isinstance(value, str) and len(value) == 64:
         return value[:12]
     return text if len(text) <= 60 else text[:57] + "..."
