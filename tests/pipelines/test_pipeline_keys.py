@@ -11,12 +11,20 @@ from hypothesis import strategies as st
 
 from cairn.pipelines.cache import explain, key_of
 
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.text(max_size=5)
+    | st.floats(allow_nan=False, allow_infinity=False)
+)
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(max_size=5)
-    | st.floats(allow_nan=False, allow_infinity=False),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+    SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    ),
     max_leaves=8,
-)  # fmt: skip
+)
 PARAMS = st.dictionaries(st.text(min_size=1, max_size=4), JSON, max_size=4)
 
 
