@@ -98,6 +98,20 @@ def test_a_task_past_its_timeout_is_killed(pool: Executor, tmp_path: Path) -> No
         os.kill(pid, 0)
 
 
+def where_am_i() -> tuple[str, str]:
+    return os.getcwd(), os.environ.get("CAIRN_PIPELINE_TEST", "")
+
+
+def test_tasks_run_in_the_callers_folder_and_environment_at_submit_time(
+    pool: Executor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert pool.submit(add, (1, 1)).result(timeout=60) == 2  # the forkserver is up
+    # The attack: the caller changes folder and environment after the pool started.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CAIRN_PIPELINE_TEST", "moved")
+    assert pool.submit(where_am_i).result(timeout=60) == (str(tmp_path), "moved")
+
+
 def test_a_task_asking_more_cpus_than_the_pool_has_is_refused(pool: Executor) -> None:
     with pytest.raises(InvalidInput, match="asks for 4 CPUs but the process pool has 2"):
         pool.submit(add, (1, 2), resources=Resources(cpus=4))

@@ -44,10 +44,20 @@ except ImportError:  # pragma: no cover - cloudpickle is in the pipelines extra
     _pickler = pickle
 
 
-def _child_main(conn: Connection, payload: bytes) -> None:
+def _child_main(conn: Connection, payload: bytes, cwd: str, env: dict[str, str]) -> None:
     # The parent decides what Ctrl-C means (cancel everything); a worker must not die
     # half-way through writing its output because the terminal's SIGINT reached it too.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The forkserver keeps the folder and environment it started with; a task runs in
+    # the caller's as they were at submit time (relative paths, CAIRN_* variables).
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        os.chdir(cwd)
+    except OSError as exc:
+        conn.send_bytes(pickle.dumps(("error", exc)))
+        conn.close()
+        return
     try:
         fn, args, kwargs = pickle.loads(payload)
         message: tuple[str, Any] = ("ok", fn(*args, **kwargs))
@@ -67,6 +77,8 @@ class _Job:
     payload: bytes
     cpus: float
     timeout: float | None
+    cwd: str = ""
+    env: dict[str, str] = field(default_factory=dict)
     process: Any = None
     conn: Connection | None = None
     deadline: float | None = None
@@ -113,7 +125,9 @@ class ProcessExecutor(ExecutorBase):
         payload = _pickler.dumps((fn, tuple(args), dict(kwargs or {})))
         future: Future[T] = Future()
         with self._lock:
-            self._queue.append(_Job(future, payload, resources.cpus, timeout))
+            self._queue.append(
+                _Job(future, payload, resources.cpus, timeout, os.getcwd(), dict(os.environ))
+            )
         self._wake()
         return future
 
@@ -158,7 +172,9 @@ class ProcessExecutor(ExecutorBase):
             if not job.future.set_running_or_notify_cancel():
                 continue
             reader, writer = self._ctx.Pipe(duplex=False)
-            job.process = self._ctx.Process(target=_child_main, args=(writer, job.payload))
+            job.process = self._ctx.Process(
+                target=_child_main, args=(writer, job.payload, job.cwd, job.env)
+            )
             job.process.start()
             writer.close()
             job.conn = reader
