@@ -108,6 +108,12 @@ def serve(
 @click.option("--batch-size", type=int, default=50_000, help="Rows read and scored at a time.")
 @click.option("--keep", multiple=True, help="Input column to copy to the output (repeatable).")
 @click.option("--no-run", is_flag=True, help="Do not record the job as a run.")
+@click.option(
+    "--executor",
+    type=click.Choice(["inprocess", "process", "ray"]),
+    default="inprocess",
+    help="For a folder of .parquet files: where the files are scored (RAY_ADDRESS for Ray).",
+)
 def predict(
     model: str,
     input_: Path,
@@ -115,8 +121,24 @@ def predict(
     batch_size: int,
     keep: tuple[str, ...],
     no_run: bool,
+    executor: str,
 ) -> None:
-    """Score a file in batches with constant memory; record a run with input/output digests."""
+    """Score a file in batches with constant memory; record a run with input/output digests.
+
+    A folder of .parquet files is scored file by file on --executor into a folder."""
+    if input_.is_dir():
+        from cairn.serving.batch_folder import predict_folder
+
+        done = predict_folder(
+            model, input_, output, executor=executor, batch_size=batch_size,
+            keep_columns=keep, record_run=not no_run,
+        )  # fmt: skip
+        run = f", run {done.run_id}" if done.run_id else ""
+        click.echo(
+            f"scored {done.rows:,} rows in {len(done.files)} files with {done.model}/"
+            f"{done.version} on {executor} in {done.seconds:.2f} s -> {output}{run}"
+        )
+        return
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 

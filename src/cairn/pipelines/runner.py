@@ -20,6 +20,7 @@ parameters, a child run per executed step, and every step output as an output ed
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, wait
@@ -342,6 +343,8 @@ class _Runner:
             keep_value=self.executor_name == "inprocess",
             fn=fn if self.executor_name == "inprocess" else None,
             context=StepContext(self.run_id, node.key, self._sources(node)),
+            cwd=os.getcwd(),
+            env={k: v for k, v in os.environ.items() if k.startswith("CAIRN_")},
         )
         step_run_id = record.step_run_id
         if record.attempts == 0 or step_run_id is None:

@@ -10,6 +10,7 @@ digest travels back.
 from __future__ import annotations
 
 import contextvars
+import os
 import tempfile
 import time
 import traceback
@@ -118,8 +119,15 @@ class StepTask:
     keep_value: bool = False
     fn: Any = None  # the function itself, in-process (skips the import by name)
     context: StepContext | None = None
+    #: The caller's folder and CAIRN_* variables: a step on a Ray worker (which starts in
+    #: Ray's own folder) finds the same workspace and relative paths as the caller.
+    cwd: str = ""
+    env: dict[str, str] = field(default_factory=dict)
 
     def __call__(self) -> StepResult:
+        if self.cwd and os.path.isdir(self.cwd) and os.getcwd() != self.cwd:
+            os.chdir(self.cwd)
+        os.environ.update(self.env)
         store = ArtifactStore(self.artifact_uri, self.storage_options)
         fn = self.fn
         if fn is None:
