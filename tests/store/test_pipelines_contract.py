@@ -71,3 +71,12 @@ def test_the_newest_cache_entry_for_a_key_wins(store: PipelineStore) -> None:
     store.put_cache([CacheEntry("k1", "train", '[{"digest": "b"}]', "r2")])
     found = store.get_cache(["k1", "k2"])
     assert list(found) == ["k1"] and found["k1"].step_run_id == "r2"
+
+
+def test_recent_cache_entries_are_the_newest_of_the_named_steps(store: PipelineStore) -> None:
+    for i in range(5):
+        store.put_cache([CacheEntry(f"t{i}", "train", "[]", None, created_at=10 + i)])
+    store.put_cache([CacheEntry("s0", "score", "[]", None, created_at=100)])
+    assert set(store.recent_cache(["train"], limit=2)) == {"t4", "t3"}
+    assert set(store.recent_cache(["train", "score"], limit=3)) == {"s0", "t4", "t3"}
+    assert store.recent_cache([], limit=3) == {}

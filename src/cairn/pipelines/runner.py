@@ -47,6 +47,10 @@ if TYPE_CHECKING:
     from cairn.pipelines.graph import Graph, Pipeline
     from cairn.workspace import Workspace
 
+#: Cache entries read up front per node of the graph (the newest ones of its steps): a
+#: re-run of an unchanged pipeline finds every key among them without a query per step.
+PREFETCH_PER_STEP = 8
+
 #: Called with (step record, error details) whenever a step changes state.
 Listener = Callable[[StepRecord, str], None]
 
@@ -216,6 +220,11 @@ class _Runner:
         for node in graph.nodes:
             self._set(StepRecord(run.id, node.key, "pending"))
         self._flush()
+        cached_steps = sorted({n.step.name for n in graph.nodes if n.step.cache})
+        self.prefetched: dict[str, CacheEntry] = {}
+        if self.use_cache and cached_steps:
+            limit = PREFETCH_PER_STEP * len(graph.nodes)
+            self.prefetched = self.store.recent_cache(cached_steps, limit)
 
     def _loop(self) -> None:
         running: dict[Future[StepResult], tuple[Node, StepRecord, str]] = {}
@@ -307,7 +316,7 @@ class _Runner:
                 return outputs, previous.step_run_id
         if not (self.use_cache and node.step.cache):
             return None
-        entry = self.store.get_cache([key]).get(key)
+        entry = self.prefetched.get(key) or self.store.get_cache([key]).get(key)
         if entry is None:
             return None
         outputs = json.loads(entry.outputs)

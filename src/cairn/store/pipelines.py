@@ -100,6 +100,11 @@ class PipelineStore(Protocol):
 
     def get_cache(self, keys: Sequence[str]) -> dict[str, CacheEntry]: ...
 
+    def recent_cache(self, steps: Sequence[str], limit: int) -> dict[str, CacheEntry]:
+        """The newest ``limit`` entries of these step names, by key: read once at the
+        start of a run, so a chain of unchanged steps costs one query, not one each."""
+        ...
+
     def put_cache(self, entries: Sequence[CacheEntry]) -> None:
         """Insert or replace entries (the newest outputs for a key win)."""
         ...

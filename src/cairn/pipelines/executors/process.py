@@ -138,6 +138,12 @@ class ProcessExecutor(ExecutorBase):
     # -- the dispatcher thread ---------------------------------------------------------
 
     def _loop(self) -> None:
+        # Start the forkserver now (about 0.4 s: an interpreter importing Cairn), while
+        # the caller records its run, rather than when the first task is due.
+        from multiprocessing import forkserver
+
+        with contextlib.suppress(Exception):  # the first Process.start() retries anyway
+            forkserver.ensure_running()
         while True:
             with self._lock:
                 if self._closing and not self._queue and not self._running:

@@ -119,6 +119,20 @@ class SqlPipelineStore:
         fields = CacheEntry.__dataclass_fields__
         return {r.cache_key: CacheEntry(**{k: r._mapping[k] for k in fields}) for r in rows}
 
+    def recent_cache(self, steps: Sequence[str], limit: int) -> dict[str, CacheEntry]:
+        if not steps or limit < 1:
+            return {}
+        query = (
+            sa.select(pc)
+            .where(pc.c.step.in_(list(steps)))
+            .order_by(pc.c.created_at.desc())
+            .limit(limit)
+        )
+        with self.db.read() as conn:
+            rows = conn.execute(query).all()
+        fields = CacheEntry.__dataclass_fields__
+        return {r.cache_key: CacheEntry(**{k: r._mapping[k] for k in fields}) for r in rows}
+
     def put_cache(self, entries: Sequence[CacheEntry]) -> None:
         if not entries:
             return

@@ -51,4 +51,5 @@ pipeline_cache = sa.Table(
     sa.Column("outputs", sa.Text, nullable=False),
     sa.Column("step_run_id", ID, nullable=True),
     sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Index("ix_pipeline_cache_step", "step", "created_at"),
 )

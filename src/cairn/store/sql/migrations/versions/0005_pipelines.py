@@ -54,9 +54,11 @@ def upgrade() -> None:
         sa.Column("step_run_id", _ID, nullable=True),
         sa.Column("created_at", sa.BigInteger, nullable=False),
     )
+    op.create_index("ix_pipeline_cache_step", "pipeline_cache", ["step", "created_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_pipeline_cache_step", table_name="pipeline_cache")
     op.drop_table("pipeline_cache")
     op.drop_table("pipeline_steps")
     op.drop_index("ix_pipeline_runs_pipeline", table_name="pipeline_runs")
