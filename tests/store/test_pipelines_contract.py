@@ -73,6 +73,31 @@ def test_the_newest_cache_entry_for_a_key_wins(store: PipelineStore) -> None:
     assert list(found) == ["k1"] and found["k1"].step_run_id == "r2"
 
 
+def test_two_runs_storing_the_same_key_at_once_both_succeed(store: PipelineStore) -> None:
+    import threading
+
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def writer(name: str) -> None:
+        try:
+            for i in range(30):
+                barrier.wait(timeout=30)
+                store.put_cache([CacheEntry(f"key{i}", "train", f'["{name}"]', name)])
+        except BaseException as exc:
+            errors.append(exc)
+            barrier.abort()
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    found = store.get_cache([f"key{i}" for i in range(30)])
+    assert len(found) == 30 and {e.step_run_id for e in found.values()} <= {"a", "b"}
+
+
 def test_recent_cache_entries_are_the_newest_of_the_named_steps(store: PipelineStore) -> None:
     for i in range(5):
         store.put_cache([CacheEntry(f"t{i}", "train", "[]", None, created_at=10 + i)])

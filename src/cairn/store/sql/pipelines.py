@@ -139,8 +139,18 @@ class SqlPipelineStore:
         now = now_ms()
         rows = [asdict(e) | {"created_at": e.created_at or now} for e in entries]
 
-        def write(conn: Connection) -> None:
-            conn.execute(pc.delete().where(pc.c.cache_key.in_([r["cache_key"] for r in rows])))
-            conn.execute(pc.insert(), rows)
-
-        self.db.write(write)
+        if self.db.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+        # An upsert, not delete-then-insert: two runs storing the same key at once (the
+        # same pipeline started twice) must both succeed on PostgreSQL, where two
+        # transactions can both find no row and then both insert it.
+        statement = insert(pc)
+        statement = statement.on_conflict_do_update(
+            index_elements=[pc.c.cache_key],
+            set_={
+                c: statement.excluded[c] for c in ("step", "outputs", "step_run_id", "created_at")
+            },
+        )
+        self.db.write(lambda conn: conn.execute(statement, rows))
