@@ -139,7 +139,8 @@ def _not_installed() -> str:
 
 def _wheel_from_source(tree: Path, dest: Path) -> Path:
     """Build with the project's backend; the tree's own files, not an index release."""
-    with tempfile.TemporaryDirectory(prefix=".cairn-wheel-", dir=dest) as tmp:
+    # Absolute: the build runs in the tree's folder, so a relative -w would land there.
+    with tempfile.TemporaryDirectory(prefix=".cairn-wheel-", dir=dest.resolve()) as tmp:
         try:
             import hatchling  # noqa: F401  (the backend pyproject.toml names)
 
