@@ -3,8 +3,11 @@ a real local Ray."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import CancelledError
@@ -183,32 +186,28 @@ def _ray_available() -> bool:
 
 
 @pytest.fixture
-def ray_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    # Ray writes under the home folder and reports usage unless told not to; its socket
-    # paths must stay under 108 bytes, so its temp folder is a short one of our own.
+def ray_env(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """The environment of a command that starts a local Ray: its home folder and temp
+    folder (a short one: Ray's socket paths must stay under 108 bytes) are the test's,
+    usage reporting is off. Ray runs in that command's process, never in pytest's."""
     import shutil
     import tempfile
 
     short = tempfile.mkdtemp(prefix="cr", dir="/tmp")
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
-    monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    monkeypatch.setenv("RAY_TMPDIR", short)
-    yield
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env |= {"HOME": str(tmp_path / "home"), "RAY_TMPDIR": short, "RAY_USAGE_STATS_ENABLED": "0"}
+    yield env
     shutil.rmtree(short, ignore_errors=True)
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not _ray_available(), reason="Ray is not installed (cairn-mlops[ray])")
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")
-@pytest.mark.filterwarnings("ignore::ResourceWarning")
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_a_pipeline_fans_out_on_a_real_local_ray(
     workspace: cairn.workspace.Workspace,
     project: Callable[..., Path],
-    ray_env: None,
+    ray_env: dict[str, str],
 ) -> None:
-    path = project(
+    project(
         "flow.py",
         """
         import os, time
@@ -233,15 +232,23 @@ def test_a_pipeline_fans_out_on_a_real_local_ray(
             stuck(1)
         """,
     )
-    import ray
+    done = subprocess.run(
+        [sys.executable, "-m", "cairn", "pipeline", "run", "flow.py:flow", "--executor", "ray"],
+        cwd=workspace.root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=ray_env,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert "step 'stuck' failed with TaskTimeout" in last, done.stderr
+    run = workspace.metadata.pipelines.list_runs()[0]
+    records = {r.step: r for r in workspace.metadata.pipelines.list_steps(run.run_id)}
+    assert records["stuck"].state == "failed" and records["total"].state == "ran"
+    assert run.executor == "ray"
+    from cairn.pipelines.worker import OutputRef, load_output
 
-    try:
-        with pytest.raises(Exception, match="step 'stuck' failed with TaskTimeout") as info:
-            run_pipeline(load(path), {}, executor="ray", executor_options={"num_cpus": 2})
-        outcome = info.value.outcome  # type: ignore[attr-defined]
-        assert outcome.output("total") == 14
-        assert states(outcome)["stuck"] == "failed"
-        assert not ray.is_initialized()  # the executor stopped the Ray it started
-    finally:
-        if ray.is_initialized():
-            ray.shutdown()
+    total = OutputRef.from_dict(json.loads(records["total"].outputs)[0])
+    assert load_output(workspace.artifacts, total) == 14

@@ -94,37 +94,33 @@ def test_an_empty_folder_is_refused(
 
 
 @pytest.mark.slow
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")
-@pytest.mark.filterwarnings("ignore::ResourceWarning")
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_a_folder_scored_on_a_real_local_ray_matches_the_local_path(
-    workspace: cairn.workspace.Workspace,
-    iris: Models,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    workspace: cairn.workspace.Workspace, iris: Models, tmp_path: Path
 ) -> None:
-    ray = pytest.importorskip("ray", reason="Ray is not installed (cairn-mlops[ray])")
+    pytest.importorskip("ray", reason="Ray is not installed (cairn-mlops[ray])")
     import shutil
     import tempfile
 
     import pandas as pd
 
-    from cairn.serving.batch_folder import predict_folder
-
     short = tempfile.mkdtemp(prefix="cr", dir="/tmp")  # Ray's socket paths must be short
-    monkeypatch.setenv("RAY_TMPDIR", short)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
-    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env |= {"HOME": str(tmp_path / "home"), "RAY_TMPDIR": short, "RAY_USAGE_STATS_ENABLED": "0"}
     parts = _parts(tmp_path / "parts", count=2)
     try:
-        done = predict_folder("iris@production", tmp_path / "parts", tmp_path / "scores",
-                              executor="ray", executor_options={"num_cpus": 2})  # fmt: skip
+        done = subprocess.run(
+            [
+                sys.executable, "-m", "cairn", "predict", "iris@production", "--input",
+                str(tmp_path / "parts"), "--output", str(tmp_path / "scores"),
+                "--executor", "ray",
+            ],
+            cwd=workspace.root, capture_output=True, text=True, timeout=300, env=env,
+            check=False,
+        )  # fmt: skip
     finally:
-        if ray.is_initialized():
-            ray.shutdown()
         shutil.rmtree(short, ignore_errors=True)
-    assert done.rows == 80 and done.run_id is not None
+    assert done.returncode == 0, done.stderr
+    assert "scored 80 rows in 2 files with iris/1 on ray" in done.stdout
     for part in parts:
         local = tmp_path / f"local-{part.name}"
         predict_file("iris@production", part, local, record_run=False)
