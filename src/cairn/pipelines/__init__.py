@@ -24,7 +24,8 @@ it; see :mod:`cairn.pipelines.runner` for what is recorded and
 from __future__ import annotations
 
 from cairn.pipelines.graph import Graph, Pipeline, PipelineError, pipeline
-from cairn.pipelines.runner import Outcome, PipelineFailed, PipelineInterrupted, run_pipeline
+from cairn.pipelines.outcome import Outcome, PipelineFailed, PipelineInterrupted
+from cairn.pipelines.runner import run_pipeline
 from cairn.pipelines.serializers import SERIALIZERS, Serializer, register_serializer
 from cairn.pipelines.step import Step, step
 from cairn.pipelines.worker import StepContext, current

@@ -63,7 +63,7 @@ class Pipeline(Generic[P, R]):
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
         """Run the pipeline in-process in the current workspace (like
-        ``cairn pipeline run``) and return its :class:`~cairn.pipelines.runner.Outcome`."""
+        ``cairn pipeline run``) and return its :class:`~cairn.pipelines.outcome.Outcome`."""
         from cairn.pipelines.runner import run_pipeline
 
         bound = self.signature.bind(*args, **kwargs)

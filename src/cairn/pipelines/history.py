@@ -11,7 +11,8 @@ from cairn.pipelines import cache as cachekeys
 from cairn.store.pipelines import PipelineRun, StepRecord
 
 if TYPE_CHECKING:
-    from cairn.pipelines.runner import Listener, Outcome
+    from cairn.pipelines.outcome import Outcome
+    from cairn.pipelines.runner import Listener
     from cairn.workspace import Workspace
 
 

@@ -24,13 +24,14 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from cairn.errors import CairnError
 from cairn.pipelines import cache as cachekeys
 from cairn.pipelines.codehash import code_digest
 from cairn.pipelines.executors import Resources, open_executor
+from cairn.pipelines.outcome import Outcome, PipelineFailed, PipelineInterrupted
 from cairn.pipelines.step import Handle, Node
 from cairn.pipelines.worker import (
     Loaded,
@@ -53,37 +54,6 @@ PREFETCH_PER_STEP = 8
 
 #: Called with (step record, error details) whenever a step changes state.
 Listener = Callable[[StepRecord, str], None]
-
-
-class PipelineFailed(CairnError):
-    """Some steps failed; the others' results are stored and the run can be resumed.
-    ``outcome`` holds every step's record."""
-
-    outcome: Outcome | None = None
-
-
-class PipelineInterrupted(CairnError):
-    """Ctrl-C: the run is recorded as interrupted and can be resumed."""
-
-    exit_code = 130
-
-
-@dataclass
-class Outcome:
-    run_id: str
-    state: str
-    steps: dict[str, StepRecord]
-    workspace: Any = field(repr=False, default=None)
-
-    def output(self, step: str) -> Any:
-        """The stored output of ``step`` in this run, read back."""
-        from cairn.pipelines.worker import load_output
-
-        record = self.steps[step]
-        outputs = json.loads(record.outputs)
-        if not outputs:
-            raise CairnError(f"step {step!r} has no output in run {self.run_id} ({record.state})")
-        return load_output(self.workspace.artifacts, OutputRef.from_dict(outputs[0]))
 
 
 def run_pipeline(
