@@ -34,11 +34,13 @@ EXPECTED = [
     "log_output",
     "log_param",
     "log_params",
+    "pipeline",
     "search_runs",
     "select_model",
     "set_tag",
     "set_tags",
     "start_run",
+    "step",
     "tune",
     "use",
 ]

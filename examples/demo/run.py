@@ -27,6 +27,7 @@ from steps import Context, StepFailed, heading  # noqa: E402
 STEPS: list[tuple[str, str]] = [
     ("data", "steps.data"),
     ("train", "steps.train"),
+    ("pipelines", "steps.pipelines"),
     ("registry", "steps.registry"),
     ("serving", "steps.serving"),
     ("monitoring", "steps.monitoring"),

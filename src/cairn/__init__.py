@@ -30,6 +30,8 @@ from cairn.errors import CairnError
 
 if TYPE_CHECKING:
     from cairn.api import log_model
+    from cairn.pipelines.graph import pipeline
+    from cairn.pipelines.step import step
     from cairn.tracking.autolog import autolog
     from cairn.tracking.fluent import (
         ActiveRun,
@@ -81,11 +83,13 @@ __all__ = [
     "log_output",
     "log_param",
     "log_params",
+    "pipeline",
     "search_runs",
     "select_model",
     "set_tag",
     "set_tags",
     "start_run",
+    "step",
     "tune",
     "use",
 ]
@@ -113,6 +117,8 @@ LAZY: list[tuple[str, str]] = [
     ("Workspace", "cairn.workspace:Workspace"),
     ("tune", "cairn.tuning.search:tune"),
     ("select_model", "cairn.tuning.select:select_model"),
+    ("step", "cairn.pipelines.step:step"),
+    ("pipeline", "cairn.pipelines.graph:pipeline"),
 ]
 
 

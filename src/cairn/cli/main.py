@@ -70,6 +70,11 @@ GROUPS: list[tuple[str, str, str]] = [
     ("models", "cairn.cli.models:app", "Register, promote, roll back and export models."),
     ("gate", "cairn.cli.gate:app", "Quality gates for CI/CD."),
     ("ci", "cairn.cli.ci:app", "Write CI workflow templates."),
+    (
+        "pipeline",
+        "cairn.cli.pipeline:app",
+        "Run cached pipelines of typed steps, and inspect their runs.",
+    ),
     ("deploy", "cairn.cli.serve:deploy_app", "Write deployment manifests (Kubernetes)."),
     (
         "schedule",

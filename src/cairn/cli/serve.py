@@ -116,6 +116,12 @@ def serve(
     help="predict_proba writes a classifier's class probabilities, one proba_<class> column "
     "per class.",
 )
+@click.option(
+    "--executor",
+    type=click.Choice(["inprocess", "process", "ray"]),
+    default="inprocess",
+    help="For a folder of .parquet files: where the files are scored (RAY_ADDRESS for Ray).",
+)
 def predict(
     model: str,
     input_: Path,
@@ -124,8 +130,24 @@ def predict(
     keep: tuple[str, ...],
     no_run: bool,
     method: str,
+    executor: str,
 ) -> None:
-    """Score a file in batches with constant memory; record a run with input/output digests."""
+    """Score a file in batches with constant memory; record a run with input/output digests.
+
+    A folder of .parquet files is scored file by file on --executor into a folder."""
+    if input_.is_dir():
+        from cairn.serving.batch_folder import predict_folder
+
+        done = predict_folder(
+            model, input_, output, executor=executor, batch_size=batch_size,
+            keep_columns=keep, record_run=not no_run, method=method,
+        )  # fmt: skip
+        run = f", run {done.run_id}" if done.run_id else ""
+        click.echo(
+            f"scored {done.rows:,} rows in {len(done.files)} files with {done.model}/"
+            f"{done.version} on {executor} in {done.seconds:.2f} s -> {output}{run}"
+        )
+        return
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 

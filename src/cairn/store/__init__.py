@@ -34,7 +34,15 @@ METADATA_BACKENDS: list[tuple[str, str]] = [
 
 #: The members of :class:`~cairn.store.base.MetadataBackend`, checked on the class (not
 #: an instance: reading a store property would open it) before a backend is used.
-BACKEND_MEMBERS = ("tracking", "datasets", "registry", "ensure_schema", "close")
+BACKEND_MEMBERS = (
+    "tracking",
+    "datasets",
+    "registry",
+    "pipelines",
+    "schedules",
+    "ensure_schema",
+    "close",
+)
 
 
 def scheme_of(uri: str) -> str:

@@ -31,7 +31,9 @@ from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
 from cairn.store.datasets import DatasetStore
+from cairn.store.pipelines import PipelineStore
 from cairn.store.registry import RegistryStore
+from cairn.store.schedules import ScheduleStore
 from cairn.types import Direction, Environment, Experiment, Metric, Page, Run, RunIO, RunStatus
 
 DEFAULT_EXPERIMENT = "Default"
@@ -212,7 +214,7 @@ class MetadataBackend(Protocol):
     """Everything a workspace's metadata lives in: one store per domain, plus its schema.
 
     Implemented by :class:`cairn.store.sql.database.SqlDatabase` (SQLite, PostgreSQL);
-    a REST backend talking to ``cairn server`` implements the same five members. Domain
+    a REST backend talking to ``cairn server`` implements the same members. Domain
     code reaches it only through :class:`cairn.workspace.Workspace`.
     """
 
@@ -229,6 +231,16 @@ class MetadataBackend(Protocol):
     @property
     def registry(self) -> RegistryStore:
         """Registered models, versions, aliases and their history, gate results."""
+        ...
+
+    @property
+    def pipelines(self) -> PipelineStore:
+        """Pipeline runs, their steps' states and cache keys, and the step cache."""
+        ...
+
+    @property
+    def schedules(self) -> ScheduleStore:
+        """Pipeline schedules and their claimed firings."""
         ...
 
     def ensure_schema(self) -> None:

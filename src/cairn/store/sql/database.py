@@ -30,6 +30,7 @@ from cairn.store.sql import migrations
 
 if TYPE_CHECKING:
     from cairn.store.sql.datasets import SqlDatasetStore
+    from cairn.store.sql.pipelines import SqlPipelineStore
     from cairn.store.sql.registry import SqlRegistryStore
     from cairn.store.sql.schedules import SqlScheduleStore
     from cairn.store.sql.tracking import SqlTrackingStore
@@ -156,6 +157,12 @@ class SqlDatabase:
         from cairn.store.sql.schedules import SqlScheduleStore
 
         return SqlScheduleStore(self)
+
+    @cached_property
+    def pipelines(self) -> SqlPipelineStore:
+        from cairn.store.sql.pipelines import SqlPipelineStore
+
+        return SqlPipelineStore(self)
 
     # -- transactions --------------------------------------------------------------
 

@@ -1,0 +1,157 @@
+"""Ray: tasks on a local Ray instance or an existing cluster (``RAY_ADDRESS``).
+
+``ray`` is imported only when this executor is opened (install ``cairn-mlops[ray]``).
+Without ``RAY_ADDRESS`` (or ``address=``) a local Ray is started, with the dashboard and
+usage reporting off, and shut down by :meth:`RayExecutor.shutdown`; with one, the
+executor connects to that cluster and leaves it running. Each task is a Ray task with
+``num_cpus`` and ``memory`` from its resources; a timeout cancels it with force (its
+worker process is killed). Steps read and write the artifact store themselves, so on a
+cluster the store must be one every node reaches (S3, GCS, a shared folder).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import CancelledError, Future
+from typing import Any, TypeVar
+
+from cairn.errors import ConfigError, InvalidInput
+from cairn.pipelines.executors.base import (
+    DEFAULT_RESOURCES,
+    ExecutorBase,
+    Resources,
+    TaskTimeout,
+    WorkerDied,
+)
+
+T = TypeVar("T")
+
+
+def _call(fn: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+    return fn(*args, **kwargs)
+
+
+class RayExecutor(ExecutorBase):
+    name = "ray"
+
+    def __init__(self, address: str | None = None, num_cpus: int | None = None, **_: Any) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise ConfigError(
+                "the ray executor needs Ray: pip install 'cairn-mlops[ray]'"
+            ) from None
+        self._ray = ray
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        address = address or os.environ.get("RAY_ADDRESS") or None
+        self._owns = not ray.is_initialized() and address is None
+        if not ray.is_initialized():
+            # Workers import Cairn and the pipeline's modules from the same paths as here.
+            path = os.pathsep.join(p for p in sys.path if p)
+            ray.init(
+                address=address,
+                num_cpus=num_cpus if address is None else None,
+                include_dashboard=False,
+                logging_level=logging.WARNING,
+                log_to_driver=True,
+                runtime_env={"env_vars": {"PYTHONPATH": path, "RAY_USAGE_STATS_ENABLED": "0"}},
+            )
+        self._remote = ray.remote(_call)
+        self._pending: dict[Any, Future[Any]] = {}
+        self._lock = threading.Lock()
+        self._timers: list[threading.Timer] = []
+
+    def _cluster_cpus(self) -> float:
+        resources: dict[str, float] = self._ray.cluster_resources()  # type: ignore[no-untyped-call]
+        return float(resources.get("CPU", 0))
+
+    @property
+    def capacity(self) -> int:
+        return max(1, int(self._cluster_cpus() or 1))
+
+    def submit(
+        self,
+        fn: Callable[..., T],
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        resources: Resources = DEFAULT_RESOURCES,
+        timeout: float | None = None,
+    ) -> Future[T]:
+        total = self._cluster_cpus()
+        if resources.cpus > total:
+            raise InvalidInput(
+                f"a task asks for {resources.cpus:g} CPUs but the Ray cluster has {total:g}; "
+                "lower the step's cpus= or add nodes"
+            )
+        options: dict[str, Any] = {"num_cpus": resources.cpus, "max_retries": 0}
+        if resources.memory is not None:
+            options["memory"] = resources.memory
+        ref = self._remote.options(**options).remote(fn, tuple(args), dict(kwargs or {}))
+        future: Future[T] = Future()
+        future.set_running_or_notify_cancel()
+        with self._lock:
+            self._pending[ref] = future
+        inner = ref.future()
+        inner.add_done_callback(lambda done: self._settle(ref, done))
+        if timeout is not None:
+            timer = threading.Timer(timeout, self._expire, (ref, timeout))
+            timer.daemon = True
+            self._timers.append(timer)
+            timer.start()
+        return future
+
+    def _settle(self, ref: Any, done: Future[Any]) -> None:
+        with self._lock:
+            future = self._pending.pop(ref, None)
+        if future is None or future.done():
+            return
+        try:
+            future.set_result(done.result())
+        except BaseException as exc:
+            future.set_exception(self._unwrap(exc))
+
+    def _unwrap(self, exc: BaseException) -> BaseException:
+        exceptions = self._ray.exceptions
+        if isinstance(exc, exceptions.RayTaskError):
+            cause = exc.as_instanceof_cause()
+            original = getattr(exc, "cause", None)
+            return original if isinstance(original, BaseException) else cause
+        if isinstance(exc, exceptions.TaskCancelledError):
+            return CancelledError()
+        if isinstance(exc, (exceptions.WorkerCrashedError, exceptions.RayActorError)):
+            return WorkerDied(f"the Ray worker running the task died: {exc}")
+        return exc
+
+    def _expire(self, ref: Any, timeout: float) -> None:
+        with self._lock:
+            future = self._pending.pop(ref, None)
+        if future is None or future.done():
+            return
+        self._ray.cancel(ref, force=True)
+        future.set_exception(
+            TaskTimeout(f"the task ran longer than its timeout of {timeout:g} s and was cancelled")
+        )
+
+    def shutdown(self, cancel: bool = False) -> None:
+        for timer in self._timers:
+            timer.cancel()
+        with self._lock:
+            pending = dict(self._pending)
+            if cancel:
+                self._pending.clear()
+        if cancel:
+            for ref, future in pending.items():
+                self._ray.cancel(ref, force=True)
+                future.set_exception(CancelledError())
+        else:
+            for future in pending.values():
+                with contextlib.suppress(CancelledError):
+                    future.exception()
+        if self._owns and self._ray.is_initialized():
+            self._ray.shutdown()
