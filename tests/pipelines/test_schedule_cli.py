@@ -88,15 +88,3 @@ def test_cairn_scheduler_once_starts_the_pipeline_for_a_new_dataset_version(
     again = _cairn(root, "scheduler", "--once", *extra, env=env)
     assert again.stdout == ""  # v2 was started once; nothing new since
     assert len(schedules.store(workspace).list_firings("retrain")) == 1
-
-
-def test_cairn_scheduler_without_a_pipeline_runner_says_what_to_do(workspace: Workspace) -> None:
-    if importlib.util.find_spec("cairn.pipelines.runner") is not None:
-        pytest.skip("this installation has the pipeline runner")
-    assert workspace.root is not None
-    result = _cairn(workspace.root, "scheduler", "--once")
-    assert result.returncode == 1
-    assert result.stderr == (
-        "error: this Cairn installation has no pipeline runner (cairn.pipelines.runner): "
-        "install a Cairn with pipelines, or pass --runner MODULE:FUNCTION\n"
-    )

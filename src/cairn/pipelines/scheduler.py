@@ -74,11 +74,6 @@ def run_scheduled(target: str, *, params: Mapping[str, str], executor: str | Non
 
 def load_runner(path: str = DEFAULT_RUNNER) -> Runner:
     """Import the pipeline runner named ``module:function`` (or ``module.function``)."""
-    if path == DEFAULT_RUNNER and importlib.util.find_spec("cairn.pipelines.runner") is None:
-        raise ConfigError(
-            "this Cairn installation has no pipeline runner (cairn.pipelines.runner): "
-            "install a Cairn with pipelines, or pass --runner MODULE:FUNCTION"
-        )
     module_name, sep, attr = path.partition(":")
     if not sep:
         module_name, _, attr = path.rpartition(".")
