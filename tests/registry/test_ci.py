@@ -79,7 +79,9 @@ def test_ci_init_refuses_to_overwrite(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.chdir(tmp_path)
     assert CliRunner().invoke(app, ["ci", "init", "--provider", "gitlab"]).exit_code == 0
     again = CliRunner().invoke(app, ["ci", "init", "--provider", "gitlab"])
-    assert again.exit_code != 0
+    assert again.exit_code == 1
+    assert again.stderr == "error: .gitlab-ci.yml already exists; pass --force to replace it\n"
     assert CliRunner().invoke(app, ["ci", "init", "--provider", "gitlab", "--force"]).exit_code == 0
     bad = CliRunner().invoke(app, ["ci", "init", "--provider", "jenkins"])
-    assert bad.exit_code != 0
+    assert bad.exit_code == 1
+    assert bad.stderr == "error: unknown CI provider 'jenkins'; use one of: github, gitlab\n"

@@ -204,7 +204,17 @@ class SqlDatabase:
             if self._checked:
                 return
             head = migrations.head()
-            current = self.current_revision()
+            try:
+                current = self.current_revision()
+            except OperationalError as exc:
+                # The first contact with the database: an unreachable server or a refused
+                # login is the user's to fix, not an internal error.
+                reason = " ".join(str(exc.orig).split()) or type(exc.orig).__name__
+                raise StoreError(
+                    f"cannot connect to the metadata store at {mask_uri(self.uri)}: "
+                    f"{reason}; check that the database server is running and the URI "
+                    f"({ENV_TRACKING_URI} or [tracking] uri in cairn.toml) points at it"
+                ) from exc
             if current is None and self._create:
                 self.upgrade()
             elif current is None:
