@@ -509,7 +509,7 @@ def limit_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]
         if request.param == "sqlite"
         else request.getfixturevalue("postgres_uri")
     )
-    metadata = open_metadata(uri)
+    metadata = open_metadata(uri, create=True)
     yield metadata.tracking
     metadata.close()
 
