@@ -215,7 +215,15 @@ def s3_endpoint() -> Iterator[str]:
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
-    time.sleep(0.2)
+    deadline = time.monotonic() + 30
+    while True:  # until the server accepts connections, not a guessed pause
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError("moto's S3 server did not start in 30 s") from None
+            time.sleep(0.02)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

@@ -7,8 +7,9 @@ Usage: ``python data_dvc.py MODE SIZE``:
 - ``dir N``: ``dvc add`` of a folder of N files of 4 KiB, then ``dvc status`` with nothing
   changed.
 
-Repositories are ``dvc init --no-scm``; data is written (and synced to disk) before the
-clock starts, and each repository is removed after its repeat, as on the Cairn side.
+Repositories are ``dvc init --no-scm``; data is written before the clock starts and
+every timed ``dvc add`` starts from the same settled state as Cairn's (:func:`settle`);
+each repository is removed after its repeat, as on the Cairn side.
 Prints one JSON object as the last line.
 """
 
@@ -48,6 +49,19 @@ def touch_memory(size: int = 2 << 30) -> None:
     region.close()
 
 
+def settle(data: Path | None = None) -> None:
+    """Start a timed step as the Cairn worker does (its ``settle``): nothing waiting to be
+    written back (files created for this step are synced first, so DVC does not pay for
+    their write-back), ``data`` read into the page cache, and fresh memory touched."""
+    os.sync()
+    if data is not None:
+        with open(data, "rb") as f:
+            while f.read(1 << 20):
+                pass
+    time.sleep(0.2)
+    touch_memory()
+
+
 def repo(base: Path, name: str) -> Path:
     root = base / name
     root.mkdir()
@@ -65,12 +79,7 @@ def file_mode(mib: int) -> dict[str, object]:
             with open(root / "big.bin", "wb") as out:
                 for _ in range(mib):
                     out.write(os.urandom(1 << 20))
-            os.sync()  # as for Cairn: no write-back of the new file during the timed add
-            with open(root / "big.bin", "rb") as f:  # and the file in the page cache
-                while f.read(1 << 20):
-                    pass
-            time.sleep(0.2)
-            touch_memory()
+            settle(root / "big.bin")
             times.append(dvc("add", "-q", "big.bin", cwd=root))
             shutil.rmtree(root)
         return {"add": times}
@@ -87,7 +96,7 @@ def dir_mode(count: int) -> dict[str, object]:
                 sub = folder / f"d{k % 100:02d}"
                 sub.mkdir(parents=True, exist_ok=True)
                 (sub / f"f{k:05d}.bin").write_bytes(os.urandom(4096))
-            time.sleep(0.2)
+            settle()  # as Cairn's folder step: the new files are not written back during it
             add.append(dvc("add", "-q", "files", cwd=root))
             status.append(dvc("status", "-q", cwd=root))
             shutil.rmtree(root)

@@ -1,7 +1,8 @@
 """Cairn side of the tracking benchmark; runs in the project venv, imports only Cairn.
 
 Usage: ``python tracking_cairn.py MODE N REPEATS`` with MODE one of ``log_metric``,
-``runs``, ``search``. Every repeat uses a fresh temporary workspace (embedded SQLite)
+``runs``, ``search`` (population copied in SQL), ``search_api`` (population logged
+through the API). Every repeat uses a fresh temporary workspace (embedded SQLite)
 created before the clock starts. Prints one JSON object: ``{"seconds": [...], ...}``.
 """
 
@@ -113,11 +114,30 @@ def populate(db: Path, n: int, seed: int = 7) -> None:
     cairn.init(db.parent.parent)  # reopen: the fluent API reads the populated store
 
 
-def bench_search(n_runs: int, repeats: int) -> dict[str, object]:
-    """Populate ``n_runs`` runs once, then time ``repeats`` warm searches."""
+def populate_api(n: int, seed: int = 7) -> None:
+    """Create ``n`` finished runs through Cairn's public API, one run at a time.
+
+    Each run gets the same 5 params and ``acc``/``loss`` metrics as :func:`populate`, and
+    the ``acc`` values follow the same sequence as the MLflow worker's (population is not
+    timed). Runs written one by one land in the tables in the order real use writes them,
+    which the SQL copies of :func:`populate` do not reproduce.
+    """
+    rng = random.Random(seed)
+    params = {f"p{i}": str(i) for i in range(5)}
+    for _ in range(n):
+        with cairn.start_run(experiment="bench", params=params):
+            cairn.log_metrics({"acc": rng.random(), "loss": 0.5})
+
+
+def bench_search(n_runs: int, repeats: int, api: bool = False) -> dict[str, object]:
+    """Populate ``n_runs`` runs once (copied in SQL, or through the API with ``api``),
+    then time ``repeats`` warm searches."""
     with fresh_workspace() as root:
         db = root / ".cairn" / "cairn.db"
-        populate(db, n_runs)
+        if api:
+            populate_api(n_runs)
+        else:
+            populate(db, n_runs)
         os.sync()  # write the population out now, not during the timed searches
         with sqlite3.connect(db) as con:
             (total,) = con.execute("SELECT count(*) FROM runs").fetchone()
@@ -139,8 +159,8 @@ def bench_search(n_runs: int, repeats: int) -> dict[str, object]:
 
 def main() -> None:
     mode, n, repeats = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    if mode == "search":
-        result: dict[str, object] = bench_search(n, repeats)
+    if mode in ("search", "search_api"):
+        result: dict[str, object] = bench_search(n, repeats, api=mode == "search_api")
     else:
         bench = {"log_metric": bench_log_metric, "runs": bench_runs}[mode]
         bench(10)  # untimed: first-call costs (lazy imports, caches) stay out of the figures

@@ -1,7 +1,8 @@
 """MLflow side of the tracking benchmark; runs inside the MLflow venv, imports only MLflow.
 
 Usage: ``python tracking_mlflow.py MODE N REPEATS`` with MODE one of ``log_metric``,
-``runs``, ``search``. Every repeat uses a fresh temporary directory and a fresh
+``log_metric_async``, ``runs``, ``search`` (population copied in SQL), ``search_api``
+(population logged through the API). Every repeat uses a fresh temporary directory and a fresh
 ``sqlite:///`` tracking store whose schema is created before the clock starts. Prints
 one JSON object: ``{"seconds": [...], ...}``.
 """
@@ -38,6 +39,23 @@ def bench_log_metric(n: int) -> tuple[float, int]:
         with mlflow.start_run() as run:
             for step in range(n):
                 mlflow.log_metric("loss", 1.0 / (step + 1), step=step)
+        seconds = time.perf_counter() - start
+        return seconds, len(MlflowClient().get_metric_history(run.info.run_id, "loss"))
+
+
+def bench_log_metric_async(n: int) -> tuple[float, int]:
+    """As :func:`bench_log_metric` with MLflow's asynchronous logging (``synchronous=False``).
+
+    The clock stops after the run has ended: ``end_run`` waits until MLflow's queue has
+    written every point, so all ``n`` points are in the store, as on the Cairn side.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        fresh_store(Path(tmp))
+        start = time.perf_counter()
+        with mlflow.start_run() as run:
+            for step in range(n):
+                mlflow.log_metric("loss", 1.0 / (step + 1), step=step, synchronous=False)
+        mlflow.flush_async_logging()  # end_run already waited; this makes it explicit
         seconds = time.perf_counter() - start
         return seconds, len(MlflowClient().get_metric_history(run.info.run_id, "loss"))
 
@@ -99,11 +117,35 @@ def populate(db: Path, experiment_id: str, n: int, seed: int = 7) -> None:
     con.close()
 
 
-def bench_search(n_runs: int, repeats: int) -> dict[str, object]:
-    """Populate ``n_runs`` runs once, then time ``repeats`` warm searches."""
+def populate_api(experiment_id: str, n: int, seed: int = 7) -> None:
+    """Create ``n`` finished runs through MLflow's public API, one call sequence per run.
+
+    Each run gets the same 5 params and ``acc``/``loss`` metrics as :func:`populate`,
+    with the same ``acc`` values, so the two stores differ only in how they were written.
+    ``log_batch`` is MLflow's fastest public way to record them (population is not timed).
+    """
+    from mlflow.entities import Metric, Param
+
+    rng = random.Random(seed)
+    client = MlflowClient()
+    params = [Param(f"p{i}", str(i)) for i in range(5)]
+    for _ in range(n):
+        run_id = client.create_run(experiment_id).info.run_id
+        now = int(time.time() * 1000)
+        metrics = [Metric("acc", rng.random(), now, 0), Metric("loss", 0.5, now, 0)]
+        client.log_batch(run_id, metrics=metrics, params=params)
+        client.set_terminated(run_id)
+
+
+def bench_search(n_runs: int, repeats: int, api: bool = False) -> dict[str, object]:
+    """Populate ``n_runs`` runs once (copied in SQL, or through the API with ``api``),
+    then time ``repeats`` warm searches."""
     with tempfile.TemporaryDirectory() as tmp:
         experiment_id = fresh_store(Path(tmp))
-        populate(Path(tmp) / "mlflow.db", experiment_id, n_runs)
+        if api:
+            populate_api(experiment_id, n_runs)
+        else:
+            populate(Path(tmp) / "mlflow.db", experiment_id, n_runs)
         os.sync()  # write the population out now, not during the timed searches
         client = MlflowClient()
         with sqlite3.connect(Path(tmp) / "mlflow.db") as con:
@@ -126,10 +168,14 @@ def bench_search(n_runs: int, repeats: int) -> dict[str, object]:
 
 def main() -> None:
     mode, n, repeats = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    if mode == "search":
-        result: dict[str, object] = bench_search(n, repeats)
+    if mode in ("search", "search_api"):
+        result: dict[str, object] = bench_search(n, repeats, api=mode == "search_api")
     else:
-        bench = {"log_metric": bench_log_metric, "runs": bench_runs}[mode]
+        bench = {
+            "log_metric": bench_log_metric,
+            "log_metric_async": bench_log_metric_async,
+            "runs": bench_runs,
+        }[mode]
         bench(10)  # untimed: first-call costs (lazy imports, caches) stay out of the figures
         seconds, stored = zip(*(bench(n) for _ in range(repeats)), strict=True)
         result = {"seconds": list(seconds), "stored": list(stored)}

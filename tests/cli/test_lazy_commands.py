@@ -64,4 +64,5 @@ def test_an_unknown_command_is_a_usage_error() -> None:
         [sys.executable, "-m", "cairn", "nosuch"], capture_output=True, text=True, check=False
     )
     assert proc.returncode == 2
-    assert "nosuch" in proc.stderr
+    assert "No such command 'nosuch'" in proc.stderr
+    assert "Traceback" not in proc.stderr

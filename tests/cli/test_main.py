@@ -135,6 +135,7 @@ def test_unknown_option_is_usage_error_exit_2(tmp_path: Path, run_cairn: RunCair
 def test_missing_argument_is_usage_error_exit_2(invoke: Invoke) -> None:
     result = invoke("runs", "show")
     assert result.exit_code == 2
+    assert "Missing argument 'RUN_ID'" in result.stderr
 
 
 @pytest.mark.parametrize("args", [[], ["runs"], ["db"]], ids=["root", "runs", "db"])

@@ -101,6 +101,7 @@ def test_validate_exits_1_and_lists_failures(
     Path("s.yaml").write_text("columns:\n  tenure: {max: 10}\n  plan: {allowed: [basic]}\n")
     done = run_cairn("data", "validate", "churn", "--schema", "s.yaml")
     assert done.returncode == 1
+    assert "Traceback" not in done.stderr
     lines = [line for line in done.stdout.splitlines() if line.startswith("FAIL")]
     assert any("'tenure' max 10:" in line and "failing rows" in line for line in lines)
     assert any("'plan' allowed:" in line for line in lines)
@@ -169,7 +170,9 @@ def test_push_and_pull_transfer_only_missing_objects(
 
 def test_push_without_a_remote_says_how_to_set_one(workspace: Workspace, run_cairn: Run) -> None:
     done = run_cairn("data", "push")
-    assert done.returncode == 1 and "--remote" in done.stderr and "CAIRN_DATA_REMOTE" in done.stderr
+    assert done.returncode == 1 and done.stderr.startswith("error: ")
+    assert "--remote" in done.stderr and "CAIRN_DATA_REMOTE" in done.stderr
+    assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1
 
 
 @pytest.mark.s3

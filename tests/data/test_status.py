@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from statcache_helpers import wait_out_of_racy_window
 
 import cairn.data
 import cairn.data.changes as status_module
@@ -32,8 +33,9 @@ def _old_file(path: Path, data: bytes) -> Path:
 
 
 def _settle() -> None:
-    # ctime cannot be set back: wait until the last write is out of the racy window.
-    time.sleep(0.15)
+    # ctime cannot be set back: wait until every write in the workspace is out of the
+    # racy window, by the stat cache's own rule.
+    wait_out_of_racy_window()
 
 
 def _folder(root: Path) -> Path:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from statcache_helpers import wait_out_of_racy_window
 
 import cairn.data
 from cairn.errors import InvalidInput, NotFound
@@ -118,7 +119,7 @@ def test_same_size_edit_with_the_mtime_put_back_is_a_new_version(
     path = churn_csv(100)
     old = time.time_ns() - 10_000_000_000
     os.utime(path, ns=(old, old))
-    time.sleep(0.15)  # the write's ctime leaves the racy window: the add is cached
+    wait_out_of_racy_window(path)  # the write's ctime leaves the racy window: add caches
     cairn.data.add(path, "churn")
     assert not cairn.data.add(path, "churn").created
     data = bytearray(path.read_bytes())

@@ -106,11 +106,14 @@ def test_ci_init_refuses_to_overwrite(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.chdir(tmp_path)
     assert CliRunner().invoke(app, ["ci", "init", "--provider", "gitlab"]).exit_code == 0
     again = CliRunner().invoke(app, ["ci", "init", "--provider", "gitlab"])
-    assert again.exit_code != 0
+    assert again.exit_code == 1
+    assert again.stderr == "error: .gitlab-ci.yml already exists; pass --force to replace it\n"
     assert CliRunner().invoke(app, ["ci", "init", "--provider", "gitlab", "--force"]).exit_code == 0
     bad = CliRunner().invoke(app, ["ci", "init", "--provider", "travis"])
     assert bad.exit_code == 1
-    assert "unknown CI provider 'travis'; use one of: github, gitlab, jenkins" in bad.output
+    assert (
+        bad.stderr == "error: unknown CI provider 'travis'; use one of: github, gitlab, jenkins\n"
+    )
 
 
 def test_jenkinsfile_is_a_declarative_pipeline_with_the_steps_of_the_other_templates(

@@ -78,6 +78,7 @@ def test_gate_check_records_only_with_record_flag(trained: Trained) -> None:
     (trained.root / "typo.yaml").write_text(TYPO_GATES, encoding="utf-8")
     proc = cairn_process("gate", "check", "churn", "1", "--gates", "typo.yaml", "--record")
     assert proc.returncode == 1 and "1 gate rule(s) failed" in proc.stderr
+    assert "Traceback" not in proc.stderr
     gates = json.loads(cli("models", "show", "churn/1", "--json").stdout)["gates"]
     assert [g["passed"] for g in gates] == [False]
     assert "FAILED" in cli("models", "card", "churn/1").stdout

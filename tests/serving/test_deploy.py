@@ -125,6 +125,7 @@ def test_build_refuses_a_wheel_of_another_distribution(iris: Any, tmp_path: Path
     proc = _cairn("build", "iris@production", "-o", str(tmp_path / "b"), "--cairn", str(fake))
     assert proc.returncode == 1
     assert "is a wheel of 'cairn', not of 'cairn-mlops'" in proc.stderr
+    assert proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
     assert not (tmp_path / "b").exists()
 
 
@@ -181,6 +182,7 @@ def test_build_and_deploy_commands_write_files_and_refuse_unknown_models(
     assert "docker build -t cairn-iris:1" in ok.stdout
     again = cairn("build", "iris@production", "-o", str(tmp_path / "b"))
     assert again.returncode == 1 and "not empty" in again.stderr
+    assert again.stderr.startswith("error: ") and "Traceback" not in again.stderr
     k8s = cairn("deploy", "k8s", "iris/1", "-o", str(tmp_path / "k"))
     assert k8s.returncode == 0, k8s.stderr
     assert sorted(p.name for p in (tmp_path / "k").iterdir()) == [

@@ -65,6 +65,13 @@ def _metadata_of(module_name: str) -> sa.MetaData:
     return found[0]
 
 
+def _where(index: Any) -> str:
+    """The condition of a partial index, normalised, or "" for a full one."""
+    options = index.get("dialect_options") or {}
+    where = options.get("sqlite_where", options.get("postgresql_where"))
+    return "" if where is None else " ".join(str(where).lower().strip("()").split())
+
+
 def _schema(engine: sa.Engine, tables: list[str]) -> dict[str, Any]:
     """What the database says about ``tables``: columns, keys, indexes, foreign keys."""
     inspector = sa.inspect(engine)
@@ -77,7 +84,7 @@ def _schema(engine: sa.Engine, tables: list[str]) -> dict[str, Any]:
             ],
             "primary_key": inspector.get_pk_constraint(name)["constrained_columns"],
             "indexes": sorted(
-                (i["name"], tuple(i["column_names"]), bool(i["unique"]))
+                (i["name"], tuple(i["column_names"]), bool(i["unique"]), _where(i))
                 for i in inspector.get_indexes(name)
             ),
             "unique": sorted(
@@ -204,5 +211,53 @@ def test_a_database_without_the_schema_is_refused_not_filled(new_uri: Callable[[
         assert db.current_revision() is None  # nothing was created
         assert db.upgrade() == (None, migrations.head())
         assert db.tracking.list_experiments() == []
+    finally:
+        db.close()
+
+
+def test_upgrading_a_populated_0004_store_keeps_live_and_deleted_runs_apart(
+    new_uri: Callable[[], str],
+) -> None:
+    # 0007 swaps the index on runs.deleted_at for a partial one: every run, live or
+    # soft-deleted, and everything recorded on it must come through, and both views must
+    # still split them the same way.
+    uri = new_uri()
+    old = SqlDatabase(uri, create=True)
+    old.upgrade("0004")
+    t = tracking_tables
+    with old.engine.begin() as conn:
+        conn.execute(t.experiments.insert().values(name="kept", created_at=1))
+        for i in range(30):
+            conn.execute(
+                sa.insert(t.runs).values(
+                    id=f"{i:032x}", experiment_id=1, name=f"r{i}", status="FINISHED",
+                    start_time=100 + i, deleted_at=500 if i % 3 == 0 else None,
+                    deleted_by="ana" if i % 3 == 0 else None,
+                )
+            )  # fmt: skip
+            conn.execute(t.params.insert().values(run_id=f"{i:032x}", key="p", value=str(i)))
+            conn.execute(
+                t.latest_metrics.insert().values(
+                    run_id=f"{i:032x}", key="acc", value=i / 30, step=0, timestamp=1
+                )
+            )
+    old.close()
+
+    db = open_metadata(uri)
+    try:
+        assert db.upgrade() == ("0004", migrations.head())
+        store = db.tracking
+        live = store.search_runs(filter="metrics.acc >= 0.5").items
+        assert [r.name for r in live] == [f"r{i}" for i in range(29, 14, -1) if i % 3]
+        assert all(r.params == {"p": r.name[1:]} for r in live)
+        deleted = store.search_runs(view="deleted").items
+        assert sorted(r.name for r in deleted) == sorted(f"r{i}" for i in range(0, 30, 3))
+        assert {r.deleted_by for r in deleted} == {"ana"}
+        assert len(store.search_runs(view="all").items) == 30
+        indexes = {i["name"]: i for i in sa.inspect(db.engine).get_indexes("runs")}
+        assert "ix_runs_deleted_at" not in indexes
+        assert indexes["ix_runs_deleted"]["column_names"] == ["deleted_at"]
+        where = indexes["ix_runs_deleted"].get("dialect_options", {})
+        assert "deleted_at is not null" in " ".join(str(w) for w in where.values()).lower()
     finally:
         db.close()

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import cairn
@@ -48,16 +47,17 @@ def test_sigterm_ends_the_run_killed_and_the_process_dies_by_sigterm(
     proc = _spawn(
         workspace.root,  # type: ignore[arg-type]
         """
-        import time, cairn
+        import signal, cairn
         run = cairn.start_run(experiment="long")
         for i in range(500):
             cairn.log_metric("loss", 1.0 / (i + 1))
-        print(run.id, flush=True)
-        time.sleep(60)
+        print(run.id, flush=True)  # the run and its handlers exist before this line
+        signal.pause()
         """,
     )
+    # The line is the condition: the child prints it once its handlers are in place,
+    # so the signal needs no head start.
     run_id = _wait_for_line(proc)
-    time.sleep(0.2)
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=60)
     assert proc.returncode == -signal.SIGTERM
@@ -70,18 +70,19 @@ def test_sigterm_still_reaches_the_programs_own_handler(workspace: Workspace) ->
     proc = _spawn(
         workspace.root,  # type: ignore[arg-type]
         """
-        import signal, sys, time, cairn
+        import signal, sys, cairn
         def own(signum, frame):
             print("own handler", flush=True)
             sys.exit(3)
         signal.signal(signal.SIGTERM, own)
         with cairn.start_run() as run:
-            print(run.id, flush=True)
-            time.sleep(60)
+            print(run.id, flush=True)  # both handlers are installed before this line
+            signal.pause()
         """,
     )
+    # The line is the condition: the child prints it once its handlers are in place,
+    # so the signal needs no head start.
     run_id = _wait_for_line(proc)
-    time.sleep(0.2)
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 3

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+SQLITE_CACHE_KIB = 65536
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 WRITE_RETRIES = 8
 _WRITE_OPTION = "cairn_write"
@@ -75,6 +76,10 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # The default page cache (2 MiB) holds a fraction of a store of 10,000 runs, so
+        # every search re-read most pages from the OS; 64 MiB keeps them, and a
+        # connection only takes what it has read.
+        cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -213,7 +218,17 @@ class SqlDatabase:
             if self._checked:
                 return
             head = migrations.head()
-            current = self.current_revision()
+            try:
+                current = self.current_revision()
+            except OperationalError as exc:
+                # The first contact with the database: an unreachable server or a refused
+                # login is the user's to fix, not an internal error.
+                reason = " ".join(str(exc.orig).split()) or type(exc.orig).__name__
+                raise StoreError(
+                    f"cannot connect to the metadata store at {mask_uri(self.uri)}: "
+                    f"{reason}; check that the database server is running and the URI "
+                    f"({ENV_TRACKING_URI} or [tracking] uri in cairn.toml) points at it"
+                ) from exc
             if current is None and self._create:
                 self.upgrade()
             elif current is None:

@@ -1,7 +1,7 @@
 """Tracking tables (SQLAlchemy Core): experiments, runs and what is recorded on runs.
 
 This module describes the schema the code expects; the Alembic migrations
-``0001_tracking`` and ``0004_run_lifecycle`` create the same tables and
+``0001_tracking``, ``0004_run_lifecycle`` and ``0007_search_plan`` create the same tables and
 ``tests/store/test_migrations.py`` checks that the two agree. Other domains keep their
 tables in their own modules.
 
@@ -67,7 +67,14 @@ runs = sa.Table(
     sa.Index("ix_runs_experiment_start", "experiment_id", "start_time", "id"),
     sa.Index("ix_runs_start_time", "start_time", "id"),
     sa.Index("ix_runs_parent_id", "parent_id"),
-    sa.Index("ix_runs_deleted_at", "deleted_at"),
+    # Partial: only soft-deleted runs. A full index on a column that is NULL for almost
+    # every run lured SQLite into walking it for every search of live runs (0007).
+    sa.Index(
+        "ix_runs_deleted",
+        "deleted_at",
+        sqlite_where=sa.text("deleted_at IS NOT NULL"),
+        postgresql_where=sa.text("deleted_at IS NOT NULL"),
+    ),
 )
 
 params = sa.Table(
