@@ -39,6 +39,20 @@ def test_register_unknown_run_is_refused_and_registers_nothing(trained: Trained)
     assert registry.get_model("churn").latest_version == 2
 
 
+def test_registering_from_a_deleted_run_is_refused_until_it_is_restored(
+    trained: Trained,
+) -> None:
+    from cairn.tracking import lifecycle
+
+    source = trained.runs[0]
+    lifecycle.delete_run(source, force=True)  # churn/1 depends on it, hence force
+    with pytest.raises(InvalidInput, match=rf"run {source[:12]} was deleted by tester.*restore"):
+        registry.register(f"runs:/{source}/model", "churn")
+    assert registry.get_model("churn").latest_version == 2  # nothing registered
+    lifecycle.restore_run(source)
+    assert registry.register(f"runs:/{source}/model", "churn").version == 3
+
+
 def test_rollback_moves_alias_to_the_previous_holder(trained: Trained) -> None:
     registry.register(f"runs:/{trained.runs[0]}/model", "churn")  # version 3
     for version in (1, 2, 3):

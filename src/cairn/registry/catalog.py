@@ -110,6 +110,7 @@ def register(
         assert resolved.digest is not None
         manifest = manifest_for_digest(ws, resolved.digest)
         digest, size, origin = resolved.digest, ws.artifacts.info(resolved.digest).size, source
+    _refuse_a_deleted_run(ws, resolved.run_id or manifest.run_id)
     return registry_store(ws).create_version(
         NewModelVersion(
             name=name,
@@ -123,6 +124,27 @@ def register(
             created_by=current_actor(ws),
         )
     )
+
+
+def _refuse_a_deleted_run(ws: Workspace, run_id: str | None) -> None:
+    """A version's lineage must not start at a run waiting to be purged.
+
+    A run id this workspace does not know (a model folder saved elsewhere) is fine: the
+    version then records where it came from, as before.
+    """
+    if not run_id:
+        return
+    try:
+        run = ws.tracking.get_run(run_id)
+    except NotFound:
+        return
+    if run.is_deleted:
+        short = run.id[:12]
+        raise InvalidInput(
+            f"run {short} was deleted by {run.deleted_by or 'someone'}; `cairn gc` purges it "
+            f"after its retention, so a version registered from it would lose its lineage: "
+            f"restore it first (`cairn runs restore {short}`)"
+        )
 
 
 def get_model(name: str, workspace: Workspace | None = None) -> RegisteredModel:
