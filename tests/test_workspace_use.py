@@ -194,3 +194,21 @@ def test_use_of_a_folder_without_a_workspace_is_one_clear_error(
         cairn.use(empty)
     # Nothing changed: the process still finds the cwd's workspace.
     assert cairn.workspace.current().root == Path(os.getcwd()).resolve()
+
+
+def test_use_wins_over_the_workspace_variable(
+    elsewhere: Path, target: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CAIRN_WORKSPACE stands in for the current directory; a path named in code wins."""
+    Workspace.init(target).close()
+    monkeypatch.setenv("CAIRN_WORKSPACE", str(elsewhere))
+    cairn.workspace.reset()
+    assert cairn.use(target).root == target.resolve()
+    with cairn.start_run():
+        cairn.log_metric("m", 1.0)
+    opened = _opened(target)
+    try:
+        assert len(opened.tracking.search_runs().items) == 1
+    finally:
+        opened.close()
+    monkeypatch.delenv("CAIRN_WORKSPACE")

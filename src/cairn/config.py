@@ -61,8 +61,13 @@ class Settings:
 
 
 def find_root(start: Path | None = None) -> Path | None:
-    """The nearest directory at or above ``start`` that holds ``cairn.toml``."""
-    explicit = os.environ.get(ENV_WORKSPACE)
+    """The nearest directory at or above ``start`` that holds ``cairn.toml``.
+
+    ``CAIRN_WORKSPACE`` stands in for the current directory: it names the workspace when
+    no ``start`` is given. A ``start`` named in code (``cairn.use(path)``,
+    ``cairn.init(path)``) wins over it, as flags win over variables everywhere.
+    """
+    explicit = os.environ.get(ENV_WORKSPACE) if start is None else None
     if explicit:
         root = Path(explicit).expanduser().resolve()
         if not (root / CONFIG_FILE).is_file():
