@@ -27,7 +27,11 @@ TOOLS: dict[str, tuple[str, ...]] = {
     "kubernetes-validate": ("kubernetes-validate==1.37.0",),
     "groovy-parser": ("tree-sitter==0.26.1", "tree-sitter-groovy==0.1.2"),
     "frictionless": ("frictionless==5.21.0",),
+    "mlflow": ("mlflow==3.17.2",),
 }
+#: tool -> packages installed at the version this interpreter has, so both sides of a
+#: comparison run the same library (MLflow and Cairn fit the same scikit-learn model).
+SAME_AS_HERE: dict[str, tuple[str, ...]] = {"mlflow": ("scikit-learn",)}
 INSTALL_TIMEOUT = 900
 
 
@@ -51,8 +55,15 @@ def tool_bin(tool: str, command: str) -> Path:
     return tool_python(tool).parent / command
 
 
+def pinned_requirements(tool: str) -> tuple[str, ...]:
+    from importlib.metadata import version
+
+    pinned = tuple(f"{dist}=={version(dist)}" for dist in SAME_AS_HERE.get(tool, ()))
+    return (*TOOLS[tool], *pinned)
+
+
 def _ensure(tool: str) -> tuple[str | None, Path]:
-    requirements = TOOLS[tool]
+    requirements = pinned_requirements(tool)
     key = hashlib.sha256("\n".join((sys.version, *requirements)).encode()).hexdigest()[:12]
     venv = cache_root() / f"{tool}-{key}"
     python = venv / "bin" / "python"

@@ -25,8 +25,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from mlflow_peer import mlflow_python, start_mlflow, stop, wait_ready
+from mlflow_peer import start_mlflow, stop, wait_ready
 from serving_helpers import IRIS_COLUMNS, free_port, iris_estimator, iris_frame
+
+from tool_venv import tool_python
 
 pytestmark = pytest.mark.slow
 
@@ -173,12 +175,7 @@ class Servers:
 
 @pytest.fixture(scope="session")
 def mlflow_bin() -> Path:
-    try:
-        return mlflow_python()
-    except RuntimeError as exc:
-        if os.environ.get("CAIRN_REQUIRE_VALIDATORS"):
-            pytest.fail(f"CAIRN_REQUIRE_VALIDATORS is set but there is no MLflow venv: {exc}")
-        pytest.skip(f"no MLflow venv to compare with: {exc}")
+    return tool_python("mlflow")  # skips (or fails under CAIRN_REQUIRE_VALIDATORS) without it
 
 
 @pytest.fixture
