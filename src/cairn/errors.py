@@ -77,3 +77,13 @@ class StoreError(CairnError):
 
 class IntegrityError(CairnError):
     """Stored bytes do not hash to the digest they are stored under."""
+
+
+class Unauthenticated(CairnError):
+    """No credentials, or credentials that are unknown, expired or revoked (HTTP 401).
+
+    The message never contains the token or password that was offered."""
+
+
+class PermissionDenied(CairnError):
+    """The caller is known but may not do this to this resource (HTTP 403)."""

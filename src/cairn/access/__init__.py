@@ -1,0 +1,1 @@
+"""Identity and access: users, API tokens, permissions per resource, and the audit log."""
