@@ -7,8 +7,9 @@ A request is made by a :class:`Principal` and needs an :class:`Action` on a
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 #: Ordered: ``manage`` implies ``edit`` implies ``read``.
 Action = Literal["read", "edit", "manage"]
@@ -40,3 +41,48 @@ class Principal:
 
 #: The principal of a server started with ``--insecure-no-auth`` and of embedded use.
 ANONYMOUS = Principal(user="anonymous", is_admin=True)
+
+
+class Guard(Protocol):
+    """What the server asks on every request. ``cairn server`` holds one guard: an open
+    one (``--insecure-no-auth``, or a loopback-only server without users) or the token
+    guard of :mod:`cairn.access`.
+
+    The server calls, in order: :meth:`authenticate` with the request's
+    ``Authorization`` header (``None`` when absent); :meth:`authorize` with the action
+    and resource the route declares; and, for a mutation, runs the store call inside
+    :meth:`mutation`, which records the audit entry (in the same database transaction as
+    the change when the store is SQL) and records a failed attempt when the block
+    raises.
+    """
+
+    def authenticate(self, authorization: str | None) -> Principal:
+        """The principal behind ``Authorization: Bearer <token>``; raises
+        :class:`~cairn.errors.Unauthenticated` (never echoing the token)."""
+        ...
+
+    def authorize(self, principal: Principal, action: Action, resource: Resource) -> None:
+        """Returns when allowed; raises :class:`~cairn.errors.PermissionDenied`."""
+        ...
+
+    def mutation(
+        self, principal: Principal, address: str, operation: str, resource: Resource
+    ) -> AbstractContextManager[None]:
+        """A scope around one mutation (``operation`` names the route, e.g.
+        ``tracking.create_run``) for the audit log."""
+        ...
+
+
+class OpenGuard:
+    """Everyone is :data:`ANONYMOUS` and may do everything; nothing is audited."""
+
+    def authenticate(self, authorization: str | None) -> Principal:
+        return ANONYMOUS
+
+    def authorize(self, principal: Principal, action: Action, resource: Resource) -> None:
+        return None
+
+    def mutation(
+        self, principal: Principal, address: str, operation: str, resource: Resource
+    ) -> AbstractContextManager[None]:
+        return nullcontext()
