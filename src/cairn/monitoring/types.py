@@ -42,6 +42,13 @@ class FeatureDrift:
     reference_rows: int = 0
     current_rows: int = 0
     note: str = ""
+    #: The histograms compared, for reports: numeric features have ``edges`` (one more
+    #: than the counts), categorical ones ``categories`` (one per count, the last may be
+    #: ``"(other)"``).
+    edges: tuple[float, ...] = ()
+    categories: tuple[str, ...] = ()
+    reference_counts: tuple[int, ...] = ()
+    current_counts: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
