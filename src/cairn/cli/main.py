@@ -81,6 +81,11 @@ GROUPS: list[tuple[str, str, str]] = [
         "cairn.cli.schedule:app",
         "Start pipelines on a cron schedule or on new dataset versions.",
     ),
+    (
+        "monitor",
+        "cairn.cli.monitor:app",
+        "Drift, data quality, service health and performance of served models.",
+    ),
 ]
 
 STATE = {"debug": False}
