@@ -19,7 +19,11 @@ HOUR_MS = 3_600_000
 
 
 def make_frame(
-    n: int, seed: int, shift: float = 0.0, scale: float = 1.0, plans: tuple[str, ...] = ("a", "b", "c")
+    n: int,
+    seed: int,
+    shift: float = 0.0,
+    scale: float = 1.0,
+    plans: tuple[str, ...] = ("a", "b", "c"),
 ) -> pd.DataFrame:
     """Features and a label whose relation to them never changes (``shift`` and ``scale``
     move x0: a covariate shift, the kind confidence-based estimation is built for)."""

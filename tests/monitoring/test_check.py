@@ -161,7 +161,7 @@ def test_a_model_without_reference_data_says_how_to_give_one(monitored: Monitore
     with cairn.start_run(experiment="bare"):
         cairn.log_model(LinearRegression().fit(X, X["x0"]), input_example=X.head(3),
                         registered_name="bare")  # fmt: skip
-    with pytest.raises(NotFound, match="read no dataset version.*monitor reference bare/1"):
+    with pytest.raises(NotFound, match=r"read no dataset version.*monitor reference bare/1"):
         check("bare", window="1h", workspace=monitored.ws)
 
 

@@ -30,7 +30,9 @@ def _window_options(func: Any) -> Any:
     for option in reversed(
         [
             click.option("--window", "-w", help="A duration up to now: 30m, 1h, 7d. Default 24h."),
-            click.option("--since", help="Start: an ISO time (2026-11-23T15:00) or a duration ago."),
+            click.option(
+                "--since", help="Start: an ISO time (2026-11-23T15:00) or a duration ago."
+            ),
             click.option("--until", help="End: an ISO time or a duration ago. Default: now."),
         ]
     ):
@@ -118,9 +120,7 @@ def _print_report(report: Any) -> None:
 def _print_performance_line(p: Any) -> None:
     est = ", ".join(f"{k} {_num(v)}" for k, v in sorted(p.estimated.items())) or "-"
     real = ", ".join(f"{k} {_num(v)}" for k, v in sorted(p.realized.items())) or "-"
-    _output.print_fields(
-        {"estimated": est, "realized": f"{real} ({p.labelled} labelled rows)"}
-    )
+    _output.print_fields({"estimated": est, "realized": f"{real} ({p.labelled} labelled rows)"})
 
 
 @app.command("performance")

@@ -67,12 +67,12 @@ def apply(curve: Mapping[str, list[float]], x: np.ndarray) -> np.ndarray:
     as scikit-learn's ``predict`` does)."""
     import numpy as np
 
-    return np.interp(x, curve["x"], curve["y"])
+    out: np.ndarray = np.interp(x, curve["x"], curve["y"])
+    return out
 
 
 def sums(calibration: Mapping[str, Any], probs: np.ndarray) -> dict[str, float]:
     """The additive pieces of the estimate for the rows ``probs`` (one row per row)."""
-    import numpy as np
 
     out = {"rows": float(probs.shape[0])}
     if probs.shape[0] == 0:

@@ -204,7 +204,9 @@ def quality(reference: dict[str, Any], sketch: WindowSketch) -> tuple[QualityIss
     for name, n in sorted(sketch.schema.items()):
         dtype = reference["signature"].get(name, "?")
         issues.append(
-            QualityIssue(name, "schema", n / rows, f"{n} rows logged with a type other than {dtype}")
+            QualityIssue(
+                name, "schema", n / rows, f"{n} rows logged with a type other than {dtype}"
+            )
         )
     for name, s in sketch.features.items():
         info = reference["features"][name]

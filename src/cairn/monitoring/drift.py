@@ -51,7 +51,8 @@ def compare(name: str, reference: Mapping[str, Any], sketch: FeatureSketch) -> F
     }
     ref_counts = _reference_counts(reference, kind)
     if kind == "numeric":
-        base["edges"] = tuple(float(e) for e in (reference.get("histogram") or {}).get("edges", ()))
+        edges = (reference.get("histogram") or {}).get("edges", ())
+        base["edges"] = tuple(float(e) for e in edges)
     else:
         values = [str(t["value"]) for t in reference.get("top") or []]
         base["categories"] = (*values, OTHER)
@@ -59,18 +60,20 @@ def compare(name: str, reference: Mapping[str, Any], sketch: FeatureSketch) -> F
     base["current_counts"] = tuple(sketch.bins)
     test, threshold = _pick(kind, sketch.count)
     if sketch.count == 0:
+        note = "no values in the window (all missing or null)"
         return FeatureDrift(test=test, score=None, threshold=threshold, drifted=False,
-                            note="no values in the window (all missing or null)", **base)  # fmt: skip
+                            note=note, **base)  # fmt: skip
     if ref_rows <= 0 or not ref_counts or sum(ref_counts) == 0:
+        note = "the reference has no values for this feature"
         return FeatureDrift(test=test, score=None, threshold=threshold, drifted=False,
-                            note="the reference has no values for this feature", **base)  # fmt: skip
+                            note=note, **base)  # fmt: skip
     psi = _psi(ref_counts, sketch.bins)
     base["psi"] = psi
     if kind == "numeric" and (reference.get("min") == reference.get("max")):
         share = (sketch.below + sketch.above) / sketch.count
+        note = "the reference is constant: share of other values"
         return FeatureDrift(test="constant", score=share, threshold=CONSTANT,
-                            drifted=share > CONSTANT,
-                            note="the reference is constant: share of other values", **base)  # fmt: skip
+                            drifted=share > CONSTANT, note=note, **base)  # fmt: skip
     if test == "wasserstein":
         score = _wasserstein(reference, sketch)
         return _result(base, test, score, threshold, None)
@@ -94,10 +97,7 @@ def _result(
 ) -> FeatureDrift:
     score = _finite(score)
     p = _finite(p)
-    if p is not None:
-        drifted = p < threshold
-    else:
-        drifted = score is not None and score > threshold
+    drifted = p < threshold if p is not None else (score is not None and score > threshold)
     note = "" if score is not None else "the statistic is undefined for these values"
     return FeatureDrift(test=test, score=score, threshold=threshold, drifted=drifted,
                         p_value=p, note=note, **base)  # fmt: skip

@@ -127,7 +127,9 @@ def add_labels(
         try:
             rows = table.column("row").cast(pa.int32())
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            raise InvalidInput(f"label file {source}: the row column must hold whole numbers") from None
+            raise InvalidInput(
+                f"label file {source}: the row column must hold whole numbers"
+            ) from None
     files = _files(ws)
     wanted = set(ids.to_pylist())
     matched_ids = _ids_in_log(files, wanted, model)
@@ -144,13 +146,17 @@ def add_labels(
         {
             "request_id": ids,
             "row": rows if rows is not None else pa.nulls(table.num_rows, pa.int32()),
-            "label": pa.array([norm_label(v) for v in table.column("label").to_pylist()], pa.string()),
+            "label": pa.array(
+                [norm_label(v) for v in table.column("label").to_pylist()], pa.string()
+            ),
             "arrival_ms": pa.array([now] * table.num_rows, pa.int64()),
         }
     )
     day = time.strftime("%Y-%m-%d", time.gmtime(now / 1000))
     name = f"part-{now}-{os.urandom(6).hex()}.parquet"
-    written = files.write(f"{LABELS_DIR}/arrival={day}", name, lambda fh: pq.write_table(stored, fh))
+    written = files.write(
+        f"{LABELS_DIR}/arrival={day}", name, lambda fh: pq.write_table(stored, fh)
+    )
     matched = sum(1 for v in ids.to_pylist() if v in matched_ids)
     return LabelsAdded(written, table.num_rows, matched)
 
@@ -216,7 +222,9 @@ def _joined(
             if batch.num_rows == 0:
                 continue
             ids = batch.column("request_id").to_pylist()
-            row_col = batch.column("row").to_pylist() if "row" in batch.schema.names else [0] * len(ids)
+            row_col = (
+                batch.column("row").to_pylist() if "row" in batch.schema.names else [0] * len(ids)
+            )
             take, truth = [], []
             for i, (rid, row) in enumerate(zip(ids, row_col, strict=True)):
                 label = labels.get((rid, row if row is not None else 0), labels.get((rid, -1)))
@@ -297,7 +305,8 @@ def realized_for(
         probs.append(pr)
     if not truth:
         return None
-    joined = None if any(p is None for p in probs) else np.concatenate(probs)  # type: ignore[arg-type]
+    complete = [p for p in probs if p is not None]
+    joined = np.concatenate(complete) if len(complete) == len(probs) else None
     return Realized(len(truth), metrics(truth, preds, joined, reference))
 
 

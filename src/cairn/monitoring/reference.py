@@ -66,9 +66,7 @@ def build_reference(
     data = _dataset(version, ws, dataset)
     doc = compute_reference(version, data, ws, target or version.tags.get(TARGET_TAG))
     stored = ws.artifacts.put_bytes(json.dumps(doc, sort_keys=True).encode())
-    update_version(
-        version.name, version.version, tags={REFERENCE_TAG: stored.digest}, workspace=ws
-    )
+    update_version(version.name, version.version, tags={REFERENCE_TAG: stored.digest}, workspace=ws)
     return stored.digest, doc
 
 
@@ -84,7 +82,9 @@ def _dataset(version: ModelVersion, ws: Workspace, ref: str | None) -> DatasetVe
         f"`cairn monitor reference {version.ref} --dataset NAME@vN`"
     )
     if version.run_id is None:
-        raise NotFound(f"model {version.ref} has no run, so no training data to compare with; {how}")
+        raise NotFound(
+            f"model {version.ref} has no run, so no training data to compare with; {how}"
+        )
     run = ws.tracking.get_run(version.run_id)
     found: list[tuple[int, DatasetVersion]] = []
     for edge in run.inputs:

@@ -317,8 +317,8 @@ class WindowSketch:
             else:
                 self.prediction.merge(other.prediction)
         for target, source in ((self.missing, other.missing), (self.schema, other.schema)):
-            for key, value in source.items():
-                target[key] = target.get(key, 0) + value
+            for key, count in source.items():
+                target[key] = target.get(key, 0) + count
         self.latency.merge(other.latency)
         for key, value in other.cbpe.items():
             self.cbpe[key] = self.cbpe.get(key, 0.0) + value

@@ -281,10 +281,11 @@ def _proba_column(records: list[LogRecord]) -> pa.Array | None:
         parts.append(probs if probs is not None and probs.ndim == 2 else None)
     if width == 0:
         return None
-    flat, valid = [], []
+    flat: list[np.ndarray] = []
+    valid: list[np.ndarray] = []
     for r, probs in zip(records, parts, strict=True):
         ok = probs is not None and probs.shape == (r.batch.rows, width)
-        flat.append(probs if ok else np.zeros((r.batch.rows, width)))
+        flat.append(probs if ok and probs is not None else np.zeros((r.batch.rows, width)))
         valid.append(np.full(r.batch.rows, ok))
     values = pa.array(np.concatenate(flat).ravel())
     mask = pa.array(~np.concatenate(valid))
