@@ -59,6 +59,13 @@ COMMANDS: list[tuple[str, str, str]] = [
         "cairn.cli.schedule:scheduler",
         "Run the schedules of this workspace until stopped (Ctrl-C or SIGTERM).",
     ),
+    (
+        "grant",
+        "cairn.cli.access:grant",
+        "Give a user read, edit or manage on an experiment, model, dataset or pipeline.",
+    ),
+    ("login", "cairn.cli.login:login", "Save an API token for a Cairn server."),
+    ("logout", "cairn.cli.login:logout", "Forget the API token saved for a Cairn server."),
 ]
 #: Command groups: (name, "module:click.Group attribute", help).
 GROUPS: list[tuple[str, str, str]] = [
@@ -81,6 +88,14 @@ GROUPS: list[tuple[str, str, str]] = [
         "cairn.cli.schedule:app",
         "Start pipelines on a cron schedule or on new dataset versions.",
     ),
+    (
+        "users",
+        "cairn.cli.access:users",
+        "Create, list, enable and disable users of a shared store.",
+    ),
+    ("tokens", "cairn.cli.access:tokens", "Create, list and revoke API tokens."),
+    ("audit", "cairn.cli.access:audit", "Read the audit log of mutations."),
+    ("server", "cairn.cli.server_admin:server", "Run and administer a shared Cairn server."),
 ]
 
 STATE = {"debug": False}
