@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import re
 import time
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from cairn.access.tokens import IssuedToken, digest, new_token, parse_expiry
+from cairn.access.types import Principal, Resource, ResourceKind
 from cairn.errors import AlreadyExists, InvalidInput
 from cairn.store.access import (
     GRANT_KINDS,
@@ -29,7 +32,25 @@ from cairn.store.access import (
     check_user_name,
 )
 
+if TYPE_CHECKING:
+    from cairn.store.base import MetadataBackend
+
 DEFAULT_EXPIRY = "90d"
+
+
+def local_mutation(
+    backend: MetadataBackend,
+    actor: str,
+    operation: str,
+    kind: ResourceKind = "server",
+    name: str | None = None,
+) -> AbstractContextManager[None]:
+    """An audit scope for a change made directly on the store (not through a server):
+    recorded like a server mutation, by ``actor`` (the local user) from ``local``."""
+    from cairn.access.guard import TokenGuard
+
+    principal = Principal(user=actor, is_admin=True)
+    return TokenGuard(backend).mutation(principal, "local", operation, Resource(kind, name))
 
 
 @dataclass(frozen=True, slots=True)

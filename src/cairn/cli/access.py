@@ -15,17 +15,34 @@ from cairn.cli import _output
 from cairn.cli._group import Group
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
     from cairn.store.access import AccessStore, Token
+    from cairn.store.base import MetadataBackend
 
 users = Group("users", help="Create, list, enable and disable users of a shared store.")
 tokens = Group("tokens", help="Create, list and revoke API tokens.")
 audit = Group("audit", help="Read the audit log of mutations.")
 
 
-def _store() -> AccessStore:
+def _backend() -> MetadataBackend:
     from cairn.workspace import current
 
-    return current().metadata.access
+    return current().metadata
+
+
+def _store() -> AccessStore:
+    return _backend().access
+
+
+def _audited(operation: str, resource: str | None = None) -> AbstractContextManager[None]:
+    """Record this change in the audit log, by the local user, like a server mutation."""
+    from cairn.access.admin import local_mutation, parse_resource
+
+    if resource is None:
+        return local_mutation(_backend(), _actor(), operation)
+    kind, name = parse_resource(resource)
+    return local_mutation(_backend(), _actor(), operation, kind, name)
 
 
 def _actor() -> str:
@@ -43,7 +60,8 @@ def _actor() -> str:
 @click.option("--admin", is_flag=True, help="Make the user a server admin.")
 def create_user(name: str, admin: bool) -> None:
     """Create a user (they sign in with a token from `cairn tokens create`)."""
-    user = _store().create_user(name, is_admin=admin)
+    with _audited("access.create_user"):
+        user = _store().create_user(name, is_admin=admin)
     click.echo(f"Created {'admin' if user.is_admin else 'user'} {user.name!r}")
 
 
@@ -79,7 +97,8 @@ def list_users(as_json: bool) -> None:
 @click.option("--admin/--no-admin", default=None, help="Make or stop being a server admin.")
 def set_user(name: str, admin: bool | None) -> None:
     """Change a user's admin flag."""
-    user = _store().update_user(name, is_admin=admin)
+    with _audited("access.update_user"):
+        user = _store().update_user(name, is_admin=admin)
     click.echo(f"{user.name}: admin={_yes(user.is_admin)}")
 
 
@@ -87,7 +106,8 @@ def set_user(name: str, admin: bool | None) -> None:
 @click.argument("name", help="User name.")
 def disable_user(name: str) -> None:
     """Disable a user: every token of theirs is refused until enabled again."""
-    _store().update_user(name, disabled=True)
+    with _audited("access.disable_user"):
+        _store().update_user(name, disabled=True)
     click.echo(f"Disabled {name!r}: their tokens are refused")
 
 
@@ -95,7 +115,8 @@ def disable_user(name: str) -> None:
 @click.argument("name", help="User name.")
 def enable_user(name: str) -> None:
     """Enable a disabled user again."""
-    _store().update_user(name, disabled=False)
+    with _audited("access.enable_user"):
+        _store().update_user(name, disabled=False)
     click.echo(f"Enabled {name!r}")
 
 
@@ -121,7 +142,8 @@ def create_token(user: str, label: str, read_only: bool, expires: str, as_json: 
     """Create an API token and print it once: it is stored only as a digest."""
     from cairn.access.admin import issue_token
 
-    new = issue_token(_store(), user, label=label, read_only=read_only, expires=expires)
+    with _audited("access.create_token"):
+        new = issue_token(_store(), user, label=label, read_only=read_only, expires=expires)
     if as_json:
         _output.print_json({**_token_json(new.token), "token": new.secret})
         return
@@ -163,7 +185,8 @@ def list_tokens(user: str | None, as_json: bool) -> None:
 @click.argument("token_id", help="The token's id (from `cairn tokens ls`).")
 def revoke_token(token_id: str) -> None:
     """Revoke a token: the server refuses it from now on."""
-    token = _store().revoke_token(token_id)
+    with _audited("access.revoke_token"):
+        token = _store().revoke_token(token_id)
     click.echo(f"Revoked token {token.id} of {token.user!r}")
 
 
@@ -220,11 +243,13 @@ def grant(
         return
     if revoke and len(args) in (2, 3):
         user, resource = args[0], args[-1]
-        admin.revoke_grant(store, user, resource, revoked_by=_actor())
+        with _audited("access.revoke_grant", resource):
+            admin.revoke_grant(store, user, resource, revoked_by=_actor())
         click.echo(f"Revoked {user}'s grant on {resource}")
         return
     if not revoke and len(args) == 3:
-        done = admin.grant(store, args[0], args[1], args[2], granted_by=_actor())
+        with _audited("access.grant", args[2]):
+            done = admin.grant(store, args[0], args[1], args[2], granted_by=_actor())
         click.echo(f"Granted {done.level} on {done.kind}:{done.name} to {done.user}")
         return
     raise click.UsageError(

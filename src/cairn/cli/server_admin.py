@@ -31,8 +31,9 @@ server.add_command(admin)
 @click.option("--json", "as_json", is_flag=True, help="Print the user and token as JSON.")
 def create(name: str, store_uri: str | None, expires: str, as_json: bool) -> None:
     """Create a server admin and print their API token once."""
-    from cairn.access.admin import create_admin
+    from cairn.access.admin import create_admin, local_mutation
     from cairn.store import open_metadata
+    from cairn.tracking.environment import current_user
     from cairn.workspace import current
 
     if store_uri is None:
@@ -42,7 +43,8 @@ def create(name: str, store_uri: str | None, expires: str, as_json: bool) -> Non
         backend = open_metadata(store_uri)
         close = True
     try:
-        user, new = create_admin(backend.access, name, expires=expires)
+        with local_mutation(backend, current_user(), "access.create_admin"):
+            user, new = create_admin(backend.access, name, expires=expires)
     finally:
         if close:
             backend.close()
