@@ -62,10 +62,18 @@ COMMANDS: list[tuple[str, str, str]] = [
     (
         "grant",
         "cairn.cli.access:grant",
-        "Give a user read, edit or manage on an experiment, model, dataset or pipeline.",
+        "Give a user read, edit or manage on one experiment, model, dataset or pipeline.",
     ),
-    ("login", "cairn.cli.login:login", "Save an API token for a Cairn server."),
-    ("logout", "cairn.cli.login:logout", "Forget the API token saved for a Cairn server."),
+    (
+        "login",
+        "cairn.cli.login:login",
+        "Save an API token for a server in the user-only credentials file.",
+    ),
+    (
+        "logout",
+        "cairn.cli.login:logout",
+        "Forget the token saved for a server (revoke it too with `cairn tokens revoke`).",
+    ),
 ]
 #: Command groups: (name, "module:click.Group attribute", help).
 GROUPS: list[tuple[str, str, str]] = [
