@@ -3,8 +3,8 @@
 The registry of backends is data: ``(scheme, "module:Class")`` pairs imported only when
 a URI with that scheme is opened. A backend object implements
 :class:`~cairn.store.base.MetadataBackend`: one store per domain (``tracking``,
-``datasets``, ``registry``), each implementing that domain's protocol, plus
-``ensure_schema`` and ``close``.
+``datasets``, ``registry``, ``pipelines``, ``schedules``, ``access``), each implementing
+that domain's protocol, plus ``ensure_schema`` and ``close``.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ BACKEND_MEMBERS = (
     "registry",
     "pipelines",
     "schedules",
+    "access",
     "ensure_schema",
     "close",
 )
