@@ -40,6 +40,7 @@ BACKEND_MEMBERS = (
     "registry",
     "pipelines",
     "schedules",
+    "alerts",
     "ensure_schema",
     "close",
 )

@@ -29,6 +29,7 @@ from cairn.errors import ConfigError, StoreError
 from cairn.store.sql import migrations
 
 if TYPE_CHECKING:
+    from cairn.store.sql.alerts import SqlAlertStore
     from cairn.store.sql.datasets import SqlDatasetStore
     from cairn.store.sql.pipelines import SqlPipelineStore
     from cairn.store.sql.registry import SqlRegistryStore
@@ -168,6 +169,12 @@ class SqlDatabase:
         from cairn.store.sql.pipelines import SqlPipelineStore
 
         return SqlPipelineStore(self)
+
+    @cached_property
+    def alerts(self) -> SqlAlertStore:
+        from cairn.store.sql.alerts import SqlAlertStore
+
+        return SqlAlertStore(self)
 
     # -- transactions --------------------------------------------------------------
 
