@@ -150,6 +150,10 @@ class AlertStore(Protocol):
         """Alerts, newest first."""
         ...
 
+    def get_alert(self, alert_id: str) -> Alert:
+        """One alert; ``NotFound`` naming the id otherwise."""
+        ...
+
     def list_actions(self, alert_id: str) -> list[ActionRecord]:
         """The actions of one alert, in order."""
         ...

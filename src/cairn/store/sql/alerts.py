@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from cairn.errors import NotFound
 from cairn.store.alerts import ActionRecord, ActionState, Alert, NewAlert, RuleState
 from cairn.store.sql.tables_alerts import monitor_actions as ma
 from cairn.store.sql.tables_alerts import monitor_alerts as al
@@ -172,6 +173,13 @@ class SqlAlertStore:
         with self.db.read() as conn:
             rows = conn.execute(query).all()
         return [_alert(r._mapping) for r in rows]
+
+    def get_alert(self, alert_id: str) -> Alert:
+        with self.db.read() as conn:
+            row = conn.execute(sa.select(al).where(al.c.id == alert_id)).first()
+        if row is None:
+            raise NotFound(f"no alert with id {alert_id!r}; see `cairn monitor alerts`")
+        return _alert(row._mapping)
 
     def list_actions(self, alert_id: str) -> list[ActionRecord]:
         query = sa.select(ma).where(ma.c.alert_id == alert_id).order_by(ma.c.position)
