@@ -22,7 +22,9 @@ from cairn.monitoring.rules import load_config
 from cairn.monitoring.types import CheckReport
 
 PROMTOOL = shutil.which("promtool")
-needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool not installed: apt-get install prometheus")
+needs_promtool = pytest.mark.skipif(
+    PROMTOOL is None, reason="promtool not installed: apt-get install prometheus"
+)
 
 EVIL = 'in"come\\\nx'
 
@@ -60,12 +62,19 @@ def scraped() -> str:
 
 def test_gauges_per_feature_and_version(scraped: str) -> None:
     assert 'cairn_monitor_drift_share{model="churn@production",version="3"} 0.4' in scraped
+    churn = 'model="churn@production"'
     assert (
-        'cairn_monitor_feature_drift_score{feature="f1",model="churn@production",test="psi",version="3"} 0.4'
+        f'cairn_monitor_feature_drift_score{{feature="f1",{churn},test="psi",version="3"}} 0.4'
         in scraped
     )
-    assert 'cairn_monitor_quality_issue_ratio{feature="f1",kind="nulls",model="churn@production",version="3"} 0.02' in scraped
-    assert 'cairn_monitor_performance{metric="roc_auc",model="churn@production",source="realized",version="3"} 0.9' in scraped
+    assert (
+        f'cairn_monitor_quality_issue_ratio{{feature="f1",kind="nulls",{churn},version="3"}} 0.02'
+        in scraped
+    )
+    assert (
+        f'cairn_monitor_performance{{metric="roc_auc",{churn},source="realized",version="3"}} 0.9'
+        in scraped
+    )
     # A model whose check fails is reported as failing, not dropped silently.
     assert 'cairn_monitor_check_success{model="broken@production"} 0.0' in scraped
     assert 'cairn_monitor_check_success{model="churn@production"} 1.0' in scraped
@@ -80,7 +89,9 @@ def test_a_crafted_feature_name_cannot_forge_series(scraped: str) -> None:
 @needs_promtool
 def test_exported_names_pass_promtool(scraped: str) -> None:
     assert PROMTOOL is not None
-    done = subprocess.run([PROMTOOL, "check", "metrics"], input=scraped, capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [PROMTOOL, "check", "metrics"], input=scraped, capture_output=True, text=True, check=False
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -101,7 +112,9 @@ def test_alert_rules_pass_promtool(tmp_path: Path) -> None:
     assert PROMTOOL is not None
     path = tmp_path / "rules.yml"
     path.write_text(alert_rules(load_config(CONFIG)))
-    done = subprocess.run([PROMTOOL, "check", "rules", str(path)], capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [PROMTOOL, "check", "rules", str(path)], capture_output=True, text=True, check=False
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "SUCCESS: 6 rules found" in done.stdout
     text = path.read_text()

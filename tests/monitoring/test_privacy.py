@@ -102,7 +102,13 @@ def test_prune_deletes_whole_old_hours_only(
     now = 1_800_000_000_000 + 30 * 60_000  # half past the hour
     for hours_ago in (0, 1, 2, 3, 50):
         _log(root, {}, when_ms=now - hours_ago * HOUR)
-    gone = prune(["churn@production"], older_than_ms=2 * HOUR, workspace=workspace, now_ms=now, root=str(root))
+    gone = prune(
+        ["churn@production"],
+        older_than_ms=2 * HOUR,
+        workspace=workspace,
+        now_ms=now,
+        root=str(root),
+    )
     # The hour that ended 1.5 h ago stays; the one that ended 2.5 h ago and older go.
     assert all("hour=05" in g or "date=2027-01-13" in g for g in gone)
     assert len(gone) == 2

@@ -46,6 +46,9 @@ def test_a_good_file_parses(tmp_path: Path) -> None:
     assert config.models == ("churn@production",)
 
 
+ONE = "rules:\n  - name: a\n    when: {error_rate: {above: 1}}\n"
+DRIFT = "rules:\n  - name: a\n    when: {drift_share: {above: 0.3}}\n"
+
 BAD = [
     (
         "rules:\n  - name: a\n    when: {drift_shar: {above: 0.3}}\n",
@@ -68,29 +71,29 @@ BAD = [
         "rules[0].cooldown: expected a duration",
     ),
     (
-        "rules:\n  - name: a\n    when: {drift_share: {above: 0.3}}\n    actions: [pager]\n",
+        DRIFT + "    actions: [pager]\n",
         "rules[0].actions: unknown action 'pager'",
     ),
     (
-        "rules:\n  - name: a\n    when: {drift_share: {above: 0.3}}\n  - name: a\n    when: {error_rate: {above: 0.3}}\n",
+        DRIFT + "  - name: a\n    when: {error_rate: {above: 0.3}}\n",
         "rules[1].name: 'a' is used twice",
     ),
     ("rules: []\n", "rules: expected a list of at least one rule"),
     ("rulez: []\n", "rulez: unknown key"),
     (
-        "rules:\n  - name: a\n    when: {error_rate: {above: 1}}\nactions:\n  h: {webhook: {url: ftp://x}}\n",
+        ONE + "actions:\n  h: {webhook: {url: ftp://x}}\n",
         "actions.h.webhook.url: expected an http:// or https:// URL",
     ),
     (
-        "rules:\n  - name: a\n    when: {error_rate: {above: 1}}\nactions:\n  h: {webhook: {url: 'http://x', retries: -1}}\n",
+        ONE + "actions:\n  h: {webhook: {url: 'http://x', retries: -1}}\n",
         "actions.h.webhook.retries: expected a whole number",
     ),
     (
-        "rules:\n  - name: a\n    when: {error_rate: {above: 1}}\nactions:\n  r: {pipeline: {target: p.py:train, model: churn, auto_promote: true}}\n",
+        ONE + "actions:\n  r: {pipeline: {target: p.py:train, model: churn, auto_promote: yes}}\n",
         "actions.r.pipeline.gates: auto_promote needs a gates file",
     ),
     (
-        "rules:\n  - name: a\n    when: {error_rate: {above: 1}}\nactions:\n  r: {email: {to: x}}\n",
+        ONE + "actions:\n  r: {email: {to: x}}\n",
         "actions.r.email: unknown action",
     ),
     ("rules:\n  - name: a\n    when: [1\n", "monitor.yaml:5: expected ',' or ']'"),
@@ -115,7 +118,7 @@ def test_a_rule_without_a_model_says_where_to_put_one() -> None:
 
 
 def test_a_missing_file_says_how_to_make_one(tmp_path: Path) -> None:
-    with pytest.raises(MonitorConfigError, match="no monitor file at .*monitor.yaml"):
+    with pytest.raises(MonitorConfigError, match=r"no monitor file at .*monitor\.yaml"):
         load_config(tmp_path / "monitor.yaml")
 
 

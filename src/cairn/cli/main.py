@@ -81,6 +81,11 @@ GROUPS: list[tuple[str, str, str]] = [
         "cairn.cli.schedule:app",
         "Start pipelines on a cron schedule or on new dataset versions.",
     ),
+    (
+        "monitor",
+        "cairn.cli.monitor:app",
+        "Watch served models: drift, quality, performance; alerts that act.",
+    ),
 ]
 
 STATE = {"debug": False}

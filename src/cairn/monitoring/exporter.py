@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
@@ -76,7 +76,9 @@ class MonitorCollector:
             check = self._check = default_check()
         for model in self.models:
             try:
-                result = _Result(check(model, window=self.window, workspace=self._workspace), time.time())
+                result = _Result(
+                    check(model, window=self.window, workspace=self._workspace), time.time()
+                )
             except CairnError as exc:
                 log.warning("monitor export: cannot check %s: %s", model, exc)
                 old = self._results.get(model)
@@ -114,7 +116,10 @@ class MonitorCollector:
                 g["quality_issue_ratio"].add_metric([*mv, q.feature, q.kind], q.share)
             newest = max(r.performance, key=lambda p: p.until_ms or 0, default=None)
             if newest is not None:
-                for source, values in (("realized", newest.realized), ("estimated", newest.estimated)):
+                for source, values in (
+                    ("realized", newest.realized),
+                    ("estimated", newest.estimated),
+                ):
                     for metric, value in values.items():
                         g["performance"].add_metric([*mv, metric, source], value)
             h = r.health
@@ -127,13 +132,25 @@ class MonitorCollector:
 
 _MV = ["model", "version"]
 _FAMILIES: list[tuple[str, str, list[str]]] = [
-    ("feature_drift_score", "Drift statistic of a feature vs its reference.", [*_MV, "feature", "test"]),
+    (
+        "feature_drift_score",
+        "Drift statistic of a feature vs its reference.",
+        [*_MV, "feature", "test"],
+    ),
     ("feature_drifted", "1 when the feature's drift is above its threshold.", [*_MV, "feature"]),
     ("drift_share", "Share of compared features that drifted.", _MV),
     ("prediction_drift_score", "Drift statistic of the predictions.", [*_MV, "test"]),
-    ("quality_issue_ratio", "Share of the window's rows with a data-quality issue.", [*_MV, "feature", "kind"]),
+    (
+        "quality_issue_ratio",
+        "Share of the window's rows with a data-quality issue.",
+        [*_MV, "feature", "kind"],
+    ),
     ("window_rows", "Rows logged in the checked window.", _MV),
-    ("performance", "Model performance in the newest window, realized or estimated.", [*_MV, "metric", "source"]),
+    (
+        "performance",
+        "Model performance in the newest window, realized or estimated.",
+        [*_MV, "metric", "source"],
+    ),
     ("log_error_ratio", "Share of logged requests that failed.", _MV),
     ("log_latency_p99_seconds", "p99 request latency in the prediction log.", _MV),
     ("check_success", "1 when the newest check of the model worked.", ["model"]),
@@ -145,7 +162,7 @@ def registry_for(collector: MonitorCollector) -> CollectorRegistry:
     from prometheus_client import CollectorRegistry
 
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(collector)  # type: ignore[arg-type]
+    registry.register(collector)
     return registry
 
 

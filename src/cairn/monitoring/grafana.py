@@ -18,16 +18,25 @@ if TYPE_CHECKING:
     from cairn.monitoring.rules import Condition, MonitorConfig
 
 M = "cairn_monitor_"
+_ERRORS = (
+    "sum(rate(cairn_request_errors_total[5m])) / "
+    "clamp_min(sum(rate(cairn_requests_total[5m])), 1e-9)"
+)
+_LATENCY = "histogram_quantile({q}, sum by (le) (rate(cairn_request_latency_seconds_bucket[5m])))"
 
 #: (panel title, unit, [(PromQL, legend)]), two panels a row.
 PANELS: list[tuple[str, str, list[tuple[str, str]]]] = [
-    ("Requests per second", "reqps", [("sum by (route) (rate(cairn_requests_total[5m]))", "{{route}}")]),
+    (
+        "Requests per second",
+        "reqps",
+        [("sum by (route) (rate(cairn_requests_total[5m]))", "{{route}}")],
+    ),
     (
         "Error ratio",
         "percentunit",
         [
             (
-                "sum(rate(cairn_request_errors_total[5m])) / clamp_min(sum(rate(cairn_requests_total[5m])), 1e-9)",
+                _ERRORS,
                 "errors",
             )
         ],
@@ -36,24 +45,50 @@ PANELS: list[tuple[str, str, list[tuple[str, str]]]] = [
         "Latency p50 / p99",
         "s",
         [
-            ("histogram_quantile(0.5, sum by (le) (rate(cairn_request_latency_seconds_bucket[5m])))", "p50"),
-            ("histogram_quantile(0.99, sum by (le) (rate(cairn_request_latency_seconds_bucket[5m])))", "p99"),
+            (
+                _LATENCY.format(q=0.5),
+                "p50",
+            ),
+            (
+                _LATENCY.format(q=0.99),
+                "p99",
+            ),
         ],
     ),
     (
         "Rows scored per second, by version",
         "short",
-        [("sum by (model, version, role) (rate(cairn_predictions_total[5m]))", "{{model}} {{version}} {{role}}")],
+        [
+            (
+                "sum by (model, version, role) (rate(cairn_predictions_total[5m]))",
+                "{{model}} {{version}} {{role}}",
+            )
+        ],
     ),
     ("Versions served", "short", [("cairn_model_version_info", "{{model}} {{version}} {{role}}")]),
     (
         "Prediction log: dropped and pending",
         "short",
-        [("sum(rate(cairn_predlog_dropped_total[5m]))", "dropped/s"), ("sum(cairn_predlog_pending)", "pending")],
+        [
+            ("sum(rate(cairn_predlog_dropped_total[5m]))", "dropped/s"),
+            ("sum(cairn_predlog_pending)", "pending"),
+        ],
     ),
-    ("Share of drifted features", "percentunit", [(f'{M}drift_share{{model=~"$model"}}', "{{model}} v{{version}}")]),
-    ("Feature drift score", "short", [(f'{M}feature_drift_score{{model=~"$model"}}', "{{feature}} ({{test}})")]),
-    ("Prediction drift score", "short", [(f'{M}prediction_drift_score{{model=~"$model"}}', "{{model}} ({{test}})")]),
+    (
+        "Share of drifted features",
+        "percentunit",
+        [(f'{M}drift_share{{model=~"$model"}}', "{{model}} v{{version}}")],
+    ),
+    (
+        "Feature drift score",
+        "short",
+        [(f'{M}feature_drift_score{{model=~"$model"}}', "{{feature}} ({{test}})")],
+    ),
+    (
+        "Prediction drift score",
+        "short",
+        [(f'{M}prediction_drift_score{{model=~"$model"}}', "{{model}} ({{test}})")],
+    ),
     (
         "Data quality: share of rows affected",
         "percentunit",
@@ -94,7 +129,12 @@ def dashboard(title: str = "Cairn: serving and monitoring") -> dict[str, Any]:
         "tags": ["cairn"],
         "templating": {
             "list": [
-                {"name": "datasource", "type": "datasource", "query": "prometheus", "label": "Data source"},
+                {
+                    "name": "datasource",
+                    "type": "datasource",
+                    "query": "prometheus",
+                    "label": "Data source",
+                },
                 {
                     "name": "model",
                     "type": "query",
@@ -134,15 +174,9 @@ def expression(cond: Condition, model: str) -> str:
         else:
             measure = f"{base},source={_label(cond.source)}}}"
     elif cond.kind == "latency_p99_ms":
-        measure = (
-            "histogram_quantile(0.99, sum by (le) "
-            "(rate(cairn_request_latency_seconds_bucket[5m]))) * 1000"
-        )
+        measure = f"{_LATENCY.format(q=0.99)} * 1000"
     else:
-        measure = (
-            "sum(rate(cairn_request_errors_total[5m])) / "
-            "clamp_min(sum(rate(cairn_requests_total[5m])), 1e-9)"
-        )
+        measure = _ERRORS
     return f"{measure} {op} {bound!r}"
 
 
@@ -160,7 +194,9 @@ def alert_rules(config: MonitorConfig, group: str = "cairn-monitoring") -> str:
                 "labels": {"severity": "warning", "cairn_rule": rule.name},
                 "annotations": {
                     "summary": f"{rule.name}: {rule.when.text} on {rule.model}",
-                    "description": f"Cairn monitor rule {rule.name} ({config.path or 'monitor.yaml'}).",
+                    "description": (
+                        f"Cairn monitor rule {rule.name} ({config.path or 'monitor.yaml'})."
+                    ),
                 },
             }
         )
@@ -191,4 +227,10 @@ def _write(path: str, text: str) -> None:
     tmp.replace(target)
 
 
-__all__: Sequence[str] = ("alert_rules", "dashboard", "expression", "write_alert_rules", "write_dashboard")
+__all__: Sequence[str] = (
+    "alert_rules",
+    "dashboard",
+    "expression",
+    "write_alert_rules",
+    "write_dashboard",
+)

@@ -119,12 +119,10 @@ def render(model: str, periods: Sequence[Period]) -> str:
             "{displaylogo: false, responsive: true});"
         )
     gaps = [p for p in periods if p.report is None]
-    notes = "".join(
-        f"<li>{html.escape(_span(p))}: {html.escape(p.note)}</li>" for p in gaps[:50]
-    )
+    notes = "".join(f"<li>{html.escape(_span(p))}: {html.escape(p.note)}</li>" for p in gaps[:50])
     summary = _summary(model, latest, len(periods), len(gaps))
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>Cairn monitoring: {html.escape(model)}</title>"
         f"<style>{_CSS}</style>"
         f"<script>{get_plotlyjs()}</script></head><body>"
@@ -172,9 +170,7 @@ def _summary(model: str, latest: CheckReport | None, periods: int, gaps: int) ->
         ("Share of drifted features", f"{latest.drift_share:.0%}"),
         ("Periods checked", f"{periods - gaps} of {periods}"),
     ]
-    body = "".join(
-        f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows
-    )
+    body = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
     return f"<table>{body}</table>"
 
 
@@ -219,11 +215,15 @@ def _drift_over_time(periods: Sequence[Period]) -> dict[str, Any]:
             if f.feature not in names:
                 names.append(f.feature)
     x = _times(periods)
-    data = []
+    data: list[dict[str, Any]] = []
     for name in names:
         y = []
         for p in periods:
-            found = next((f for f in p.report.features if f.feature == name), None) if p.report else None
+            found = (
+                next((f for f in p.report.features if f.feature == name), None)
+                if p.report
+                else None
+            )
             y.append(None if found is None else found.score)
         data.append({"type": "scatter", "mode": "lines+markers", "name": name, "x": x, "y": y})
     share = [None if p.report is None else p.report.drift_share for p in periods]
@@ -242,7 +242,12 @@ def _drift_over_time(periods: Sequence[Period]) -> dict[str, Any]:
         "data": data,
         "layout": _layout(
             yaxis={"title": {"text": "drift score"}},
-            yaxis2={"title": {"text": "share drifted"}, "overlaying": "y", "side": "right", "range": [0, 1]},
+            yaxis2={
+                "title": {"text": "share drifted"},
+                "overlaying": "y",
+                "side": "right",
+                "range": [0, 1],
+            },
         ),
     }
 
@@ -271,11 +276,19 @@ def _performance(periods: Sequence[Period]) -> dict[str, Any]:
 
 def _health(periods: Sequence[Period]) -> dict[str, Any]:
     x = _times(periods)
-    p99 = [p.report.health.latency_p99_ms if p.report and p.report.health else None for p in periods]
+    p99 = [
+        p.report.health.latency_p99_ms if p.report and p.report.health else None for p in periods
+    ]
     errors = [p.report.health.error_rate if p.report and p.report.health else None for p in periods]
     return {
         "data": [
-            {"type": "scatter", "mode": "lines+markers", "name": "p99 latency (ms)", "x": x, "y": p99},
+            {
+                "type": "scatter",
+                "mode": "lines+markers",
+                "name": "p99 latency (ms)",
+                "x": x,
+                "y": p99,
+            },
             {
                 "type": "scatter",
                 "mode": "lines+markers",

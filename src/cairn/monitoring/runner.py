@@ -46,9 +46,16 @@ CheckFn = Callable[..., "CheckReport"]
 
 def default_check() -> CheckFn:
     """:func:`cairn.monitoring.check.check`, imported on first use."""
-    from cairn.monitoring.check import check
+    try:
+        from cairn.monitoring.check import check  # type: ignore[import-not-found,unused-ignore]
+    except ImportError as exc:
+        from cairn.errors import ConfigError
 
-    return check
+        raise ConfigError(
+            f"the monitoring check is not available in this installation ({exc}); "
+            "install cairn-mlops[monitoring]"
+        ) from None
+    return check  # type: ignore[no-any-return,unused-ignore]
 
 
 @dataclass
