@@ -13,8 +13,9 @@ import click
 
 from cairn.cli import _output
 from cairn.cli._group import Group
+from cairn.cli.monitor_loop import add_loop_commands
 
-app = Group("monitor", help="Drift, data quality, service health and performance of models.")
+app = Group("monitor", help="Watch served models: drift, quality, performance; alerts that act.")
 
 #: Exit code of ``cairn monitor check`` when it found drift or issues.
 EXIT_FOUND = 3
@@ -205,3 +206,6 @@ def labels_add_cmd(file: Path, model: str | None, as_json: bool) -> None:
         _output.echo_err(
             f"stored {added.rows} labels ({added.matched} match logged requests) in {added.path}"
         )
+
+
+add_loop_commands(app)

@@ -44,7 +44,7 @@ import socket
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from cairn.serving.codec import Batch
+    from cairn.serving.privacy import LogPrivacy
     from cairn.store.tables import PartitionedFiles
     from cairn.workspace import Workspace
 
@@ -127,8 +128,11 @@ class PredictionLog:
         maxsize: int = 10_000,
         flush_interval: float = 2.0,
         storage_options: dict[str, Any] | None = None,
+        privacy: Mapping[str, LogPrivacy] | None = None,
     ) -> None:
         self.root = root.rstrip("/")
+        #: Per model name (``"*"``: every model): columns dropped or hashed when written.
+        self.privacy = dict(privacy or {})
         self.flush_interval = flush_interval
         self.storage_options = storage_options or {}
         self.dropped = 0
@@ -190,7 +194,8 @@ class PredictionLog:
             groups[(rec.model, rec.version, rec.when_ms // 3_600_000)].append(rec)
         for (model, version, hour), recs in groups.items():
             try:
-                table = _to_table(recs)
+                policy = self.privacy.get(model) or self.privacy.get("*")
+                table = _to_table(recs, policy)
                 self._put(_partition(model, version, hour), table)
                 self.written_rows += table.num_rows
             except Exception as exc:
@@ -216,7 +221,7 @@ def _partition(model: str, version: str, hour: int) -> str:
     return f"{model}/model_version={safe}/date={start:%Y-%m-%d}/hour={start:%H}"
 
 
-def _to_table(records: list[LogRecord]) -> pa.Table:
+def _to_table(records: list[LogRecord], policy: LogPrivacy | None = None) -> pa.Table:
     import numpy as np
     import pyarrow as pa
 
@@ -243,7 +248,10 @@ def _to_table(records: list[LogRecord]) -> pa.Table:
         "status": spread([r.status for r in records], pa.int16()),
         "latency_ms": spread([r.latency_ms for r in records], pa.float32()),
     }
-    for name, col in _feature_columns(records).items():
+    features = _feature_columns(records)
+    if policy:
+        features = policy.apply(features)
+    for name, col in features.items():
         key = f"input:{name}" if name in LOG_COLUMNS else name
         columns[key] = col
     answered = [r.predictions for r in records if r.predictions is not None]
@@ -256,7 +264,7 @@ def _to_table(records: list[LogRecord]) -> pa.Table:
     proba = _proba_column(records)
     if proba is not None:
         columns["proba"] = proba
-    return pa.table(columns)
+    return pa.table(columns, metadata=policy.metadata() if policy else None)
 
 
 def _proba_column(records: list[LogRecord]) -> pa.Array | None:

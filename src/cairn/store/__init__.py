@@ -41,6 +41,7 @@ BACKEND_MEMBERS = (
     "pipelines",
     "schedules",
     "access",
+    "alerts",
     "ensure_schema",
     "close",
 )

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
 from cairn.store.access import AccessStore
+from cairn.store.alerts import AlertStore
 from cairn.store.datasets import DatasetStore
 from cairn.store.pipelines import PipelineStore
 from cairn.store.registry import RegistryStore
@@ -247,6 +248,11 @@ class MetadataBackend(Protocol):
     @property
     def access(self) -> AccessStore:
         """Users, API tokens, grants per resource and the audit log."""
+        ...
+
+    @property
+    def alerts(self) -> AlertStore:
+        """Monitoring rule states, alerts and the actions they started."""
         ...
 
     def ensure_schema(self) -> None:

@@ -31,6 +31,7 @@ from cairn.store.sql import migrations
 
 if TYPE_CHECKING:
     from cairn.store.sql.access import SqlAccessStore
+    from cairn.store.sql.alerts import SqlAlertStore
     from cairn.store.sql.datasets import SqlDatasetStore
     from cairn.store.sql.pipelines import SqlPipelineStore
     from cairn.store.sql.registry import SqlRegistryStore
@@ -182,6 +183,12 @@ class SqlDatabase:
         from cairn.store.sql.access import SqlAccessStore
 
         return SqlAccessStore(self)
+
+    @cached_property
+    def alerts(self) -> SqlAlertStore:
+        from cairn.store.sql.alerts import SqlAlertStore
+
+        return SqlAlertStore(self)
 
     # -- transactions --------------------------------------------------------------
 
