@@ -28,7 +28,9 @@ METADATA_BACKENDS: list[tuple[str, str]] = [
     ("sqlite", "cairn.store.sql.database:SqlDatabase"),
     ("postgresql", "cairn.store.sql.database:SqlDatabase"),
     ("postgres", "cairn.store.sql.database:SqlDatabase"),
-    # ("http", "cairn.store.rest:RestBackend") joins when `cairn server` exists.
+    # The REST client of `cairn server`; artifacts then go through the server too.
+    ("http", "cairn.store.rest.client:RestBackend"),
+    ("https", "cairn.store.rest.client:RestBackend"),
 ]
 
 

@@ -26,7 +26,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from cairn.config import ENV_TRACKING_URI
 from cairn.credentials import mask_uri
 from cairn.errors import ConfigError, StoreError
-from cairn.store.sql import migrations
+from cairn.store.sql import idempotency, migrations
 
 if TYPE_CHECKING:
     from cairn.store.sql.datasets import SqlDatasetStore
@@ -189,7 +189,12 @@ class SqlDatabase:
             try:
                 conn_ctx = self.engine.connect().execution_options(**{_WRITE_OPTION: True})
                 with conn_ctx as conn, conn.begin():
-                    return fn(conn)
+                    result = fn(conn)
+                    # A keyed server request commits its key with its first change.
+                    claimed = idempotency.claim_in(conn)
+                if claimed is not None:
+                    claimed.claimed = True
+                return result
             except (OperationalError, DBAPIError) as exc:
                 if not _is_transient(exc) or attempt == WRITE_RETRIES:
                     if _is_transient(exc):
