@@ -81,3 +81,16 @@ def start_process(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
+
+
+def server_uri(request: Any) -> str:
+    """For contract suites: a server over a new SQLite store in the test's ``tmp_path``,
+    stopped when the test ends; returns its ``http://`` URI."""
+    from contextlib import ExitStack
+
+    tmp: Path = request.getfixturevalue("tmp_path") / "server"
+    tmp.mkdir()
+    stack = ExitStack()
+    url = stack.enter_context(sqlite_server(tmp))
+    request.addfinalizer(stack.close)
+    return url

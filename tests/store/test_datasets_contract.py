@@ -14,6 +14,8 @@ from typing import Any, cast
 
 import pytest
 
+from server_harness import server_uri
+
 from cairn.errors import InvalidInput, NotFound
 from cairn.store import open_metadata
 from cairn.store.datasets import (
@@ -31,6 +33,7 @@ BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
     pytest.param("sqlite-embedded", id="sqlite-embedded"),
     pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+    pytest.param("server", id="server"),
 ]
 
 
@@ -47,6 +50,7 @@ _OPENERS: dict[str, Callable[[pytest.FixtureRequest], str]] = {
     "sqlite": _sqlite_uri,
     "sqlite-embedded": _sqlite_uri,
     "postgresql": _postgres_uri,
+    "server": server_uri,
 }
 
 

@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from server_harness import server_uri
+
 from cairn.errors import AlreadyExists, FilterSyntaxError, InUse, InvalidInput, NotFound
 from cairn.store import open_metadata
 from cairn.store.base import RunDependent, TrackingStore
@@ -27,6 +29,7 @@ from cairn.types import EXTERNAL, Environment, Metric, Run, RunIO, RunStatus, no
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
     pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+    pytest.param("server", id="server"),
 ]
 
 
@@ -75,6 +78,7 @@ def _postgres_uri(request: pytest.FixtureRequest) -> str:
 _OPENERS: dict[str, Callable[[pytest.FixtureRequest], str]] = {
     "sqlite": _sqlite_uri,
     "postgresql": _postgres_uri,
+    "server": server_uri,
 }
 
 

@@ -12,6 +12,7 @@ class ErrorDetail(BaseModel):
     type: str
     message: str
     dependents: list[str] | None = None
+    position: int | None = None
 
 
 class ErrorBody(BaseModel):

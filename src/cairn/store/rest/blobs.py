@@ -23,8 +23,12 @@ MODIFIED_HEADER = "X-Cairn-Modified"
 class HttpBlobs:
     def __init__(self, uri: str, storage_options: dict[str, Any] | None = None) -> None:
         self.uri = uri.rstrip("/")
-        options = storage_options or {}
-        self.session: Session = session_for(self.uri, options.get("ca_bundle"))
+        self._ca_bundle = (storage_options or {}).get("ca_bundle")
+
+    @property
+    def session(self) -> Session:
+        # Looked up on each use: closing the metadata backend closes the shared session.
+        return session_for(self.uri, self._ca_bundle)
 
     def _head(self, key: str) -> tuple[int, float | None] | None:
         try:

@@ -11,12 +11,16 @@ store raised.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import cached_property
 from typing import Any
 
+from cairn.errors import InvalidInput
+from cairn.store.base import RUN_VIEWS
 from cairn.store.rest.codec import Codec, codec_for
 from cairn.store.rest.http import Session, new_key, session_for
 from cairn.store.rest.routes import DOMAINS, STORE_ROUTES, StoreRoute
+from cairn.store.tracking_validation import check_strings, metric_tuples
 
 
 def _json_default(value: Any) -> Any:
@@ -36,8 +40,11 @@ class RestStore:
     def _call(self, codec: Codec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         bound = codec.signature.bind(self, *args, **kwargs)
         bound.apply_defaults()
-        values = codec.dump_args(bound.arguments)
         route = codec.route
+        check = PRECHECKS.get(route.name)
+        if check is not None:
+            check(bound.arguments)
+        values = codec.dump_args(bound.arguments)
         if route.verb == "GET":
             query = {k: v for k, v in values.items() if v is not None}
             response = self._session.request("GET", route.path, params=query)
@@ -51,6 +58,27 @@ class RestStore:
                 key=new_key() if route.is_mutation else None,
             )
         return codec.load_result(json.loads(response.content or b"null"))
+
+
+def _check_batch(args: dict[str, Any]) -> None:
+    check_strings("param", args.get("params") or {})
+    check_strings("tag", args.get("tags") or {})
+    metric_tuples(args.get("metrics") or (), 0)
+
+
+def _check_view(args: dict[str, Any]) -> None:
+    if args["view"] not in RUN_VIEWS:
+        raise InvalidInput(f"view must be one of {', '.join(RUN_VIEWS)}, not {args['view']!r}")
+
+
+#: Checks run before sending, where a value of the wrong Python type would otherwise be
+#: refused by the wire format with a less helpful message than the store's own.
+PRECHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
+    "tracking.log_batch": _check_batch,
+    "tracking.end_run": _check_batch,
+    "tracking.create_run": _check_batch,
+    "tracking.search_runs": _check_view,
+}
 
 
 def _method(route: StoreRoute) -> Any:
@@ -109,4 +137,5 @@ class RestBackend:
         self.session.request("GET", "/health")
 
     def close(self) -> None:
-        """Connections stay pooled for other backends on the same server."""
+        """Close the connections (a later backend or blob store opens new ones)."""
+        self.session.close()

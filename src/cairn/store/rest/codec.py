@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections.abc
 import inspect
+import json
 import typing
 from dataclasses import dataclass
 from functools import cache
@@ -76,7 +77,9 @@ class Codec:
     def dump_result(self, value: Any) -> bytes:
         if self.returns_iterator:
             value = list(value)
-        return self.result.dump_json(value)
+        # mode="json" keeps NaN and infinities as floats (dump_json would write null
+        # inside dataclasses); json.dumps writes them as NaN / Infinity.
+        return json.dumps(self.result.dump_python(value, mode="json")).encode()
 
     def load_result(self, data: Any) -> Any:
         value = self.result.validate_python(data)

@@ -43,6 +43,8 @@ def error_body(exc: errors.CairnError) -> dict[str, Any]:
     body: dict[str, Any] = {"code": code, "type": cls.__name__, "message": str(exc)}
     if isinstance(exc, errors.InUse):
         body["dependents"] = list(exc.dependents)
+    if isinstance(exc, errors.FilterSyntaxError):
+        body["position"] = exc.position
     return {"error": body}
 
 
@@ -68,5 +70,8 @@ def raise_for_body(status: int, body: Any, where: str) -> None:
     if cls is errors.InUse:
         raise errors.InUse(message, tuple(error.get("dependents") or ()))
     if cls is errors.FilterSyntaxError:
-        raise errors.FilterSyntaxError(message)
+        filter_error = errors.FilterSyntaxError(message)  # the message has the excerpt
+        position = error.get("position")
+        filter_error.position = position if isinstance(position, int) else -1
+        raise filter_error
     raise cls(message)
