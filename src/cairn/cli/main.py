@@ -55,6 +55,11 @@ COMMANDS: list[tuple[str, str, str]] = [
         "Write a Docker build context that serves one model version.",
     ),
     (
+        "server",
+        "cairn.cli.server:server",
+        "Share the workspace's stores over HTTP for a team (REST API, /openapi.json).",
+    ),
+    (
         "scheduler",
         "cairn.cli.schedule:scheduler",
         "Run the schedules of this workspace until stopped (Ctrl-C or SIGTERM).",

@@ -14,13 +14,9 @@ from cairn.server.artifacts import PREFIX as ARTIFACTS
 DEFAULT_MAX_BODY = 16 * 1024 * 1024
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
 class BodyLimit:
     """Refuse JSON bodies over ``max_body`` bytes with 413 (artifact uploads excepted):
-    by Content-Length up front, or by counting a chunked body as it arrives."""
+    by Content-Length up front, or by counting a chunked body before the route runs."""
 
     def __init__(self, app: ASGIApp, max_body: int) -> None:
         self.app, self.max_body = app, max_body
@@ -33,26 +29,24 @@ class BodyLimit:
         if length is not None and length.isdigit() and int(length) > self.max_body:
             await self._refuse(send)
             return
-        seen, started = 0, False
-
-        async def counted() -> Message:
-            nonlocal seen
+        # JSON bodies are small: read the whole body first (up to the limit), so a
+        # chunked body over it is refused before any route sees a byte of it.
+        messages: list[Message] = []
+        seen = 0
+        while True:
             message = await receive()
+            messages.append(message)
             seen += len(message.get("body", b""))
             if seen > self.max_body:
-                raise BodyTooLarge
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counted, tracking_send)
-        except BodyTooLarge:
-            if not started:
                 await self._refuse(send)
+                return
+            if message["type"] != "http.request" or not message.get("more_body"):
+                break
+
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
 
     async def _refuse(self, send: Send) -> None:
         body = json.dumps(

@@ -65,9 +65,10 @@ def open_metadata(uri: str, **kwargs: Any) -> MetadataBackend:
             try:
                 module = importlib.import_module(module_name)
             except ModuleNotFoundError as exc:
+                extra = "server" if scheme in ("http", "https") else "postgres"
                 raise ConfigError(
                     f"the {scheme!r} metadata backend needs a module that is not installed "
-                    f"({exc.name}); for PostgreSQL install `cairn-mlops[postgres]`"
+                    f"({exc.name}); install `cairn-mlops[{extra}]`"
                 ) from None
             backend_class = getattr(module, attr)
             missing = [m for m in BACKEND_MEMBERS if not hasattr(backend_class, m)]

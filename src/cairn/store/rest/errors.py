@@ -59,6 +59,8 @@ def raise_for_body(status: int, body: Any, where: str) -> None:
     if not isinstance(error, dict) or not isinstance(error.get("message"), str):
         if status in (502, 503, 504):
             raise errors.StoreError(f"{where} answered HTTP {status}; try again later")
+        if status == 404:  # a HEAD answer has no body
+            raise errors.NotFound(f"{where} has no such object")
         raise errors.StoreError(
             f"{where} answered HTTP {status} without a Cairn error body; check that the "
             "tracking URI points at `cairn server`"
