@@ -78,7 +78,7 @@ def start_process(
         [sys.executable, "-m", "cairn", "server", "--store", store, "--artifacts", artifacts,
          "--port", str(port), *extra],
         env={**os.environ, **(env or {})},
-        stdout=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
 
