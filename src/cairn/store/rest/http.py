@@ -64,7 +64,7 @@ class Session:
         token = os.environ.get(ENV_TOKEN)
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        verify: Any = ca_bundle if ca_bundle else True
+        verify: Any = ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True
         self.client = httpx.Client(
             base_url=base,
             headers=headers,
