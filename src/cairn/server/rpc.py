@@ -12,20 +12,25 @@ import dataclasses
 import hashlib
 import inspect
 import json
+import logging
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import Response
 from pydantic import create_model
+from sqlalchemy import exc as sa_exc
 
 from cairn.access.types import ANONYMOUS, Guard, OpenGuard, Principal, Resource
-from cairn.errors import AlreadyExists, InvalidInput
+from cairn.errors import AlreadyExists, CairnError, InvalidInput
 from cairn.server.resources import resources_for
 from cairn.server.schemas import STORE_ERRORS
 from cairn.store.base import MetadataBackend
 from cairn.store.rest.codec import Codec, codec_for
 from cairn.store.rest.http import IDEMPOTENCY_HEADER
 from cairn.store.rest.routes import STORE_ROUTES, StoreRoute
+from cairn.store.sql.idempotency import KeyTaken
+
+log = logging.getLogger("cairn.server")
 
 JSON = "application/json"
 _ACTOR_FIELDS = ("actor", "created_by")
@@ -80,7 +85,12 @@ def _add(
             args = {name: getattr(body, name) for name in type(body).model_fields}
         else:
             args = kwargs
-        return _handle(request, route, codec, args, backend, guard, keys)
+        try:
+            return _handle(request, route, codec, args, backend, guard, keys)
+        except (CairnError, KeyTaken):
+            raise
+        except (sa_exc.IntegrityError, ValueError, TypeError) as exc:
+            raise _as_input_error(route, exc) from exc
 
     endpoint.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     endpoint.__name__ = route.name.replace(".", "_")
@@ -96,6 +106,18 @@ def _add(
         summary=(inspect.getdoc(getattr(type(getattr(backend, route.domain)), route.method, None))
                  or route.name).split("\n")[0],
     )
+
+
+def _as_input_error(route: StoreRoute, exc: Exception) -> CairnError:
+    """A store that let a bad value through to the database or a conversion: the caller
+    still gets a 4xx naming the call, and the log keeps the detail for a fix."""
+    log.warning("%s raised %s: %s", route.name, type(exc).__name__, exc)
+    if isinstance(exc, sa_exc.IntegrityError):
+        return AlreadyExists(
+            f"{route.name} conflicts with an existing record (a unique id or name is taken, "
+            "or a referenced record is missing); check the arguments"
+        )
+    return InvalidInput(f"{route.name} was given an invalid argument: {exc}")
 
 
 def _with_actor(args: dict[str, Any], principal: Principal) -> dict[str, Any]:
@@ -163,7 +185,7 @@ def _keyed(
     address: str,
     resource: Resource,
 ) -> Response:
-    from cairn.store.sql.idempotency import KeyTaken, PendingKey, pending
+    from cairn.store.sql.idempotency import PendingKey, pending
 
     if not 8 <= len(key) <= 128:
         raise InvalidInput(
