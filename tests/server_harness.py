@@ -75,8 +75,19 @@ def start_process(
 ) -> subprocess.Popen[bytes]:
     """``cairn server`` as a real process (``python -m cairn server ...``)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "cairn", "server", "--store", store, "--artifacts", artifacts,
-         "--port", str(port), *extra],
+        [
+            sys.executable,
+            "-m",
+            "cairn",
+            "server",
+            "--store",
+            store,
+            "--artifacts",
+            artifacts,
+            "--port",
+            str(port),
+            *extra,
+        ],
         env={**os.environ, **(env or {})},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

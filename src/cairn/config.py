@@ -116,9 +116,7 @@ def load_settings(start: Path | None = None, **overrides: str | None) -> Setting
         # A Cairn server keeps the artifacts next to the records: cairn.toml's local
         # folder would split them (records on the server, bytes on this machine).
         artifact_uri = str(tracking_uri)
-    artifact_uri = (
-        artifact_uri or artifacts.get("uri") or (DEFAULT_ARTIFACT_URI if root else None)
-    )
+    artifact_uri = artifact_uri or artifacts.get("uri") or (DEFAULT_ARTIFACT_URI if root else None)
     if tracking_uri is None or artifact_uri is None:
         raise ConfigError(
             f"no Cairn workspace in {start or Path.cwd()} or its parents; run `cairn init` "

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from server_harness import sqlite_server
 
 from cairn.access.types import Action, Principal, Resource
 from cairn.errors import AlreadyExists, NotFound, PermissionDenied, Unauthenticated
@@ -16,6 +15,7 @@ from cairn.hashing import hash_bytes
 from cairn.store import open_metadata
 from cairn.store.artifacts import ArtifactStore
 from cairn.types import Metric
+from server_harness import sqlite_server
 
 
 @pytest.fixture
@@ -124,8 +124,10 @@ def _put_count(url: str) -> float:
     return sum(
         float(line.rsplit(" ", 1)[1])
         for line in text.splitlines()
-        if line.startswith("cairn_server_requests_total") and 'method="PUT"' in line
-        and "objects" not in line and "/api/artifacts/blobs/{key:path}" in line
+        if line.startswith("cairn_server_requests_total")
+        and 'method="PUT"' in line
+        and "objects" not in line
+        and "/api/artifacts/blobs/{key:path}" in line
     )
 
 

@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import free_port
-from server_harness import start_process, wait_healthy
 
 from cairn.store import open_metadata
+from conftest import free_port
+from server_harness import start_process, wait_healthy
 
 
 def _cairn(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -56,8 +56,12 @@ def test_runs_logged_in_python_and_data_added_by_the_cli_land_on_the_server(
         "        cairn.log_metric('auc', i / 50, step=i)\n"
     )
     done = subprocess.run(
-        [sys.executable, "-c", script], cwd=client, env={**os.environ, **env},
-        capture_output=True, text=True, timeout=120,
+        [sys.executable, "-c", script],
+        cwd=client,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     listed = _cairn("runs", "ls", "--filter", "metrics.auc > 0.9", "--json", cwd=client, env=env)
@@ -79,8 +83,9 @@ def test_runs_logged_in_python_and_data_added_by_the_cli_land_on_the_server(
 
 
 def test_a_bad_filter_over_http_prints_the_same_one_line_error(server: str, tmp_path: Path) -> None:
-    result = _cairn("runs", "ls", "--filter", "metrics.auc >", cwd=tmp_path,
-                    env={"CAIRN_TRACKING_URI": server})
+    result = _cairn(
+        "runs", "ls", "--filter", "metrics.auc >", cwd=tmp_path, env={"CAIRN_TRACKING_URI": server}
+    )
     assert result.returncode == 1
     assert result.stderr.startswith("error: ") and "position" in result.stderr
     assert "Traceback" not in result.stderr
@@ -88,8 +93,15 @@ def test_a_bad_filter_over_http_prints_the_same_one_line_error(server: str, tmp_
 
 def test_a_non_loopback_bind_without_auth_is_refused(tmp_path: Path) -> None:
     result = _cairn(
-        "server", "--store", f"sqlite:///{tmp_path / 'x.db'}", "--artifacts", str(tmp_path),
-        "--host", "0.0.0.0", cwd=tmp_path, env={},
+        "server",
+        "--store",
+        f"sqlite:///{tmp_path / 'x.db'}",
+        "--artifacts",
+        str(tmp_path),
+        "--host",
+        "0.0.0.0",
+        cwd=tmp_path,
+        env={},
     )
     assert result.returncode == 1
     assert "refusing to serve on 0.0.0.0" in result.stderr and "--insecure-no-auth" in result.stderr
@@ -97,8 +109,12 @@ def test_a_non_loopback_bind_without_auth_is_refused(tmp_path: Path) -> None:
 
 def test_a_server_that_is_down_is_named_in_one_line(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{free_port()}"
-    result = _cairn("runs", "ls", cwd=tmp_path,
-                    env={"CAIRN_TRACKING_URI": url, "CAIRN_HTTP_RETRY_SECONDS": "0.5"})
+    result = _cairn(
+        "runs",
+        "ls",
+        cwd=tmp_path,
+        env={"CAIRN_TRACKING_URI": url, "CAIRN_HTTP_RETRY_SECONDS": "0.5"},
+    )
     assert result.returncode == 1
     assert f"cannot reach the Cairn server at {url}" in result.stderr
     assert "Traceback" not in result.stderr

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import free_port
-from server_harness import sqlite_server, start_process, wait_healthy
 
 from cairn.store import open_metadata
 from cairn.types import Metric
+from conftest import free_port
+from server_harness import sqlite_server, start_process, wait_healthy
 
 
 def _create_run(url: str, experiment_id: str, key: str, name: str = "r") -> httpx.Response:
@@ -64,9 +64,13 @@ def test_logging_through_a_kill_9_and_restart_loses_and_doubles_nothing(
             for r in range(runs):
                 run = backend.tracking.create_run(exp, name=f"run-{r}")
                 for b in range(batches):
-                    points = [Metric("loss", float(b * per_batch + i), b * per_batch + i, 1)
-                              for i in range(per_batch)]
-                    backend.tracking.log_batch(run.id, points, params={"b": "x"} if b == 0 else None)
+                    points = [
+                        Metric("loss", float(b * per_batch + i), b * per_batch + i, 1)
+                        for i in range(per_batch)
+                    ]
+                    backend.tracking.log_batch(
+                        run.id, points, params={"b": "x"} if b == 0 else None
+                    )
                     if r == 2 and b == batches // 2:
                         halfway.set()
                 done.append(run.id)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from server_harness import sqlite_server
 
 from cairn.store.rest.routes import STORE_ROUTES
+from server_harness import sqlite_server
 
 
 def test_every_store_route_is_in_the_openapi_document(tmp_path: Path) -> None:
@@ -29,9 +29,21 @@ def test_fuzzed_requests_get_no_5xx_and_answers_match_their_schema(tmp_path: Pat
         pytest.skip("schemathesis is not installed")
     with sqlite_server(tmp_path) as url:
         result = subprocess.run(
-            [st, "run", f"{url}/openapi.json", "--max-examples", "5",
-             "--phases", "examples,fuzzing", "--generation-deterministic",
-             "--checks", "not_a_server_error,response_schema_conformance"],
-            capture_output=True, text=True, timeout=120,
+            [
+                st,
+                "run",
+                f"{url}/openapi.json",
+                "--max-examples",
+                "5",
+                "--phases",
+                "examples,fuzzing",
+                "--generation-deterministic",
+                "--checks",
+                "not_a_server_error,response_schema_conformance",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,  # schemathesis writes its example database there
         )
     assert result.returncode == 0, result.stdout[-4000:]

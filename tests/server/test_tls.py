@@ -12,10 +12,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from server_harness import threaded_server
 
 from cairn.errors import StoreError
 from cairn.store import open_metadata
+from server_harness import threaded_server
 
 
 def _name(cn: str) -> x509.Name:
@@ -88,7 +88,7 @@ def test_a_certificate_from_an_unknown_ca_is_refused_at_once(
     url, _ = https
     monkeypatch.setenv("CAIRN_HTTP_RETRY_SECONDS", "60")  # must fail without waiting
     backend = open_metadata(url)
-    with pytest.raises(StoreError, match="cannot verify the TLS certificate.*CAIRN_CA_BUNDLE"):
+    with pytest.raises(StoreError, match=r"cannot verify the TLS certificate.*CAIRN_CA_BUNDLE"):
         backend.tracking.list_experiments()
     backend.close()
 

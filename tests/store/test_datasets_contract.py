@@ -14,8 +14,6 @@ from typing import Any, cast
 
 import pytest
 
-from server_harness import server_uri
-
 from cairn.errors import InvalidInput, NotFound
 from cairn.store import open_metadata
 from cairn.store.datasets import (
@@ -28,6 +26,7 @@ from cairn.store.datasets import (
     check_name,
 )
 from cairn.store.sql.embedded import EmbeddedDatasets
+from server_harness import server_uri
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),

@@ -8,11 +8,10 @@ from typing import Any
 
 import pytest
 
-from server_harness import server_uri
-
 from cairn.errors import InvalidInput, NotFound
 from cairn.store import open_metadata
 from cairn.store.pipelines import CacheEntry, PipelineRun, PipelineStore, StepRecord
+from server_harness import server_uri
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),

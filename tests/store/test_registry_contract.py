@@ -12,21 +12,17 @@ from typing import Any
 
 import pytest
 
-from server_harness import server_uri
-
 from cairn.errors import AlreadyExists, InvalidInput, NotFound, StoreError
 from cairn.store import open_metadata
 from cairn.store.registry import GateResult, NewModelVersion, RegistryStore
-from cairn.store.sql.database import SqlDatabase
+from server_harness import server_uri
 
 
 def digest(n: int) -> str:
     return f"{n:064x}"
 
 
-@pytest.fixture(
-    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres), "server"]
-)
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres), "server"])
 def db_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'cairn.db'}"

@@ -19,12 +19,11 @@ from typing import Any
 
 import pytest
 
-from server_harness import server_uri
-
 from cairn.errors import AlreadyExists, FilterSyntaxError, InUse, InvalidInput, NotFound
 from cairn.store import open_metadata
 from cairn.store.base import RunDependent, TrackingStore
 from cairn.types import EXTERNAL, Environment, Metric, Run, RunIO, RunStatus, now_ms
+from server_harness import server_uri
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),

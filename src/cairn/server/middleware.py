@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -108,7 +107,7 @@ class Metrics:
             self.latency.labels(route).observe(time.perf_counter() - start)
 
 
-def _template(scope: dict[str, Any]) -> str:
+def _template(scope: Scope) -> str:
     route = scope.get("route")
     path = getattr(route, "path", None)
     return path if isinstance(path, str) else "unmatched"

@@ -60,7 +60,7 @@ def _add(
     if route.verb == "GET":
         for p in codec.params:
             default = None if p.required else p.default
-            annotation = Annotated[p.type, Query()]  # type: ignore[valid-type]
+            annotation = Annotated[p.type, Query()]  # type: ignore[name-defined]
             parameters.append(
                 inspect.Parameter(
                     p.name,
@@ -103,8 +103,10 @@ def _add(
         response_model=codec.returns,
         responses=STORE_ERRORS,
         tags=[route.domain],
-        summary=(inspect.getdoc(getattr(type(getattr(backend, route.domain)), route.method, None))
-                 or route.name).split("\n")[0],
+        summary=(
+            inspect.getdoc(getattr(type(getattr(backend, route.domain)), route.method, None))
+            or route.name
+        ).split("\n")[0],
     )
 
 

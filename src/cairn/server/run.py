@@ -97,7 +97,6 @@ def serve(
     for path in filter(None, (ssl_certfile, ssl_keyfile)):
         if not os.path.isfile(path):
             raise ConfigError(f"TLS file {path} does not exist")
-    tls = {"ssl_certfile": ssl_certfile, "ssl_keyfile": ssl_keyfile}
     if workers > 1:
         build_app(options)  # fail here, once, on a bad store rather than in every worker
         os.environ[ENV_OPTIONS] = json.dumps(asdict(options))
@@ -108,7 +107,15 @@ def serve(
             port=port,
             workers=workers,
             log_level=log_level,
-            **tls,
+            ssl_certfile=ssl_certfile,
+            ssl_keyfile=ssl_keyfile,
         )
         return
-    uvicorn.run(build_app(options), host=host, port=port, log_level=log_level, **tls)
+    uvicorn.run(
+        build_app(options),
+        host=host,
+        port=port,
+        log_level=log_level,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
+    )

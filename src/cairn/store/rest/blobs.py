@@ -53,7 +53,7 @@ class HttpBlobs:
         found = self._head(key)
         if found is None:
             raise FileNotFoundError(key)
-        return io.BufferedReader(_RangeReader(self.session, PREFIX + key, found[0]), 1 << 20)  # type: ignore[return-value]
+        return io.BufferedReader(_RangeReader(self.session, PREFIX + key, found[0]), 1 << 20)
 
     def write_atomic(self, key: str, chunks: Iterable[bytes]) -> None:
         # A streamed body cannot be sent twice: no retry once bytes went out.

@@ -38,7 +38,7 @@ def status_and_code(exc: errors.CairnError) -> tuple[int, str]:
 
 
 def error_body(exc: errors.CairnError) -> dict[str, Any]:
-    status, code = status_and_code(exc)
+    _, code = status_and_code(exc)
     cls = type(exc) if type(exc).__name__ in _BY_TYPE else _BY_CODE[code]
     body: dict[str, Any] = {"code": code, "type": cls.__name__, "message": str(exc)}
     if isinstance(exc, errors.InUse):

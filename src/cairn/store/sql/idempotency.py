@@ -128,5 +128,6 @@ class SqlKeyStore:
     def expire(self, before: int) -> int:
         """Forget keys older than ``before`` (ms); returns how many."""
         t = idempotency_keys
-        return int(self.db.write(lambda c: c.execute(t.delete().where(t.c.created_at < before)))
-                   .rowcount)
+        return int(
+            self.db.write(lambda c: c.execute(t.delete().where(t.c.created_at < before))).rowcount
+        )
