@@ -55,6 +55,11 @@ COMMANDS: list[tuple[str, str, str]] = [
         "Write a Docker build context that serves one model version.",
     ),
     (
+        "server",
+        "cairn.cli.server:server",
+        "Share the workspace's stores over HTTP for a team (REST API, /openapi.json).",
+    ),
+    (
         "scheduler",
         "cairn.cli.schedule:scheduler",
         "Run the schedules of this workspace until stopped (Ctrl-C or SIGTERM).",
@@ -108,7 +113,6 @@ GROUPS: list[tuple[str, str, str]] = [
     ),
     ("tokens", "cairn.cli.access:tokens", "Create, list and revoke API tokens."),
     ("audit", "cairn.cli.access:audit", "Read the audit log of mutations."),
-    ("server", "cairn.cli.server_admin:server", "Run and administer a shared Cairn server."),
 ]
 
 STATE = {"debug": False}

@@ -1,8 +1,6 @@
 """``cairn server admin``: set up a shared server's users from its machine.
 
-``admin`` is a group the ``cairn server`` command group attaches. ``server`` below is a
-stand-in group holding only ``admin``, registered while no ``cairn server`` command
-exists in this tree.
+``admin`` is a group the ``cairn server`` command group attaches.
 """
 
 from __future__ import annotations
@@ -13,8 +11,6 @@ from cairn.cli import _output
 from cairn.cli._group import Group
 
 admin = Group("admin", help="Set up the server's users on its store, from the server's machine.")
-server = Group("server", help="Run and administer a shared Cairn server.")
-server.add_command(admin)
 
 
 @admin.command("create")

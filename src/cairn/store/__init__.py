@@ -28,7 +28,9 @@ METADATA_BACKENDS: list[tuple[str, str]] = [
     ("sqlite", "cairn.store.sql.database:SqlDatabase"),
     ("postgresql", "cairn.store.sql.database:SqlDatabase"),
     ("postgres", "cairn.store.sql.database:SqlDatabase"),
-    # ("http", "cairn.store.rest:RestBackend") joins when `cairn server` exists.
+    # The REST client of `cairn server`; artifacts then go through the server too.
+    ("http", "cairn.store.rest.client:RestBackend"),
+    ("https", "cairn.store.rest.client:RestBackend"),
 ]
 
 
@@ -65,9 +67,10 @@ def open_metadata(uri: str, **kwargs: Any) -> MetadataBackend:
             try:
                 module = importlib.import_module(module_name)
             except ModuleNotFoundError as exc:
+                extra = "server" if scheme in ("http", "https") else "postgres"
                 raise ConfigError(
                     f"the {scheme!r} metadata backend needs a module that is not installed "
-                    f"({exc.name}); for PostgreSQL install `cairn-mlops[postgres]`"
+                    f"({exc.name}); install `cairn-mlops[{extra}]`"
                 ) from None
             backend_class = getattr(module, attr)
             missing = [m for m in BACKEND_MEMBERS if not hasattr(backend_class, m)]

@@ -27,7 +27,7 @@ from cairn.config import ENV_TRACKING_URI
 from cairn.credentials import mask_uri
 from cairn.errors import ConfigError, StoreError
 from cairn.store.access import AUDIT_SCOPE, AuditScope
-from cairn.store.sql import migrations
+from cairn.store.sql import idempotency, migrations
 
 if TYPE_CHECKING:
     from cairn.store.sql.access import SqlAccessStore
@@ -220,8 +220,12 @@ class SqlDatabase:
                 with conn_ctx as conn, conn.begin():
                     result = fn(conn)
                     seq = _audit(conn, scope) if scope is not None else None
+                    # A keyed server request commits its key with its first change.
+                    claimed = idempotency.claim_in(conn)
                 if scope is not None:
                     scope.seq = seq
+                if claimed is not None:
+                    claimed.claimed = True
                 return result
             except (OperationalError, DBAPIError) as exc:
                 if not _is_transient(exc) or attempt == WRITE_RETRIES:

@@ -1,6 +1,6 @@
 """Alert tables (SQLAlchemy Core): rule states, alerts, their actions, workspace secrets.
 
-The Alembic migration ``0013_monitor_alerts`` creates the same tables. The unique
+The Alembic migration ``0010_monitor_alerts`` creates the same tables. The unique
 ``(rule, model, episode)`` of ``monitor_alerts`` is what keeps two monitors (or one
 restarted) from raising one episode twice.
 """
