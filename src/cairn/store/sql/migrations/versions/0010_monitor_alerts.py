@@ -1,7 +1,7 @@
 """Monitor alerts: rule states, alerts with their evidence, the actions they started,
 and workspace secrets (the key that hashes prediction-log columns).
 
-Revision ID: 0013
+Revision ID: 0010
 Revises: 0007 (re-chained after the migrations numbered before it when they merge)
 """
 
