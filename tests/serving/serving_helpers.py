@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import cairn.workspace
+from ports import free_port  # noqa: F401  (the serving tests import it from here)
 
 IRIS_COLUMNS = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 
