@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from import_helpers import Store, free_port
+from import_helpers import Store, free_port, run
+
 from tool_venv import tool_bin, tool_python
 
 WRITER = Path(__file__).with_name("mlflow_writer.py")
-
 
 
 def _write(uri: str, folder: Path) -> dict[str, Any]:
@@ -110,15 +110,6 @@ def store(request: pytest.FixtureRequest) -> Store:
 
 
 # -- DVC ---------------------------------------------------------------------------------
-
-
-def run(cmd: list[str], cwd: Path) -> str:
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env.update(GIT_AUTHOR_NAME="Ana", GIT_AUTHOR_EMAIL="ana@example.com")
-    env.update(GIT_COMMITTER_NAME="Ana", GIT_COMMITTER_EMAIL="ana@example.com")
-    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env, check=False)
-    assert done.returncode == 0, f"{cmd}: {done.stderr[-2000:]}"
-    return done.stdout
 
 
 @pytest.fixture

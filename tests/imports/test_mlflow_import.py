@@ -37,7 +37,9 @@ def imported_runs(ws: Workspace) -> dict[str, Run]:
     return {r.tags[RUN_TAG]: r for r in runs}
 
 
-def test_import_keeps_runs_histories_artifacts_and_models(workspace: Workspace, store: Store) -> None:
+def test_import_keeps_runs_histories_artifacts_and_models(
+    workspace: Workspace, store: Store
+) -> None:
     summary = import_mlflow(store.location, workspace=workspace)
     runs = imported_runs(workspace)
     written = store.written
@@ -80,7 +82,9 @@ def snapshot(ws: Workspace) -> dict[str, Any]:
     return {
         "runs": len(ws.tracking.search_runs(max_results=1000, view="all").items),
         "points": {
-            k: [(m.step, m.timestamp, m.value) for m in ws.tracking.get_metric_history(r.id, "loss")]
+            k: [
+                (m.step, m.timestamp, m.value) for m in ws.tracking.get_metric_history(r.id, "loss")
+            ]
             for k, r in runs.items()
         },
         "io": {k: sorted((o.name, o.digest) for o in r.io) for k, r in runs.items()},
@@ -156,7 +160,9 @@ def nothing_imported(ws: Workspace) -> bool:
     )
 
 
-def test_a_folder_that_is_not_an_mlflow_store_is_refused(workspace: Workspace, tmp_path: Path) -> None:
+def test_a_folder_that_is_not_an_mlflow_store_is_refused(
+    workspace: Workspace, tmp_path: Path
+) -> None:
     folder = tmp_path / "photos"
     folder.mkdir()
     (folder / "cat.jpg").write_bytes(b"\xff\xd8")
@@ -197,7 +203,9 @@ def test_a_sqlite_file_that_is_not_mlflow_is_refused_and_left_untouched(
     assert done.returncode == 1
     assert "is not an MLflow tracking database" in done.stderr
     assert other.read_bytes() == before
-    missing = cli("import", "mlflow", "--from", f"sqlite:///{tmp_path / 'nope.db'}", cwd=workspace.root)
+    missing = cli(
+        "import", "mlflow", "--from", f"sqlite:///{tmp_path / 'nope.db'}", cwd=workspace.root
+    )
     assert missing.returncode == 1 and "no such SQLite file" in missing.stderr
     assert not (tmp_path / "nope.db").exists()  # not created by the attempt
     assert nothing_imported(workspace)
@@ -206,7 +214,9 @@ def test_a_sqlite_file_that_is_not_mlflow_is_refused_and_left_untouched(
 def test_an_unknown_experiment_name_is_refused_before_anything_is_written(
     workspace: Workspace, sqlite_store: Store
 ) -> None:
-    done = cli("import", "mlflow", "--from", sqlite_store.location, "-e", "nope", cwd=workspace.root)
+    done = cli(
+        "import", "mlflow", "--from", sqlite_store.location, "-e", "nope", cwd=workspace.root
+    )
     assert done.returncode == 1
     assert "no MLflow experiment named 'nope'" in done.stderr and "churn" in done.stderr
     assert nothing_imported(workspace)

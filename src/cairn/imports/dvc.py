@@ -63,8 +63,7 @@ def import_dvc(
     root = Path(repo).expanduser().resolve()
     if not (root / ".dvc").is_dir():
         raise InvalidInput(
-            f"{root} is not a DVC repository (no .dvc folder); give the folder where "
-            "`dvc init` ran"
+            f"{root} is not a DVC repository (no .dvc folder); give the folder where `dvc init` ran"
         )
     ws = resolve(workspace)
     caches = _caches(root)
@@ -160,7 +159,9 @@ def _outputs(
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
-        raise InvalidInput(f"{record} at {commit or 'the working tree'} is not YAML: {exc}") from None
+        raise InvalidInput(
+            f"{record} at {commit or 'the working tree'} is not YAML: {exc}"
+        ) from None
     base = Path(record).parent
     outs: list[Any] = []
     if record.endswith("dvc.lock"):

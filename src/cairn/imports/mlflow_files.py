@@ -11,7 +11,6 @@ sit in ``.trash/`` and are not read.
 from __future__ import annotations
 
 import contextlib
-
 import math
 from collections.abc import Iterator
 from pathlib import Path

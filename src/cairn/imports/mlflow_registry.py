@@ -59,9 +59,7 @@ def import_models(
     models = source.models()
     with step(progress, "registered models", len(models)) as advance:
         for model in models:
-            versions = [
-                v for v in model.versions if not only_imported_runs or v.run_id in imported
-            ]
+            versions = [v for v in model.versions if not only_imported_runs or v.run_id in imported]
             if versions or not only_imported_runs:
                 _import_model(ws, source, model, versions, imported, artifact_uris, summary)
             advance(1)
@@ -207,9 +205,7 @@ def _aliases(
         pointed.add(number)
         if registry.get_alias(model.name, alias) == number:
             continue
-        registry.set_alias(
-            model.name, alias, number, actor=ACTOR, reason="imported from MLflow"
-        )
+        registry.set_alias(model.name, alias, number, actor=ACTOR, reason="imported from MLflow")
         summary.add("aliases set")
     for version in versions:
         number = mapping.get(version.version)
@@ -217,8 +213,7 @@ def _aliases(
             continue
         if number in pointed:
             summary.note(
-                f"{model.name}/{number} is Archived in MLflow but an alias points at it; "
-                "left READY"
+                f"{model.name}/{number} is Archived in MLflow but an alias points at it; left READY"
             )
         elif registry.get_version(model.name, number).status != "ARCHIVED":
             registry.update_version(model.name, number, status="ARCHIVED")

@@ -241,9 +241,10 @@ class MlflowRestSource:
                 (into / name).mkdir()
                 count += self._download(f"{remote}/{name}", into / name)
                 continue
-            with (into / name).open("wb") as out, self.client.stream(
-                "GET", f"{ARTIFACTS}/{remote}/{name}"
-            ) as response:
+            with (
+                (into / name).open("wb") as out,
+                self.client.stream("GET", f"{ARTIFACTS}/{remote}/{name}") as response,
+            ):
                 if response.status_code >= 400:
                     raise StoreError(
                         f"cannot download artifact {remote}/{name} from {self.url}: "

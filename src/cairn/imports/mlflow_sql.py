@@ -10,7 +10,6 @@ the revision named, before a single record is imported.
 from __future__ import annotations
 
 import contextlib
-
 import sqlite3
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -85,9 +84,7 @@ class MlflowSqlSource:
         with self.engine.connect() as conn:
             revision = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
         for table, columns in REQUIRED.items():
-            have = (
-                {c["name"] for c in inspector.get_columns(table)} if table in tables else set()
-            )
+            have = {c["name"] for c in inspector.get_columns(table)} if table in tables else set()
             missing = [c for c in columns if c not in have]
             if missing:
                 raise InvalidInput(
@@ -107,7 +104,7 @@ class MlflowSqlSource:
     def open_tree(self, uri: str) -> contextlib.AbstractContextManager[Path | None]:
         return local_tree(uri)
 
-    def _all(self, sql: str, **params: Any) -> Sequence[sa.Row[Any]]:
+    def _all(self, sql: str, **params: Any) -> Sequence[Any]:
         with self.engine.connect() as conn:
             return conn.execute(sa.text(sql), params).all()
 
@@ -137,9 +134,9 @@ class MlflowSqlSource:
             yield from self._hydrate(experiment_id, rows)
             last = (rows[-1][3] or 0, rows[-1][0])
 
-    def _hydrate(self, experiment_id: str, rows: Sequence[sa.Row[Any]]) -> Iterator[SourceRun]:
+    def _hydrate(self, experiment_id: str, rows: Sequence[Any]) -> Iterator[SourceRun]:
         ids = [r[0] for r in rows]
-        bind = sa.bindparam("ids", expanding=True)
+        bind: sa.BindParameter[Any] = sa.bindparam("ids", expanding=True)
         params: dict[str, dict[str, str]] = defaultdict(dict)
         tags: dict[str, dict[str, str]] = defaultdict(dict)
         points: dict[str, list[Metric]] = defaultdict(list)
