@@ -187,7 +187,8 @@ def test_a_database_of_an_unknown_schema_is_refused_with_its_revision(
     target.close()
     done = cli("import", "mlflow", "--from", f"sqlite:///{crafted}", cwd=workspace.root)
     assert done.returncode == 1
-    assert "schema revision 'f00dfeedbeef'" in done.stderr and "lifecycle_stage" in done.stderr
+    assert f"schema revision 'f00dfeedbeef' of sqlite:///{crafted}" in done.stderr
+    assert "table runs lacks lifecycle_stage" in done.stderr
     assert "mlflow db upgrade" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     assert nothing_imported(workspace)

@@ -64,7 +64,11 @@ class MlflowSqlSource:
             raise
 
     def describe(self) -> str:
-        return self.engine.url.render_as_string(hide_password=True)
+        """The URI as given, without its password (a SQLite engine's own URL is blank)."""
+        try:
+            return sa.engine.make_url(self.uri).render_as_string(hide_password=True)
+        except sa.exc.ArgumentError:
+            return self.uri
 
     def _check_schema(self) -> None:
         try:
