@@ -50,8 +50,10 @@ def server(
     insecure_no_auth: bool,
     log_level: str,
 ) -> None:
-    """Serve the tracking, dataset, registry and pipeline stores and the artifact store
-    over HTTP; clients set CAIRN_TRACKING_URI=http://HOST:PORT.
+    """Share the workspace's stores over HTTP for a team (REST API, /openapi.json).
+
+    Serves the tracking, dataset, registry and pipeline stores and the artifact store;
+    clients set CAIRN_TRACKING_URI=http://HOST:PORT.
 
     `cairn server admin create NAME` sets up the first admin on the store."""
     if ctx.invoked_subcommand is not None:
