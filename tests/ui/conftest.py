@@ -24,8 +24,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import cairn.workspace  # noqa: E402
-from ui_populate import long_run, many_runs, model_versions  # noqa: E402
+from ui_populate import long_run, many_runs, model_versions
+
+import cairn.workspace
 
 ARTIFACTS = Path(__file__).parents[2] / "test-artifacts" / "ui"
 

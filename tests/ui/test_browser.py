@@ -7,10 +7,10 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from conftest import Site, screenshot
+from ui_populate import many_runs
 
 import cairn.workspace
-from ui_populate import many_runs
+from conftest import Site, screenshot
 
 
 def _canvas_has_ink(page: Any, selector: str) -> bool:
@@ -64,7 +64,9 @@ def test_the_filter_narrows_the_table_and_the_url_keeps_it(site: Site, page: Any
     page.goto(f"{site.url}/ui/runs?experiment=churn")
     page.fill("input[name=filter]", "metrics.acc >= 0.999")  # acc = i/2000: two runs
     page.press("input[name=filter]", "Enter")
-    page.wait_for_function("() => document.querySelectorAll('table#runs tbody tr[data-run]').length === 2")
+    page.wait_for_function(
+        "() => document.querySelectorAll('table#runs tbody tr[data-run]').length === 2"
+    )
     url = page.url
     assert parse_qs(urlsplit(url).query)["filter"] == ["metrics.acc >= 0.999"]
     page.goto(url)  # a shared link shows the same table
@@ -86,9 +88,8 @@ def _acc_column(page: Any) -> list[float]:
 
 
 def test_sorting_and_paging_work_at_100000_runs(workspace: Any, page: Any) -> None:
-    from conftest import threaded_server
-
     from cairn.server.app import create_app
+    from conftest import threaded_server
 
     many_runs(workspace, 100_000, "big")
     ws = cairn.workspace.Workspace(workspace.settings)

@@ -22,8 +22,11 @@ def log_template(ws: Workspace, experiment: str = "bench") -> str:
     tracking = ws.tracking
     exp = tracking.create_experiment(experiment)
     run = tracking.create_run(exp.id, name="template", params={f"p{i}": str(i) for i in range(5)})
-    tracking.end_run(run.id, cairn.RunStatus.FINISHED,
-                     metrics=[Metric("acc", 0.5, 0, 1), Metric("loss", 0.5, 0, 1)])
+    tracking.end_run(
+        run.id,
+        cairn.RunStatus.FINISHED,
+        metrics=[Metric("acc", 0.5, 0, 1), Metric("loss", 0.5, 0, 1)],
+    )
     return run.id
 
 
@@ -33,8 +36,9 @@ def copy_runs(db: Path, template: str, n: int, seed: int = 7) -> None:
     rng = random.Random(seed)
     accs = [i / n for i in range(n)]
     rng.shuffle(accs)
-    copies = [(uuid.uuid4().hex, f"run-{i:06d}", 1_700_000_000_000 + i * 1000, accs[i])
-              for i in range(n)]
+    copies = [
+        (uuid.uuid4().hex, f"run-{i:06d}", 1_700_000_000_000 + i * 1000, accs[i]) for i in range(n)
+    ]
     con = sqlite3.connect(db)
     tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")]
     for table in tables:
@@ -49,15 +53,17 @@ def copy_runs(db: Path, template: str, n: int, seed: int = 7) -> None:
         out = []
         for new_id, name, start, acc in copies:
             for row in rows:
-                rec = {c: None if c in rowid else (new_id if v == template else v)
-                       for c, v in zip(cols, row, strict=True)}
+                rec = {
+                    c: None if c in rowid else (new_id if v == template else v)
+                    for c, v in zip(cols, row, strict=True)
+                }
                 if table == "runs":
                     rec["name"], rec["start_time"], rec["end_time"] = name, start, start + 500
                 if table in ("metrics", "latest_metrics") and rec.get("key") == "acc":
                     rec["value"] = acc
                 out.append(tuple(rec[c] for c in cols))
         con.executemany(f"INSERT INTO {table} VALUES ({','.join('?' * len(cols))})", out)
-    con.execute(f"DELETE FROM runs WHERE id = ?", (template,))
+    con.execute("DELETE FROM runs WHERE id = ?", (template,))
     for table in tables:
         if "run_id" in [c[1] for c in con.execute(f"PRAGMA table_info('{table}')")]:
             con.execute(f"DELETE FROM {table} WHERE run_id = ?", (template,))

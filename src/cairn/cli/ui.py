@@ -6,8 +6,13 @@ import click
 
 
 @click.command("ui")
-@click.option("--port", type=click.IntRange(0, 65535), default=5051, show_default=True,
-              help="Port on 127.0.0.1.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=5051,
+    show_default=True,
+    help="Port on 127.0.0.1.",
+)
 @click.option("--log-level", default="warning", show_default=True, help="uvicorn log level.")
 def ui(port: int, log_level: str) -> None:
     """Browse this workspace's runs, metrics and models at http://127.0.0.1:PORT/ui.

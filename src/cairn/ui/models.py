@@ -42,9 +42,7 @@ def model_detail(ws: Workspace, name: str) -> dict[str, Any]:
     return {"model": model.to_dict(), "versions": versions, "history": history}
 
 
-def promote(
-    ws: Workspace, name: str, form: dict[str, str]
-) -> AliasEvent:
+def promote(ws: Workspace, name: str, form: dict[str, str]) -> AliasEvent:
     """Move an alias to a version from the promote form: ``version``, ``alias``,
     ``reason`` (required), optional ``gates`` (YAML, as in a gates file) and ``data``."""
     from cairn.registry import promote as registry_promote
@@ -111,7 +109,9 @@ def _gates(text: str) -> dict[str, Any] | None:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise InvalidInput(f"gates are not valid YAML{where}; write them as in gates.yaml") from None
+        raise InvalidInput(
+            f"gates are not valid YAML{where}; write them as in gates.yaml"
+        ) from None
     if not isinstance(spec, dict):
         raise InvalidInput("gates must be a YAML mapping, as in gates.yaml (gates: ...)")
     return spec

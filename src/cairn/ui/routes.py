@@ -27,6 +27,7 @@ from cairn.store.rest.errors import error_body, status_and_code
 from cairn.ui import models as model_views
 from cairn.ui import runs as run_views
 from cairn.ui import session
+from cairn.ui.downsample import DEFAULT_BUCKETS
 from cairn.ui.render import Renderer, wants_json
 from cairn.ui.workspace import workspace_for
 
@@ -152,7 +153,7 @@ class _Ui:
                 q.get("key", ""),
                 start=_int(q.get("from"), "from"),
                 end=_int(q.get("to"), "to"),
-                buckets=_int(q.get("points"), "points") or run_views.DEFAULT_BUCKETS,
+                buckets=_default(_int(q.get("points"), "points"), DEFAULT_BUCKETS),
             )
 
         return self._json(request, build)
@@ -252,6 +253,10 @@ def _int(text: str | None, what: str) -> int | None:
         raise InvalidInput(f"{what}={text[:30]!r} is not a number") from None
 
 
+def _default(value: int | None, default: int) -> int:
+    return default if value is None else value
+
+
 def _here(request: Request) -> str:
     return request.url.path + (f"?{request.url.query}" if request.url.query else "")
 
@@ -285,6 +290,7 @@ def _sort_links(
 
 def _table_links(query: run_views.TableQuery, data: dict[str, Any]) -> dict[str, str | None]:
     """Next, previous and first page of the table, as URL queries."""
+
     def url(**changes: Any) -> str:
         return f"{PREFIX}/runs?" + urlencode(query.params(**changes))
 

@@ -86,12 +86,12 @@ def check_post(request: Request, form: dict[str, str]) -> None:
     """Refuse a POST that did not come from one of this server's pages (403)."""
     origin = request.headers.get("origin")
     # A sandboxed frame sends "Origin: null": foreign too.
-    if origin is not None:
-        if urlsplit(origin).netloc != request.headers.get("host", request.url.netloc):
-            raise PermissionDenied(
-                f"form posted from {origin[:80]}, not from this server; "
-                "use the page the server serves"
-            )
+    if origin is not None and urlsplit(origin).netloc != request.headers.get(
+        "host", request.url.netloc
+    ):
+        raise PermissionDenied(
+            f"form posted from {origin[:80]}, not from this server; use the page the server serves"
+        )
     cookie = request.cookies.get(CSRF_COOKIE, "")
     sent = form.get(CSRF_FIELD, "")
     if not cookie or not sent or not hmac.compare_digest(cookie.encode(), sent.encode()):
