@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import uvicorn
 
-from conftest import free_port
+from ports import free_port
 
 
 def wait_healthy(url: str, deadline_s: float = 30.0, verify: Any = True) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from cairn.store import open_metadata
-from conftest import free_port
+from ports import free_port
 from server_harness import start_process, wait_healthy
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from cairn.store import open_metadata
 from cairn.types import Metric
-from conftest import free_port
+from ports import free_port
 from server_harness import sqlite_server, start_process, wait_healthy
 
 
