@@ -60,6 +60,11 @@ COMMANDS: list[tuple[str, str, str]] = [
         "Share the workspace's stores over HTTP for a team (REST API, /openapi.json).",
     ),
     (
+        "ui",
+        "cairn.cli.ui:ui",
+        "Browse this workspace's runs, metric charts and models in a web browser (loopback).",
+    ),
+    (
         "scheduler",
         "cairn.cli.schedule:scheduler",
         "Run the schedules of this workspace until stopped (Ctrl-C or SIGTERM).",

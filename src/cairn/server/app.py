@@ -23,6 +23,7 @@ from cairn.server.middleware import DEFAULT_MAX_BODY, BodyLimit, Metrics
 from cairn.server.rpc import add_store_routes
 from cairn.store.artifacts import ArtifactStore
 from cairn.store.base import MetadataBackend
+from cairn.ui.routes import add_ui_routes
 
 
 class Health(BaseModel):
@@ -91,6 +92,7 @@ def create_app(
 
     add_store_routes(app, backend, guard, key_store(backend))
     add_artifact_routes(app, artifacts, guard)
+    add_ui_routes(app, backend, artifacts, guard)
     app.add_middleware(BodyLimit, max_body=max_body)
     app.add_middleware(Metrics, registry=registry)
     return app
