@@ -18,15 +18,18 @@ from typing import Literal
 
 Verb = Literal["GET", "POST", "PUT", "DELETE"]
 Action = Literal["read", "edit", "manage"]
-ResourceKind = Literal["experiment", "model", "dataset", "pipeline", "server"]
+ResourceKind = Literal["experiment", "model", "dataset", "pipeline", "server", "user"]
 #: How the server finds the resource name from the arguments: the argument (dotted for a
 #: field of a record argument) and how to turn it into a name: ``name`` (it is the name),
 #: ``experiment`` (an experiment id or name), ``run`` (a tracking run id -> its
 #: experiment), ``experiments`` (a list of experiment ids), ``pipeline_run`` (a
-#: pipeline run id -> its pipeline).
-Lookup = Literal["name", "experiment", "run", "experiments", "pipeline_run"]
+#: pipeline run id -> its pipeline), ``schedule`` (a schedule name -> its pipeline),
+#: ``token`` (a token id -> its user), ``grant`` (the ``kind`` and ``name`` arguments).
+Lookup = Literal[
+    "name", "experiment", "run", "experiments", "pipeline_run", "schedule", "token", "grant"
+]
 
-DOMAINS = ("tracking", "datasets", "registry", "pipelines", "schedules")
+DOMAINS = ("tracking", "datasets", "registry", "pipelines", "schedules", "access")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +44,9 @@ class StoreRoute:
     lookup: Lookup = "name"
     #: Reads sent as POST (their arguments are lists or records) are not mutations.
     read_only: bool = False
+    #: The argument naming a model alias: the server's policy decides the action it
+    #: needs (moving a protected alias such as ``production`` needs ``manage``).
+    alias_arg: str | None = None
 
     @property
     def name(self) -> str:
@@ -59,18 +65,20 @@ def _r(
     kind: ResourceKind,
     arg: str | None = None,
     lookup: Lookup = "name",
+    alias_arg: str | None = None,
 ) -> StoreRoute:
     domain, method = name.split(".")
     read_only = verb == "POST" and action == "read"
-    return StoreRoute(domain, method, verb, path, action, kind, arg, lookup, read_only)
+    return StoreRoute(domain, method, verb, path, action, kind, arg, lookup, read_only, alias_arg)
 
 
-T, D, R, P, S = (
+T, D, R, P, S, A = (
     "/api/tracking",
     "/api/datasets",
     "/api/registry",
     "/api/pipelines",
     "/api/schedules",
+    "/api/access",
 )
 
 #: Every store method the server exposes; a later test enumerates these in /openapi.json.
@@ -141,7 +149,15 @@ STORE_ROUTES: tuple[StoreRoute, ...] = (
     _r("registry.get_version", "GET", f"{R}/version", "read", "model", "name"),
     _r("registry.list_versions", "GET", f"{R}/versions", "read", "model", "name"),
     _r("registry.update_version", "POST", f"{R}/versions/update", "edit", "model", "name"),
-    _r("registry.set_alias", "POST", f"{R}/aliases", "edit", "model", "name"),
+    _r(
+        "registry.set_alias",
+        "POST",
+        f"{R}/aliases",
+        "edit",
+        "model",
+        "name",
+        alias_arg="alias",
+    ),
     _r("registry.get_alias", "GET", f"{R}/alias", "read", "model", "name"),
     _r("registry.alias_history", "GET", f"{R}/alias-history", "read", "model", "name"),
     _r("registry.record_gate_result", "POST", f"{R}/gate-results", "edit", "model", "result.name"),
@@ -168,15 +184,28 @@ STORE_ROUTES: tuple[StoreRoute, ...] = (
     _r("pipelines.put_cache", "POST", f"{P}/cache", "edit", "pipeline"),
     # schedules
     _r("schedules.add_schedule", "POST", f"{S}", "edit", "pipeline", "new.pipeline"),
-    _r("schedules.get_schedule", "GET", f"{S}/schedule", "read", "pipeline"),
+    _r("schedules.get_schedule", "GET", f"{S}/schedule", "read", "pipeline", "name", "schedule"),
     _r("schedules.list_schedules", "GET", f"{S}", "read", "pipeline"),
-    _r("schedules.remove_schedule", "POST", f"{S}/remove", "edit", "pipeline"),
+    _r("schedules.remove_schedule", "POST", f"{S}/remove", "edit", "pipeline", "name", "schedule"),
     _r("schedules.claim_firing", "POST", f"{S}/firings/claim", "edit", "pipeline"),
     _r("schedules.retake_firing", "POST", f"{S}/firings/retake", "edit", "pipeline"),
     _r("schedules.heartbeat", "POST", f"{S}/firings/heartbeat", "edit", "pipeline"),
     _r("schedules.interrupt_firing", "POST", f"{S}/firings/interrupt", "edit", "pipeline"),
     _r("schedules.finish_firing", "POST", f"{S}/firings/finish", "edit", "pipeline"),
     _r("schedules.list_firings", "POST", f"{S}/firings/list", "read", "pipeline"),
+    # access: users and the audit log are the admins'; a user's own tokens and grants
+    # are theirs too (``user`` resources). Token secrets never travel: the client makes
+    # the token and sends its digest. verify_token and record_audit stay on the server.
+    _r("access.create_user", "POST", f"{A}/users", "manage", "server"),
+    _r("access.get_user", "GET", f"{A}/user", "read", "user", "name"),
+    _r("access.list_users", "GET", f"{A}/users", "read", "server"),
+    _r("access.update_user", "POST", f"{A}/users/update", "manage", "server"),
+    _r("access.create_token", "POST", f"{A}/tokens", "edit", "user", "new.user"),
+    _r("access.list_tokens", "GET", f"{A}/tokens", "read", "user", "user"),
+    _r("access.revoke_token", "POST", f"{A}/tokens/revoke", "edit", "user", "token_id", "token"),
+    _r("access.set_grant", "POST", f"{A}/grants", "manage", "model", "kind", "grant"),
+    _r("access.list_grants", "GET", f"{A}/grants", "read", "user", "user"),
+    _r("access.list_audit", "GET", f"{A}/audit", "read", "server"),
 )
 
 ROUTES_BY_NAME = {r.name: r for r in STORE_ROUTES}
