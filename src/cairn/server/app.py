@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from cairn.access.types import Guard
 from cairn.server import errors
 from cairn.server.artifacts import add_artifact_routes
+from cairn.server.authn import Authenticate, principal_of
 from cairn.server.middleware import DEFAULT_MAX_BODY, BodyLimit, Metrics
 from cairn.server.rpc import ACTION_KEY, add_store_routes
 from cairn.server.schemas import error_responses
@@ -117,7 +118,7 @@ def create_app(
         openapi_extra={ACTION_KEY: "authenticated"},
     )
     def whoami(request: Request) -> WhoAmI:
-        who = guard.authenticate(request.headers.get("authorization"))
+        who = principal_of(request, guard)
         return WhoAmI(
             user=who.user, admin=who.is_admin, token_id=who.token_id, read_only=who.read_only
         )
@@ -125,6 +126,7 @@ def create_app(
     add_store_routes(app, backend, guard, key_store(backend))
     add_artifact_routes(app, artifacts, guard)
     app.add_middleware(BodyLimit, max_body=max_body)
+    app.add_middleware(Authenticate, guard=guard)  # outside the body limit: 401 first
     app.add_middleware(Metrics, registry=registry)
     return app
 

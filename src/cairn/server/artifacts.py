@@ -25,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from cairn.access.types import Guard, Resource
 from cairn.errors import IntegrityError, InvalidInput, NotFound
 from cairn.hashing import new_hasher
+from cairn.server.authn import principal_of
 from cairn.server.schemas import error_responses
 from cairn.store.artifacts import ArtifactStore
 from cairn.store.blobs import LocalBlobs
@@ -75,7 +76,7 @@ def add_artifact_routes(app: FastAPI, store: ArtifactStore, guard: Guard) -> Non
     blobs = store.blobs
 
     def allow(request: Request, action: Any) -> None:
-        principal = guard.authenticate(request.headers.get("authorization"))
+        principal = principal_of(request, guard)
         guard.authorize(principal, action, _OBJECTS)
 
     def stat(key: str) -> tuple[int, float | None]:

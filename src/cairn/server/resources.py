@@ -50,6 +50,10 @@ def resources_for(
         return [Resource(route.kind, n) for n in sorted(names)] or [Resource(route.kind, None)]
     if route.lookup == "pipeline_run":
         return [Resource(route.kind, backend.pipelines.get_run(str(value)).pipeline)]
+    if route.lookup == "steps":
+        runs = {str(getattr(record, "run_id", "")) for record in value}
+        names = {backend.pipelines.get_run(r).pipeline for r in runs}
+        return [Resource(route.kind, n) for n in sorted(names)] or [Resource(route.kind, None)]
     if route.lookup == "schedule":
         return [Resource(route.kind, backend.schedules.get_schedule(str(value)).pipeline)]
     if route.lookup == "token":

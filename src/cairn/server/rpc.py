@@ -22,6 +22,7 @@ from sqlalchemy import exc as sa_exc
 
 from cairn.access.types import ANONYMOUS, Action, Guard, OpenGuard, Principal, Resource
 from cairn.errors import AlreadyExists, CairnError, InvalidInput, NotFound, PermissionDenied
+from cairn.server.authn import principal_of
 from cairn.server.resources import hidden, resources_for, scoped_args, sees_everything, visible
 from cairn.server.schemas import STORE_ERRORS
 from cairn.store.base import MetadataBackend
@@ -159,7 +160,7 @@ def _handle(
     guard: Guard,
     keys: Any | None,
 ) -> Response:
-    principal = guard.authenticate(request.headers.get("authorization"))
+    principal = principal_of(request, guard)
     action: Action = route.action
     if route.alias_arg is not None:
         action = guard.action_for_alias(str(args.get(route.alias_arg)))

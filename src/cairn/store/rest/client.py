@@ -170,3 +170,12 @@ class RestBackend:
     def close(self) -> None:
         """Close the connections (a later backend or blob store opens new ones)."""
         self.session.close()
+
+
+def whoami(uri: str, token: str) -> dict[str, Any]:
+    """Who the server at ``uri`` takes ``token`` for: ``{"user", "admin", "token_id",
+    "read_only"}``; ``Unauthenticated`` (naming why, never the token) when it refuses."""
+    session = session_for(uri.rstrip("/"))
+    response = session.request("GET", "/api/whoami", headers={"Authorization": f"Bearer {token}"})
+    found: dict[str, Any] = json.loads(response.content)
+    return found

@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from cairn.credentials import mask_uri, server_token
+from cairn.credentials import ENV_TOKEN, ENV_TOKEN_ALIAS, mask_uri, server_token
 from cairn.errors import ConfigError, StoreError
 from cairn.store.rest.errors import raise_for_body
 
@@ -32,7 +32,7 @@ ENV_RETRY_SECONDS = "CAIRN_HTTP_RETRY_SECONDS"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 RETRY_STATUSES = frozenset({502, 503, 504})
 _RETRY_ERRORS = (httpx.TransportError,)
-_sessions: dict[tuple[str, str | None], Session] = {}
+_sessions: dict[tuple[str, str | None, str | None], Session] = {}
 _lock = threading.Lock()
 
 
@@ -40,10 +40,12 @@ def session_for(uri: str, ca_bundle: str | None = None) -> Session:
     """The shared session for a server (one connection pool per URL and CA bundle)."""
     base = uri.rstrip("/")
     bundle = ca_bundle or os.environ.get(ENV_CA_BUNDLE) or None
+    # A process that changes its token variable gets a session that sends the new one.
+    env_token = os.environ.get(ENV_TOKEN) or os.environ.get(ENV_TOKEN_ALIAS) or None
     with _lock:
-        session = _sessions.get((base, bundle))
+        session = _sessions.get((base, bundle, env_token))
         if session is None or session.closed:
-            session = _sessions[(base, bundle)] = Session(base, bundle)
+            session = _sessions[(base, bundle, env_token)] = Session(base, bundle)
         return session
 
 

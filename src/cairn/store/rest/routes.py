@@ -24,9 +24,18 @@ ResourceKind = Literal["experiment", "model", "dataset", "pipeline", "server", "
 #: ``experiment`` (an experiment id or name), ``run`` (a tracking run id -> its
 #: experiment), ``experiments`` (a list of experiment ids), ``pipeline_run`` (a
 #: pipeline run id -> its pipeline), ``schedule`` (a schedule name -> its pipeline),
-#: ``token`` (a token id -> its user), ``grant`` (the ``kind`` and ``name`` arguments).
+#: ``token`` (a token id -> its user), ``grant`` (the ``kind`` and ``name`` arguments),
+#: ``steps`` (step records -> the pipelines of their runs).
 Lookup = Literal[
-    "name", "experiment", "run", "experiments", "pipeline_run", "schedule", "token", "grant"
+    "name",
+    "experiment",
+    "run",
+    "experiments",
+    "pipeline_run",
+    "schedule",
+    "token",
+    "grant",
+    "steps",
 ]
 
 DOMAINS = ("tracking", "datasets", "registry", "pipelines", "schedules", "access")
@@ -84,7 +93,7 @@ T, D, R, P, S, A = (
 #: Every store method the server exposes; a later test enumerates these in /openapi.json.
 STORE_ROUTES: tuple[StoreRoute, ...] = (
     # tracking
-    _r("tracking.create_experiment", "POST", f"{T}/experiments", "edit", "experiment"),
+    _r("tracking.create_experiment", "POST", f"{T}/experiments", "edit", "experiment", "name"),
     _r(
         "tracking.get_experiment",
         "GET",
@@ -141,7 +150,7 @@ STORE_ROUTES: tuple[StoreRoute, ...] = (
     _r("datasets.delete_version", "POST", f"{D}/versions/delete", "manage", "dataset", "name"),
     _r("datasets.referenced_digests", "GET", f"{D}/referenced-digests", "read", "server"),
     # registry
-    _r("registry.create_model", "POST", f"{R}/models", "edit", "model"),
+    _r("registry.create_model", "POST", f"{R}/models", "edit", "model", "name"),
     _r("registry.get_model", "GET", f"{R}/model", "read", "model", "name"),
     _r("registry.list_models", "GET", f"{R}/models", "read", "model"),
     _r("registry.update_model", "POST", f"{R}/models/update", "edit", "model", "name"),
@@ -176,7 +185,7 @@ STORE_ROUTES: tuple[StoreRoute, ...] = (
     ),
     _r("pipelines.get_run", "GET", f"{P}/run", "read", "pipeline", "run_id", "pipeline_run"),
     _r("pipelines.list_runs", "GET", f"{P}/runs", "read", "pipeline", "pipeline"),
-    _r("pipelines.save_steps", "POST", f"{P}/steps", "edit", "pipeline"),
+    _r("pipelines.save_steps", "POST", f"{P}/steps", "edit", "pipeline", "records", "steps"),
     _r("pipelines.list_steps", "GET", f"{P}/steps", "read", "pipeline", "run_id", "pipeline_run"),
     _r("pipelines.previous_step", "GET", f"{P}/previous-step", "read", "pipeline", "pipeline"),
     _r("pipelines.get_cache", "POST", f"{P}/cache/lookup", "read", "pipeline"),
@@ -187,12 +196,52 @@ STORE_ROUTES: tuple[StoreRoute, ...] = (
     _r("schedules.get_schedule", "GET", f"{S}/schedule", "read", "pipeline", "name", "schedule"),
     _r("schedules.list_schedules", "GET", f"{S}", "read", "pipeline"),
     _r("schedules.remove_schedule", "POST", f"{S}/remove", "edit", "pipeline", "name", "schedule"),
-    _r("schedules.claim_firing", "POST", f"{S}/firings/claim", "edit", "pipeline"),
-    _r("schedules.retake_firing", "POST", f"{S}/firings/retake", "edit", "pipeline"),
+    _r(
+        "schedules.claim_firing",
+        "POST",
+        f"{S}/firings/claim",
+        "edit",
+        "pipeline",
+        "claim.schedule",
+        "schedule",
+    ),
+    _r(
+        "schedules.retake_firing",
+        "POST",
+        f"{S}/firings/retake",
+        "edit",
+        "pipeline",
+        "schedule",
+        "schedule",
+    ),
     _r("schedules.heartbeat", "POST", f"{S}/firings/heartbeat", "edit", "pipeline"),
-    _r("schedules.interrupt_firing", "POST", f"{S}/firings/interrupt", "edit", "pipeline"),
-    _r("schedules.finish_firing", "POST", f"{S}/firings/finish", "edit", "pipeline"),
-    _r("schedules.list_firings", "POST", f"{S}/firings/list", "read", "pipeline"),
+    _r(
+        "schedules.interrupt_firing",
+        "POST",
+        f"{S}/firings/interrupt",
+        "edit",
+        "pipeline",
+        "schedule",
+        "schedule",
+    ),
+    _r(
+        "schedules.finish_firing",
+        "POST",
+        f"{S}/firings/finish",
+        "edit",
+        "pipeline",
+        "schedule",
+        "schedule",
+    ),
+    _r(
+        "schedules.list_firings",
+        "POST",
+        f"{S}/firings/list",
+        "read",
+        "pipeline",
+        "schedule",
+        "schedule",
+    ),
     # access: users and the audit log are the admins'; a user's own tokens and grants
     # are theirs too (``user`` resources). Token secrets never travel: the client makes
     # the token and sends its digest. verify_token and record_audit stay on the server.
