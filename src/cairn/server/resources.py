@@ -82,8 +82,8 @@ def scoped_args(
     is a search over the ones they may read."""
     if (
         route.kind == "user"
-        and route.arg
-        and args.get(route.arg) is None
+        and route.arg in args  # a plain argument (not a field of a record)
+        and args[route.arg] is None
         and not principal.is_admin
     ):
         return {**args, route.arg: principal.user}
@@ -165,6 +165,11 @@ def hidden(principal: Principal, action: str, route: StoreRoute, args: dict[str,
     if route.lookup == "grant":
         value = args.get("name")
     what = f"{kind}s" if value is None else f"the {kind} named by {route.arg}={value!r}"
+    if kind == "user":
+        return (
+            f"{principal.user} may not {action} {what}, or there is none; only that user "
+            "and server admins may (`cairn users ls` lists the admins)"
+        )
     return (
         f"{principal.user} may not {action} {what}, or there is none; someone with manage "
         f"on it can grant access with `cairn grant {principal.user} {action} {kind}:NAME`"

@@ -208,8 +208,8 @@ def _authorize(
         try:
             guard.authorize(principal, action, resource)
         except PermissionDenied:
-            if guard.allowed(principal, "read", resource):
-                raise
+            if resource.kind == "server" or guard.allowed(principal, "read", resource):
+                raise  # nothing to hide: the server is no secret, or they may read it
             raise PermissionDenied(hidden(principal, action, route, args)) from None
     return resources
 
