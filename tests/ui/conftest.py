@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from ui_populate import long_run, many_runs, model_versions
 
 import cairn.workspace
+from cairn.access.types import OpenGuard
 
 ARTIFACTS = Path(__file__).parents[2] / "test-artifacts" / "ui"
 
@@ -71,7 +72,9 @@ def site(workspace: cairn.workspace.Workspace) -> Iterator[Site]:
     run_id = long_run(workspace, 3, 5000)
     model_versions(workspace, "churn", run_id, 3)
     workspace.registry.set_alias("churn", "production", 1, actor="tester", reason="first")
-    with threaded_server(create_app(workspace.metadata, workspace.artifacts)) as url:
+    with threaded_server(
+        create_app(workspace.metadata, workspace.artifacts, guard=OpenGuard())
+    ) as url:
         yield Site(url, workspace, run_id)
 
 

@@ -11,6 +11,7 @@ from ui_populate import model_versions
 
 from cairn.access.admin import issue_token
 from cairn.access.guard import TokenGuard
+from cairn.access.types import OpenGuard
 from cairn.server.app import create_app
 from conftest import threaded_server
 
@@ -70,7 +71,9 @@ def test_read_only_user_sees_no_promote_button_and_gets_403_posting_anyway(
 def test_a_forged_cross_site_post_moves_nothing(workspace: Any) -> None:
     model_versions(workspace, "churn", None, 2)
     workspace.registry.set_alias("churn", "production", 1, actor="tester", reason="first")
-    with threaded_server(create_app(workspace.metadata, workspace.artifacts)) as base:
+    with threaded_server(
+        create_app(workspace.metadata, workspace.artifacts, guard=OpenGuard())
+    ) as base:
         form = {"version": "2", "alias": "production", "reason": "evil"}
         # Another site's page posting to the loopback UI: no CSRF cookie, foreign Origin.
         r = httpx.post(
@@ -95,7 +98,9 @@ def test_a_forged_cross_site_post_moves_nothing(workspace: Any) -> None:
 def test_gate_data_from_a_browser_cannot_name_a_server_file(workspace: Any) -> None:
     model_versions(workspace, "churn", None, 2)
     with (
-        threaded_server(create_app(workspace.metadata, workspace.artifacts)) as base,
+        threaded_server(
+            create_app(workspace.metadata, workspace.artifacts, guard=OpenGuard())
+        ) as base,
         httpx.Client(base_url=base) as client,
     ):
         csrf = _csrf(client, "/ui/models/churn")

@@ -10,6 +10,7 @@ import pytest
 from ui_populate import many_runs
 
 import cairn.workspace
+from cairn.access.types import OpenGuard
 from conftest import Site, screenshot
 
 
@@ -93,7 +94,7 @@ def test_sorting_and_paging_work_at_100000_runs(workspace: Any, page: Any) -> No
 
     many_runs(workspace, 100_000, "big")
     ws = cairn.workspace.Workspace(workspace.settings)
-    with threaded_server(create_app(ws.metadata, ws.artifacts)) as url:
+    with threaded_server(create_app(ws.metadata, ws.artifacts, guard=OpenGuard())) as url:
         page.goto(f"{url}/ui/runs?experiment=big&cols=metrics.acc")
         page.click("table#runs thead >> text=metrics.acc")  # sort: descending first
         page.wait_for_url(re.compile(r"sort=metrics.acc"))

@@ -12,11 +12,14 @@ HOST = "127.0.0.1"
 def workspace_app() -> Any:
     """The server app (UI and JSON API, no sign-in) over the current workspace's stores."""
     import cairn.workspace
+    from cairn.access.types import OpenGuard
     from cairn.server.app import create_app
 
     ws = cairn.workspace.current()
     ws.metadata.ensure_schema()
-    return create_app(ws.metadata, ws.artifacts)
+    # The workspace's own user on their own files: no sign-in, as for the CLI. The app
+    # binds 127.0.0.1 only, and every form post carries the CSRF token.
+    return create_app(ws.metadata, ws.artifacts, guard=OpenGuard())
 
 
 def serve_workspace(*, port: int, log_level: str = "warning") -> None:
