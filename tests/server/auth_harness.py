@@ -14,6 +14,7 @@ from cairn.access.admin import issue_token
 from cairn.access.tokens import digest, new_token
 from cairn.store import open_metadata
 from cairn.store.access import NewToken
+from cairn.store.alerts import NewAlert
 from cairn.store.artifacts import ArtifactStore
 from cairn.store.datasets import NewVersion
 from cairn.store.pipelines import PipelineRun
@@ -85,6 +86,9 @@ def team_server(tmp: Path, policy: AccessPolicy) -> Iterator[Team]:
         )
     )
     db.schedules.add_schedule(NewSchedule(name="nightly", pipeline="pipe", cron="0 3 * * *"))
+    db.alerts.open_alert(
+        NewAlert("alert-1", "drift", "churn@production", 1, "1", "drifted", {}, 1, ())
+    )
     for name, level in (("reader", "read"), ("editor", "edit"), ("manager", "manage")):
         for kind, resource in (
             ("experiment", "exp"),

@@ -110,6 +110,8 @@ def _names(team: Team, kind: str) -> dict[str, Any]:
         "kind": "model",
         "level": "read",
         "alias": "production",
+        "model": "churn@production",
+        "alert_id": "alert-1",
         "view": "active",
         "version": 1,
     }
@@ -130,7 +132,10 @@ def _value(
     if "enum" in schema:
         return names[name] if names.get(name) in schema["enum"] else schema["enum"][0]
     if name in names and "properties" not in schema:
-        return names[name]
+        value = names[name]
+        # A field named like a team record but typed otherwise (an alert's version is
+        # a string) gets the record in that type.
+        return str(value) if schema.get("type") == "string" else value
     for option in schema.get("anyOf", []):
         if _resolve(option, document).get("type") != "null":
             return _value(name, option, document, names)

@@ -20,7 +20,7 @@ from cairn.access import AccessPolicy
 from cairn.errors import NotFound, PermissionDenied
 from cairn.store import open_metadata
 from cairn.types import Metric, RunStatus
-from conftest import free_port
+from ports import free_port
 from server_harness import wait_healthy
 
 

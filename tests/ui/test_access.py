@@ -8,12 +8,12 @@ from typing import Any
 
 import httpx
 from ui_populate import model_versions
+from ui_site import threaded_server
 
 from cairn.access.admin import issue_token
 from cairn.access.guard import TokenGuard
 from cairn.access.types import OpenGuard
 from cairn.server.app import create_app
-from conftest import threaded_server
 
 
 def _csrf(client: httpx.Client, url: str) -> str:

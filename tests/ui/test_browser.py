@@ -8,10 +8,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from ui_populate import many_runs
+from ui_site import Site, screenshot
 
 import cairn.workspace
 from cairn.access.types import OpenGuard
-from conftest import Site, screenshot
 
 
 def _canvas_has_ink(page: Any, selector: str) -> bool:
@@ -89,8 +89,9 @@ def _acc_column(page: Any) -> list[float]:
 
 
 def test_sorting_and_paging_work_at_100000_runs(workspace: Any, page: Any) -> None:
+    from ui_site import threaded_server
+
     from cairn.server.app import create_app
-    from conftest import threaded_server
 
     many_runs(workspace, 100_000, "big")
     ws = cairn.workspace.Workspace(workspace.settings)

@@ -8,9 +8,9 @@ from typing import Any
 import httpx
 from hypothesis import given
 from hypothesis import strategies as st
+from ui_site import Site
 
 from cairn.ui.downsample import downsample
-from conftest import Site
 
 
 @given(

@@ -56,12 +56,23 @@ def resources_for(
         return [Resource(route.kind, n) for n in sorted(names)] or [Resource(route.kind, None)]
     if route.lookup == "schedule":
         return [Resource(route.kind, backend.schedules.get_schedule(str(value)).pipeline)]
+    if route.lookup == "model_ref":
+        return [Resource(route.kind, _model_name(str(value)))]
+    if route.lookup == "alert":
+        return [Resource(route.kind, _model_name(backend.alerts.get_alert(str(value)).model))]
     if route.lookup == "token":
         for token in backend.access.list_tokens():
             if token.id == value:
                 return [Resource(route.kind, token.user)]
         raise NotFound(f"no token with id {value!r}; see `cairn tokens ls`")
     return [Resource(route.kind, str(value))]
+
+
+def _model_name(ref: str) -> str:
+    """The registered model a reference names (``churn@production`` -> ``churn``)."""
+    from cairn.refs import parse
+
+    return parse(ref).name or ref
 
 
 def sees_everything(guard: Guard, principal: Principal, kind: Any) -> bool:
@@ -133,6 +144,8 @@ def _item_resources(
         return lambda m: Resource("model", m.name)
     if name in ("pipelines.list_runs", "schedules.list_schedules"):
         return lambda r: Resource("pipeline", r.pipeline)
+    if name == "alerts.list_alerts":
+        return lambda a: Resource("model", _model_name(a.model))
     if name == "schedules.list_firings":
         pipeline = _schedule_pipelines(backend)
         return lambda f: Resource("pipeline", pipeline(f.schedule))

@@ -25,7 +25,9 @@ ResourceKind = Literal["experiment", "model", "dataset", "pipeline", "server", "
 #: experiment), ``experiments`` (a list of experiment ids), ``pipeline_run`` (a
 #: pipeline run id -> its pipeline), ``schedule`` (a schedule name -> its pipeline),
 #: ``token`` (a token id -> its user), ``grant`` (the ``kind`` and ``name`` arguments),
-#: ``steps`` (step records -> the pipelines of their runs).
+#: ``steps`` (step records -> the pipelines of their runs), ``model_ref`` (a model
+#: reference such as ``churn@production`` -> its model), ``alert`` (an alert id -> its
+#: model).
 Lookup = Literal[
     "name",
     "experiment",
@@ -36,6 +38,8 @@ Lookup = Literal[
     "token",
     "grant",
     "steps",
+    "model_ref",
+    "alert",
 ]
 
 DOMAINS = ("tracking", "datasets", "registry", "pipelines", "schedules", "access", "alerts")
@@ -256,17 +260,17 @@ STORE_ROUTES: tuple[StoreRoute, ...] = (
     _r("access.set_grant", "POST", f"{A}/grants", "manage", "model", "kind", "grant"),
     _r("access.list_grants", "GET", f"{A}/grants", "read", "user", "user"),
     _r("access.list_audit", "GET", f"{A}/audit", "read", "server"),
-    # alerts: a monitor's rule states, alerts and actions (model references, not names,
-    # so they are guarded on models as a whole); the workspace secret (the prediction
-    # log's hashing key) only for those who manage the server.
-    _r("alerts.rule_state", "GET", f"{L}/rule-state", "read", "model"),
-    _r("alerts.open_alert", "POST", f"{L}", "edit", "model"),
-    _r("alerts.resolve", "POST", f"{L}/resolve", "edit", "model"),
-    _r("alerts.pending_actions", "GET", f"{L}/actions/pending", "read", "model"),
-    _r("alerts.finish_action", "POST", f"{L}/actions/finish", "edit", "model"),
-    _r("alerts.list_alerts", "GET", f"{L}", "read", "model"),
-    _r("alerts.get_alert", "GET", f"{L}/alert", "read", "model"),
-    _r("alerts.list_actions", "GET", f"{L}/actions", "read", "model"),
+    # alerts: a monitor's rule states and alerts belong to the model they watch (named
+    # by a model reference); its work queue of actions and the workspace secret (the
+    # prediction log's hashing key) are the server's: monitors run with an admin token.
+    _r("alerts.rule_state", "GET", f"{L}/rule-state", "read", "model", "model", "model_ref"),
+    _r("alerts.open_alert", "POST", f"{L}", "edit", "model", "new.model", "model_ref"),
+    _r("alerts.resolve", "POST", f"{L}/resolve", "edit", "model", "model", "model_ref"),
+    _r("alerts.pending_actions", "GET", f"{L}/actions/pending", "manage", "server"),
+    _r("alerts.finish_action", "POST", f"{L}/actions/finish", "manage", "server"),
+    _r("alerts.list_alerts", "GET", f"{L}", "read", "model", "model", "model_ref"),
+    _r("alerts.get_alert", "GET", f"{L}/alert", "read", "model", "alert_id", "alert"),
+    _r("alerts.list_actions", "GET", f"{L}/actions", "read", "model", "alert_id", "alert"),
     _r("alerts.secret", "POST", f"{L}/secret", "manage", "server"),
 )
 
