@@ -20,6 +20,7 @@ from cairn.access.types import Guard, OpenGuard
 from cairn.server import errors
 from cairn.server.artifacts import add_artifact_routes
 from cairn.server.middleware import DEFAULT_MAX_BODY, BodyLimit, Metrics
+from cairn.server.mlflow import add_mlflow_routes
 from cairn.server.rpc import add_store_routes
 from cairn.store.artifacts import ArtifactStore
 from cairn.store.base import MetadataBackend
@@ -91,6 +92,7 @@ def create_app(
 
     add_store_routes(app, backend, guard, key_store(backend))
     add_artifact_routes(app, artifacts, guard)
+    add_mlflow_routes(app, backend, artifacts, guard)  # MLflow's client works unmodified
     app.add_middleware(BodyLimit, max_body=max_body)
     app.add_middleware(Metrics, registry=registry)
     return app
