@@ -7,6 +7,7 @@ served by :mod:`cairn.server.mlflow.artifacts`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -42,8 +43,17 @@ def run_artifact_uri(run: Run) -> str:
     return f"mlflow-artifacts:/{run.experiment_id}/{run.id}/artifacts"
 
 
+def number(value: float) -> float | str:
+    """A double as proto3 JSON writes it: NaN and infinities are quoted strings."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return value
+
+
 def metric(m: Metric) -> dict[str, Any]:
-    return {"key": m.key, "value": m.value, "timestamp": m.timestamp, "step": m.step}
+    return {"key": m.key, "value": number(m.value), "timestamp": m.timestamp, "step": m.step}
 
 
 def run(r: Run, dataset_inputs: list[dict[str, Any]] | None = None) -> dict[str, Any]:

@@ -10,6 +10,7 @@ not served: aliases are Cairn's way to point at a version.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from cairn.access.types import Resource
@@ -23,7 +24,10 @@ from cairn.types import TreeEntry
 
 FLAVOR = "mlflow"
 MODEL_ID_TAG = convert.PRIVATE_TAG + "model_id"
-_CLAUSE = re.compile(r"""^\s*(\w+)\s*(=|!=|LIKE|ILIKE)\s*(['"])(.*)\3\s*$""", re.IGNORECASE)
+_CLAUSE = re.compile(
+    r"""^\s*((?:tags?\.)?(?:`[^`]+`|[\w.]+))\s*(=|!=|LIKE|ILIKE)\s*(['"])(.*)\3\s*$""",
+    re.IGNORECASE,
+)
 
 
 def _model(ctx: Context, action: Any, name: str) -> Resource:
@@ -68,16 +72,22 @@ def delete_model_tag(ctx: Context, args: Args) -> dict[str, Any]:
     return {}
 
 
-def _matches(text: str, fields: dict[str, str]) -> bool:
-    """MLflow's registry filter: ``and`` of ``field op 'value'`` clauses."""
+def _matches(text: str, fields: dict[str, str], tags: Mapping[str, str]) -> bool:
+    """MLflow's registry filter: ``and`` of ``field op 'value'`` clauses, where a field
+    is one of ``fields`` or ``tags.<key>`` (a missing tag compares as '')."""
     for clause in re.split(r"\s+and\s+", text.strip(), flags=re.IGNORECASE) if text.strip() else []:
         match = _CLAUSE.match(clause)
-        if match is None or match.group(1) not in fields:
+        field = match.group(1).replace("`", "") if match else ""
+        if field.lower().startswith(("tag.", "tags.")):
+            fields = {**fields, field: tags.get(field.split(".", 1)[1], "")}
+        if match is None or field not in fields:
             raise NotSupported(
                 f"the registry filter {clause!r}",
-                "Cairn filters by " + ", ".join(sorted(fields)) + " with =, !=, LIKE or ILIKE",
+                "Cairn filters by "
+                + ", ".join([*sorted(fields), "tags.<key>"])
+                + " with =, !=, LIKE or ILIKE",
             )
-        field, op, _, value = match.groups()
+        _, op, _, value = match.groups()
         have, op = fields[field], op.upper()
         if op in ("=", "!="):
             if (have == value) != (op == "="):
@@ -104,7 +114,7 @@ def search_models(ctx: Context, args: Args) -> dict[str, Any]:
     found = [
         convert.registered_model(m)
         for m in ctx.backend.registry.list_models()
-        if _matches(text, {"name": m.name})
+        if _matches(text, {"name": m.name}, m.tags)
     ]
     return _page(found, args, "registered_models")
 
@@ -209,7 +219,7 @@ def search_versions(ctx: Context, args: Args) -> dict[str, Any]:
                 "source": v.source,
                 "version": str(v.version),
             }
-            if _matches(text, fields):
+            if _matches(text, fields, v.tags):
                 found.append(convert.model_version(v))
     return _page(found, args, "model_versions")
 
