@@ -9,7 +9,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from mlflow_harness import cairn_server, run_mlflow
 
 TRAIN = """
@@ -139,15 +138,17 @@ out["reg_tags"] = c.get_registered_model("reg").tags
 out["mv_tags"] = c.get_model_version("reg", mv.version).tags
 out["search_mv"] = [v.version for v in c.search_model_versions("name='reg'")]
 out["search_rm"] = [m.name for m in c.search_registered_models("name LIKE 're%'")]
-out["mv_files"] = sorted(open(os.path.join(p, f)).read() for p, _, fs in
-                         os.walk(mlflow.artifacts.download_artifacts("models:/reg@prod")) for f in fs)
+local = mlflow.artifacts.download_artifacts("models:/reg@prod")
+out["mv_files"] = sorted(open(os.path.join(p, f)).read() for p, _, fs in os.walk(local) for f in fs)
 c.delete_registered_model_alias("reg", "prod")
 try:
     c.get_model_version_by_alias("reg", "prod")
 except MlflowException as exc:
     out["alias_gone"] = exc.error_code
-for name, call in [("delete_experiment", lambda: c.delete_experiment(exp_id)),
-                   ("transition", lambda: c.transition_model_version_stage("reg", "1", "Production"))]:
+for name, call in [
+    ("delete_experiment", lambda: c.delete_experiment(exp_id)),
+    ("transition", lambda: c.transition_model_version_stage("reg", "1", "Production")),
+]:
     try:
         call()
     except MlflowException as exc:

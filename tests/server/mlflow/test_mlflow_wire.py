@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-
 from mlflow_harness import Server, cairn_server
 
 API = "/api/2.0/mlflow"
@@ -65,7 +64,7 @@ def test_registered_version_keeps_its_bytes_when_the_source_is_overwritten(
 
 def test_registering_a_source_not_on_this_server_creates_nothing(tmp_path: Path) -> None:
     with cairn_server(tmp_path) as server:
-        exp, run = _run(server)
+        _, run = _run(server)
         for source in ("s3://elsewhere/model", f"runs:/{run}/no-such-folder"):
             answer = httpx.post(
                 f"{server.url}{API}/model-versions/create", json={"name": "m", "source": source}
@@ -81,10 +80,11 @@ def test_registering_a_source_not_on_this_server_creates_nothing(tmp_path: Path)
 def test_bad_input_answers_mlflow_errors_not_500(tmp_path: Path) -> None:
     with cairn_server(tmp_path) as server:
         exp, run = _run(server)
+        bad_metric = [{"key": "a", "value": "x"}]
         cases = [
             ("POST", "runs/search", {"experiment_ids": [exp], "filter": "metrics.auc >"}, 400),
-            ("POST", "runs/search", {"experiment_ids": [exp], "filter": "datasets.name = 'x'"}, 400),
-            ("POST", "runs/log-batch", {"run_id": run, "metrics": [{"key": "a", "value": "x"}]}, 400),
+            ("POST", "runs/search", {"experiment_ids": [exp], "filter": "datasets.x = 'x'"}, 400),
+            ("POST", "runs/log-batch", {"run_id": run, "metrics": bad_metric}, 400),
             ("POST", "runs/log-metric", {"run_id": "0" * 32, "key": "a", "value": 1}, 404),
             ("GET", "runs/get", {"run_id": "nope"}, 404),
             ("POST", "runs/update", {"run_id": run, "status": "DONE"}, 400),
