@@ -3,10 +3,15 @@ MLflow's error format, never a 500, and nothing half-done is left behind."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import httpx
 from mlflow_harness import Server, cairn_server
+
+from cairn.access.types import Action, Principal, Resource
+from cairn.errors import PermissionDenied, Unauthenticated
 
 API = "/api/2.0/mlflow"
 
@@ -118,3 +123,63 @@ def test_unserved_mlflow_endpoints_say_not_supported_by_cairn(tmp_path: Path) ->
             assert answer.status_code == 501, path
             assert answer.json()["error_code"] == "NOT_IMPLEMENTED"
             assert "not supported by Cairn" in answer.json()["message"]
+
+
+class _Guard:
+    """Knows one token (alice's); alice may read but not edit experiment 'secret'."""
+
+    def __init__(self) -> None:
+        self.mutations: list[tuple[str, str, Resource]] = []
+
+    def authenticate(self, authorization: str | None) -> Principal:
+        if authorization != "Bearer good":
+            raise Unauthenticated("no valid token; set MLFLOW_TRACKING_TOKEN")
+        return Principal(user="alice")
+
+    def authorize(self, principal: Principal, action: Action, resource: Resource) -> None:
+        if resource == Resource("experiment", "secret") and action != "read":
+            raise PermissionDenied(f"{principal.user} may not {action} experiment secret")
+
+    def mutation(
+        self, principal: Principal, address: str, operation: str, resource: Resource
+    ) -> AbstractContextManager[None]:
+        @contextmanager
+        def scope() -> Iterator[None]:
+            self.mutations.append((principal.user, operation, resource))
+            yield
+
+        return scope()
+
+
+def test_the_mlflow_token_is_checked_by_the_servers_guard(tmp_path: Path) -> None:
+    guard = _Guard()
+    with cairn_server(tmp_path, guard=guard) as server:
+        good = {"Authorization": "Bearer good"}
+        exp = httpx.post(
+            f"{server.url}{API}/experiments/create", json={"name": "secret"}, headers=good
+        ).json()["experiment_id"]
+        stolen = httpx.post(
+            f"{server.url}{API}/runs/create",
+            json={"experiment_id": exp},
+            headers={"Authorization": "Bearer guessed"},
+        )
+        assert stolen.status_code == 401
+        assert stolen.json() == {
+            "error_code": "UNAUTHENTICATED",
+            "message": "no valid token; set MLFLOW_TRACKING_TOKEN",
+        }
+        denied = httpx.post(
+            f"{server.url}{API}/runs/create", json={"experiment_id": exp}, headers=good
+        )
+        assert denied.status_code == 403
+        assert denied.json()["error_code"] == "PERMISSION_DENIED"
+        upload = httpx.put(
+            f"{server.url}/api/2.0/mlflow-artifacts/artifacts/{exp}/{'a' * 32}/artifacts/x",
+            content=b"x",
+        )
+        assert upload.status_code == 401
+        found = httpx.post(
+            f"{server.url}{API}/runs/search", json={"experiment_ids": [exp]}, headers=good
+        )
+        assert found.json() == {"runs": []}
+        assert guard.mutations == [("alice", "mlflow.create_experiment", Resource("experiment"))]
