@@ -90,6 +90,17 @@ def _measure(
     return out
 
 
+def _create_store(uri: str) -> None:
+    """A new Cairn store with its schema (``cairn server`` refuses a missing one)."""
+    code = (
+        "import sys; from cairn.store import open_metadata; "
+        "b = open_metadata(sys.argv[1], create=True); b.ensure_schema(); b.close()"
+    )
+    done = subprocess.run([sys.executable, "-c", code, uri], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise BenchmarkError(f"cannot create the Cairn store: {done.stderr.strip()[-300:]}")
+
+
 def run(quick: bool) -> Section:
     runs = 100 if quick else 1000
     mlflow_python = peer_python("mlflow", MLFLOW)
@@ -126,6 +137,8 @@ def run(quick: bool) -> Section:
             {},
         )
         port = _port()
+        store = f"sqlite:///{root / 'cairn.db'}"
+        _create_store(store)
         ours = _measure(
             mlflow_python,
             "cairn server",
@@ -142,7 +155,7 @@ def run(quick: bool) -> Section:
                 "1",
                 "--insecure-no-auth",
                 "--store",
-                f"sqlite:///{root / 'cairn.db'}",
+                store,
                 "--artifacts",
                 str(root / "cairn-artifacts"),
             ],
