@@ -23,6 +23,7 @@ from cairn.server import errors
 from cairn.server.artifacts import add_artifact_routes
 from cairn.server.authn import Authenticate, principal_of
 from cairn.server.middleware import DEFAULT_MAX_BODY, BodyLimit, Metrics
+from cairn.server.mlflow import add_mlflow_routes
 from cairn.server.rpc import ACTION_KEY, add_store_routes
 from cairn.server.schemas import error_responses
 from cairn.store.artifacts import ArtifactStore
@@ -127,6 +128,7 @@ def create_app(
     add_store_routes(app, backend, guard, key_store(backend))
     add_artifact_routes(app, artifacts, guard)
     add_ui_routes(app, backend, artifacts, guard)
+    add_mlflow_routes(app, backend, artifacts, guard)  # MLflow's client works unmodified
     app.add_middleware(BodyLimit, max_body=max_body)
     app.add_middleware(Authenticate, guard=guard)  # outside the body limit: 401 first
     app.add_middleware(Metrics, registry=registry)

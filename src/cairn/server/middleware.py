@@ -8,7 +8,11 @@ import time
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cairn.server.artifacts import PREFIX as ARTIFACTS
+from cairn.server.artifacts import PREFIX
+from cairn.server.mlflow.artifacts import PREFIXES as MLFLOW_ARTIFACTS
+
+#: Paths whose bodies are artifact bytes, streamed to the store: no JSON size limit.
+ARTIFACTS = (PREFIX, *MLFLOW_ARTIFACTS)
 
 DEFAULT_MAX_BODY = 16 * 1024 * 1024
 
