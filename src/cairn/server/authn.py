@@ -23,6 +23,8 @@ from cairn.store.rest.errors import error_body, status_and_code
 #: Paths anyone may call: liveness for load balancers, Prometheus scrapes (counts per
 #: route template, never records) and the API's description.
 PUBLIC_PATHS = frozenset({"/health", "/metrics", "/openapi.json"})
+#: MLflow's client reads refusals in MLflow's error format.
+MLFLOW_PATHS = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
 _STATE_KEY = "principal"
 
 
@@ -38,8 +40,13 @@ class Authenticate:
         try:
             principal = await run_in_threadpool(self.guard.authenticate, header)
         except CairnError as exc:
-            status, _ = status_and_code(exc)
-            response = JSONResponse(error_body(exc), status_code=status)
+            if str(scope["path"]).startswith(MLFLOW_PATHS):
+                from cairn.server.mlflow.wire import error_response
+
+                response = error_response(exc)
+            else:
+                status, _ = status_and_code(exc)
+                response = JSONResponse(error_body(exc), status_code=status)
             await response(scope, receive, send)
             return
         scope.setdefault("state", {})[_STATE_KEY] = principal
