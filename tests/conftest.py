@@ -22,13 +22,7 @@ from pathlib import Path
 import pytest
 
 import cairn.workspace
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
+from ports import free_port
 
 #: Where S3 clients without an endpoint go in tests: a closed local port, never AWS.
 DEAD_S3_ENDPOINT = "http://127.0.0.1:9"

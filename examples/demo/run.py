@@ -31,6 +31,7 @@ STEPS: list[tuple[str, str]] = [
     ("registry", "steps.registry"),
     ("serving", "steps.serving"),
     ("monitoring", "steps.monitoring"),
+    ("alerts", "steps.alerts"),
 ]
 
 

@@ -27,6 +27,8 @@ ENV_TRACKING_URI = "CAIRN_TRACKING_URI"
 ENV_ARTIFACT_URI = "CAIRN_ARTIFACT_URI"
 ENV_ARTIFACT_FSYNC = "CAIRN_ARTIFACT_FSYNC"
 ENV_METRIC_BUFFER = "CAIRN_METRIC_BUFFER"
+#: A PEM file of the CA that signed a `cairn server`'s certificate (or [tracking] ca_bundle).
+ENV_CA_BUNDLE = "CAIRN_CA_BUNDLE"
 ENV_METRIC_FLUSH_SECONDS = "CAIRN_METRIC_FLUSH_SECONDS"
 DEFAULT_METRIC_BUFFER = 20_000
 DEFAULT_METRIC_FLUSH_SECONDS = 0.5
@@ -48,6 +50,8 @@ class Settings:
     artifact_fsync: bool = False
     metric_buffer: int = DEFAULT_METRIC_BUFFER
     metric_flush_seconds: float = DEFAULT_METRIC_FLUSH_SECONDS
+    #: CA bundle that verifies a `cairn server`'s TLS certificate (None: the system's).
+    ca_bundle: str | None = None
 
     def __repr__(self) -> str:
         # Settings hold secrets merged in from the environment or the credentials file;
@@ -107,12 +111,12 @@ def load_settings(start: Path | None = None, **overrides: str | None) -> Setting
         or tracking.get("uri")
         or (DEFAULT_TRACKING_URI if root else None)
     )
-    artifact_uri = (
-        overrides.get("artifact_uri")
-        or os.environ.get(ENV_ARTIFACT_URI)
-        or artifacts.get("uri")
-        or (DEFAULT_ARTIFACT_URI if root else None)
-    )
+    artifact_uri = overrides.get("artifact_uri") or os.environ.get(ENV_ARTIFACT_URI)
+    if artifact_uri is None and is_server_uri(str(tracking_uri or "")):
+        # A Cairn server keeps the artifacts next to the records: cairn.toml's local
+        # folder would split them (records on the server, bytes on this machine).
+        artifact_uri = str(tracking_uri)
+    artifact_uri = artifact_uri or artifacts.get("uri") or (DEFAULT_ARTIFACT_URI if root else None)
     if tracking_uri is None or artifact_uri is None:
         raise ConfigError(
             f"no Cairn workspace in {start or Path.cwd()} or its parents; run `cairn init` "
@@ -127,8 +131,12 @@ def load_settings(start: Path | None = None, **overrides: str | None) -> Setting
     tracking_uri = _with_tracking_secret(tracking_uri, secrets)
     if "://" in artifact_uri:
         options = {**options, **credentials.artifact_options(artifact_uri, secrets.file())}
+    ca_bundle = os.environ.get(ENV_CA_BUNDLE) or tracking.get("ca_bundle")
+    if ca_bundle is not None and is_server_uri(artifact_uri):
+        options = {**options, "ca_bundle": str(ca_bundle)}
     return Settings(
         root=root,
+        ca_bundle=None if ca_bundle is None else str(ca_bundle),
         tracking_uri=tracking_uri,
         artifact_uri=artifact_uri,
         storage_options=dict(options),
@@ -258,6 +266,11 @@ def _section(data: dict[str, Any], name: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ConfigError(f"[{name}] in {CONFIG_FILE} must be a table")
     return value
+
+
+def is_server_uri(uri: str) -> bool:
+    """Whether ``uri`` names a `cairn server` (``http://`` or ``https://``)."""
+    return uri.lower().startswith(("http://", "https://"))
 
 
 def resolve_tracking_uri(uri: str, root: Path | None) -> str:

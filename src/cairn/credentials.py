@@ -12,6 +12,9 @@ user-only credentials file, ``~/.config/cairn/credentials.toml`` by default::
     key = "..."
     secret = "..."
 
+    [servers."https://cairn.internal:5050"]
+    token = "cairn_..."     # written by `cairn login`; sent as Authorization: Bearer
+
 The file is created with mode 0600 and replaced atomically; like ssh with a private key,
 Cairn refuses to read one that its group or other users can read. Secrets are merged
 into the settings in memory only.
@@ -42,6 +45,8 @@ from cairn.errors import ConfigError
 
 ENV_CREDENTIALS_FILE = "CAIRN_CREDENTIALS_FILE"
 ENV_TRACKING_PASSWORD = "CAIRN_TRACKING_PASSWORD"
+#: An API token for ``cairn server``; wins over the one ``cairn login`` saved.
+ENV_TOKEN = "CAIRN_TOKEN"
 MASK = "***"
 
 #: Query parameters of a URI whose value is a secret (libpq's ``password=`` and friends).
@@ -255,6 +260,68 @@ def save_tracking_password(uri: str, password: str) -> Path:
     return path
 
 
+def server_key(url: str) -> str:
+    """The credentials-file key of a ``cairn server``: ``scheme://host[:port][/path]``,
+    lower-cased, without a trailing ``/``; anything else in ``url`` is refused."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"invalid server URL {mask_uri(url)!r}: use http(s)://HOST[:PORT], as in "
+            "https://cairn.internal:5050"
+        )
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ConfigError(
+            f"invalid server URL {mask_uri(url)!r}: give only http(s)://HOST[:PORT][/PATH]; "
+            "the token goes to `cairn login --token-stdin`, never into the URL"
+        )
+    port = f":{parts.port}" if parts.port else ""
+    return f"{scheme}://{parts.hostname.lower()}{port}{parts.path.rstrip('/')}"
+
+
+def server_token(url: str, credentials: Mapping[str, Any] | None = None) -> str | None:
+    """The API token for the server at ``url``: ``$CAIRN_TOKEN``, else the one
+    ``cairn login`` saved, else None. The REST client sends it as a bearer token."""
+    env = os.environ.get(ENV_TOKEN)
+    if env:
+        return env.strip()
+    data = load_credentials() if credentials is None else credentials
+    entry = _table(data, "servers").get(server_key(url))
+    token = entry.get("token") if isinstance(entry, dict) else None
+    return token if isinstance(token, str) and token else None
+
+
+def save_server_token(url: str, token: str) -> Path:
+    """Remember ``token`` for the server at ``url`` (private file, atomic, locked, as
+    :func:`save_tracking_password`)."""
+    key = server_key(url)
+    path = credentials_path()
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with _locked(path):
+        data = load_credentials(path)
+        servers = _table(data, "servers")
+        servers[key] = {"token": token}
+        data["servers"] = servers
+        _write_private(path, _dump(data))
+    return path
+
+
+def remove_server_token(url: str) -> bool:
+    """Forget the token saved for ``url``; False when there was none."""
+    key = server_key(url)
+    path = credentials_path()
+    if not path.exists():
+        return False
+    with _locked(path):
+        data = load_credentials(path)
+        servers = _table(data, "servers")
+        if servers.pop(key, None) is None:
+            return False
+        data["servers"] = servers
+        _write_private(path, _dump(data))
+    return True
+
+
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
     lock = path.with_name(path.name + ".lock")
@@ -293,9 +360,9 @@ def toml_string(value: str) -> str:
 def _dump(data: Mapping[str, Any]) -> str:
     lines = [
         "# Cairn credentials: secrets kept out of cairn.toml. Keep this file private (0600);",
-        "# never commit it. Cairn rewrites it when `cairn init` is given a password.",
+        "# never commit it. `cairn init` (given a password) and `cairn login` rewrite it.",
     ]
-    for section in ("tracking", "artifacts"):
+    for section in ("tracking", "artifacts", "servers"):
         for key, entry in sorted(_table(data, section).items()):
             if not isinstance(entry, dict):
                 continue

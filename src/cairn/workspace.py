@@ -69,9 +69,13 @@ class Workspace:
 
     @cached_property
     def metadata(self) -> MetadataBackend:
+        from cairn.config import is_server_uri
         from cairn.store import open_metadata
 
-        return open_metadata(self.settings.tracking_uri, create=self._create_database)
+        uri = self.settings.tracking_uri
+        if is_server_uri(uri):
+            return open_metadata(uri, ca_bundle=self.settings.ca_bundle)
+        return open_metadata(uri, create=self._create_database)
 
     @property
     def tracking(self) -> TrackingStore:

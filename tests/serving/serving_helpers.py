@@ -3,20 +3,13 @@ with scikit-learn, a registry helper, an in-process ASGI client and a threaded u
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import cairn.workspace
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
+from ports import free_port  # noqa: F401  (the serving tests import it from here)
 
 IRIS_COLUMNS = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 

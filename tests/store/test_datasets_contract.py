@@ -26,11 +26,13 @@ from cairn.store.datasets import (
     check_name,
 )
 from cairn.store.sql.embedded import EmbeddedDatasets
+from server_harness import server_uri
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
     pytest.param("sqlite-embedded", id="sqlite-embedded"),
     pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+    pytest.param("server", id="server"),
 ]
 
 
@@ -47,6 +49,7 @@ _OPENERS: dict[str, Callable[[pytest.FixtureRequest], str]] = {
     "sqlite": _sqlite_uri,
     "sqlite-embedded": _sqlite_uri,
     "postgresql": _postgres_uri,
+    "server": server_uri,
 }
 
 

@@ -11,10 +11,12 @@ import pytest
 from cairn.errors import InvalidInput, NotFound
 from cairn.store import open_metadata
 from cairn.store.pipelines import CacheEntry, PipelineRun, PipelineStore, StepRecord
+from server_harness import server_uri
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
     pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+    pytest.param("server", id="server"),
 ]
 
 
@@ -22,6 +24,8 @@ BACKENDS = [
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[PipelineStore]:
     if request.param == "sqlite":
         uri = f"sqlite:///{tmp_path / 'cairn.db'}"
+    elif request.param == "server":
+        uri = server_uri(request)
     else:
         uri = str(request.getfixturevalue("postgres_uri"))
     db: Any = open_metadata(uri, create=True)

@@ -8,28 +8,32 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from cairn.errors import AlreadyExists, InvalidInput, NotFound, StoreError
+from cairn.store import open_metadata
 from cairn.store.registry import GateResult, NewModelVersion, RegistryStore
-from cairn.store.sql.database import SqlDatabase
+from server_harness import server_uri
 
 
 def digest(n: int) -> str:
     return f"{n:064x}"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres), "server"])
 def db_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'cairn.db'}"
+    if request.param == "server":
+        return server_uri(request)
     return str(request.getfixturevalue("postgres_uri"))
 
 
 @pytest.fixture
 def store(db_uri: str) -> Iterator[RegistryStore]:
-    db = SqlDatabase(db_uri, create=True)
+    db: Any = open_metadata(db_uri, create=True)
     try:
         yield db.registry
     finally:
@@ -155,9 +159,9 @@ def test_referenced_digests_keep_model_objects(store: RegistryStore) -> None:
 PROMOTER = textwrap.dedent(
     """
     import sys
-    from cairn.store.sql.database import SqlDatabase
+    from cairn.store import open_metadata
     uri, me, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    store = SqlDatabase(uri).registry
+    store = open_metadata(uri).registry
     for i in range(rounds):
         store.set_alias("churn", "production", me, actor=f"p{me}", reason=str(i))
     """

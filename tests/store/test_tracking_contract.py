@@ -23,10 +23,12 @@ from cairn.errors import AlreadyExists, FilterSyntaxError, InUse, InvalidInput, 
 from cairn.store import open_metadata
 from cairn.store.base import RunDependent, TrackingStore
 from cairn.types import EXTERNAL, Environment, Metric, Run, RunIO, RunStatus, now_ms
+from server_harness import server_uri
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
     pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+    pytest.param("server", id="server"),
 ]
 
 
@@ -75,6 +77,7 @@ def _postgres_uri(request: pytest.FixtureRequest) -> str:
 _OPENERS: dict[str, Callable[[pytest.FixtureRequest], str]] = {
     "sqlite": _sqlite_uri,
     "postgresql": _postgres_uri,
+    "server": server_uri,
 }
 
 

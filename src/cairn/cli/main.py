@@ -55,9 +55,29 @@ COMMANDS: list[tuple[str, str, str]] = [
         "Write a Docker build context that serves one model version.",
     ),
     (
+        "server",
+        "cairn.cli.server:server",
+        "Share the workspace's stores over HTTP for a team (REST API, /openapi.json).",
+    ),
+    (
         "scheduler",
         "cairn.cli.schedule:scheduler",
         "Run the schedules of this workspace until stopped (Ctrl-C or SIGTERM).",
+    ),
+    (
+        "grant",
+        "cairn.cli.access:grant",
+        "Give a user read, edit or manage on one experiment, model, dataset or pipeline.",
+    ),
+    (
+        "login",
+        "cairn.cli.login:login",
+        "Save an API token for a server in the user-only credentials file.",
+    ),
+    (
+        "logout",
+        "cairn.cli.login:logout",
+        "Forget the token saved for a server (revoke it too with `cairn tokens revoke`).",
     ),
 ]
 #: Command groups: (name, "module:click.Group attribute", help).
@@ -81,6 +101,18 @@ GROUPS: list[tuple[str, str, str]] = [
         "cairn.cli.schedule:app",
         "Start pipelines on a cron schedule or on new dataset versions.",
     ),
+    (
+        "monitor",
+        "cairn.cli.monitor:app",
+        "Drift, data quality, service health and performance of served models.",
+    ),
+    (
+        "users",
+        "cairn.cli.access:users",
+        "Create, list, enable and disable users of a shared store.",
+    ),
+    ("tokens", "cairn.cli.access:tokens", "Create, list and revoke API tokens."),
+    ("audit", "cairn.cli.access:audit", "Read the audit log of mutations."),
 ]
 
 STATE = {"debug": False}

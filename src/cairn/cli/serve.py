@@ -47,6 +47,16 @@ MODEL_HELP = (
     "--log-uri",
     help="Where the prediction log goes (default: <artifact root>/predictions).",
 )
+@click.option(
+    "--log-exclude",
+    multiple=True,
+    help="Input column the prediction log leaves out (repeatable).",
+)
+@click.option(
+    "--log-hash",
+    multiple=True,
+    help="Input column the prediction log keeps as a keyed BLAKE3 digest (repeatable).",
+)
 @click.option("--name", help="Name to serve under (default: the model's).")
 @click.option("--model-version", help="Version to report for a model directory.")
 @click.option("--log-level", default="warning", help="uvicorn log level.")
@@ -61,6 +71,8 @@ def serve(
     max_body: int,
     no_log: bool,
     log_uri: str | None,
+    log_exclude: tuple[str, ...],
+    log_hash: tuple[str, ...],
     name: str | None,
     model_version: str | None,
     log_level: str,
@@ -78,6 +90,8 @@ def serve(
         poll_interval=poll,
         log_predictions=not no_log,
         log_uri=log_uri,
+        log_exclude=log_exclude,
+        log_hash=log_hash,
         max_body_bytes=max_body,
     )
     sys.stderr.write(f"loading {model}\n")

@@ -49,6 +49,8 @@ class FeatureDrift:
     categories: tuple[str, ...] = ()
     reference_counts: tuple[int, ...] = ()
     current_counts: tuple[int, ...] = ()
+    #: The Population Stability Index on the reference bins, whatever ``test`` is.
+    psi: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

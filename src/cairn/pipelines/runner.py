@@ -32,6 +32,7 @@ from cairn.pipelines import cache as cachekeys
 from cairn.pipelines.codehash import code_digest
 from cairn.pipelines.executors import Resources, open_executor
 from cairn.pipelines.outcome import Outcome, PipelineFailed, PipelineInterrupted
+from cairn.pipelines.records import Recorder, as_text, open_recorder
 from cairn.pipelines.step import Handle, Node
 from cairn.pipelines.worker import (
     Loaded,
@@ -78,11 +79,18 @@ def run_pipeline(
 
     graph = pipe.build(params)
     ws = workspace or current()
-    reuse: dict[str, StepRecord] = {}
-    if resumed_from:
-        reuse = {r.step: r for r in ws.metadata.pipelines.list_steps(resumed_from)}
-    runner = _Runner(graph, ws, executor, dict(executor_options or {}), use_cache, listener)
-    return runner.run(target or f"{pipe.site.rpartition(':')[0]}:{pipe.name}", resumed_from, reuse)
+    recorder = open_recorder(ws)
+    try:
+        reuse: dict[str, StepRecord] = {}
+        if resumed_from:
+            reuse = {r.step: r for r in recorder.list_steps(resumed_from)}
+        runner = _Runner(
+            graph, ws, recorder, executor, dict(executor_options or {}), use_cache, listener
+        )
+        where = target or f"{pipe.site.rpartition(':')[0]}:{pipe.name}"
+        return runner.run(where, resumed_from, reuse)
+    finally:
+        recorder.close()
 
 
 def _params_json(values: Mapping[str, Any]) -> str:
@@ -97,18 +105,16 @@ class _Runner:
         self,
         graph: Graph,
         ws: Workspace,
+        recorder: Recorder,
         executor: str,
         options: dict[str, Any],
         use_cache: bool,
         listener: Listener | None,
     ) -> None:
-        from cairn.tracking.client import TrackingClient
-
         self.graph, self.ws = graph, ws
         self.executor_name, self.options = executor, options
         self.use_cache, self.listener = use_cache, listener
-        self.client = TrackingClient(ws)
-        self.store = ws.metadata.pipelines
+        self.store = recorder
         self.records: dict[str, StepRecord] = {}
         self.outputs: dict[str, OutputRef] = {}
         self.values: dict[str, Any] = {}
@@ -160,12 +166,14 @@ class _Runner:
     def _record_start(
         self, target: str, resumed_from: str | None, reuse: dict[str, StepRecord]
     ) -> None:
+        from cairn.tracking.environment import capture
+
         pipe, graph = self.graph.pipeline, self.graph
-        self.environment = self.client.capture_environment()
-        run = self.client.create_run(
+        self.environment = capture(self.ws.root)
+        run_id = self.store.create_run(
             pipe.name,
             name=pipe.name,
-            params=dict(graph.params),
+            params=as_text(graph.params),
             tags={
                 "cairn.pipeline": pipe.name,
                 "cairn.pipeline.target": target,
@@ -174,11 +182,11 @@ class _Runner:
             },
             environment=self.environment,
         )
-        self.run_id = run.id
+        self.run_id = run_id
         self.reuse = reuse
-        self.store.create_run(
+        self.store.create_pipeline_run(
             PipelineRun(
-                run.id,
+                run_id,
                 pipe.name,
                 target,
                 self.executor_name,
@@ -188,7 +196,7 @@ class _Runner:
             )
         )
         for node in graph.nodes:
-            self._set(StepRecord(run.id, node.key, "pending"))
+            self._set(StepRecord(run_id, node.key, "pending"))
         self._flush()
         cached_steps = sorted({n.step.name for n in graph.nodes if n.step.cache})
         self.prefetched: dict[str, CacheEntry] = {}
@@ -212,6 +220,9 @@ class _Runner:
             self._flush()
             if not running and not retry_at:
                 return
+            # Nothing may wait on the executor (or a retry's delay) with the records of
+            # this round unwritten.
+            self.store.commit()
             wait_for = None
             if retry_at:
                 wait_for = max(0.0, min(t for t, _, _ in retry_at) - time.monotonic())
@@ -327,11 +338,11 @@ class _Runner:
         )
         step_run_id = record.step_run_id
         if record.attempts == 0 or step_run_id is None:
-            child = self.client.create_run(
+            step_run_id = self.store.create_run(
                 self.graph.pipeline.name,
                 name=node.key,
                 parent_id=self.run_id,
-                params={k: v for k, v in params.items()},
+                params=as_text(params),
                 tags={
                     "cairn.step": step.name,
                     "cairn.step.key": node.key,
@@ -339,12 +350,15 @@ class _Runner:
                 },
                 environment=self.environment,
             )
-            step_run_id = child.id
         record = replace(
             record, state="running", attempts=record.attempts + 1, step_run_id=step_run_id
         )
         self._set(record)
         resources = Resources(cpus=step.cpus, memory=step.memory)
+        # The step's records are written before it runs: its code may read or write the
+        # workspace (another connection), and a crash while it runs leaves it "running".
+        self._flush()
+        self.store.commit()
         try:
             future = self.executor.submit(task, resources=resources, timeout=step.timeout)
         except KeyboardInterrupt:
@@ -380,8 +394,8 @@ class _Runner:
         details = error.details if isinstance(error, StepFailed) else ""
         summary = _summary(error)
         self._set(replace(record, state="failed", error=summary), details or summary)
-        self.client.set_tags(step_run_id, {"cairn.step.error": summary[:5000]})
-        self.client.end_run(step_run_id, RunStatus.FAILED)
+        self.store.set_tags(step_run_id, {"cairn.step.error": summary[:5000]})
+        self.store.end_run(step_run_id, RunStatus.FAILED)
         self._skip_downstream(node)
 
     def _record_success(
@@ -401,12 +415,17 @@ class _Runner:
             *inputs,
             RunIO("output", "output", node.key, output.digest, _edge_kind(output), output.size),
         ]
-        self.ws.tracking.log_io(step_run_id, edges)
-        self.client.set_tags(
+        self.store.log_io(step_run_id, edges)
+        self.store.set_tags(
             step_run_id,
-            {"cairn.step.duration_ms": result.duration_ms, "cairn.step.output_type": output.type},
+            as_text(
+                {
+                    "cairn.step.duration_ms": result.duration_ms,
+                    "cairn.step.output_type": output.type,
+                }
+            ),
         )
-        self.client.end_run(step_run_id, RunStatus.FINISHED)
+        self.store.end_run(step_run_id, RunStatus.FINISHED)
         outputs = json.dumps([output.as_dict()])
         self.store.put_cache([CacheEntry(record.cache_key, node.step.name, outputs, step_run_id)])
         self._set(
@@ -432,11 +451,12 @@ class _Runner:
             if record.state in ("running", "retrying"):
                 self._set(replace(record, state="interrupted"))
                 if record.step_run_id:
-                    self.client.end_run(record.step_run_id, RunStatus.KILLED)
+                    self.store.end_run(record.step_run_id, RunStatus.KILLED)
         try:
             self._flush()
             self.store.set_run_state(self.run_id, state)
-            self.client.end_run(self.run_id, RunStatus.KILLED)
+            self.store.end_run(self.run_id, RunStatus.KILLED)
+            self.store.commit()
         except CairnError:
             pass
 
@@ -446,12 +466,13 @@ class _Runner:
             for key, ref in self.outputs.items()
         ]
         if edges:
-            self.ws.tracking.log_io(self.run_id, edges)
+            self.store.log_io(self.run_id, edges)
         failed = [r for r in self.records.values() if r.state == "failed"]
         state = "failed" if failed else "finished"
         self._flush()
         self.store.set_run_state(self.run_id, state)
-        self.client.end_run(self.run_id, RunStatus.FAILED if failed else RunStatus.FINISHED)
+        self.store.end_run(self.run_id, RunStatus.FAILED if failed else RunStatus.FINISHED)
+        self.store.commit()
         outcome = Outcome(self.run_id, state, dict(self.records), self.ws)
         if failed:
             skipped = sum(1 for r in self.records.values() if r.state == "skipped")

@@ -365,19 +365,34 @@ class ServingApp:
     async def _predict(
         self, predictor: Predictor, batch: Batch, role: str, request_id: str, route: str
     ) -> tuple[Any, list[Any]]:
-        if batch.rows > self.options.inline_rows:
-            preds, out = await asyncio.to_thread(predictor.predict, batch)
-        else:
-            preds, out = predictor.predict(batch)
-        now_ms = time.time_ns() // 1_000_000
+        started = time.perf_counter()
         spec = predictor.spec
+        try:
+            if batch.rows > self.options.inline_rows:
+                preds, out = await asyncio.to_thread(predictor.predict, batch)
+            else:
+                preds, out = predictor.predict(batch)
+        except Exception as exc:  # logged with its status, so monitoring sees the errors
+            if self.predlog is not None:
+                status = exc.status if isinstance(exc, ServingError) else 500
+                elapsed = (time.perf_counter() - started) * 1000
+                self.predlog.append(
+                    LogRecord(
+                        time.time_ns() // 1_000_000, request_id, spec.name, predictor.version,
+                        role, True, batch, None, status, elapsed,
+                    )
+                )  # fmt: skip
+            raise
+        latency_ms = (time.perf_counter() - started) * 1000
+        now_ms = time.time_ns() // 1_000_000
         self.metrics.observe_predictions(route, spec.name, predictor.version, role, preds, out)
         if self.predlog is not None:
             self.predlog.append(
                 LogRecord(
-                    now_ms, request_id, spec.name, predictor.version, role, True, batch, preds
+                    now_ms, request_id, spec.name, predictor.version, role, True, batch, preds,
+                    200, latency_ms, predictor.predict_proba if predictor.proba else None,
                 )
-            )
+            )  # fmt: skip
         self.router.submit_shadow(batch, request_id, now_ms)
         return preds, out
 

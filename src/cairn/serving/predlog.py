@@ -15,9 +15,13 @@ partitions, so those readers also get ``model_version``, ``date`` and ``hour`` c
 
 One row per input row: ``time`` (UTC), ``request_id``, ``row`` (position in the
 request), ``model``, ``version``, ``role`` (``primary``, ``canary`` or ``shadow``),
-``served`` (whether this answer was returned), one column per input feature (a tensor
-input is one list column, ``input``), and ``prediction``. A feature whose name clashes
-with one of those columns is stored as ``input:<name>``.
+``served`` (whether this answer was returned), ``status`` (200, or the HTTP status of a
+request the model failed on: its ``prediction`` is null), ``latency_ms`` (the time the
+server spent scoring the request), one column per input feature (a tensor input is one
+list column, ``input``), ``prediction``, and for classifiers ``proba`` (the class
+probabilities, one list per row in the order of the model's classes; computed by the
+writer thread, off the request path). A feature whose name clashes with one of those
+columns is stored as ``input:<name>``.
 
 Files go through :class:`cairn.store.tables.PartitionedFiles`, the store's one path
 for partitioned files (atomic writes, globbing), which monitoring reads through too.
@@ -40,7 +44,7 @@ import socket
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -52,12 +56,25 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from cairn.serving.codec import Batch
+    from cairn.serving.privacy import LogPrivacy
     from cairn.store.tables import PartitionedFiles
     from cairn.workspace import Workspace
 
 log = logging.getLogger("cairn.serving")
 
-LOG_COLUMNS = ("time", "request_id", "row", "model", "version", "role", "served", "prediction")
+LOG_COLUMNS = (
+    "time",
+    "request_id",
+    "row",
+    "model",
+    "version",
+    "role",
+    "served",
+    "status",
+    "latency_ms",
+    "prediction",
+    "proba",
+)
 PREDICTIONS_DIR = "predictions"
 # Measured on 100-row requests of 30 floats: dictionary encoding and column statistics
 # on every float feature cost more CPU than the request itself; zstd at level 1 is as
@@ -79,7 +96,11 @@ class LogRecord:
     role: str
     served: bool
     batch: Batch
-    predictions: np.ndarray
+    predictions: np.ndarray | None  # None: the model failed on this request (``status``)
+    status: int = 200
+    latency_ms: float | None = None
+    #: The classifier's ``predict_proba``, called by the writer thread (not the request).
+    proba: Callable[[Batch], tuple[np.ndarray, list[Any]]] | None = None
 
 
 def default_root(workspace: Workspace | None = None) -> str:
@@ -107,8 +128,11 @@ class PredictionLog:
         maxsize: int = 10_000,
         flush_interval: float = 2.0,
         storage_options: dict[str, Any] | None = None,
+        privacy: Mapping[str, LogPrivacy] | None = None,
     ) -> None:
         self.root = root.rstrip("/")
+        #: Per model name (``"*"``: every model): columns dropped or hashed when written.
+        self.privacy = dict(privacy or {})
         self.flush_interval = flush_interval
         self.storage_options = storage_options or {}
         self.dropped = 0
@@ -170,7 +194,8 @@ class PredictionLog:
             groups[(rec.model, rec.version, rec.when_ms // 3_600_000)].append(rec)
         for (model, version, hour), recs in groups.items():
             try:
-                table = _to_table(recs)
+                policy = self.privacy.get(model) or self.privacy.get("*")
+                table = _to_table(recs, policy)
                 self._put(_partition(model, version, hour), table)
                 self.written_rows += table.num_rows
             except Exception as exc:
@@ -196,10 +221,15 @@ def _partition(model: str, version: str, hour: int) -> str:
     return f"{model}/model_version={safe}/date={start:%Y-%m-%d}/hour={start:%H}"
 
 
-def _to_table(records: list[LogRecord]) -> pa.Table:
+def _to_table(records: list[LogRecord], policy: LogPrivacy | None = None) -> pa.Table:
     import numpy as np
     import pyarrow as pa
 
+    # Failed requests (no predictions) go last, so the prediction column is built from
+    # the answered ones and padded with nulls.
+    records = [r for r in records if r.predictions is not None] + [
+        r for r in records if r.predictions is None
+    ]
     sizes = np.fromiter((r.batch.rows for r in records), dtype=np.int64, count=len(records))
     # Per-request values are built once per request and spread to rows with one take().
     owner = pa.array(np.repeat(np.arange(len(records)), sizes))
@@ -215,12 +245,59 @@ def _to_table(records: list[LogRecord]) -> pa.Table:
         "version": spread([r.version for r in records], pa.string()),
         "role": spread([r.role for r in records], pa.string()),
         "served": spread([r.served for r in records], pa.bool_()),
+        "status": spread([r.status for r in records], pa.int16()),
+        "latency_ms": spread([r.latency_ms for r in records], pa.float32()),
     }
-    for name, col in _feature_columns(records).items():
+    features = _feature_columns(records)
+    if policy:
+        features = policy.apply(features)
+    for name, col in features.items():
         key = f"input:{name}" if name in LOG_COLUMNS else name
         columns[key] = col
-    columns["prediction"] = _column([r.predictions for r in records])
-    return pa.table(columns)
+    answered = [r.predictions for r in records if r.predictions is not None]
+    failed = int(sum(r.batch.rows for r in records if r.predictions is None))
+    if answered:
+        prediction = _column(answered)
+        columns["prediction"] = pa.concat_arrays([prediction, pa.nulls(failed, prediction.type)])
+    else:
+        columns["prediction"] = pa.nulls(failed, pa.float64())
+    proba = _proba_column(records)
+    if proba is not None:
+        columns["proba"] = proba
+    return pa.table(columns, metadata=policy.metadata() if policy else None)
+
+
+def _proba_column(records: list[LogRecord]) -> pa.Array | None:
+    """Class probabilities of every row, or None when the model gives none; a request
+    whose probabilities cannot be computed gets nulls (the record is still written)."""
+    import numpy as np
+    import pyarrow as pa
+
+    if not any(r.proba is not None and r.predictions is not None for r in records):
+        return None
+    parts: list[np.ndarray | None] = []
+    width = 0
+    for r in records:
+        probs = None
+        if r.proba is not None and r.predictions is not None:
+            try:
+                probs = np.asarray(r.proba(r.batch)[0], dtype=np.float64)
+            except Exception:
+                probs = None
+        if probs is not None and probs.ndim == 2 and probs.shape[0] == r.batch.rows:
+            width = width or probs.shape[1]
+        parts.append(probs if probs is not None and probs.ndim == 2 else None)
+    if width == 0:
+        return None
+    flat: list[np.ndarray] = []
+    valid: list[np.ndarray] = []
+    for r, probs in zip(records, parts, strict=True):
+        ok = probs is not None and probs.shape == (r.batch.rows, width)
+        flat.append(probs if ok and probs is not None else np.zeros((r.batch.rows, width)))
+        valid.append(np.full(r.batch.rows, ok))
+    values = pa.array(np.concatenate(flat).ravel())
+    mask = pa.array(~np.concatenate(valid))
+    return pa.FixedSizeListArray.from_arrays(values, width, mask=mask)
 
 
 def _row_numbers(sizes: np.ndarray) -> np.ndarray:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from cairn.serving.app import DEFAULT_MAX_BODY, ServeOptions, ServingApp
 from cairn.serving.metrics import MULTIPROC_ENV
 from cairn.serving.predlog import PredictionLog, default_root
+from cairn.serving.privacy import LogPrivacy, workspace_key
 from cairn.serving.reload import Loader, ModelRef, ModelSlot, Resolver, load_model, resolve_alias
 from cairn.serving.routing import Router, parse_canary
 
@@ -48,6 +49,9 @@ class ServeConfig:
     log_queue: int = 10_000
     log_flush_interval: float = 2.0
     max_body_bytes: int = DEFAULT_MAX_BODY
+    #: Input columns the prediction log drops / keeps as keyed digests.
+    log_exclude: tuple[str, ...] = ()
+    log_hash: tuple[str, ...] = ()
 
 
 def build_app(
@@ -103,8 +107,18 @@ def build_app(
             maxsize=config.log_queue,
             flush_interval=config.log_flush_interval,
             storage_options=options,
+            privacy=_privacy(config),
         )
     return ServingApp(router, predlog, ServeOptions(max_body_bytes=config.max_body_bytes))
+
+
+def _privacy(config: ServeConfig) -> dict[str, LogPrivacy]:
+    """The log policy of every model served: made (and the key read) at start-up, so the
+    writer thread never waits on the metadata store."""
+    if not config.log_exclude and not config.log_hash:
+        return {}
+    key = workspace_key() if config.log_hash else b""
+    return {"*": LogPrivacy.of(config.log_exclude, config.log_hash, key)}
 
 
 def app_from_env() -> ServingApp:

@@ -3,8 +3,8 @@
 The registry of backends is data: ``(scheme, "module:Class")`` pairs imported only when
 a URI with that scheme is opened. A backend object implements
 :class:`~cairn.store.base.MetadataBackend`: one store per domain (``tracking``,
-``datasets``, ``registry``), each implementing that domain's protocol, plus
-``ensure_schema`` and ``close``.
+``datasets``, ``registry``, ``pipelines``, ``schedules``, ``access``), each implementing
+that domain's protocol, plus ``ensure_schema`` and ``close``.
 """
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ METADATA_BACKENDS: list[tuple[str, str]] = [
     ("sqlite", "cairn.store.sql.database:SqlDatabase"),
     ("postgresql", "cairn.store.sql.database:SqlDatabase"),
     ("postgres", "cairn.store.sql.database:SqlDatabase"),
-    # ("http", "cairn.store.rest:RestBackend") joins when `cairn server` exists.
+    # The REST client of `cairn server`; artifacts then go through the server too.
+    ("http", "cairn.store.rest.client:RestBackend"),
+    ("https", "cairn.store.rest.client:RestBackend"),
 ]
 
 
@@ -40,6 +42,8 @@ BACKEND_MEMBERS = (
     "registry",
     "pipelines",
     "schedules",
+    "access",
+    "alerts",
     "ensure_schema",
     "close",
 )
@@ -63,9 +67,10 @@ def open_metadata(uri: str, **kwargs: Any) -> MetadataBackend:
             try:
                 module = importlib.import_module(module_name)
             except ModuleNotFoundError as exc:
+                extra = "server" if scheme in ("http", "https") else "postgres"
                 raise ConfigError(
                     f"the {scheme!r} metadata backend needs a module that is not installed "
-                    f"({exc.name}); for PostgreSQL install `cairn-mlops[postgres]`"
+                    f"({exc.name}); install `cairn-mlops[{extra}]`"
                 ) from None
             backend_class = getattr(module, attr)
             missing = [m for m in BACKEND_MEMBERS if not hasattr(backend_class, m)]

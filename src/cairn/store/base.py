@@ -30,6 +30,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
+from cairn.store.access import AccessStore
+from cairn.store.alerts import AlertStore
 from cairn.store.datasets import DatasetStore
 from cairn.store.pipelines import PipelineStore
 from cairn.store.registry import RegistryStore
@@ -241,6 +243,16 @@ class MetadataBackend(Protocol):
     @property
     def schedules(self) -> ScheduleStore:
         """Pipeline schedules and their claimed firings."""
+        ...
+
+    @property
+    def access(self) -> AccessStore:
+        """Users, API tokens, grants per resource and the audit log."""
+        ...
+
+    @property
+    def alerts(self) -> AlertStore:
+        """Monitoring rule states, alerts and the actions they started."""
         ...
 
     def ensure_schema(self) -> None:

@@ -133,6 +133,10 @@ def open_blobs(
     if uri.startswith("file://"):
         return LocalBlobs(Path(uri[len("file://") :]), fsync=fsync)
     protocol = uri.partition("://")[0].lower()
+    if protocol in ("http", "https"):  # the artifact store of a `cairn server`
+        from cairn.store.rest.blobs import HttpBlobs
+
+        return HttpBlobs(uri, storage_options)
     if protocol not in REMOTE_PROTOCOLS:
         known = ", ".join(f"{p}://" for p in sorted(REMOTE_PROTOCOLS))
         raise ConfigError(

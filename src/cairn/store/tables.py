@@ -84,6 +84,12 @@ class PartitionedFiles:
         # Hidden names are files still being written.
         return sorted(p for p in found if not p.rsplit("/", 1)[-1].startswith("."))
 
+    def remove(self, path: str) -> None:
+        """Delete a file or partition folder :meth:`glob` returned, with what it holds."""
+        if not path.startswith(f"{self._base}/") or ".." in path.split("/"):
+            raise InvalidInput(f"{path!r} is not under {self.root}; nothing was deleted")
+        self._fs.rm(path, recursive=True)
+
     @contextmanager
     def open(self, path: str) -> Iterator[IO[bytes]]:
         """Open a path :meth:`glob` returned, for reading."""

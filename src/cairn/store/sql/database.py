@@ -26,9 +26,12 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from cairn.config import ENV_TRACKING_URI
 from cairn.credentials import mask_uri
 from cairn.errors import ConfigError, StoreError
-from cairn.store.sql import migrations
+from cairn.store.access import AUDIT_SCOPE, AuditScope
+from cairn.store.sql import idempotency, migrations
 
 if TYPE_CHECKING:
+    from cairn.store.sql.access import SqlAccessStore
+    from cairn.store.sql.alerts import SqlAlertStore
     from cairn.store.sql.datasets import SqlDatasetStore
     from cairn.store.sql.pipelines import SqlPipelineStore
     from cairn.store.sql.registry import SqlRegistryStore
@@ -102,6 +105,12 @@ def _is_transient(exc: DBAPIError) -> bool:
     )
 
 
+def _audit(conn: Connection, scope: AuditScope) -> int:
+    from cairn.store.sql.access import write_scope
+
+    return write_scope(conn, scope)
+
+
 def sqlite_file(uri: str) -> Path | None:
     """The file a ``sqlite:`` URI names; None for another database or an in-memory one."""
     url = sa.engine.make_url(normalize_url(uri))
@@ -169,6 +178,18 @@ class SqlDatabase:
 
         return SqlPipelineStore(self)
 
+    @cached_property
+    def access(self) -> SqlAccessStore:
+        from cairn.store.sql.access import SqlAccessStore
+
+        return SqlAccessStore(self)
+
+    @cached_property
+    def alerts(self) -> SqlAlertStore:
+        from cairn.store.sql.alerts import SqlAlertStore
+
+        return SqlAlertStore(self)
+
     # -- transactions --------------------------------------------------------------
 
     @contextmanager
@@ -182,14 +203,30 @@ class SqlDatabase:
         """Run ``fn`` in one write transaction, retried when the database is busy.
 
         ``fn`` may run more than once, so it must not have effects outside the database.
+
+        Inside a mutation scope (:data:`cairn.store.access.AUDIT_SCOPE`, set by
+        ``cairn.access``), the scope's audit entry is inserted in the same transaction
+        as the first write that commits: the change and its record land together or not
+        at all.
         """
         self.ensure_schema()
+        scope = AUDIT_SCOPE.get()
+        if scope is not None and scope.seq is not None:
+            scope = None  # this mutation's entry is committed already
         delay = 0.01
         for attempt in range(WRITE_RETRIES + 1):
             try:
                 conn_ctx = self.engine.connect().execution_options(**{_WRITE_OPTION: True})
                 with conn_ctx as conn, conn.begin():
-                    return fn(conn)
+                    result = fn(conn)
+                    seq = _audit(conn, scope) if scope is not None else None
+                    # A keyed server request commits its key with its first change.
+                    claimed = idempotency.claim_in(conn)
+                if scope is not None:
+                    scope.seq = seq
+                if claimed is not None:
+                    claimed.claimed = True
+                return result
             except (OperationalError, DBAPIError) as exc:
                 if not _is_transient(exc) or attempt == WRITE_RETRIES:
                     if _is_transient(exc):

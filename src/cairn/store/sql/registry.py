@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from cairn.errors import AlreadyExists, InvalidInput, NotFound, StoreError
+from cairn.store.redaction import redact_secrets
 from cairn.store.registry import (
     AliasAction,
     AliasEvent,
@@ -120,7 +121,7 @@ class SqlRegistryStore:
                     size=new.size,
                     status="READY",
                     description=new.description,
-                    tags=json.dumps(dict(new.tags), sort_keys=True),
+                    tags=json.dumps(redact_secrets(new.tags), sort_keys=True),
                     created_by=new.created_by,
                     created_at=now,
                 )
@@ -350,7 +351,7 @@ class SqlRegistryStore:
             t.registered_models.insert().values(
                 name=name,
                 description=description,
-                tags=json.dumps(tags, sort_keys=True),
+                tags=json.dumps(redact_secrets(tags), sort_keys=True),
                 next_version=1,
                 created_at=now,
                 updated_at=now,
@@ -406,7 +407,7 @@ def _unknown_model(conn: Connection, name: str) -> NotFound:
 
 def _merge_tags(stored: str, changes: Mapping[str, str]) -> str:
     tags: dict[str, str] = json.loads(stored)
-    for key, value in changes.items():
+    for key, value in redact_secrets(changes).items():
         if value == "":
             tags.pop(key, None)
         else:

@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from cairn.errors import AlreadyExists, InvalidInput, NotFound
 from cairn.store.base import RUN_VIEWS, Deletion, PurgeResult, RunEvent, RunView
 from cairn.store.filters import parse_filter, parse_order_by
+from cairn.store.redaction import redact_secrets
 from cairn.store.sql import filters_sql
 from cairn.store.sql import tables as t
 from cairn.store.sql import tracking_lifecycle as lifecycle
@@ -210,6 +211,7 @@ class SqlTrackingStore:
         tags = dict(tags or {})
         check_strings("param", params)
         check_strings("tag", tags)
+        params, tags = redact_secrets(params), redact_secrets(tags)
         run = Run(
             id=uuid.uuid4().hex,
             experiment_id=str(exp_id),
@@ -347,6 +349,7 @@ class SqlTrackingStore:
         tags = dict(tags or {})
         check_strings("param", params)
         check_strings("tag", tags)
+        params, tags = redact_secrets(params), redact_secrets(tags)
         write_metrics = self._metric_writer(run_id, metrics)
 
         def write(conn: Connection) -> None:

@@ -1,0 +1,81 @@
+"""``cairn server``: share a workspace's stores over HTTP (thin: see cairn.server.run)."""
+
+from __future__ import annotations
+
+import click
+
+from cairn.cli._group import Group
+from cairn.cli.server_admin import admin
+
+
+@click.group("server", cls=Group, invoke_without_command=True)
+@click.option(
+    "--store",
+    help="Metadata database: sqlite:///path/cairn.db or postgresql://... "
+    "(default: the current workspace's).",
+)
+@click.option(
+    "--artifacts",
+    help="Artifact store: a folder or s3://bucket/prefix (default: the current workspace's).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", type=int, default=5050, show_default=True, help="Port to bind.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, help="Server processes.")
+@click.option("--ssl-certfile", help="PEM certificate (chain): serve HTTPS.")
+@click.option("--ssl-keyfile", help="PEM private key of --ssl-certfile.")
+@click.option(
+    "--max-body",
+    type=click.IntRange(min=1024),
+    default=16 * 1024 * 1024,
+    show_default=True,
+    help="Largest JSON request body in bytes (413 above); artifact uploads are not limited.",
+)
+@click.option(
+    "--insecure-no-auth",
+    is_flag=True,
+    help="Allow a non-loopback --host with no authentication (anyone reaching it may write).",
+)
+@click.option("--log-level", default="info", show_default=True, help="uvicorn log level.")
+@click.pass_context
+def server(
+    ctx: click.Context,
+    store: str | None,
+    artifacts: str | None,
+    host: str,
+    port: int,
+    workers: int,
+    ssl_certfile: str | None,
+    ssl_keyfile: str | None,
+    max_body: int,
+    insecure_no_auth: bool,
+    log_level: str,
+) -> None:
+    """Serve the tracking, dataset, registry and pipeline stores and the artifact store
+    over HTTP; clients set CAIRN_TRACKING_URI=http://HOST:PORT.
+
+    `cairn server admin create NAME` sets up the first admin on the store."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from cairn.server.run import ServerOptions, serve
+
+    options = {}
+    if store is None or artifacts is None:
+        import cairn.workspace
+
+        settings = cairn.workspace.current().settings
+        store = store or settings.tracking_uri
+        if artifacts is None:
+            artifacts, options = settings.artifact_uri, settings.storage_options
+    serve(
+        ServerOptions(store, artifacts, options, max_body),
+        host=host,
+        port=port,
+        workers=workers,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
+        insecure_no_auth=insecure_no_auth,
+        log_level=log_level,
+    )
+
+
+server.add_command(admin)

@@ -1,0 +1,194 @@
+"""Drift tests: a window's sketch of one feature against the reference profile.
+
+The test depends on the kind of the feature and the size of the window (``current``
+rows), the way a statistician would pick it:
+
+=============  ==============  ===============================  =========================
+kind           window rows     test (``FeatureDrift.test``)     drifted when
+=============  ==============  ===============================  =========================
+numeric        < 1,000         ``ks`` (two-sample KS)           p-value < 0.05
+numeric        >= 1,000        ``wasserstein`` (W1 / ref std)   score > 0.1
+categorical    < 1,000         ``chi2`` (chi-squared)           p-value < 0.05
+categorical    >= 1,000        ``jensen_shannon`` (distance)    score > 0.1
+=============  ==============  ===============================  =========================
+
+On large windows a p-value flags any difference, however small, so the size-aware
+distances take over there. Every result also carries the PSI on the reference bins
+(``psi``; above 0.25 reads as a large shift). A constant reference column cannot be
+normalized: its score is the share of values that differ from the constant
+(``constant``, drifted above 0.1). A feature with no values in the window gets
+``score=None`` and a note, never NaN.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from cairn.monitoring.sketch import OTHER, FeatureSketch
+from cairn.monitoring.types import FeatureDrift
+
+LARGE = 1_000
+P_VALUE = 0.05
+WASSERSTEIN = 0.1
+JENSEN_SHANNON = 0.1
+CONSTANT = 0.1
+PSI_FLOOR = 1e-4
+
+
+def compare(name: str, reference: Mapping[str, Any], sketch: FeatureSketch) -> FeatureDrift:
+    """The drift of one feature; never a NaN, whatever the data."""
+    kind = "numeric" if sketch.kind == "numeric" else "categorical"
+    ref_rows = int(reference.get("count", 0) or 0) - int(reference.get("nulls", 0) or 0)
+    base: dict[str, Any] = {
+        "feature": name,
+        "kind": kind,
+        "reference_rows": max(ref_rows, 0),
+        "current_rows": sketch.count,
+    }
+    ref_counts = _reference_counts(reference, kind)
+    if kind == "numeric":
+        edges = (reference.get("histogram") or {}).get("edges", ())
+        base["edges"] = tuple(float(e) for e in edges)
+    else:
+        values = [str(t["value"]) for t in reference.get("top") or []]
+        base["categories"] = (*values, OTHER)
+    base["reference_counts"] = tuple(ref_counts)
+    base["current_counts"] = tuple(sketch.bins)
+    test, threshold = _pick(kind, sketch.count)
+    if sketch.count == 0:
+        note = "no values in the window (all missing or null)"
+        return FeatureDrift(test=test, score=None, threshold=threshold, drifted=False,
+                            note=note, **base)  # fmt: skip
+    if ref_rows <= 0 or not ref_counts or sum(ref_counts) == 0:
+        note = "the reference has no values for this feature"
+        return FeatureDrift(test=test, score=None, threshold=threshold, drifted=False,
+                            note=note, **base)  # fmt: skip
+    psi = _psi(ref_counts, sketch.bins)
+    base["psi"] = psi
+    if kind == "numeric" and (reference.get("min") == reference.get("max")):
+        share = (sketch.below + sketch.above) / sketch.count
+        note = "the reference is constant: share of other values"
+        return FeatureDrift(test="constant", score=share, threshold=CONSTANT,
+                            drifted=share > CONSTANT, note=note, **base)  # fmt: skip
+    if test == "wasserstein":
+        score = _wasserstein(reference, sketch)
+        return _result(base, test, score, threshold, None)
+    if test == "ks":
+        stat, p = _ks(reference, sketch)
+        return _result(base, test, stat, threshold, p)
+    if test == "jensen_shannon":
+        return _result(base, test, _jensen_shannon(ref_counts, sketch.bins), threshold, None)
+    stat, p = _chi2(ref_counts, sketch.bins)
+    return _result(base, test, stat, threshold, p)
+
+
+def _pick(kind: str, rows: int) -> tuple[str, float]:
+    if kind == "numeric":
+        return ("ks", P_VALUE) if rows < LARGE else ("wasserstein", WASSERSTEIN)
+    return ("chi2", P_VALUE) if rows < LARGE else ("jensen_shannon", JENSEN_SHANNON)
+
+
+def _result(
+    base: dict[str, Any], test: str, score: float | None, threshold: float, p: float | None
+) -> FeatureDrift:
+    score = _finite(score)
+    p = _finite(p)
+    drifted = p < threshold if p is not None else (score is not None and score > threshold)
+    note = "" if score is not None else "the statistic is undefined for these values"
+    return FeatureDrift(test=test, score=score, threshold=threshold, drifted=drifted,
+                        p_value=p, note=note, **base)  # fmt: skip
+
+
+def _finite(value: float | None) -> float | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _reference_counts(reference: Mapping[str, Any], kind: str) -> list[int]:
+    if kind == "numeric":
+        return [int(c) for c in (reference.get("histogram") or {}).get("counts", [])]
+    top = reference.get("top") or []
+    return [int(t["count"]) for t in top] + [int(reference.get("other", 0) or 0)]
+
+
+def _shares(counts: Sequence[int]) -> np.ndarray:
+    arr = np.asarray(counts, dtype=np.float64)
+    total = arr.sum()
+    return arr / total if total > 0 else arr
+
+
+def _psi(expected: Sequence[int], actual: Sequence[int]) -> float | None:
+    if len(expected) != len(actual) or sum(actual) == 0:
+        return None
+    p = np.maximum(_shares(expected), PSI_FLOOR)
+    q = np.maximum(_shares(actual), PSI_FLOOR)
+    return float(((q - p) * np.log(q / p)).sum())
+
+
+def _jensen_shannon(expected: Sequence[int], actual: Sequence[int]) -> float | None:
+    if len(expected) != len(actual):
+        return None
+    p, q = _shares(expected), _shares(actual)
+    m = (p + q) / 2
+
+    def kl(a: np.ndarray, b: np.ndarray) -> float:
+        mask = a > 0
+        return float((a[mask] * np.log2(a[mask] / b[mask])).sum())
+
+    return math.sqrt(max((kl(p, m) + kl(q, m)) / 2, 0.0))
+
+
+def _chi2(expected: Sequence[int], actual: Sequence[int]) -> tuple[float | None, float | None]:
+    from scipy.stats import chi2_contingency
+
+    table = np.array([expected, actual], dtype=np.float64)
+    table = table[:, table.sum(axis=0) > 0]  # categories neither side has say nothing
+    if table.shape[1] < 2:
+        return 0.0, 1.0
+    stat, p, _, _ = chi2_contingency(table)
+    return float(stat), float(p)
+
+
+def _reference_cdf(reference: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray] | None:
+    quantiles = reference.get("quantiles") or {}
+    values, probs = quantiles.get("values"), quantiles.get("probs")
+    if not values or any(v is None for v in values):
+        return None
+    return np.asarray(values, dtype=np.float64), np.asarray(probs, dtype=np.float64)
+
+
+def _ks(reference: Mapping[str, Any], sketch: FeatureSketch) -> tuple[float | None, float | None]:
+    """KS distance between the reference's quantile CDF and the window's KLL CDF, and
+    its asymptotic p-value with the effective sample size ``n*m/(n+m)``."""
+    from scipy.stats import kstwobign
+
+    ref = _reference_cdf(reference)
+    if ref is None:
+        return None, None
+    values, probs = ref
+    ranks = np.asarray(sketch.sketch.get_quantiles(list(np.linspace(0, 1, 201))))
+    points = np.unique(np.concatenate([values, ranks]))
+    ref_cdf = np.interp(points, values, probs, left=0.0, right=1.0)
+    cur_cdf = np.asarray(sketch.sketch.get_cdf(list(points)))[:-1]
+    d = float(np.max(np.abs(ref_cdf - cur_cdf)))
+    n = int(reference.get("count", 0)) - int(reference.get("nulls", 0))
+    m = sketch.count
+    effective = n * m / (n + m)
+    return d, float(kstwobign.sf(d * math.sqrt(effective)))
+
+
+def _wasserstein(reference: Mapping[str, Any], sketch: FeatureSketch) -> float | None:
+    """W1 between the two quantile functions over 101 probabilities, divided by the
+    reference's standard deviation (so 0.1 means a tenth of a standard deviation)."""
+    ref = _reference_cdf(reference)
+    std = reference.get("std")
+    if ref is None or not std:
+        return None
+    values, probs = ref
+    current = np.asarray(sketch.sketch.get_quantiles(list(probs)), dtype=np.float64)
+    return float(np.trapezoid(np.abs(values - current), probs) / float(std))

@@ -1,0 +1,110 @@
+"""Argument and result types of each store route, read from the protocol signatures.
+
+The JSON forms come from pydantic ``TypeAdapter`` s over the frozen dataclasses the
+protocols take and return; floats keep ``NaN`` and infinities (written as the JSON
+extensions ``NaN``/``Infinity``, which Python's ``json`` reads), since a metric may be
+either.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import inspect
+import json
+import typing
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from pydantic import ConfigDict, TypeAdapter
+
+from cairn.store.rest.routes import StoreRoute
+
+_CONFIG = ConfigDict(ser_json_inf_nan="constants")
+
+
+def protocol_of(domain: str) -> type:
+    from cairn.store.base import TrackingStore
+    from cairn.store.datasets import DatasetStore
+    from cairn.store.pipelines import PipelineStore
+    from cairn.store.registry import RegistryStore
+    from cairn.store.schedules import ScheduleStore
+
+    protocols: dict[str, type] = {
+        "tracking": TrackingStore,
+        "datasets": DatasetStore,
+        "registry": RegistryStore,
+        "pipelines": PipelineStore,
+        "schedules": ScheduleStore,
+    }
+    return protocols[domain]
+
+
+def wire_type(tp: Any) -> Any:
+    """Lazy iterables travel as lists (pydantic would validate them lazily)."""
+    origin = typing.get_origin(tp)
+    if origin in (collections.abc.Iterable, collections.abc.Iterator):
+        (item,) = typing.get_args(tp)
+        return list[item]  # type: ignore[valid-type]
+    return tp
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: Any
+    default: Any  # inspect.Parameter.empty when required
+    adapter: TypeAdapter[Any]
+
+    @property
+    def required(self) -> bool:
+        return self.default is inspect.Parameter.empty
+
+
+@dataclass(frozen=True)
+class Codec:
+    route: StoreRoute
+    signature: inspect.Signature
+    params: tuple[Param, ...]
+    returns: Any
+    result: TypeAdapter[Any]
+    #: True when the protocol returns an iterator (the client hands back ``iter(list)``).
+    returns_iterator: bool
+
+    def dump_args(self, bound: dict[str, Any]) -> dict[str, Any]:
+        return {p.name: p.adapter.dump_python(bound[p.name], mode="json") for p in self.params}
+
+    def dump_result(self, value: Any) -> bytes:
+        if self.returns_iterator:
+            value = list(value)
+        # mode="json" keeps NaN and infinities as floats (dump_json would write null
+        # inside dataclasses); json.dumps writes them as NaN / Infinity.
+        return json.dumps(self.result.dump_python(value, mode="json")).encode()
+
+    def load_result(self, data: Any) -> Any:
+        value = self.result.validate_python(data)
+        return iter(value) if self.returns_iterator else value
+
+
+def _adapter(tp: Any) -> TypeAdapter[Any]:
+    try:
+        return TypeAdapter(tp, config=_CONFIG)
+    except Exception:  # types with their own config (none today) take theirs
+        return TypeAdapter(tp)
+
+
+@cache
+def codec_for(route: StoreRoute) -> Codec:
+    function = getattr(protocol_of(route.domain), route.method)
+    signature = inspect.signature(function)
+    hints = typing.get_type_hints(function)
+    params = []
+    for name, parameter in signature.parameters.items():
+        if name == "self":
+            continue
+        tp = wire_type(hints[name])
+        params.append(Param(name, tp, parameter.default, _adapter(tp)))
+    returns = hints.get("return", type(None))
+    iterator = typing.get_origin(returns) is collections.abc.Iterator
+    returns = wire_type(returns)
+    return Codec(route, signature, tuple(params), returns, _adapter(returns), iterator)

@@ -1,0 +1,148 @@
+"""The HTTP session of the REST backend: keep-alive, retries, TLS verification.
+
+One :class:`Session` per server URL is shared by the metadata client and the artifact
+blobs. Requests that fail to connect, lose the connection, or get 502/503/504 are
+retried with exponential backoff until ``CAIRN_HTTP_RETRY_SECONDS`` (default 30) have
+passed. Writes carry an ``Idempotency-Key`` chosen once per call and sent again on each
+retry, so the server applies a retried write once.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import ssl
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+
+from cairn.credentials import mask_uri
+from cairn.errors import ConfigError, StoreError
+from cairn.store.rest.errors import raise_for_body
+
+ENV_CA_BUNDLE = "CAIRN_CA_BUNDLE"
+ENV_TOKEN = "CAIRN_TRACKING_TOKEN"
+ENV_RETRY_SECONDS = "CAIRN_HTTP_RETRY_SECONDS"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+RETRY_STATUSES = frozenset({502, 503, 504})
+_RETRY_ERRORS = (httpx.TransportError,)
+_sessions: dict[tuple[str, str | None], Session] = {}
+_lock = threading.Lock()
+
+
+def session_for(uri: str, ca_bundle: str | None = None) -> Session:
+    """The shared session for a server (one connection pool per URL and CA bundle)."""
+    base = uri.rstrip("/")
+    bundle = ca_bundle or os.environ.get(ENV_CA_BUNDLE) or None
+    with _lock:
+        session = _sessions.get((base, bundle))
+        if session is None or session.closed:
+            session = _sessions[(base, bundle)] = Session(base, bundle)
+        return session
+
+
+def new_key() -> str:
+    return uuid.uuid4().hex
+
+
+class Session:
+    def __init__(self, base: str, ca_bundle: str | None) -> None:
+        if ca_bundle is not None and not os.path.isfile(ca_bundle):
+            raise ConfigError(
+                f"the CA bundle {ca_bundle} does not exist; set {ENV_CA_BUNDLE} (or "
+                "[tracking] ca_bundle in cairn.toml) to a PEM file of the server's CA"
+            )
+        self.base = base
+        self.where = f"the Cairn server at {mask_uri(base)}"
+        self.closed = False
+        headers = {"User-Agent": "cairn-rest"}
+        token = os.environ.get(ENV_TOKEN)
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        verify: Any = ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True
+        self.client = httpx.Client(
+            base_url=base,
+            headers=headers,
+            verify=verify,
+            timeout=httpx.Timeout(300.0, connect=10.0),
+            limits=httpx.Limits(max_keepalive_connections=8),
+        )
+        self.retry_seconds = float(os.environ.get(ENV_RETRY_SECONDS, "30"))
+
+    def close(self) -> None:
+        self.closed = True
+        self.client.close()
+
+    def request(
+        self, verb: str, path: str, *, key: str | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        """Send with retries; raise the server's CairnError for an error answer."""
+        with self.stream(verb, path, key=key, **kwargs) as response:
+            response.read()
+            return response
+
+    @contextmanager
+    def stream(
+        self, verb: str, path: str, *, key: str | None = None, **kwargs: Any
+    ) -> Iterator[httpx.Response]:
+        """Like :meth:`request`, the body left unread (for downloads)."""
+        headers = dict(kwargs.pop("headers", None) or {})
+        if key is not None:
+            headers[IDEMPOTENCY_HEADER] = key
+        deadline = time.monotonic() + self.retry_seconds
+        delay = 0.05
+        while True:
+            try:
+                request = self.client.build_request(verb, path, headers=headers, **kwargs)
+                response = self.client.send(request, stream=True)
+            except httpx.HTTPError as exc:
+                if not _retryable(exc) or time.monotonic() >= deadline:
+                    raise self._unreachable(exc) from None
+                delay = _sleep(delay)
+                continue
+            if response.status_code in RETRY_STATUSES and time.monotonic() < deadline:
+                response.close()
+                delay = _sleep(delay)
+                continue
+            try:
+                if response.status_code >= 400:
+                    response.read()
+                    try:
+                        body = response.json()
+                    except ValueError:
+                        body = None
+                    raise_for_body(response.status_code, body, self.where)
+                yield response
+            finally:
+                response.close()
+            return
+
+    def _unreachable(self, exc: httpx.HTTPError) -> StoreError:
+        reason = str(exc) or type(exc).__name__
+        if "CERTIFICATE_VERIFY_FAILED" in reason:
+            return StoreError(
+                f"cannot verify the TLS certificate of {self.where}: {reason}; if the "
+                f"server uses a private CA, set {ENV_CA_BUNDLE} (or [tracking] ca_bundle "
+                "in cairn.toml) to its PEM file"
+            )
+        return StoreError(
+            f"cannot reach {self.where} ({type(exc).__name__}: {reason}) after retrying for "
+            f"{self.retry_seconds:g} s; check that `cairn server` is running there"
+        )
+
+
+def _retryable(exc: httpx.HTTPError) -> bool:
+    # A certificate that does not verify will not verify on the next try either.
+    if "CERTIFICATE_VERIFY_FAILED" in str(exc) or isinstance(exc.__context__, ssl.SSLError):
+        return False
+    return isinstance(exc, _RETRY_ERRORS)
+
+
+def _sleep(delay: float) -> float:
+    time.sleep(delay * (0.5 + random.random()))
+    return min(delay * 2, 2.0)

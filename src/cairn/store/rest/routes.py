@@ -1,0 +1,182 @@
+"""The one table of store routes, shared by ``cairn server`` and the REST client.
+
+Each :class:`StoreRoute` maps one method of a store protocol (``tracking.create_run``)
+to an HTTP verb and path, and says which action on which resource the server's guard
+must allow. The server builds its endpoints from this table and the client builds its
+methods from it, both reading the argument and return types from the protocol's
+signature (:mod:`cairn.store.rest.codec`), so the two cannot drift apart.
+
+Wire rules, the same for every route: a ``GET`` takes its arguments as query
+parameters (scalars, omitted when ``None``); any other verb takes them as one JSON
+object in the body. A write sends an ``Idempotency-Key`` header.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Verb = Literal["GET", "POST", "PUT", "DELETE"]
+Action = Literal["read", "edit", "manage"]
+ResourceKind = Literal["experiment", "model", "dataset", "pipeline", "server"]
+#: How the server finds the resource name from the arguments: the argument (dotted for a
+#: field of a record argument) and how to turn it into a name: ``name`` (it is the name),
+#: ``experiment`` (an experiment id or name), ``run`` (a tracking run id -> its
+#: experiment), ``experiments`` (a list of experiment ids), ``pipeline_run`` (a
+#: pipeline run id -> its pipeline).
+Lookup = Literal["name", "experiment", "run", "experiments", "pipeline_run"]
+
+DOMAINS = ("tracking", "datasets", "registry", "pipelines", "schedules")
+
+
+@dataclass(frozen=True, slots=True)
+class StoreRoute:
+    domain: str
+    method: str
+    verb: Verb
+    path: str
+    action: Action
+    kind: ResourceKind
+    arg: str | None = None
+    lookup: Lookup = "name"
+    #: Reads sent as POST (their arguments are lists or records) are not mutations.
+    read_only: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"{self.domain}.{self.method}"
+
+    @property
+    def is_mutation(self) -> bool:
+        return self.verb != "GET" and not self.read_only
+
+
+def _r(
+    name: str,
+    verb: Verb,
+    path: str,
+    action: Action,
+    kind: ResourceKind,
+    arg: str | None = None,
+    lookup: Lookup = "name",
+) -> StoreRoute:
+    domain, method = name.split(".")
+    read_only = verb == "POST" and action == "read"
+    return StoreRoute(domain, method, verb, path, action, kind, arg, lookup, read_only)
+
+
+T, D, R, P, S = (
+    "/api/tracking",
+    "/api/datasets",
+    "/api/registry",
+    "/api/pipelines",
+    "/api/schedules",
+)
+
+#: Every store method the server exposes; a later test enumerates these in /openapi.json.
+STORE_ROUTES: tuple[StoreRoute, ...] = (
+    # tracking
+    _r("tracking.create_experiment", "POST", f"{T}/experiments", "edit", "experiment"),
+    _r(
+        "tracking.get_experiment",
+        "GET",
+        f"{T}/experiment",
+        "read",
+        "experiment",
+        "id_or_name",
+        "experiment",
+    ),
+    _r("tracking.list_experiments", "GET", f"{T}/experiments", "read", "experiment"),
+    _r(
+        "tracking.create_run",
+        "POST",
+        f"{T}/runs",
+        "edit",
+        "experiment",
+        "experiment_id",
+        "experiment",
+    ),
+    _r("tracking.end_run", "POST", f"{T}/runs/end", "edit", "experiment", "run_id", "run"),
+    _r("tracking.get_run", "GET", f"{T}/run", "read", "experiment", "run_id", "run"),
+    _r("tracking.delete_run", "POST", f"{T}/runs/delete", "edit", "experiment", "run_id", "run"),
+    _r("tracking.restore_run", "POST", f"{T}/runs/restore", "edit", "experiment", "run_id", "run"),
+    _r("tracking.purge_runs", "POST", f"{T}/runs/purge", "manage", "server"),
+    _r("tracking.run_events", "GET", f"{T}/run/events", "read", "experiment", "run_id", "run"),
+    _r("tracking.log_batch", "POST", f"{T}/runs/log-batch", "edit", "experiment", "run_id", "run"),
+    _r(
+        "tracking.get_metric_history",
+        "GET",
+        f"{T}/run/metric-history",
+        "read",
+        "experiment",
+        "run_id",
+        "run",
+    ),
+    _r(
+        "tracking.search_runs",
+        "POST",
+        f"{T}/runs/search",
+        "read",
+        "experiment",
+        "experiment_ids",
+        "experiments",
+    ),
+    _r("tracking.log_io", "POST", f"{T}/runs/log-io", "edit", "experiment", "run_id", "run"),
+    _r("tracking.runs_for_digest", "GET", f"{T}/runs-for-digest", "read", "experiment"),
+    _r("tracking.referenced_digests", "GET", f"{T}/referenced-digests", "read", "server"),
+    # datasets
+    _r("datasets.add_version", "POST", f"{D}/versions", "edit", "dataset", "new.name"),
+    _r("datasets.get_version", "GET", f"{D}/version", "read", "dataset", "name"),
+    _r("datasets.list_versions", "GET", f"{D}/versions", "read", "dataset", "name"),
+    _r("datasets.list_datasets", "GET", f"{D}", "read", "dataset"),
+    _r("datasets.find_digest", "GET", f"{D}/find-digest", "read", "dataset"),
+    _r("datasets.delete_version", "POST", f"{D}/versions/delete", "manage", "dataset", "name"),
+    _r("datasets.referenced_digests", "GET", f"{D}/referenced-digests", "read", "server"),
+    # registry
+    _r("registry.create_model", "POST", f"{R}/models", "edit", "model"),
+    _r("registry.get_model", "GET", f"{R}/model", "read", "model", "name"),
+    _r("registry.list_models", "GET", f"{R}/models", "read", "model"),
+    _r("registry.update_model", "POST", f"{R}/models/update", "edit", "model", "name"),
+    _r("registry.create_version", "POST", f"{R}/versions", "edit", "model", "new.name"),
+    _r("registry.get_version", "GET", f"{R}/version", "read", "model", "name"),
+    _r("registry.list_versions", "GET", f"{R}/versions", "read", "model", "name"),
+    _r("registry.update_version", "POST", f"{R}/versions/update", "edit", "model", "name"),
+    _r("registry.set_alias", "POST", f"{R}/aliases", "edit", "model", "name"),
+    _r("registry.get_alias", "GET", f"{R}/alias", "read", "model", "name"),
+    _r("registry.alias_history", "GET", f"{R}/alias-history", "read", "model", "name"),
+    _r("registry.record_gate_result", "POST", f"{R}/gate-results", "edit", "model", "result.name"),
+    _r("registry.gate_results", "GET", f"{R}/gate-results", "read", "model", "name"),
+    _r("registry.referenced_digests", "GET", f"{R}/referenced-digests", "read", "server"),
+    # pipelines
+    _r("pipelines.create_run", "POST", f"{P}/runs", "edit", "pipeline", "run.pipeline"),
+    _r(
+        "pipelines.set_run_state",
+        "POST",
+        f"{P}/runs/state",
+        "edit",
+        "pipeline",
+        "run_id",
+        "pipeline_run",
+    ),
+    _r("pipelines.get_run", "GET", f"{P}/run", "read", "pipeline", "run_id", "pipeline_run"),
+    _r("pipelines.list_runs", "GET", f"{P}/runs", "read", "pipeline", "pipeline"),
+    _r("pipelines.save_steps", "POST", f"{P}/steps", "edit", "pipeline"),
+    _r("pipelines.list_steps", "GET", f"{P}/steps", "read", "pipeline", "run_id", "pipeline_run"),
+    _r("pipelines.previous_step", "GET", f"{P}/previous-step", "read", "pipeline", "pipeline"),
+    _r("pipelines.get_cache", "POST", f"{P}/cache/lookup", "read", "pipeline"),
+    _r("pipelines.recent_cache", "POST", f"{P}/cache/recent", "read", "pipeline"),
+    _r("pipelines.put_cache", "POST", f"{P}/cache", "edit", "pipeline"),
+    # schedules
+    _r("schedules.add_schedule", "POST", f"{S}", "edit", "pipeline", "new.pipeline"),
+    _r("schedules.get_schedule", "GET", f"{S}/schedule", "read", "pipeline"),
+    _r("schedules.list_schedules", "GET", f"{S}", "read", "pipeline"),
+    _r("schedules.remove_schedule", "POST", f"{S}/remove", "edit", "pipeline"),
+    _r("schedules.claim_firing", "POST", f"{S}/firings/claim", "edit", "pipeline"),
+    _r("schedules.retake_firing", "POST", f"{S}/firings/retake", "edit", "pipeline"),
+    _r("schedules.heartbeat", "POST", f"{S}/firings/heartbeat", "edit", "pipeline"),
+    _r("schedules.interrupt_firing", "POST", f"{S}/firings/interrupt", "edit", "pipeline"),
+    _r("schedules.finish_firing", "POST", f"{S}/firings/finish", "edit", "pipeline"),
+    _r("schedules.list_firings", "POST", f"{S}/firings/list", "read", "pipeline"),
+)
+
+ROUTES_BY_NAME = {r.name: r for r in STORE_ROUTES}

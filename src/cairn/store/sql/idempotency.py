@@ -1,0 +1,133 @@
+"""Idempotency keys kept in the metadata database, claimed inside the write they guard.
+
+``cairn server`` runs a write that carries an ``Idempotency-Key`` inside
+:func:`pending`. The first write transaction the store call commits also inserts the
+key (:func:`claim_in`, called by :meth:`SqlDatabase.write`), so "the change happened"
+and "the key is taken" commit together: a crash can never leave one without the other.
+The answer is recorded just after (:meth:`SqlKeyStore.finish`). A retry of the same key
+then gets the recorded answer; a concurrent duplicate fails on the key's primary key
+before it changes anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from cairn.store.sql.tables_server import idempotency_keys
+from cairn.types import now_ms
+
+if TYPE_CHECKING:
+    from cairn.store.sql.database import SqlDatabase
+
+
+class KeyTaken(Exception):
+    """Another attempt of the same request committed first; nothing was changed."""
+
+
+@dataclass
+class PendingKey:
+    key: str
+    operation: str
+    request_digest: str
+    claimed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StoredKey:
+    key: str
+    operation: str
+    request_digest: str
+    status: int | None
+    response: bytes | None
+
+
+_pending: ContextVar[PendingKey | None] = ContextVar("cairn_idempotency_key", default=None)
+
+
+@contextmanager
+def pending(key: PendingKey) -> Iterator[PendingKey]:
+    """Writes committed in this block (this thread/context) claim ``key``."""
+    token = _pending.set(key)
+    try:
+        yield key
+    finally:
+        _pending.reset(token)
+
+
+def claim_in(conn: Connection) -> PendingKey | None:
+    """Insert the pending key in ``conn``'s transaction, once per request."""
+    key = _pending.get()
+    if key is None or key.claimed:
+        return None
+    t = idempotency_keys
+    # Write transactions are serialized on SQLite (BEGIN IMMEDIATE); on PostgreSQL a
+    # racing duplicate that passes this check still fails on the primary key.
+    if conn.execute(sa.select(t.c.key).where(t.c.key == key.key)).first() is not None:
+        raise KeyTaken(key.key)
+    conn.execute(
+        idempotency_keys.insert().values(
+            key=key.key,
+            operation=key.operation,
+            request_digest=key.request_digest,
+            created_at=now_ms(),
+        )
+    )
+    return key
+
+
+class SqlKeyStore:
+    """Recorded answers of keyed writes."""
+
+    def __init__(self, db: SqlDatabase) -> None:
+        self.db = db
+
+    def get(self, key: str) -> StoredKey | None:
+        t = idempotency_keys
+        with self.db.read() as conn:
+            row = conn.execute(sa.select(t).where(t.c.key == key)).first()
+        if row is None:
+            return None
+        return StoredKey(row.key, row.operation, row.request_digest, row.status, row.response)
+
+    def finish(self, key: PendingKey, status: int, response: bytes) -> None:
+        """Record the answer (inserting the key if the call wrote nothing)."""
+        t = idempotency_keys
+
+        def record(conn: Connection) -> None:
+            if key.claimed:
+                conn.execute(
+                    t.update().where(t.c.key == key.key).values(status=status, response=response)
+                )
+                return
+            exists = conn.execute(sa.select(t.c.key).where(t.c.key == key.key)).first()
+            if exists is None:
+                conn.execute(
+                    t.insert().values(
+                        key=key.key,
+                        operation=key.operation,
+                        request_digest=key.request_digest,
+                        status=status,
+                        response=response,
+                        created_at=now_ms(),
+                    )
+                )
+
+        token = _pending.set(None)  # this write is the bookkeeping, not the change
+        try:
+            self.db.write(record)
+        finally:
+            _pending.reset(token)
+
+    def expire(self, before: int) -> int:
+        """Forget keys older than ``before`` (ms); returns how many."""
+        t = idempotency_keys
+        return int(
+            self.db.write(lambda c: c.execute(t.delete().where(t.c.created_at < before))).rowcount
+        )
