@@ -89,7 +89,7 @@ def _add(
             return _handle(request, route, codec, args, backend, guard, keys)
         except (CairnError, KeyTaken):
             raise
-        except (sa_exc.IntegrityError, ValueError, TypeError) as exc:
+        except (sa_exc.IntegrityError, ValueError, TypeError, OverflowError) as exc:
             raise _as_input_error(route, exc) from exc
 
     endpoint.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]

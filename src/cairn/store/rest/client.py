@@ -132,6 +132,19 @@ class RestBackend:
     def schedules(self) -> Any:
         return self._store("schedules")
 
+    @cached_property
+    def alerts(self) -> Any:
+        return self._store("alerts")
+
+    @property
+    def access(self) -> Any:
+        from cairn.errors import ConfigError
+
+        raise ConfigError(
+            "users, tokens and grants are administered on the server's machine for now: "
+            "run `cairn users`/`cairn tokens`/`cairn grant` there with its --store"
+        )
+
     def ensure_schema(self) -> None:
         """The server checks its own schema; this checks that it answers and is healthy."""
         self.session.request("GET", "/health")

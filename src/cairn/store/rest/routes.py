@@ -26,7 +26,7 @@ ResourceKind = Literal["experiment", "model", "dataset", "pipeline", "server"]
 #: pipeline run id -> its pipeline).
 Lookup = Literal["name", "experiment", "run", "experiments", "pipeline_run"]
 
-DOMAINS = ("tracking", "datasets", "registry", "pipelines", "schedules")
+DOMAINS = ("tracking", "datasets", "registry", "pipelines", "schedules", "alerts")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,12 +65,13 @@ def _r(
     return StoreRoute(domain, method, verb, path, action, kind, arg, lookup, read_only)
 
 
-T, D, R, P, S = (
+T, D, R, P, S, A = (
     "/api/tracking",
     "/api/datasets",
     "/api/registry",
     "/api/pipelines",
     "/api/schedules",
+    "/api/alerts",
 )
 
 #: Every store method the server exposes; a later test enumerates these in /openapi.json.
@@ -177,6 +178,18 @@ STORE_ROUTES: tuple[StoreRoute, ...] = (
     _r("schedules.interrupt_firing", "POST", f"{S}/firings/interrupt", "edit", "pipeline"),
     _r("schedules.finish_firing", "POST", f"{S}/firings/finish", "edit", "pipeline"),
     _r("schedules.list_firings", "POST", f"{S}/firings/list", "read", "pipeline"),
+    # alerts: a monitor's rule states, alerts and actions (model references, not names,
+    # so they are guarded on models as a whole); the workspace secret (the prediction
+    # log's hashing key) only for those who manage the server.
+    _r("alerts.rule_state", "GET", f"{A}/rule-state", "read", "model"),
+    _r("alerts.open_alert", "POST", f"{A}", "edit", "model"),
+    _r("alerts.resolve", "POST", f"{A}/resolve", "edit", "model"),
+    _r("alerts.pending_actions", "GET", f"{A}/actions/pending", "read", "model"),
+    _r("alerts.finish_action", "POST", f"{A}/actions/finish", "edit", "model"),
+    _r("alerts.list_alerts", "GET", f"{A}", "read", "model"),
+    _r("alerts.get_alert", "GET", f"{A}/alert", "read", "model"),
+    _r("alerts.list_actions", "GET", f"{A}/actions", "read", "model"),
+    _r("alerts.secret", "POST", f"{A}/secret", "manage", "server"),
 )
 
 ROUTES_BY_NAME = {r.name: r for r in STORE_ROUTES}
