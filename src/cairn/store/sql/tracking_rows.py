@@ -107,8 +107,9 @@ def _hydrate(conn: Connection, rows: Sequence[Any]) -> list[Run]:
     runs = []
     # Unpacking rows is markedly cheaper than reading a dozen attributes by name.
     for i, row in enumerate(rows):
-        _, run_id, exp_id, name, status, start, end, parent, deleted_at, deleted_by, *env = row
-        env_key = tuple(env)
+        (_, run_id, exp_id, name, status, start, end, parent, deleted_at, deleted_by,
+         *env_fields) = row  # fmt: skip
+        env_key = tuple(env_fields)
         env = environments.get(env_key)
         if env is None:
             env = environments[env_key] = _environment(*env_key)
