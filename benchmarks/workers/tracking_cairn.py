@@ -73,37 +73,49 @@ def bench_runs(n: int) -> tuple[float, int]:
 def populate(db: Path, n: int, seed: int = 7) -> None:
     """Create ``n`` finished runs with a uniform ``acc`` metric, fast.
 
-    One template run goes through Cairn's own API; its rows in every table keyed by run
-    id are then copied ``n - 1`` times with new ids and new ``acc`` values, so the copies
-    are exactly what Cairn itself writes (population is not timed). The peer's worker
-    populates its store the same way.
+    One template run goes through Cairn's own API; its run row and its rows in every
+    table keyed by run key are then copied ``n - 1`` times with new ids and new ``acc``
+    values, so the copies are exactly what Cairn itself writes (population is not timed).
+    The peer's worker populates its store the same way.
     """
     rng = random.Random(seed)
     with cairn.start_run(experiment="bench", params={f"p{i}": str(i) for i in range(5)}) as run:
         cairn.log_metrics({"acc": rng.random(), "loss": 0.5})
     template = run.id
-    copies = [(uuid.uuid4().hex, rng.random()) for _ in range(n - 1)]
+    accs = [rng.random() for _ in range(n - 1)]
     close_current()  # release the database while it is written behind Cairn's back
     con = sqlite3.connect(db)
-    for table in [
-        name for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type='table'")
-    ]:
+    # The run row is copied with a new id; the database assigns each copy a new run_key,
+    # and the rows recorded on the template (keyed by its run_key) are copied to it.
+    cols = [col[1] for col in con.execute("PRAGMA table_info('runs')")]
+    (template_key,) = con.execute("SELECT run_key FROM runs WHERE id = ?", (template,)).fetchone()
+    copied = [c for c in cols if c not in ("run_key", "id")]
+    names = ", ".join(f'"{c}"' for c in copied)
+    keys = []
+    for _ in accs:
+        cursor = con.execute(
+            f"INSERT INTO runs (id, {names}) SELECT ?, {names} FROM runs WHERE run_key = ?",
+            (uuid.uuid4().hex, template_key),
+        )
+        keys.append(cursor.lastrowid)
+    children = [
+        name
+        for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        if name != "runs"
+        and "run_key" in [col[1] for col in con.execute(f"PRAGMA table_info('{name}')")]
+    ]
+    for table in children:
         info = list(con.execute(f"PRAGMA table_info('{table}')"))
         cols = [col[1] for col in info]
-        key = "id" if table == "runs" else "run_id"
-        if key not in cols:
-            continue
         # An INTEGER PRIMARY KEY (a rowid alias) gets a fresh value from SQLite.
         rowid = {col[1] for col in info if col[5] and col[2].upper() == "INTEGER"}
         rowid = rowid if sum(1 for col in info if col[5]) == 1 else set()
-        rows = con.execute(f"SELECT * FROM {table} WHERE {key} = ?", (template,)).fetchall()
+        rows = con.execute(f"SELECT * FROM {table} WHERE run_key = ?", (template_key,)).fetchall()
         new_rows = []
-        for new_id, acc in copies:
+        for key, acc in zip(keys, accs, strict=True):
             for row in rows:
-                record = {
-                    col: None if col in rowid else (new_id if value == template else value)
-                    for col, value in zip(cols, row, strict=True)
-                }
+                record = dict(zip(cols, row, strict=True))
+                record.update({c: None for c in rowid}, run_key=key)
                 if table in ("metrics", "latest_metrics") and record.get("key") == "acc":
                     record["value"] = acc
                 new_rows.append(tuple(record[c] for c in cols))

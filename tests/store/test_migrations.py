@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import importlib
 import itertools
+import json
+import math
 import pkgutil
+import random
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -18,8 +21,8 @@ import cairn.store.sql
 from cairn.errors import InUse, StoreError
 from cairn.store import open_metadata
 from cairn.store.sql import migrations
-from cairn.store.sql import tables as tracking_tables
 from cairn.store.sql.database import SqlDatabase, make_engine
+from cairn.types import Metric
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
@@ -47,6 +50,30 @@ def new_uri(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], str]
 
 
 pytestmark = pytest.mark.parametrize("new_uri", BACKENDS, indirect=True)
+
+
+def _frozen(name: str, *columns: str) -> sa.TableClause:
+    return sa.table(name, *(sa.column(c) for c in columns))
+
+
+# The tracking tables as 0001-0007 wrote them (keyed by the run's id), for data an older
+# Cairn recorded: the live table modules describe head, not these.
+OLD = {
+    "experiments": _frozen("experiments", "id", "name", "description", "created_at"),
+    "runs": _frozen(
+        "runs", "id", "experiment_id", "name", "status", "start_time", "end_time", "parent_id",
+        "git_commit", "git_dirty", "python_version", "packages", "host", "user", "deleted_at",
+        "deleted_by",
+    ),
+    "params": _frozen("params", "run_id", "key", "value"),
+    "tags": _frozen("tags", "run_id", "key", "value"),
+    "metrics": _frozen("metrics", "id", "run_id", "key", "value", "step", "timestamp"),
+    "latest_metrics": _frozen("latest_metrics", "run_id", "key", "value", "step", "timestamp"),
+    "run_io": _frozen(
+        "run_io", "run_id", "direction", "name", "role", "digest", "kind", "size"
+    ),
+    "run_events": _frozen("run_events", "run_id", "action", "actor", "created_at", "detail"),
+}  # fmt: skip
 
 
 def _table_modules() -> list[str]:
@@ -136,7 +163,7 @@ def test_a_database_behind_head_is_refused_until_upgraded(new_uri: Callable[[], 
     old = SqlDatabase(uri, create=True)
     old.upgrade("0001")
     with old.engine.begin() as conn:  # data written by the older Cairn
-        conn.execute(tracking_tables.experiments.insert().values(name="kept", created_at=1))
+        conn.execute(OLD["experiments"].insert().values(name="kept", created_at=1))
     old.close()
 
     db = open_metadata(uri)
@@ -169,9 +196,9 @@ def test_upgrading_to_run_lifecycle_keeps_every_run_live(new_uri: Callable[[], s
     uri = new_uri()
     old = SqlDatabase(uri, create=True)
     old.upgrade("0003")
-    runs = tracking_tables.runs
+    runs = OLD["runs"]
     with old.engine.begin() as conn:
-        conn.execute(tracking_tables.experiments.insert().values(name="kept", created_at=1))
+        conn.execute(OLD["experiments"].insert().values(name="kept", created_at=1))
         for run_id, parent in (("a" * 32, None), ("b" * 32, "a" * 32)):
             conn.execute(
                 sa.insert(runs).values(
@@ -179,7 +206,7 @@ def test_upgrading_to_run_lifecycle_keeps_every_run_live(new_uri: Callable[[], s
                     start_time=5, parent_id=parent,
                 )
             )  # fmt: skip
-        conn.execute(tracking_tables.params.insert().values(run_id="a" * 32, key="p", value="1"))
+        conn.execute(OLD["params"].insert().values(run_id="a" * 32, key="p", value="1"))
     old.close()
 
     db = open_metadata(uri)
@@ -224,22 +251,21 @@ def test_upgrading_a_populated_0004_store_keeps_live_and_deleted_runs_apart(
     uri = new_uri()
     old = SqlDatabase(uri, create=True)
     old.upgrade("0004")
-    t = tracking_tables
     with old.engine.begin() as conn:
-        conn.execute(t.experiments.insert().values(name="kept", created_at=1))
+        conn.execute(OLD["experiments"].insert().values(name="kept", created_at=1))
         for i in range(30):
             conn.execute(
-                sa.insert(t.runs).values(
+                sa.insert(OLD["runs"]).values(
                     id=f"{i:032x}", experiment_id=1, name=f"r{i}", status="FINISHED",
                     start_time=100 + i, deleted_at=500 if i % 3 == 0 else None,
                     deleted_by="ana" if i % 3 == 0 else None,
                 )
             )  # fmt: skip
-            conn.execute(t.params.insert().values(run_id=f"{i:032x}", key="p", value=str(i)))
+            conn.execute(OLD["params"].insert().values(run_id=f"{i:032x}", key="p", value=str(i)))
             conn.execute(
-                t.latest_metrics.insert().values(
-                    run_id=f"{i:032x}", key="acc", value=i / 30, step=0, timestamp=1
-                )
+                OLD["latest_metrics"]
+                .insert()
+                .values(run_id=f"{i:032x}", key="acc", value=i / 30, step=0, timestamp=1)
             )
     old.close()
 
@@ -259,5 +285,150 @@ def test_upgrading_a_populated_0004_store_keeps_live_and_deleted_runs_apart(
         assert indexes["ix_runs_deleted"]["column_names"] == ["deleted_at"]
         where = indexes["ix_runs_deleted"].get("dialect_options", {})
         assert "deleted_at is not null" in " ".join(str(w) for w in where.values()).lower()
+    finally:
+        db.close()
+
+
+def _populate_0007(conn: sa.Connection) -> dict[str, Any]:
+    """Runs as Cairn 0007 stored them: live, deleted, parents, every kind of record.
+
+    Returns what was written, by run id, for comparing after the upgrade.
+    """
+    rng = random.Random(8)
+    conn.execute(OLD["experiments"].insert(), [
+        {"id": 1, "name": "a", "created_at": 1}, {"id": 2, "name": "b", "created_at": 2},
+    ])  # fmt: skip
+    written: dict[str, Any] = {}
+    point_id = itertools.count(1)
+    for i in range(40):
+        run_id = uuid.UUID(int=rng.getrandbits(128)).hex
+        deleted = i % 7 == 3
+        row = {
+            "id": run_id, "experiment_id": 1 + i % 2, "name": f"run-{i}",
+            "status": "FINISHED" if i % 5 else "RUNNING", "start_time": 1_000 + i // 2,
+            "end_time": None if i % 5 == 0 else 2_000 + i, "git_commit": f"{i:040x}",
+            "git_dirty": bool(i % 2), "python_version": "3.11.7",
+            "packages": '{"numpy": "2.0"}' if i % 3 else "{}", "host": "h", "user": "ana",
+            "parent_id": next(iter(written)) if i % 9 == 8 else None,
+            "deleted_at": 5_000 + i if deleted else None, "deleted_by": "bo" if deleted else None,
+        }  # fmt: skip
+        conn.execute(OLD["runs"].insert().values(**row))
+        params = {f"p{k}": f'v"{i}\\\x1f{k}é' for k in range(i % 4)}
+        tags = {"team": f"t{i % 3}"} if i % 2 else {}
+        history = [
+            ("acc", rng.choice([rng.random(), 5e-324, 1.7976931348623157e308]), step, 10 + step)
+            for step in range(3)
+        ] + [("loss", None if i % 6 == 0 else 0.5, 0, 7)]  # NULL: a NaN
+        for table, values in (("params", params), ("tags", tags)):
+            for key, value in values.items():
+                conn.execute(OLD[table].insert().values(run_id=run_id, key=key, value=value))
+        for key, value, step, ts in history:
+            conn.execute(OLD["metrics"].insert().values(
+                id=next(point_id), run_id=run_id, key=key, value=value, step=step, timestamp=ts
+            ))  # fmt: skip
+        for key, value, step, ts in (history[2], history[3]):
+            conn.execute(OLD["latest_metrics"].insert().values(
+                run_id=run_id, key=key, value=value, step=step, timestamp=ts
+            ))  # fmt: skip
+        io = [("input", "data", f"d{i % 4}", "b3:" + f"{i % 4}" * 64, "file", 3)]
+        if i % 4 == 1:
+            io.append(("output", "model", "model", "b3:" + f"{i:064x}", "tree", 9))
+        for direction, role, name, digest, kind, size in io:
+            conn.execute(OLD["run_io"].insert().values(
+                run_id=run_id, direction=direction, role=role, name=name, digest=digest,
+                kind=kind, size=size,
+            ))  # fmt: skip
+        if deleted:
+            conn.execute(OLD["run_events"].insert().values(
+                run_id=run_id, action="delete", actor="bo", created_at=5_000 + i, detail=""
+            ))  # fmt: skip
+        written[run_id] = {"row": row, "params": params, "tags": tags, "history": history,
+                           "io": io}  # fmt: skip
+    return written
+
+
+def _search_at_0007(conn: sa.Connection, metric_above: float) -> list[str]:
+    """The live runs with ``acc`` above a value, in search order, read from 0007's tables."""
+    return list(
+        conn.execute(
+            sa.text(
+                "SELECT r.id FROM runs r JOIN latest_metrics m ON m.run_id = r.id "
+                "AND m.key = 'acc' WHERE m.value > :v AND r.deleted_at IS NULL "
+                "ORDER BY r.start_time DESC, r.id DESC"
+            ),
+            {"v": metric_above},
+        ).scalars()
+    )
+
+
+def test_upgrading_a_populated_0007_store_to_run_keys_loses_nothing(
+    new_uri: Callable[[], str],
+) -> None:
+    # 0008 rebuilds runs and every table recorded on runs around an integer key: every
+    # run, live or deleted, must come through with all it held, searches must answer as
+    # before, and the upgraded store must go on taking runs, points and purges.
+    uri = new_uri()
+    old = SqlDatabase(uri, create=True)
+    old.upgrade("0007")
+    with old.engine.begin() as conn:
+        written = _populate_0007(conn)
+        before = {v: _search_at_0007(conn, v) for v in (0.0, 0.5, 0.9)}
+    old.close()
+
+    db = open_metadata(uri)
+    try:
+        assert db.upgrade() == ("0007", migrations.head())
+        store = db.tracking
+        for value, expected in before.items():
+            found = store.search_runs(filter=f"metrics.acc > {value}", max_results=7)
+            ids = list(found.items)
+            while found.next_token:
+                found = store.search_runs(
+                    filter=f"metrics.acc > {value}", max_results=7, page_token=found.next_token
+                )
+                ids += found.items
+            assert [r.id for r in ids] == expected
+        assert len(store.search_runs(view="all").items) == len(written)
+        for run_id, w in written.items():
+            run, row = store.get_run(run_id), w["row"]
+            assert (run.name, run.experiment_id, run.start_time, run.end_time) == (
+                row["name"], str(row["experiment_id"]), row["start_time"], row["end_time"],
+            )  # fmt: skip
+            assert (run.parent_id, run.deleted_at, run.deleted_by) == (
+                row["parent_id"], row["deleted_at"], row["deleted_by"],
+            )  # fmt: skip
+            assert run.environment.git_commit == row["git_commit"]
+            assert dict(run.environment.packages) == json.loads(row["packages"])
+            assert dict(run.params) == w["params"] and dict(run.tags) == w["tags"]
+            assert run.metrics["acc"].value == w["history"][2][1]
+            assert math.isnan(run.metrics["loss"].value) == (w["history"][3][1] is None)
+            assert [m.value for m in store.get_metric_history(run_id, "acc")] == [
+                value for _, value, _, _ in w["history"][:3]
+            ]
+            assert sorted((i.direction, i.role, i.name, i.digest, i.kind, i.size)
+                          for i in run.io) == sorted(w["io"])  # fmt: skip
+            expected_events = ["delete"] if row["deleted_at"] else []
+            assert [e.action for e in store.run_events(run_id)] == expected_events
+        # The upgraded store takes new records: points continue after the kept ones.
+        first = next(iter(written))
+        if store.get_run(first).deleted_at is None:
+            store.log_batch(first, [Metric("acc", 2.0, step=9)])
+            assert store.get_run(first).metrics["acc"].value == 2.0
+        fresh = store.create_run("1", params={"p": "1"})
+        store.log_batch(fresh.id, [Metric("acc", 0.99)])
+        assert store.search_runs(filter="params.p = '1'").items[0].id == fresh.id
+        # A purge removes the deleted runs and everything recorded on them, by key.
+        deleted = {rid for rid, w in written.items() if w["row"]["deleted_at"]}
+        purged = store.purge_runs(10**12, actor="ana", force=True)
+        assert {r.id for r in purged.purged} == deleted
+        with db.engine.connect() as conn:
+            for table in ("params", "tags", "metrics", "latest_metrics", "run_io"):
+                orphans = conn.execute(
+                    sa.text(
+                        f"SELECT count(*) FROM {table} c WHERE NOT EXISTS "
+                        "(SELECT 1 FROM runs r WHERE r.run_key = c.run_key)"
+                    )
+                ).scalar()
+                assert orphans == 0, table
     finally:
         db.close()

@@ -8,6 +8,7 @@ statements a search sends, so they hold on any machine, with no timing.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from cairn.store import open_metadata
+from cairn.store.sql.tracking_rows import _child_sql
 from cairn.types import Metric
 
 
@@ -73,3 +75,35 @@ def test_a_search_of_live_runs_never_walks_the_deleted_at_column(
     if not search:
         # Without a filter the page is read in order from the start_time index.
         assert "TEMP B-TREE" not in plan, plan
+
+
+def test_a_metric_search_finds_runs_by_integer_key_from_the_metric_index_alone(
+    store_and_plans: tuple[Any, list[tuple[str, Any]], Path],
+) -> None:
+    # Runs are probed by their integer key (SQLite's rowid: one B-tree search), never
+    # through the index on the 32-character id, and the metric filter reads the keys
+    # from the (key, value) index without touching the table.
+    store, seen, path = store_and_plans
+    assert store.search_runs(filter="metrics.acc > 0.5").items
+    (statement, params), *_ = seen
+    plan = _plan(path, statement, params)
+    assert "USING INTEGER PRIMARY KEY" in plan, plan
+    assert "COVERING INDEX ix_latest_metrics_key_value" in plan, plan
+    assert "sqlite_autoindex_runs" not in plan, plan
+
+
+@pytest.mark.parametrize("table", ["params", "tags", "latest_metrics", "run_io"])
+def test_what_is_recorded_on_a_page_is_fetched_by_integer_key(
+    store_and_plans: tuple[Any, list[tuple[str, Any]], Path], table: str
+) -> None:
+    # Each child table is read by probing its primary key with integer run keys.
+    _store, _seen, path = store_and_plans
+    query = _child_sql("sqlite")[{"latest_metrics": "latest", "run_io": "io"}.get(table, table)]
+    with sqlite3.connect(path) as con:
+        keys = [key for (key,) in con.execute("SELECT run_key FROM runs ORDER BY run_key")]
+        (declared,) = con.execute(
+            "SELECT type FROM pragma_table_info(?) WHERE name = 'run_key'", (table,)
+        ).fetchone()
+    assert declared.upper() == "BIGINT", declared
+    plan = _plan(path, query, (json.dumps(keys),))
+    assert "SEARCH c USING PRIMARY KEY (run_key=?)" in plan, plan

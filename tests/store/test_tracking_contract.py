@@ -791,3 +791,28 @@ def test_page_tokens_and_max_results_are_validated(tracking_store: TrackingStore
             tracking_store.search_runs(max_results=bad)
     with pytest.raises(InvalidInput, match="experiment id 'zoo'"):
         tracking_store.search_runs(["zoo"])
+
+
+def test_a_page_of_runs_gives_each_run_exactly_its_own_records(
+    tracking_store: TrackingStore,
+) -> None:
+    # A page's params and tags travel in bulk (one document per table on SQLite): text
+    # that JSON must escape, runs with nothing recorded between runs with a lot, and
+    # extreme metric values must all come back to the right run, unchanged.
+    rng = random.Random(5)
+    awkward = ['"', "\\", "\x01\x1f", "\u2028\u2029", "é😀", "</script>", "{}", "[1]", " "]
+    exp = _experiment(tracking_store, "bulk")
+    expected = {}
+    for i in range(120):
+        params = {f"k{j}": rng.choice(awkward) + str(i) for j in range(i % 5)}
+        tags = {"t": rng.choice(awkward)} if i % 3 == 0 else {}
+        value = rng.choice([5e-324, 1.7976931348623157e308, 0.1 + 0.2, -1e-300, rng.random()])
+        run = tracking_store.create_run(exp, start_time=1_000 + i, params=params, tags=tags)
+        tracking_store.log_batch(run.id, [Metric("m", value, step=i)])
+        expected[run.id] = (params, tags, value)
+    found = tracking_store.search_runs([exp], max_results=1000).items
+    assert [r.id for r in found] == list(reversed(expected))
+    for run in found:
+        params, tags, value = expected[run.id]
+        assert dict(run.params) == params and dict(run.tags) == tags
+        assert run.metrics["m"].value == value

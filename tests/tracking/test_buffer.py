@@ -280,6 +280,13 @@ def _fill_disk(workspace: Workspace, spare_pages: int = 2) -> None:
     full"), exactly as on a full file system.
     """
     engine = workspace.metadata.engine
+    # Pages freed by the schema migrations would otherwise be reused without growing the
+    # file: VACUUM (outside any transaction) returns them, so the file is all the room.
+    raw = engine.raw_connection()
+    try:
+        raw.driver_connection.execute("VACUUM")  # type: ignore[union-attr]
+    finally:
+        raw.close()
     with engine.connect() as conn:
         pages = int(conn.exec_driver_sql("PRAGMA page_count").scalar_one())
 

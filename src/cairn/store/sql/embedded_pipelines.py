@@ -50,13 +50,14 @@ _RUN_COLUMNS = (
     'git_dirty, python_version, packages, host, "user", deleted_at, deleted_by'
 )
 _INSERT_RUN = f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({', '.join('?' * 15)})"
+# Rows recorded on a run reference its integer run_key (migration 0008), not its id.
 _UPSERT_TAG = (
-    "INSERT INTO tags (run_id, key, value) VALUES (?, ?, ?) "
-    "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value"
+    "INSERT INTO tags (run_key, key, value) VALUES (?, ?, ?) "
+    "ON CONFLICT (run_key, key) DO UPDATE SET value = excluded.value"
 )
 _UPSERT_IO = (
-    "INSERT INTO run_io (run_id, direction, name, role, digest, kind, size) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, direction, name) DO UPDATE SET "
+    "INSERT INTO run_io (run_key, direction, name, role, digest, kind, size) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_key, direction, name) DO UPDATE SET "
     "role = excluded.role, digest = excluded.digest, kind = excluded.kind, "
     "size = excluded.size"
 )
@@ -179,21 +180,21 @@ class EmbeddedPipelineRecords:
                 now_ms(), None, parent_id, env.git_commit, env.git_dirty, env.python_version,
                 json.dumps(dict(env.packages), sort_keys=True), env.host, env.user, None, None,
             )  # fmt: skip
-            conn.execute(_INSERT_RUN, row)
+            key = conn.execute(_INSERT_RUN, row).lastrowid  # runs.run_key is the rowid
             if params:
                 conn.executemany(
-                    "INSERT INTO params (run_id, key, value) VALUES (?, ?, ?)",
-                    [(run_id, k, v) for k, v in params.items()],
+                    "INSERT INTO params (run_key, key, value) VALUES (?, ?, ?)",
+                    [(key, k, v) for k, v in params.items()],
                 )
             if tags:
-                conn.executemany(_UPSERT_TAG, [(run_id, k, v) for k, v in tags.items()])
+                conn.executemany(_UPSERT_TAG, [(key, k, v) for k, v in tags.items()])
         return run_id
 
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
         check_strings("tag", tags)
         with self._write() as conn:
-            self._require_live(conn, run_id)
-            conn.executemany(_UPSERT_TAG, [(run_id, k, v) for k, v in tags.items()])
+            key = self._require_live(conn, run_id)
+            conn.executemany(_UPSERT_TAG, [(key, k, v) for k, v in tags.items()])
 
     def end_run(self, run_id: str, status: RunStatus) -> None:
         with self._write() as conn:
@@ -206,18 +207,19 @@ class EmbeddedPipelineRecords:
     def log_io(self, run_id: str, items: Sequence[RunIO]) -> None:
         edges = {(io.direction, io.name): io for io in check_run_io(items)}  # last one wins
         with self._write() as conn:
-            self._require_live(conn, run_id)
+            key = self._require_live(conn, run_id)
             conn.executemany(
                 _UPSERT_IO,
-                [(run_id, e.direction, e.name, e.role, e.digest, e.kind, e.size)
+                [(key, e.direction, e.name, e.role, e.digest, e.kind, e.size)
                  for e in edges.values()],
             )  # fmt: skip
 
     @staticmethod
-    def _require_live(conn: sqlite3.Connection, run_id: str, what: str = "run") -> None:
-        # The messages of cairn.store.sql.tracking_lifecycle (which imports SQLAlchemy).
+    def _require_live(conn: sqlite3.Connection, run_id: str, what: str = "run") -> int:
+        """The run's key; the messages of cairn.store.sql.tracking_lifecycle (which
+        imports SQLAlchemy) when it is missing or deleted."""
         row = conn.execute(
-            "SELECT deleted_at, deleted_by FROM runs WHERE id = ?", (run_id,)
+            "SELECT deleted_at, deleted_by, run_key FROM runs WHERE id = ?", (run_id,)
         ).fetchone()
         if row is None:
             raise NotFound(f"no {what} with id {run_id!r}; `cairn runs ls` lists runs")
@@ -229,6 +231,7 @@ class EmbeddedPipelineRecords:
                 f"run {run_id} was deleted by {row[1] or 'unknown'} at {at}; nothing can be "
                 f"logged to it until `cairn runs restore {run_id}` brings it back"
             )
+        return int(row[2])
 
     # -- pipeline runs, steps and the cache ---------------------------------------------
 

@@ -1,6 +1,6 @@
 """Compile the search AST (:mod:`cairn.store.filters`) to SQLAlchemy expressions on ``runs``.
 
-Each comparison on a metric, param or tag becomes ``runs.id [NOT] IN (SELECT run_id ...)``
+Each comparison on a metric, param or tag becomes ``runs.run_key [NOT] IN (SELECT run_key ...)``
 over one key of ``latest_metrics``/``params``/``tags``. Those subqueries never yield NULL,
 so ``and``/``or``/``not`` keep two-valued logic and a run lacking a key is handled the
 same way everywhere: ``!=``, ``not in`` and ``is null`` match it, everything else does not.
@@ -58,10 +58,10 @@ def _keyed(cmp: Comparison, dialect: str) -> ColumnElement[bool]:
     op = cmp.op
 
     def having(condition: ColumnElement[bool] | None = None) -> ColumnElement[bool]:
-        sub = sa.select(table.c.run_id).where(table.c.key == cmp.field.key)
+        sub = sa.select(table.c.run_key).where(table.c.key == cmp.field.key)
         if condition is not None:
             sub = sub.where(condition)
-        return t.runs.c.id.in_(sub)
+        return t.runs.c.run_key.in_(sub)
 
     if op == "is null":
         return sa.not_(having())
@@ -171,7 +171,7 @@ def _order_column(field: Field, i: int) -> Any:
         return t.runs.c[field.key]
     table = {"metric": t.latest_metrics, "param": t.params, "tag": t.tags}[field.kind]
     alias = table.alias(f"order_{i}")
-    on = sa.and_(alias.c.run_id == t.runs.c.id, alias.c.key == field.key)
+    on = sa.and_(alias.c.run_key == t.runs.c.run_key, alias.c.key == field.key)
     return (alias, on), alias.c.value
 
 

@@ -1,15 +1,20 @@
 """Tracking tables (SQLAlchemy Core): experiments, runs and what is recorded on runs.
 
 This module describes the schema the code expects; the Alembic migrations
-``0001_tracking``, ``0004_run_lifecycle`` and ``0007_search_plan`` create the same tables and
-``tests/store/test_migrations.py`` checks that the two agree. Other domains keep their
-tables in their own modules.
+``0001_tracking``, ``0004_run_lifecycle``, ``0007_search_plan`` and ``0008_run_keys`` create
+the same tables and ``tests/store/test_migrations.py`` checks that the two agree. Other
+domains keep their tables in their own modules.
 
 Times are integer milliseconds since the Unix epoch. A metric value of NULL stands for
 NaN: SQLite cannot store NaN (it turns it into NULL), so both backends use NULL for it
 and the store converts on the way in and out.
 
-Tables keyed by (run_id, ...) are SQLite WITHOUT ROWID tables: rows are stored in key
+A run has two identifiers: ``id``, the 32-character hex id users see, and ``run_key``, an
+integer surrogate key that every table recorded on runs references (0008). A search finds
+runs and fetches what is recorded on them by comparing integers, not 32-character
+strings, and each index entry is a few bytes instead of 33.
+
+Tables keyed by (run_key, ...) are SQLite WITHOUT ROWID tables: rows are stored in key
 order, so fetching everything recorded on a page of runs reads a few contiguous ranges.
 
 Parameter and tag values are indexed by key only: PostgreSQL refuses B-tree entries
@@ -30,8 +35,14 @@ KEY = sa.String(250)
 VALUE = sa.Text()
 
 
-def _run_fk() -> sa.ForeignKey:
-    return sa.ForeignKey("runs.id", ondelete="CASCADE")
+def _run_key(*, primary_key: bool) -> sa.Column[int]:
+    return sa.Column(
+        "run_key",
+        sa.BigInteger,
+        sa.ForeignKey("runs.run_key", ondelete="CASCADE"),
+        primary_key=primary_key,
+        nullable=False,
+    )
 
 
 experiments = sa.Table(
@@ -46,7 +57,9 @@ experiments = sa.Table(
 runs = sa.Table(
     "runs",
     metadata,
-    sa.Column("id", RUN_ID, primary_key=True),
+    # SQLite: INTEGER PRIMARY KEY, the rowid itself, so a probe by key is one B-tree search.
+    sa.Column("run_key", BigId, primary_key=True, autoincrement=True),
+    sa.Column("id", RUN_ID, nullable=False),
     sa.Column("experiment_id", sa.Integer, sa.ForeignKey("experiments.id"), nullable=False),
     sa.Column("name", sa.String(250), nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
@@ -67,6 +80,7 @@ runs = sa.Table(
     sa.Index("ix_runs_experiment_start", "experiment_id", "start_time", "id"),
     sa.Index("ix_runs_start_time", "start_time", "id"),
     sa.Index("ix_runs_parent_id", "parent_id"),
+    sa.UniqueConstraint("id", name="uq_runs_id"),
     # Partial: only soft-deleted runs. A full index on a column that is NULL for almost
     # every run lured SQLite into walking it for every search of live runs (0007).
     sa.Index(
@@ -80,7 +94,7 @@ runs = sa.Table(
 params = sa.Table(
     "params",
     metadata,
-    sa.Column("run_id", RUN_ID, _run_fk(), primary_key=True),
+    _run_key(primary_key=True),
     sa.Column("key", KEY, primary_key=True),
     sa.Column("value", VALUE, nullable=False),
     sa.Index("ix_params_key", "key"),
@@ -90,7 +104,7 @@ params = sa.Table(
 tags = sa.Table(
     "tags",
     metadata,
-    sa.Column("run_id", RUN_ID, _run_fk(), primary_key=True),
+    _run_key(primary_key=True),
     sa.Column("key", KEY, primary_key=True),
     sa.Column("value", VALUE, nullable=False),
     sa.Index("ix_tags_key", "key"),
@@ -101,30 +115,31 @@ metrics = sa.Table(
     "metrics",
     metadata,
     sa.Column("id", BigId, primary_key=True, autoincrement=True),
-    sa.Column("run_id", RUN_ID, _run_fk(), nullable=False),
+    _run_key(primary_key=False),
     sa.Column("key", KEY, nullable=False),
     sa.Column("value", sa.Double, nullable=True),  # NULL = NaN
     sa.Column("step", sa.BigInteger, nullable=False),
     sa.Column("timestamp", sa.BigInteger, nullable=False),
-    sa.Index("ix_metrics_run_key_step", "run_id", "key", "step"),
+    sa.Index("ix_metrics_run_key_step", "run_key", "key", "step"),
 )
 
 latest_metrics = sa.Table(
     "latest_metrics",
     metadata,
-    sa.Column("run_id", RUN_ID, _run_fk(), primary_key=True),
+    _run_key(primary_key=True),
     sa.Column("key", KEY, primary_key=True),
     sa.Column("value", sa.Double, nullable=True),  # NULL = NaN
     sa.Column("step", sa.BigInteger, nullable=False),
     sa.Column("timestamp", sa.BigInteger, nullable=False),
-    sa.Index("ix_latest_metrics_key_value", "key", "value"),
+    # Covering on both backends: a metric filter reads the run keys from the index alone.
+    sa.Index("ix_latest_metrics_key_value", "key", "value", "run_key"),
     sqlite_with_rowid=False,
 )
 
 run_io = sa.Table(
     "run_io",
     metadata,
-    sa.Column("run_id", RUN_ID, _run_fk(), primary_key=True),
+    _run_key(primary_key=True),
     sa.Column("direction", sa.String(8), primary_key=True),
     sa.Column("name", sa.String(500), primary_key=True),
     sa.Column("role", sa.String(250), nullable=False),
@@ -135,8 +150,8 @@ run_io = sa.Table(
     sqlite_with_rowid=False,
 )
 
-# Who deleted, restored or purged which run, and when. No foreign key: the history of a
-# run outlives its purge.
+# Who deleted, restored or purged which run, and when. No foreign key, and the run's id
+# rather than its key: the history of a run outlives its purge.
 run_events = sa.Table(
     "run_events",
     metadata,

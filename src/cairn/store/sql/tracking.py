@@ -36,6 +36,7 @@ from cairn.store.sql import tables as t
 from cairn.store.sql import tracking_lifecycle as lifecycle
 from cairn.store.sql.tracking_rows import (
     RUN_COLUMNS,
+    RUN_INSERT_COLUMNS,
     among,
     hydrate,
     load_float,
@@ -66,7 +67,7 @@ from cairn.types import (
 if TYPE_CHECKING:
     from cairn.store.sql.database import SqlDatabase
 
-_RUN_EXISTS = sa.select(t.runs.c.id).where(t.runs.c.id == sa.bindparam("run_id"))
+_RUN_KEY = sa.select(t.runs.c.run_key).where(t.runs.c.id == sa.bindparam("run_id"))
 _ADJECTIVES = (
     "amber", "bold", "brisk", "calm", "clever", "dusty", "eager", "fuzzy", "gentle", "glad",
     "honest", "jolly", "keen", "lucky", "mellow", "nimble", "proud", "quiet", "rapid", "rustic",
@@ -102,22 +103,27 @@ class _DriverSql:
     def for_dialect(cls, dialect: str) -> _DriverSql:
         mark = "%s" if dialect == "postgresql" else "?"
 
-        def insert(table: sa.Table) -> str:
-            names = ", ".join(f'"{c.name}"' for c in table.columns)
-            marks = ", ".join([mark] * len(table.columns))
+        def insert(table: sa.Table, columns: Sequence[sa.Column[Any]]) -> str:
+            names = ", ".join(f'"{c.name}"' for c in columns)
+            marks = ", ".join([mark] * len(columns))
             return f"INSERT INTO {table.name} ({names}) VALUES ({marks})"
 
-        point = 'run_id, key, value, step, "timestamp"'
+        point = 'run_key, key, value, step, "timestamp"'
         points = ", ".join([mark] * 5)
+        # The database assigns run_key: SQLite reports it as the cursor's lastrowid,
+        # PostgreSQL returns it.
+        insert_run = insert(t.runs, RUN_INSERT_COLUMNS)
+        if dialect == "postgresql":
+            insert_run += " RETURNING run_key"
         return cls(
-            insert_run=insert(t.runs),
-            insert_param=insert(t.params),
-            insert_tag=insert(t.tags),
+            insert_run=insert_run,
+            insert_param=insert(t.params, list(t.params.columns)),
+            insert_tag=insert(t.tags, list(t.tags.columns)),
             end_run=f"UPDATE runs SET status = {mark}, end_time = {mark} WHERE id = {mark}",
             insert_metric=f"INSERT INTO metrics ({point}) VALUES ({points})",
             upsert_latest=(
                 f"INSERT INTO latest_metrics ({point}) VALUES ({points}) "
-                "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, "
+                "ON CONFLICT (run_key, key) DO UPDATE SET value = excluded.value, "
                 'step = excluded.step, "timestamp" = excluded."timestamp" '
                 "WHERE excluded.step > latest_metrics.step OR (excluded.step = "
                 'latest_metrics.step AND excluded."timestamp" >= latest_metrics."timestamp")'
@@ -220,17 +226,18 @@ class SqlTrackingStore:
 
         sql = self._driver_sql
         values = run_values(run)
-        row = tuple(values[column.name] for column in t.runs.columns)
+        row = tuple(values[column.name] for column in RUN_INSERT_COLUMNS)
 
         def insert(conn: Connection) -> None:
             if parent_id is not None:
                 # A deleted run takes no new children, as it takes no new records.
                 lifecycle.require_live_run(conn, parent_id, what="parent run")
-            conn.exec_driver_sql(sql.insert_run, row)
+            result = conn.exec_driver_sql(sql.insert_run, row)
+            key = result.scalar_one() if self.db.dialect == "postgresql" else result.lastrowid
             if params:
-                conn.exec_driver_sql(sql.insert_param, [(run.id, k, v) for k, v in params.items()])
+                conn.exec_driver_sql(sql.insert_param, [(key, k, v) for k, v in params.items()])
             if tags:
-                conn.exec_driver_sql(sql.insert_tag, [(run.id, k, v) for k, v in tags.items()])
+                conn.exec_driver_sql(sql.insert_tag, [(key, k, v) for k, v in tags.items()])
 
         if exp_id is None:
             raise NotFound(
@@ -277,9 +284,9 @@ class SqlTrackingStore:
         end_sql = self._driver_sql.end_run
 
         def update(conn: Connection) -> None:
-            lifecycle.require_live_run(conn, run_id)
+            key = lifecycle.require_live_run(conn, run_id)
             if write_metrics:
-                write_metrics(conn)
+                write_metrics(conn, key)
             result = conn.exec_driver_sql(end_sql, (final.value, end, run_id))
             if result.rowcount == 0:
                 raise _no_run(run_id)
@@ -346,26 +353,26 @@ class SqlTrackingStore:
         write_metrics = self._metric_writer(run_id, metrics)
 
         def write(conn: Connection) -> None:
-            lifecycle.require_live_run(conn, run_id)
+            key = lifecycle.require_live_run(conn, run_id)
             if params:
-                self._add_params(conn, run_id, params)
+                self._add_params(conn, run_id, key, params)
             if tags:
                 stmt = self._statements["tags"]
                 conn.execute(
-                    stmt, [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()]
+                    stmt, [{"run_key": key, "key": k, "value": v} for k, v in tags.items()]
                 )
             if write_metrics:
-                write_metrics(conn)
+                write_metrics(conn, key)
 
         self._write_for_run(run_id, write)
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         m = t.metrics
         with self.db.read() as conn:
-            self._require_run(conn, run_id)
+            run_key = self._require_run(conn, run_id)
             rows = conn.execute(
                 sa.select(m.c.value, m.c.step, m.c.timestamp)
-                .where(m.c.run_id == run_id, m.c.key == key)
+                .where(m.c.run_key == run_key, m.c.key == key)
                 .order_by(m.c.step, m.c.timestamp, m.c.id)
             ).all()
         return [Metric(key, load_float(v), s, ts) for v, s, ts in rows]
@@ -373,15 +380,15 @@ class SqlTrackingStore:
     def log_io(self, run_id: str, items: Iterable[RunIO]) -> None:
         edges = {(io.direction, io.name): io for io in check_run_io(items)}  # last one wins
         rows = [
-            {"run_id": run_id, "direction": io.direction, "name": io.name, "role": io.role,
+            {"direction": io.direction, "name": io.name, "role": io.role,
              "digest": io.digest, "kind": io.kind, "size": io.size}
             for io in edges.values()
         ]  # fmt: skip
 
         def write(conn: Connection) -> None:
-            lifecycle.require_live_run(conn, run_id)
+            key = lifecycle.require_live_run(conn, run_id)
             if rows:
-                conn.execute(self._statements["io"], rows)
+                conn.execute(self._statements["io"], [{"run_key": key, **row} for row in rows])
 
         self.db.write(write)
 
@@ -435,12 +442,12 @@ class SqlTrackingStore:
     def runs_for_digest(self, digest: str, direction: Direction | None = None) -> list[Run]:
         if direction not in (None, "input", "output"):
             raise InvalidInput(f"direction must be 'input', 'output' or None, not {direction!r}")
-        edges = sa.select(t.run_io.c.run_id).where(t.run_io.c.digest == digest)
+        edges = sa.select(t.run_io.c.run_key).where(t.run_io.c.digest == digest)
         if direction is not None:
             edges = edges.where(t.run_io.c.direction == direction)
         stmt = (
             sa.select(*RUN_COLUMNS)
-            .where(t.runs.c.id.in_(edges), t.runs.c.deleted_at.is_(None))
+            .where(t.runs.c.run_key.in_(edges), t.runs.c.deleted_at.is_(None))
             .order_by(t.runs.c.start_time.desc(), t.runs.c.id.desc())
         )
         with self.db.read() as conn:
@@ -460,26 +467,28 @@ class SqlTrackingStore:
 
     def _metric_writer(
         self, run_id: str, metrics: Sequence[Metric]
-    ) -> Callable[[Connection], None] | None:
-        """Validate points now; return what writes them inside a transaction (or None).
+    ) -> Callable[[Connection, int], None] | None:
+        """Validate points now; return what writes them inside a transaction (or None),
+        given the run's key.
 
         Rows go to the driver as tuples through one prepared statement per table:
         building SQLAlchemy parameter dictionaries costs more than the insert itself.
         """
         if not metrics:
             return None
-        points = metric_tuples(metrics, now_ms())
-        rows = [(run_id, key, store_float(v), step, ts) for key, v, step, ts in points]
-        latest: dict[str, tuple[str, str, float | None, int, int]] = {}
-        for row in rows:  # the point with the highest (step, timestamp), later wins ties
-            old = latest.get(row[1])
-            if old is None or (row[3], row[4]) >= (old[3], old[4]):
-                latest[row[1]] = row
+        points = [(k, store_float(v), s, ts) for k, v, s, ts in metric_tuples(metrics, now_ms())]
+        latest: dict[str, tuple[str, float | None, int, int]] = {}
+        for point in points:  # the point with the highest (step, timestamp), later wins ties
+            old = latest.get(point[0])
+            if old is None or (point[2], point[3]) >= (old[2], old[3]):
+                latest[point[0]] = point
         sql = self._driver_sql
 
-        def write(conn: Connection) -> None:
+        def write(conn: Connection, run_key: int) -> None:
+            rows = [(run_key, k, v, s, ts) for k, v, s, ts in points]
             conn.exec_driver_sql(sql.insert_metric, rows)
-            conn.exec_driver_sql(sql.upsert_latest, list(latest.values()))
+            newest = [(run_key, k, v, s, ts) for k, v, s, ts in latest.values()]
+            conn.exec_driver_sql(sql.upsert_latest, newest)
 
         return write
 
@@ -496,13 +505,18 @@ class SqlTrackingStore:
                 self._require_run(conn, run_id)
             raise
 
-    def _require_run(self, conn: Connection, run_id: str, what: str = "run") -> None:
-        if conn.execute(_RUN_EXISTS, {"run_id": run_id}).first() is None:
+    def _require_run(self, conn: Connection, run_id: str, what: str = "run") -> int:
+        """The key of run ``run_id``; NotFound if there is none."""
+        key = conn.execute(_RUN_KEY, {"run_id": run_id}).scalar()
+        if key is None:
             raise _no_run(run_id, what)
+        return int(key)
 
-    def _add_params(self, conn: Connection, run_id: str, params: dict[str, str]) -> None:
+    def _add_params(
+        self, conn: Connection, run_id: str, run_key: int, params: dict[str, str]
+    ) -> None:
         query = sa.select(t.params.c.key, t.params.c.value).where(
-            t.params.c.run_id == run_id, among(t.params.c.key, list(params), conn)
+            t.params.c.run_key == run_key, among(t.params.c.key, list(params), conn)
         )
         existing: dict[str, str] = {k: v for k, v in conn.execute(query).all()}
         for key, old in existing.items():
@@ -512,7 +526,7 @@ class SqlTrackingStore:
                     f"{params[key]!r}: params are write-once; log it under another key or "
                     "start a new run"
                 )
-        new = [(run_id, k, v) for k, v in params.items() if k not in existing]
+        new = [(run_key, k, v) for k, v in params.items() if k not in existing]
         if new:
             conn.exec_driver_sql(self._driver_sql.insert_param, new)
 
@@ -530,9 +544,9 @@ class SqlTrackingStore:
             )
 
         return {
-            "tags": upsert(t.tags, ["run_id", "key"], ["value"]),
+            "tags": upsert(t.tags, ["run_key", "key"], ["value"]),
             "io": upsert(
-                t.run_io, ["run_id", "direction", "name"], ["role", "digest", "kind", "size"]
+                t.run_io, ["run_key", "direction", "name"], ["role", "digest", "kind", "size"]
             ),
         }
 

@@ -48,13 +48,14 @@ def no_run(run_id: str, what: str = "run") -> NotFound:
     return NotFound(f"no {what} with id {run_id!r}; `cairn runs ls` lists runs")
 
 
-def require_live_run(conn: Connection, run_id: str, what: str = "run") -> None:
-    """Raise unless ``run_id`` exists and is not deleted.
+def require_live_run(conn: Connection, run_id: str, what: str = "run") -> int:
+    """The key of run ``run_id``; raise unless it exists and is not deleted.
 
     On PostgreSQL the row is share-locked until commit, so a concurrent delete waits for
     this write instead of committing between the check and the write.
     """
-    query = sa.select(t.runs.c.deleted_at, t.runs.c.deleted_by).where(t.runs.c.id == run_id)
+    r = t.runs
+    query = sa.select(r.c.run_key, r.c.deleted_at, r.c.deleted_by).where(r.c.id == run_id)
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(read=True)
     row = conn.execute(query).first()
@@ -62,6 +63,7 @@ def require_live_run(conn: Connection, run_id: str, what: str = "run") -> None:
         raise no_run(run_id, what)
     if row.deleted_at is not None:
         raise deleted_error(run_id, row.deleted_at, row.deleted_by)
+    return int(row.run_key)
 
 
 def dependents(conn: Connection, run_ids: list[str]) -> dict[str, list[RunDependent]]:
@@ -91,18 +93,17 @@ def dependents(conn: Connection, run_ids: list[str]) -> dict[str, list[RunDepend
             notes.append(statuses[(run_id, name, version)].lower())
         found[run_id].append(RunDependent("model version", f"{name}/{version}", "; ".join(notes)))
 
-    io, dv = t.run_io, td.dataset_versions
+    io, dv, r = t.run_io, td.dataset_versions, t.runs
     rows = conn.execute(
-        sa.select(io.c.run_id, dv.c.name, dv.c.version)
-        .select_from(io.join(dv, dv.c.digest == io.c.digest))
-        .where(among(io.c.run_id, run_ids, conn), io.c.direction == "output")
+        sa.select(r.c.id, dv.c.name, dv.c.version)
+        .select_from(io.join(r, r.c.run_key == io.c.run_key).join(dv, dv.c.digest == io.c.digest))
+        .where(among(r.c.id, run_ids, conn), io.c.direction == "output")
         .distinct()
         .order_by(dv.c.name, dv.c.version)
     ).all()
     for run_id, name, version in rows:
         found[run_id].append(RunDependent("dataset version", f"{name}@v{version}"))
 
-    r = t.runs
     rows = conn.execute(
         sa.select(r.c.parent_id, r.c.id, r.c.name)
         .where(among(r.c.parent_id, run_ids, conn), r.c.deleted_at.is_(None))
@@ -169,19 +170,21 @@ def purge(
         .order_by(r.c.deleted_at, r.c.id)
     ).all()
     runs = hydrate(conn, expired)
+    key_of = {row.id: row.run_key for row in expired}
     found = dependents(conn, [run.id for run in runs])
     kept = tuple((run, tuple(found[run.id])) for run in runs if found.get(run.id) and not force)
     kept_ids = {run.id for run, _ in kept}
     purged = tuple(run for run in runs if run.id not in kept_ids)
     ids = [run.id for run in purged]
-    released = _released(conn, ids)
+    keys = [key_of[run_id] for run_id in ids]
+    released = _released(conn, keys)
     if ids and not dry_run:
         # The foreign keys cascade too; deleting explicitly keeps a connection opened
         # without SQLite's foreign_keys pragma from leaving orphans behind.
         for table in _RECORDED_ON_RUN:
-            conn.execute(table.delete().where(among(table.c.run_id, ids, conn)))
+            conn.execute(table.delete().where(among(table.c.run_key, keys, conn)))
         conn.execute(r.update().where(among(r.c.parent_id, ids, conn)).values(parent_id=None))
-        conn.execute(r.delete().where(among(r.c.id, ids, conn)))
+        conn.execute(r.delete().where(among(r.c.run_key, keys, conn)))
         for run in purged:
             forced = found.get(run.id)
             detail = "forced past: " + "; ".join(str(d) for d in forced) if forced else ""
@@ -199,15 +202,15 @@ def events(conn: Connection, run_id: str) -> list[RunEvent]:
     return [RunEvent(*row) for row in rows]
 
 
-def _released(conn: Connection, ids: list[str]) -> frozenset[str]:
-    """Digests the runs ``ids`` point at that no other run's record points at."""
-    if not ids:
+def _released(conn: Connection, keys: list[int]) -> frozenset[str]:
+    """Digests the runs with ``keys`` point at that no other run's record points at."""
+    if not keys:
         return frozenset()
     io = t.run_io
     mine = set(
         conn.execute(
             sa.select(io.c.digest)
-            .where(among(io.c.run_id, ids, conn), io.c.kind != EXTERNAL)
+            .where(among(io.c.run_key, keys, conn), io.c.kind != EXTERNAL)
             .distinct()
         ).scalars()
     )
@@ -216,7 +219,7 @@ def _released(conn: Connection, ids: list[str]) -> frozenset[str]:
     others = set(
         conn.execute(
             sa.select(io.c.digest)
-            .where(among(io.c.digest, sorted(mine), conn), sa.not_(among(io.c.run_id, ids, conn)))
+            .where(among(io.c.digest, sorted(mine), conn), sa.not_(among(io.c.run_key, keys, conn)))
             .distinct()
         ).scalars()
     )

@@ -6,11 +6,13 @@ children of all runs come in one statement per table, and rows are unpacked posi
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
+import gc
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,23 +26,49 @@ STATUS = {s.value: s for s in RunStatus}
 RUN_COLUMNS = tuple(
     t.runs.c[name]
     for name in (
-        "id", "experiment_id", "name", "status", "start_time", "end_time", "parent_id",
+        "run_key", "id", "experiment_id", "name", "status", "start_time", "end_time", "parent_id",
         "deleted_at", "deleted_by", "git_commit", "git_dirty", "python_version", "packages",
         "host", "user",
     )
 )  # fmt: skip
+#: What a new run's row is inserted with: all but ``run_key``, which the database assigns.
+RUN_INSERT_COLUMNS = tuple(c for c in t.runs.columns if c.name != "run_key")
 
 
 def hydrate(conn: Connection, rows: Sequence[Any]) -> list[Run]:
     """Full runs for ``rows`` of ``runs``: their children come in one query per table."""
     if not rows:
         return []
+    with gc_paused():
+        return _hydrate(conn, rows)
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Hold off the cyclic garbage collector while a page of runs is built.
+
+    A page of a thousand runs allocates tens of thousands of dicts, tuples and
+    dataclasses, none of them in a reference cycle; each 700 allocations would otherwise
+    start a collection that walks them, and now and then every object of the process.
+    Reference counting still frees everything; the collector runs again afterwards.
+    """
+    if not gc.isenabled():  # the application turned it off: leave that to it
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def _hydrate(conn: Connection, rows: Sequence[Any]) -> list[Run]:
     queries = _child_sql(conn.dialect.name)
-    ids = [r[0] for r in rows]
-    bound = (ids if conn.dialect.name == "postgresql" else json.dumps(ids),)
-    # Children come back keyed by the run's position in ``ids``, not its id: an int
-    # indexes a list, where a 32-character id would be a new string to hash per row.
-    count = len(ids)
+    keys = [r[0] for r in rows]
+    bound = (keys if conn.dialect.name == "postgresql" else json.dumps(keys),)
+    # Children come back keyed by the run's position in ``keys``, not its key: the
+    # position indexes a list directly.
+    count = len(keys)
     params: list[dict[str, str]] = [{} for _ in range(count)]
     tags: list[dict[str, str]] = [{} for _ in range(count)]
     metrics: list[dict[str, Metric]] = [{} for _ in range(count)]
@@ -49,12 +77,23 @@ def hydrate(conn: Connection, rows: Sequence[Any]) -> list[Run]:
     # the query on a page of a thousand runs, and these rows need no type processing.
     cursor = conn.connection.cursor()
     try:
-        cursor.execute(queries["params"], bound)
-        for i, key, value in cursor.fetchall():
-            params[i][key] = value
-        cursor.execute(queries["tags"], bound)
-        for i, key, value in cursor.fetchall():
-            tags[i][key] = value
+        if conn.dialect.name == "postgresql":
+            cursor.execute(queries["params"], bound)
+            for i, key, value in cursor.fetchall():
+                params[i][key] = value
+            cursor.execute(queries["tags"], bound)
+            for i, key, value in cursor.fetchall():
+                tags[i][key] = value
+        else:
+            # One JSON document per table: [[position, {key: value}], ...]. The driver
+            # converts each value it returns into a Python object, and that, not the
+            # lookups, is what a row per param costs; one document parsed by json.loads
+            # carries the same strings for about half.
+            for table, found in (("params", params), ("tags", tags)):
+                cursor.execute(queries[table], bound)
+                [(document,)] = cursor.fetchall()
+                for i, values in json.loads(document):
+                    found[i] = values
         nan = math.nan
         cursor.execute(queries["latest"], bound)
         for i, key, value, step, ts in cursor.fetchall():
@@ -68,7 +107,8 @@ def hydrate(conn: Connection, rows: Sequence[Any]) -> list[Run]:
     runs = []
     # Unpacking rows is markedly cheaper than reading a dozen attributes by name.
     for i, row in enumerate(rows):
-        run_id, exp_id, name, status, start, end, parent, deleted_at, deleted_by, *env_fields = row
+        (_, run_id, exp_id, name, status, start, end, parent, deleted_at, deleted_by,
+         *env_fields) = row  # fmt: skip
         env_key = tuple(env_fields)
         env = environments.get(env_key)
         if env is None:
@@ -148,23 +188,42 @@ _run = _make_run_builder()
 def _child_sql(dialect: str) -> dict[str, str]:
     """What is recorded on a list of runs, one statement per table, for the driver.
 
-    The ids travel as one bound value (a JSON array on SQLite, an array on PostgreSQL),
-    so a page of 50,000 runs stays one query, below SQLite's limit on bound variables.
+    The run keys travel as one bound value (a JSON array on SQLite, an array on
+    PostgreSQL), so a page of 50,000 runs stays one query, below SQLite's limit on bound
+    variables.
     """
     if dialect == "postgresql":
         ids = (
-            "FROM unnest(%s::text[]) WITH ORDINALITY AS j(run_id, n) "
-            "JOIN {table} AS c ON c.run_id = j.run_id"
+            "FROM unnest(%s::bigint[]) WITH ORDINALITY AS j(run_key, n) "
+            "JOIN {table} AS c ON c.run_key = j.run_key"
         )
         position = "j.n - 1"
     else:
         # Driving the join from the JSON list probes each table's primary key once per
-        # run, about twice as fast as `run_id IN (SELECT value FROM json_each(?))`.
-        ids = "FROM json_each(?) AS j JOIN {table} AS c ON c.run_id = j.value"
+        # run, about twice as fast as `run_key IN (SELECT value FROM json_each(?))`.
+        ids = "FROM json_each(?) AS j JOIN {table} AS c ON c.run_key = j.value"
         position = "j.key"
+        return {
+            **{
+                # Runs without any are left out: their empty dicts exist already.
+                table: "SELECT json_group_array(json_array(n, json(o))) FROM (SELECT j.key AS n, "
+                f"(SELECT json_group_object(c.key, c.value) FROM {table} AS c "
+                "WHERE c.run_key = j.value) AS o FROM json_each(?) AS j) WHERE o != '{}'"
+                for table in ("params", "tags")
+            },
+            **_latest_and_io(ids, position),
+        }
     return {
         "params": f"SELECT {position}, c.key, c.value " + ids.format(table="params"),
         "tags": f"SELECT {position}, c.key, c.value " + ids.format(table="tags"),
+        **_latest_and_io(ids, position),
+    }
+
+
+def _latest_and_io(ids: str, position: str) -> dict[str, str]:
+    # Metric values stay a column each: SQLite writes floats into JSON with 15
+    # significant digits, which would not give back the value stored.
+    return {
         "latest": f'SELECT {position}, c.key, c.value, c.step, c."timestamp" '
         + ids.format(table="latest_metrics"),
         "io": f"SELECT {position}, c.direction, c.role, c.name, c.digest, c.kind, c.size "
@@ -220,13 +279,17 @@ def load_float(value: float | None) -> float:
     return math.nan if value is None else float(value)
 
 
-def among(col: Any, ids: list[str], conn: Connection) -> Any:
-    """``col IN ids`` with one bound value, however many ids (no SQLite variable limit)."""
+def among(col: Any, ids: Sequence[str] | Sequence[int], conn: Connection) -> Any:
+    """``col IN ids`` with one bound value, however many ids (no SQLite variable limit).
+
+    ``ids`` are run ids (strings) or run keys (ints), as ``col`` holds.
+    """
+    kind: Any = sa.BigInteger() if ids and isinstance(ids[0], int) else sa.String()
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import ARRAY
 
-        return col == sa.any_(sa.literal(ids, ARRAY(sa.String)))
-    listed = sa.select(sa.column("value", sa.String)).select_from(
-        sa.func.json_each(json.dumps(ids))
+        return col == sa.any_(sa.literal(list(ids), ARRAY(kind)))
+    listed = sa.select(sa.column("value", kind)).select_from(
+        sa.func.json_each(json.dumps(list(ids)))
     )
     return col.in_(listed.scalar_subquery())

@@ -1,7 +1,7 @@
 """Access: users, API tokens (stored as digests), grants per resource, the audit log.
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 """
 
 from __future__ import annotations
@@ -10,8 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-# 0008 (run keys) is developed alongside; whichever lands second chains onto the other.
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
