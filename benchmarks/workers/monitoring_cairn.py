@@ -13,6 +13,8 @@ Usage: ``python monitoring_cairn.py MODE ARGS...``; prints one JSON object last.
   on synthetic columns (see :func:`detect`).
 - ``cbpe DIR``: estimated accuracy per window from the calibration fitted on the
   reference (``reference.parquet``, ``windows.parquet`` written by the benchmark).
+- ``predlog REQUESTS ROWS``: CPU of the prediction log's writer per request with the
+  classifier's probabilities, without them, and of one ``predict_proba`` per request.
 - ``merge DIR HOURS ROWS``: a day of prediction-log files in hourly partitions; times
   the window sketch from 24 cached hourly sketches against one sketch over all the
   day's rows, and how far their drift scores and quantiles differ.
@@ -22,6 +24,7 @@ A small warm-up run before the timed one keeps one-time imports out of the figur
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import sys
@@ -284,6 +287,84 @@ def merge(folder: str, n_hours: int, rows: int) -> dict[str, Any]:
     }
 
 
+# --- prediction log: the cost of class probabilities ---------------------------------
+
+
+def predlog(requests: int, rows: int) -> dict[str, Any]:
+    """CPU of the log writer turning ``requests`` records of ``rows`` rows into a table,
+    with the classifier's probabilities and without (the difference is their cost)."""
+    import tempfile
+
+    import pandas as pd
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    import cairn
+    from cairn.models import load
+    from cairn.serving.codec import table_batch
+    from cairn.serving.predictor import make_predictor
+    from cairn.serving.predlog import LogRecord, _to_table
+
+    rng = np.random.default_rng(3)
+    n = 2_000
+    frame = pd.DataFrame({f"x{k}": rng.normal(0, 1, n) for k in range(4)})
+    frame["plan"] = rng.choice(np.array(["a", "b", "c"]), n)
+    label = (frame["x0"] + rng.normal(0, 1, n) > 0).astype(int)
+    model = make_pipeline(
+        ColumnTransformer([("plan", OneHotEncoder(), ["plan"])], remainder="passthrough"),
+        LogisticRegression(),
+    ).fit(frame, label)
+    with tempfile.TemporaryDirectory() as tmp:
+        ws = cairn.init(tmp)
+        with cairn.start_run(experiment="bench", workspace=ws):
+            cairn.log_model(model, input_example=frame.head(3), registered_name="m")
+        predictor = make_predictor(load("models:/m/1", workspace=ws), "m", "1")
+    records = []
+    for i in range(requests):
+        part = frame.iloc[(i * rows) % (n - rows) :][:rows]
+        batch = table_batch(predictor.spec, {c: part[c].to_numpy() for c in part.columns})
+        preds = predictor.predict(batch)[0]
+        records.append(
+            LogRecord(
+                i,
+                f"r{i}",
+                "m",
+                "1",
+                "primary",
+                True,
+                batch,
+                preds,
+                200,
+                1.0,
+                predictor.predict_proba,
+            )
+        )
+    plain = [dataclasses.replace(r, proba=None) for r in records]
+    with_proba, without, one_by_one = [], [], []
+    for _ in range(5):
+        start = time.process_time()  # what the writer did before: one call per request
+        for r in records:
+            np.asarray(predictor.predict_proba(r.batch)[0], dtype=np.float64)
+        one_by_one.append(time.process_time() - start)
+        start = time.process_time()
+        table = _to_table(records)
+        with_proba.append(time.process_time() - start)
+        start = time.process_time()
+        _to_table(plain)
+        without.append(time.process_time() - start)
+    if table.column("proba").null_count:
+        raise SystemExit("probabilities missing from the log")
+    return {
+        "requests": requests,
+        "rows": rows,
+        "with_proba": with_proba,
+        "without": without,
+        "one_by_one": one_by_one,
+    }
+
+
 def main() -> None:
     mode, args = sys.argv[1], sys.argv[2:]
     if mode == "drift":
@@ -294,6 +375,8 @@ def main() -> None:
         out = detect(int(args[0]), int(args[1]))
     elif mode == "cbpe":
         out = cbpe(args[0])
+    elif mode == "predlog":
+        out = predlog(int(args[0]), int(args[1]))
     elif mode == "merge":
         out = merge(args[0], int(args[1]), int(args[2]))
     else:
