@@ -10,8 +10,12 @@ import dataclasses
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from cairn.models.packaging import ModelInfo
     from cairn.models.signature import Signature
+    from cairn.store.registry import ModelVersion
+    from cairn.workspace import Workspace
 
 
 def log_model(
@@ -48,9 +52,35 @@ def log_model(
     )
     if registered_name is None:
         return info
-    from cairn.registry import register
-
     run = active_run()
     workspace = run.client.workspace if run is not None else None
-    version = register(info.uri, registered_name, workspace=workspace)
+    version, _ = register_model(info.uri, registered_name, workspace=workspace)
     return dataclasses.replace(info, version=version.version)
+
+
+def register_model(
+    source: str,
+    name: str,
+    *,
+    description: str = "",
+    tags: Mapping[str, str] | None = None,
+    workspace: Workspace | None = None,
+) -> tuple[ModelVersion, str | None]:
+    """Register ``source`` as the next version of ``name`` (:func:`cairn.registry.register`)
+    and prepare its monitoring reference from the data its run logged.
+
+    Returns the version (with the reference tags) and what happened to the reference
+    (``None`` when the run logged no dataset): built now when the data is small, else
+    pending until the first ``cairn monitor check``
+    (:func:`cairn.monitoring.reference.prepare_reference`).
+    """
+    from cairn.monitoring.reference import prepare_reference
+    from cairn.registry import register
+    from cairn.workspace import resolve
+
+    ws = resolve(workspace)
+    version = register(source, name, description=description, tags=tags, workspace=ws)
+    note = prepare_reference(version, ws)
+    if note is not None:
+        version = ws.registry.get_version(version.name, version.version)
+    return version, note

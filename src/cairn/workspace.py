@@ -15,6 +15,7 @@ and serving APIs all land in the same workspace.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import threading
@@ -34,6 +35,8 @@ from cairn.config import (
 from cairn.credentials import save_tracking_password, split_password
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
     from cairn.store.artifacts import ArtifactStore
     from cairn.store.base import MetadataBackend, TrackingStore
     from cairn.store.datasets import DatasetStore
@@ -42,6 +45,10 @@ if TYPE_CHECKING:
 #: The metadata domains whose records reference artifact objects; gc keeps what any
 #: of them references, so a domain that records digests must be listed here.
 REFERENCING_DOMAINS = ("tracking", "datasets", "registry")
+#: Model-version tags whose value is the digest of an artifact the version relies on
+#: (its monitoring reference, :mod:`cairn.monitoring.reference`): gc keeps those
+#: artifacts as it keeps the version's own model tree.
+DIGEST_TAGS = ("cairn.monitoring.reference",)
 
 _current: dict[tuple[str, str], Workspace] = {}
 _by_location: dict[tuple[str | None, ...], Workspace] = {}
@@ -108,10 +115,14 @@ class Workspace:
         from cairn.errors import CairnError, StoreError
 
         digests: set[str] = set()
-        for domain in REFERENCING_DOMAINS:
+        sources: list[tuple[str, Callable[[], Iterable[str]]]] = [
+            (domain, functools.partial(self._domain_digests, domain))
+            for domain in REFERENCING_DOMAINS
+        ]
+        sources.append(("model-version tag", self._tagged_digests))
+        for domain, read in sources:
             try:
-                store = getattr(self.metadata, domain)
-                digests.update(store.referenced_digests())
+                digests.update(read())
             except CairnError:
                 raise
             except Exception as exc:
@@ -122,6 +133,20 @@ class Workspace:
                     "metadata store, then run again"
                 ) from exc
         return digests
+
+    def _domain_digests(self, domain: str) -> Iterable[str]:
+        store = getattr(self.metadata, domain)
+        found: Iterable[str] = store.referenced_digests()
+        return found
+
+    def _tagged_digests(self) -> set[str]:
+        """The artifacts named by :data:`DIGEST_TAGS` on any model version."""
+        found: set[str] = set()
+        registry = self.registry
+        for model in registry.list_models():
+            for version in registry.list_versions(model.name):
+                found.update(v for t in DIGEST_TAGS if (v := version.tags.get(t)))
+        return found
 
     def close(self) -> None:
         if "metadata" in self.__dict__:

@@ -55,3 +55,56 @@ def test_served_requests_and_model_failures_reach_the_check(monitored: Monitored
     assert report.health.error_rate == 0.2
     assert isinstance(report.performance[0].estimated["accuracy"], float)
     assert not pd.isna(report.health.latency_p99_ms)
+
+
+def test_probabilities_are_one_call_per_flush_and_a_refused_request_costs_only_its_own(
+    monitored: Monitored,
+) -> None:
+    """Scoring probabilities request by request made the writer thread spend
+    milliseconds per request; one joint call must give every request exactly its own
+    probabilities, and a request the model refuses must not blank the others."""
+    import numpy as np
+
+    from cairn.serving.codec import table_batch
+    from cairn.serving.predlog import LogRecord, PredictionLog, default_root, read_log
+
+    predictor = monitored.predictor()
+    calls: list[int] = []
+
+    def proba(batch: Any) -> Any:
+        calls.append(batch.rows)
+        return predictor.predict_proba(batch)
+
+    frame = make_frame(60, 41)[FEATURES]
+    records, expected = [], {}
+    start = 0
+    for i, size in enumerate([1, 3, 2, 5, 1, 4, 2, 3]):
+        part = frame.iloc[start : start + size]
+        start += size
+        batch = table_batch(predictor.spec, {c: part[c].to_numpy() for c in FEATURES})
+        if i == 4:  # the model cannot score this one (NaN); its predictions came from elsewhere
+            batch = table_batch(
+                predictor.spec, {**{c: part[c].to_numpy() for c in FEATURES}, "x1": [np.nan]}
+            )
+            preds = np.zeros(1, dtype=np.int64)
+        else:
+            preds = predictor.predict(batch)[0]
+            expected[f"q{i}"] = predictor.predict_proba(batch)[0]
+        records.append(
+            LogRecord(1_000 + i, f"q{i}", "churn", "1", "primary", True, batch, preds, 200,
+                      1.0, proba)
+        )  # fmt: skip
+    plog = PredictionLog(default_root(monitored.ws))
+    for record in records[:4]:
+        plog.append(record)
+    plog.flush()
+    assert calls == [11]  # one call for the four requests' eleven rows
+    for record in records[4:]:
+        plog.append(record)
+    plog.close()
+    logged = read_log("churn", workspace=monitored.ws)
+    assert len(logged) == 21
+    for rid, probs in expected.items():
+        got = np.array(logged.loc[logged["request_id"] == rid, "proba"].tolist())
+        np.testing.assert_allclose(got, probs, rtol=0, atol=1e-12)
+    assert logged.loc[logged["request_id"] == "q4", "proba"].isna().all()

@@ -72,14 +72,20 @@ def event_json(e: AliasEvent) -> dict[str, Any]:
 def register_cmd(
     source: str, name: str, description: str, tag: tuple[str, ...], as_json: bool
 ) -> None:
-    """Register a logged model as the next version of NAME."""
-    from cairn import registry
+    """Register a logged model as the next version of NAME.
 
-    v = registry.register(source, name, description=description, tags=_tags(tag))
+    When the model's run logged its data, the monitoring reference is built too (or
+    marked pending when that data is large).
+    """
+    from cairn.api import register_model
+
+    v, note = register_model(source, name, description=description, tags=_tags(tag))
     if as_json:
         _output.print_json(version_json(v))
     else:
         click.echo(f"registered {v.name}/{v.version} ({v.flavor}) from {v.source}")
+        if note:
+            click.echo(note)
 
 
 @app.command("ls")

@@ -18,6 +18,10 @@ distances take over there. Every result also carries the PSI on the reference bi
 normalized: its score is the share of values that differ from the constant
 (``constant``, drifted above 0.1). A feature with no values in the window gets
 ``score=None`` and a note, never NaN.
+
+``compare(..., test="ks")`` runs one named test whatever the window size (one of
+:data:`TESTS`; ``psi`` is drifted above 0.25), for rules that want a fixed statistic
+and for measuring each test's detection rate.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from cairn.errors import InvalidInput
 from cairn.monitoring.sketch import OTHER, FeatureSketch
 from cairn.monitoring.types import FeatureDrift
 
@@ -36,12 +41,33 @@ P_VALUE = 0.05
 WASSERSTEIN = 0.1
 JENSEN_SHANNON = 0.1
 CONSTANT = 0.1
+PSI = 0.25
 PSI_FLOOR = 1e-4
+#: Wasserstein holds the quantile functions beyond these tail probabilities.
+TAIL = 0.01
+#: Every test by name, with its threshold and the kinds it applies to.
+TESTS: dict[str, tuple[float, tuple[str, ...]]] = {
+    "ks": (P_VALUE, ("numeric",)),
+    "wasserstein": (WASSERSTEIN, ("numeric",)),
+    "chi2": (P_VALUE, ("categorical",)),
+    "jensen_shannon": (JENSEN_SHANNON, ("categorical",)),
+    "psi": (PSI, ("numeric", "categorical")),
+}
 
 
-def compare(name: str, reference: Mapping[str, Any], sketch: FeatureSketch) -> FeatureDrift:
-    """The drift of one feature; never a NaN, whatever the data."""
+def compare(
+    name: str, reference: Mapping[str, Any], sketch: FeatureSketch, test: str | None = None
+) -> FeatureDrift:
+    """The drift of one feature; never a NaN, whatever the data.
+
+    ``test`` forces one of :data:`TESTS` instead of the size-based pick.
+    """
     kind = "numeric" if sketch.kind == "numeric" else "categorical"
+    if test is not None and kind not in TESTS.get(test, (0.0, ()))[1]:
+        usable = ", ".join(t for t, (_, kinds) in TESTS.items() if kind in kinds)
+        raise InvalidInput(
+            f"drift test {test!r} does not apply to {kind} feature {name!r}; use one of {usable}"
+        )
     ref_rows = int(reference.get("count", 0) or 0) - int(reference.get("nulls", 0) or 0)
     base: dict[str, Any] = {
         "feature": name,
@@ -58,7 +84,7 @@ def compare(name: str, reference: Mapping[str, Any], sketch: FeatureSketch) -> F
         base["categories"] = (*values, OTHER)
     base["reference_counts"] = tuple(ref_counts)
     base["current_counts"] = tuple(sketch.bins)
-    test, threshold = _pick(kind, sketch.count)
+    test, threshold = (test, TESTS[test][0]) if test else _pick(kind, sketch.count)
     if sketch.count == 0:
         note = "no values in the window (all missing or null)"
         return FeatureDrift(test=test, score=None, threshold=threshold, drifted=False,
@@ -74,6 +100,8 @@ def compare(name: str, reference: Mapping[str, Any], sketch: FeatureSketch) -> F
         note = "the reference is constant: share of other values"
         return FeatureDrift(test="constant", score=share, threshold=CONSTANT,
                             drifted=share > CONSTANT, note=note, **base)  # fmt: skip
+    if test == "psi":
+        return _result(base, test, psi, threshold, None)
     if test == "wasserstein":
         score = _wasserstein(reference, sketch)
         return _result(base, test, score, threshold, None)
@@ -163,18 +191,24 @@ def _reference_cdf(reference: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray
 
 
 def _ks(reference: Mapping[str, Any], sketch: FeatureSketch) -> tuple[float | None, float | None]:
-    """KS distance between the reference's quantile CDF and the window's KLL CDF, and
-    its asymptotic p-value with the effective sample size ``n*m/(n+m)``."""
+    """KS distance between the reference's CDF and the window's KLL CDF, and its
+    asymptotic p-value with the effective sample size ``n*m/(n+m)``.
+
+    Both CDFs are read as ``P(X <= x)`` at the reference's quantile values, where the
+    reference's is known: at a value several quantiles share (integers, repeated
+    values) it is the highest of their probabilities. Interpolating between quantiles,
+    or comparing ``P(X <= x)`` with ``P(X < x)``, would make discrete columns look
+    drifted when they are not.
+    """
     from scipy.stats import kstwobign
 
     ref = _reference_cdf(reference)
     if ref is None:
         return None, None
     values, probs = ref
-    ranks = np.asarray(sketch.sketch.get_quantiles(list(np.linspace(0, 1, 201))))
-    points = np.unique(np.concatenate([values, ranks]))
-    ref_cdf = np.interp(points, values, probs, left=0.0, right=1.0)
-    cur_cdf = np.asarray(sketch.sketch.get_cdf(list(points)))[:-1]
+    points = np.unique(values)
+    ref_cdf = probs[np.searchsorted(values, points, side="right") - 1]
+    cur_cdf = np.asarray(sketch.sketch.get_cdf(list(points), True))[:-1]
     d = float(np.max(np.abs(ref_cdf - cur_cdf)))
     n = int(reference.get("count", 0)) - int(reference.get("nulls", 0))
     m = sketch.count
@@ -183,12 +217,24 @@ def _ks(reference: Mapping[str, Any], sketch: FeatureSketch) -> tuple[float | No
 
 
 def _wasserstein(reference: Mapping[str, Any], sketch: FeatureSketch) -> float | None:
-    """W1 between the two quantile functions over 101 probabilities, divided by the
-    reference's standard deviation (so 0.1 means a tenth of a standard deviation)."""
+    """W1 between the two quantile functions, divided by the reference's standard
+    deviation (so 0.1 means a tenth of a standard deviation).
+
+    The quantile functions are compared from the 1st to the 99th percentile and held
+    at those beyond (a winsorized W1): the 0th and 100th are a sample's minimum and
+    maximum, which on a heavy tail differ between two samples of the same data by many
+    standard deviations and, weighted by the trapezoid, read as drift that is not there.
+    """
     ref = _reference_cdf(reference)
     std = reference.get("std")
     if ref is None or not std:
         return None
     values, probs = ref
+    inner = (probs >= TAIL - 1e-12) & (probs <= 1 - TAIL + 1e-12)
+    if inner.sum() < 2:
+        inner = np.ones_like(probs, dtype=bool)
+    values, probs = values[inner], probs[inner]
     current = np.asarray(sketch.sketch.get_quantiles(list(probs)), dtype=np.float64)
-    return float(np.trapezoid(np.abs(values - current), probs) / float(std))
+    gap = np.abs(values - current)
+    tails = probs[0] * gap[0] + (1 - probs[-1]) * gap[-1]
+    return float((np.trapezoid(gap, probs) + tails) / float(std))

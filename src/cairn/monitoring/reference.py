@@ -15,8 +15,13 @@ probabilities on its own training rows are over-confident. It holds:
 
 It is stored once as a JSON artifact (``"format": "cairn.monitoring.reference/1"``) and
 its digest kept in the version's tag ``cairn.monitoring.reference``, so later checks
-read it instead of scoring the data again. :func:`cairn.log_model` builds it at
-registration when the run logged its data; otherwise the first check does.
+read it instead of scoring the data again. Registration builds it
+(:func:`prepare_reference`, called by :func:`cairn.log_model` and ``cairn models
+register``) when the run logged its data and that data has at most
+:data:`REGISTRATION_ROWS` rows; a larger one is left ``pending`` (tag
+``cairn.monitoring.reference_status``) for the first check or ``cairn monitor
+reference``, so registering never waits long. ``cairn gc`` keeps the reference artifact
+while the tag points at it (:data:`cairn.workspace.DIGEST_TAGS`).
 """
 
 from __future__ import annotations
@@ -34,8 +39,12 @@ if TYPE_CHECKING:
     from cairn.workspace import Workspace
 
 REFERENCE_FORMAT = "cairn.monitoring.reference/1"
-REFERENCE_TAG = "cairn.monitoring.reference"
+REFERENCE_TAG = "cairn.monitoring.reference"  # in cairn.workspace.DIGEST_TAGS: gc keeps it
 TARGET_TAG = "cairn.monitoring.target"
+STATUS_TAG = "cairn.monitoring.reference_status"
+#: Registration scores reference data up to this many rows; beyond, it marks the
+#: reference pending (scoring a large table would hold registration up for minutes).
+REGISTRATION_ROWS = 200_000
 #: Dataset roles preferred for the reference, best first; any other role comes after.
 PREFERRED_ROLES = ("reference", "validation", "test", "eval")
 
@@ -66,8 +75,51 @@ def build_reference(
     data = _dataset(version, ws, dataset)
     doc = compute_reference(version, data, ws, target or version.tags.get(TARGET_TAG))
     stored = ws.artifacts.put_bytes(json.dumps(doc, sort_keys=True).encode())
-    update_version(version.name, version.version, tags={REFERENCE_TAG: stored.digest}, workspace=ws)
+    update_version(
+        version.name,
+        version.version,
+        tags={REFERENCE_TAG: stored.digest, STATUS_TAG: f"built from {doc['dataset']}"},
+        workspace=ws,
+    )
     return stored.digest, doc
+
+
+def prepare_reference(version: ModelVersion, ws: Workspace) -> str | None:
+    """Build the reference of a version just registered, when that is cheap.
+
+    Returns what happened, for the user (``None`` when the version's run read no
+    dataset: nothing to prepare, the first check will say how to give one). A
+    reference dataset above :data:`REGISTRATION_ROWS` rows, or one that cannot serve
+    (no profile, a column missing, a tensor model), leaves the reference pending with
+    the reason in the ``cairn.monitoring.reference_status`` tag; registration itself
+    never fails because of monitoring.
+    """
+    from cairn.errors import CairnError
+    from cairn.registry import update_version
+
+    try:
+        data = _dataset(version, ws, None)
+    except NotFound:
+        return None
+    later = (
+        "built at the first `cairn monitor check`, or now with "
+        f"`cairn monitor reference {version.ref}`"
+    )
+    if data.rows is not None and data.rows > REGISTRATION_ROWS:
+        status = (
+            f"pending: {data.ref} has {data.rows:,} rows (more than {REGISTRATION_ROWS:,} "
+            f"are not scored at registration); {later}"
+        )
+    else:
+        try:
+            build_reference(version, ws)
+            return f"monitoring reference built from {data.ref}"
+        except CairnError as exc:
+            status = f"pending: {exc}"
+        except Exception as exc:  # a model that fails on its own data must not fail registering
+            status = f"pending: scoring {data.ref} failed ({type(exc).__name__}: {exc}); {later}"
+    update_version(version.name, version.version, tags={STATUS_TAG: status}, workspace=ws)
+    return f"monitoring reference {status}"
 
 
 def _dataset(version: ModelVersion, ws: Workspace, ref: str | None) -> DatasetVersion:

@@ -92,8 +92,6 @@ class FeatureSketch:
             self._categories(reference, present)
 
     def _numbers(self, reference: Mapping[str, Any], present: pa.Array) -> None:
-        from cairn.data.profile import bin_counts
-
         try:
             values = np.asarray(present.to_numpy(zero_copy_only=False), dtype=np.float64)
         except (TypeError, ValueError):  # text where a number belongs: counted as nulls
@@ -115,7 +113,12 @@ class FeatureSketch:
             self.above += int((values > high).sum())
         edges = (reference.get("histogram") or {}).get("edges")
         if edges:
-            self.bins = (np.asarray(self.bins) + bin_counts(edges, _plain_array(values))).tolist()
+            # The binning of cairn.data.profile.bin_counts, on the finite values at hand
+            # (one search per value, no round trip through Arrow).
+            grid = np.asarray(edges, dtype=np.float64)
+            size = max(grid.size - 1, 1)
+            slots = np.clip(np.searchsorted(grid, values, side="right") - 1, 0, size - 1)
+            self.bins = (np.asarray(self.bins) + np.bincount(slots, minlength=size)).tolist()
         self.sketch.update(values)
 
     def _categories(self, reference: Mapping[str, Any], present: pa.Array) -> None:
@@ -195,12 +198,6 @@ class FeatureSketch:
 def _complete(reference: Mapping[str, Any]) -> bool:
     """Whether the reference lists every category it saw (so others are truly new)."""
     return bool(reference.get("top_exact", True)) and int(reference.get("other", 0) or 0) == 0
-
-
-def _plain_array(values: np.ndarray) -> pa.Array:
-    import pyarrow as pa
-
-    return pa.array(values)
 
 
 @dataclass

@@ -20,8 +20,9 @@ request the model failed on: its ``prediction`` is null), ``latency_ms`` (the ti
 server spent scoring the request), one column per input feature (a tensor input is one
 list column, ``input``), ``prediction``, and for classifiers ``proba`` (the class
 probabilities, one list per row in the order of the model's classes; computed by the
-writer thread, off the request path). A feature whose name clashes with one of those
-columns is stored as ``input:<name>``.
+writer thread, off the request path, with one ``predict_proba`` call per model and
+flush). A feature whose name clashes with one of those columns is stored as
+``input:<name>``.
 
 Files go through :class:`cairn.store.tables.PartitionedFiles`, the store's one path
 for partitioned files (atomic writes, globbing), which monitoring reads through too.
@@ -269,24 +270,32 @@ def _to_table(records: list[LogRecord], policy: LogPrivacy | None = None) -> pa.
 
 def _proba_column(records: list[LogRecord]) -> pa.Array | None:
     """Class probabilities of every row, or None when the model gives none; a request
-    whose probabilities cannot be computed gets nulls (the record is still written)."""
+    whose probabilities cannot be computed gets nulls (the record is still written).
+
+    The requests of one model go through ``predict_proba`` together, as one batch: a
+    call costs the model's fixed overhead (for a scikit-learn pipeline on a frame,
+    milliseconds) whatever its rows, so one call per request made the writer thread
+    take more CPU than the requests it logged. If the joint call fails (one request
+    the model refuses), each request is scored alone so the others keep theirs.
+    """
     import numpy as np
     import pyarrow as pa
 
     if not any(r.proba is not None and r.predictions is not None for r in records):
         return None
-    parts: list[np.ndarray | None] = []
-    width = 0
-    for r in records:
-        probs = None
+    parts: list[np.ndarray | None] = [None] * len(records)
+    groups: dict[Any, list[int]] = defaultdict(list)
+    for i, r in enumerate(records):
         if r.proba is not None and r.predictions is not None:
-            try:
-                probs = np.asarray(r.proba(r.batch)[0], dtype=np.float64)
-            except Exception:
-                probs = None
+            groups[r.proba].append(i)
+    for proba, members in groups.items():
+        scored = _joint_proba(proba, [records[i].batch for i in members])
+        for i, probs in zip(members, scored, strict=True):
+            parts[i] = probs
+    width = 0
+    for r, probs in zip(records, parts, strict=True):
         if probs is not None and probs.ndim == 2 and probs.shape[0] == r.batch.rows:
             width = width or probs.shape[1]
-        parts.append(probs if probs is not None and probs.ndim == 2 else None)
     if width == 0:
         return None
     flat: list[np.ndarray] = []
@@ -298,6 +307,66 @@ def _proba_column(records: list[LogRecord]) -> pa.Array | None:
     values = pa.array(np.concatenate(flat).ravel())
     mask = pa.array(~np.concatenate(valid))
     return pa.FixedSizeListArray.from_arrays(values, width, mask=mask)
+
+
+def _joint_proba(
+    proba: Callable[[Batch], tuple[np.ndarray, list[Any]]], batches: list[Batch]
+) -> list[np.ndarray | None]:
+    """``proba`` of each batch, from one call on their concatenation when they join."""
+    import numpy as np
+
+    joined = _join(batches) if len(batches) > 1 else None
+    if joined is not None:
+        try:
+            probs = np.asarray(proba(joined)[0], dtype=np.float64)
+        except Exception:
+            probs = None
+        if probs is not None and probs.ndim == 2 and probs.shape[0] == joined.rows:
+            bounds = np.cumsum([b.rows for b in batches])[:-1]
+            return list(np.split(probs, bounds))
+    out: list[np.ndarray | None] = []
+    for batch in batches:
+        try:
+            one = np.asarray(proba(batch)[0], dtype=np.float64)
+        except Exception:
+            one = None
+        out.append(one if one is not None and one.ndim == 2 else None)
+    return out
+
+
+def _join(batches: list[Batch]) -> Batch | None:
+    """One batch holding the rows of ``batches`` in order, or None if their shapes differ."""
+    import numpy as np
+
+    from cairn.serving.codec import Batch
+
+    first = batches[0]
+    rows = sum(b.rows for b in batches)
+    if all(b.matrix is not None and b.names == first.names for b in batches):
+        matrix = np.concatenate([b.matrix for b in batches if b.matrix is not None])
+        return Batch(rows=rows, matrix=matrix, names=first.names)
+    if first.columns is not None and all(
+        b.columns is not None and b.columns.keys() == first.columns.keys() for b in batches
+    ):
+        columns = {
+            name: _concat([b.columns[name] for b in batches if b.columns is not None])
+            for name in first.columns
+        }
+        return Batch(rows=rows, columns=columns)
+    if first.tensor is not None and all(
+        b.tensor is not None and b.tensor.shape[1:] == first.tensor.shape[1:] for b in batches
+    ):
+        return Batch(rows=rows, tensor=np.concatenate([b.tensor for b in batches]))
+    return None
+
+
+def _concat(arrays: list[np.ndarray]) -> np.ndarray:
+    import numpy as np
+
+    if len({a.dtype for a in arrays}) > 1:  # e.g. strings of different widths
+        arrays = [a.astype(object) for a in arrays]
+    out: np.ndarray = np.concatenate(arrays)
+    return out
 
 
 def _row_numbers(sizes: np.ndarray) -> np.ndarray:
