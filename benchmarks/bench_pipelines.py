@@ -97,11 +97,20 @@ def _ray(section: Section, target: float) -> list[Result]:
     """Ray with its start-up and shutdown, and the run alone on the started Ray."""
     ours = run_worker(cairn_python(), WORKERS / "pipelines_cairn.py",
                       ["parallel", "ray", "8", "2"], timeout=900)  # fmt: skip
+    before_work = ours["bare_import"] + ours["bare_init"] + ours["bare_first_tasks"]
     section.notes.append(
-        f"Ray, 8 x 2 s steps: starting a local Ray (2 CPUs) took {ours['startup']:.1f} s, "
-        f"the run on it {ours['run']:.1f} s, stopping it {ours['shutdown']:.1f} s "
-        f"({ours['wall']:.1f} s in all); the start-up and shutdown are Ray's own, on this "
-        "2-core machine."
+        f"Ray, 8 x 2 s steps, medians of {ours['repeats']} fresh processes: importing Ray "
+        f"and starting a local Ray (2 CPUs) took {ours['startup']:.1f} s, the run on it "
+        f"{ours['run']:.1f} s (the workers' start, the steps, their records), stopping it "
+        f"{ours['shutdown']:.2f} s ({ours['wall']:.1f} s in all). Bare Ray in alternation "
+        f"with it, same load: import {ours['bare_import']:.1f} s, `ray.init` "
+        f"{ours['bare_init']:.1f} s, two trivial tasks {ours['bare_first_tasks']:.1f} s "
+        f"(the workers' start), `ray.shutdown()` {ours['bare_shutdown']:.1f} s. Ray alone "
+        f"needs {before_work:.1f} s before a first task has run, against the "
+        f"{target * ours['ideal'] - ours['ideal']:.1f} s the target leaves over the ideal "
+        f"{ours['ideal']:.0f} s: out of reach with a local Ray started for the run on 2 "
+        "cores. Cairn stops the Ray it started by killing its processes at once instead of "
+        "Ray's one-by-one graceful teardown."
     )
     return [
         compare("8 x 2 s steps, ray (start-up and shutdown included)", "wall", ours["wall"],

@@ -252,3 +252,123 @@ def test_a_pipeline_fans_out_on_a_real_local_ray(
 
     total = OutputRef.from_dict(json.loads(records["total"].outputs)[0])
     assert load_output(workspace.artifacts, total) == 14
+
+
+def _ray_processes(marker: str) -> list[int]:
+    """Live (not zombie) processes whose environment holds ``RAY_TMPDIR=marker``: every
+    process of a local Ray started with that temp folder, and anything they started."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+            state = (entry / "stat").read_text().rpartition(")")[2].split()[0]
+        except OSError:
+            continue
+        if f"RAY_TMPDIR={marker}".encode() in environ and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _ray_available(), reason="Ray is not installed (cairn-mlops[ray])")
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_local_ray_and_what_its_steps_left_running_are_gone_when_the_run_ends(
+    workspace: cairn.workspace.Workspace,
+    project: Callable[..., Path],
+    ray_env: dict[str, str],
+) -> None:
+    """The run stops the local Ray it started by killing its processes, not by Ray's
+    graceful teardown: that must reach every one of them (GCS, raylet, dashboard,
+    agents, workers) and what careless steps left running, in their own session too."""
+    seen = workspace.root / "seen"
+    project(
+        "flow.py",
+        f"""
+        import os, subprocess
+        from pathlib import Path
+
+        @cairn.step
+        def careless(i: int) -> int:
+            # Helpers a step forgets to stop: one in its process group, one in a
+            # session of its own.
+            subprocess.Popen(["sleep", "600"])
+            subprocess.Popen(["sleep", "600"], start_new_session=True)
+            marker = "RAY_TMPDIR=" + os.environ["RAY_TMPDIR"]
+            mine = [p for p in os.listdir("/proc") if p.isdigit()
+                    and marker.encode() in _environ(p)]
+            Path({str(seen)!r}, str(i)).write_text(str(len(mine)))
+            return i
+
+        def _environ(pid):
+            try:
+                return Path("/proc", pid, "environ").read_bytes().split(b"\\0")
+            except OSError:
+                return []
+
+        @cairn.pipeline
+        def flow():
+            careless.map([1, 2])
+        """,
+    )
+    seen.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-m", "cairn", "pipeline", "run", "flow.py:flow", "--executor", "ray"],
+        cwd=workspace.root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=ray_env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    # While the steps ran, the marker found Ray's processes and the helpers: GCS,
+    # raylet, dashboard, log monitor, two agents, a worker, two helpers at the least.
+    counts = [int(p.read_text()) for p in seen.iterdir()]
+    assert len(counts) == 2 and min(counts) >= 9, counts
+    # The command has returned: nothing of that Ray runs any more.
+    assert _ray_processes(ray_env["RAY_TMPDIR"]) == []
+
+
+@pytest.mark.skipif(not _ray_available(), reason="Ray is not installed (cairn-mlops[ray])")
+def test_a_ray_address_where_nothing_listens_fails_at_once_and_records_nothing(
+    workspace: cairn.workspace.Workspace,
+    project: Callable[..., Path],
+    ray_env: dict[str, str],
+) -> None:
+    """RAY_ADDRESS left pointing at a cluster that is gone: Ray alone would retry it for
+    minutes; the run refuses it with one line that names the address and the fix."""
+    import socket
+
+    project(
+        "flow.py",
+        """
+        @cairn.step
+        def one() -> int:
+            return 1
+
+        @cairn.pipeline
+        def flow():
+            one()
+        """,
+    )
+    with socket.socket() as sock:  # a port nothing listens on once it is closed
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**ray_env, "RAY_ADDRESS": f"127.0.0.1:{port}"}
+    done = subprocess.run(
+        [sys.executable, "-m", "cairn", "pipeline", "run", "flow.py:flow", "--executor", "ray"],
+        cwd=workspace.root,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert f"no Ray cluster answers at 127.0.0.1:{port}" in lines[0]
+    assert "ray start --head" in lines[0] and "Traceback" not in done.stderr
+    assert workspace.metadata.pipelines.list_runs() == []

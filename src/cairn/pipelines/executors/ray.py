@@ -2,11 +2,20 @@
 
 ``ray`` is imported only when this executor is opened (install ``cairn-mlops[ray]``).
 Without ``RAY_ADDRESS`` (or ``address=``) a local Ray is started, with the dashboard and
-usage reporting off, and shut down by :meth:`RayExecutor.shutdown`; with one, the
-executor connects to that cluster and leaves it running. Each task is a Ray task with
-``num_cpus`` and ``memory`` from its resources; a timeout cancels it with force (its
-worker process is killed). Steps read and write the artifact store themselves, so on a
-cluster the store must be one every node reaches (S3, GCS, a shared folder).
+usage reporting off, and stopped by :meth:`RayExecutor.shutdown` without Ray's graceful
+teardown (:mod:`.raylocal`: its processes are killed at once, none is left behind); with
+one, the executor connects to that cluster and leaves it running. A Ray already
+initialised in this process is used as it is and left running. Ray that cannot start, or
+a cluster that cannot be reached, is a :class:`~cairn.errors.ConfigError`.
+
+Each task is a Ray task with ``num_cpus`` and ``memory`` from its resources; a timeout
+cancels it with force (its worker process is killed). Steps read and write the artifact
+store themselves, so on a cluster the store must be one every node reaches (S3, GCS, a
+shared folder).
+
+Ray starts on the calling thread, not in the background: Ray 2.60's GCS client answers
+only the thread that called ``ray.init``, so a Ray started on a helper thread leaves
+every later call from the main thread waiting.
 """
 
 from __future__ import annotations
@@ -14,10 +23,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import CancelledError, Future
+from types import ModuleType
 from typing import Any, TypeVar
 
 from cairn.errors import ConfigError, InvalidInput
@@ -28,12 +39,78 @@ from cairn.pipelines.executors.base import (
     TaskTimeout,
     WorkerDied,
 )
+from cairn.pipelines.executors.raylocal import stop_local
 
 T = TypeVar("T")
+
+#: How long a cluster address may take to accept a connection before it counts as down.
+PROBE_SECONDS = 5.0
 
 
 def _call(fn: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
     return fn(*args, **kwargs)
+
+
+def _probe(address: str) -> None:
+    """Refuse an address where nothing listens: ``ray.init`` would retry it for minutes.
+
+    ``auto`` and ``local`` are Ray's own lookups and are left to it.
+    """
+    target = address.partition("://")[2] or address
+    host, _, port = target.rpartition(":")
+    if address in ("auto", "local") or not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=PROBE_SECONDS).close()
+    except OSError as exc:
+        raise ConfigError(
+            f"no Ray cluster answers at {address} ({exc.strerror or exc}); start it with "
+            "`ray start --head`, or unset RAY_ADDRESS to run on a local Ray"
+        ) from None
+
+
+def _start(ray: ModuleType, address: str | None, num_cpus: int | None) -> None:
+    """Start a local Ray (``address`` None) or connect to the cluster at ``address``."""
+    # Workers import Cairn and the pipeline's modules from the same paths as here.
+    env = {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p), "RAY_USAGE_STATS_ENABLED": "0"}
+    options: dict[str, Any] = {}
+    if address is None:
+        # A local Ray's processes inherit this process's environment: setting it while
+        # Ray starts spares every worker a runtime environment set-up (about a second for
+        # the first tasks on a small machine). No GPU probing for a local Ray either.
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        options["num_cpus"], options["num_gpus"] = num_cpus, 0
+    else:
+        options["runtime_env"] = {"env_vars": env}
+        _probe(address)
+    try:
+        ray.init(
+            address=address,
+            include_dashboard=False,
+            logging_level=logging.WARNING,
+            log_to_driver=True,
+            **options,
+        )
+    except Exception as exc:
+        # A start that failed half-way may have left processes behind.
+        with contextlib.suppress(Exception):
+            ray.shutdown()
+        what = (
+            f"connect to the Ray cluster at {address}; check RAY_ADDRESS (or address=), or "
+            "start the cluster with `ray start --head`"
+            if address
+            else "start a local Ray; its logs are under /tmp/ray/session_latest/logs"
+        )
+        detail = " ".join(str(exc).split())
+        raise ConfigError(f"could not {what} ({type(exc).__name__}: {detail})") from exc
+    finally:
+        if address is None:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
 
 
 class RayExecutor(ExecutorBase):
@@ -51,38 +128,12 @@ class RayExecutor(ExecutorBase):
         address = address or os.environ.get("RAY_ADDRESS") or None
         self._owns = not ray.is_initialized() and address is None
         if not ray.is_initialized():
-            # Workers import Cairn and the pipeline's modules from the same paths as here.
-            env = {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-            env["RAY_USAGE_STATS_ENABLED"] = "0"
-            options: dict[str, Any] = {}
-            if address is None:
-                # A local Ray's processes inherit this process's environment: setting it
-                # while Ray starts spares every worker a runtime environment set-up (about
-                # a second for the first tasks on a small machine).
-                saved = {k: os.environ.get(k) for k in env}
-                os.environ.update(env)
-            else:
-                options["runtime_env"] = {"env_vars": env}
-            try:
-                ray.init(
-                    address=address,
-                    num_cpus=num_cpus if address is None else None,
-                    include_dashboard=False,
-                    logging_level=logging.WARNING,
-                    log_to_driver=True,
-                    **options,
-                )
-            finally:
-                if address is None:
-                    for key, value in saved.items():
-                        if value is None:
-                            os.environ.pop(key, None)
-                        else:
-                            os.environ[key] = value
+            _start(ray, address, num_cpus)
         self._remote = ray.remote(_call)
         self._pending: dict[Any, Future[Any]] = {}
         self._lock = threading.Lock()
         self._timers: list[threading.Timer] = []
+        self._stopped = False
 
     def _cluster_cpus(self) -> float:
         resources: dict[str, float] = self._ray.cluster_resources()  # type: ignore[no-untyped-call]
@@ -157,6 +208,11 @@ class RayExecutor(ExecutorBase):
         )
 
     def shutdown(self, cancel: bool = False) -> None:
+        """Wait for (or with ``cancel``, cancel) the pending tasks; then stop the local
+        Ray if this executor started it (at once: :func:`.raylocal.stop_local`)."""
+        if self._stopped:
+            return
+        self._stopped = True
         for timer in self._timers:
             timer.cancel()
         with self._lock:
@@ -165,11 +221,12 @@ class RayExecutor(ExecutorBase):
                 self._pending.clear()
         if cancel:
             for ref, future in pending.items():
-                self._ray.cancel(ref, force=True)
+                with contextlib.suppress(Exception):
+                    self._ray.cancel(ref, force=True)
                 future.set_exception(CancelledError())
         else:
             for future in pending.values():
                 with contextlib.suppress(CancelledError):
                     future.exception()
         if self._owns and self._ray.is_initialized():
-            self._ray.shutdown()
+            stop_local(self._ray)
