@@ -1,0 +1,43 @@
+"""One metric's whole history as two flat arrays, for charts: steps and values.
+
+:meth:`~cairn.store.sql.tracking.SqlTrackingStore.get_metric_history` builds one
+:class:`~cairn.types.Metric` per point, which for a 100,000-step series costs about a
+second of Python. A chart needs only steps and values, so this reads those two columns
+in the same order (step, then time, then insertion) straight into arrays, several times
+faster. NaN comes back as NaN (the store keeps it as NULL).
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+
+import sqlalchemy as sa
+
+from cairn.store.sql import tables as t
+from cairn.store.sql.database import SqlDatabase
+from cairn.store.sql.tracking_lifecycle import no_run
+
+_m = t.metrics
+_SERIES = (
+    sa.select(_m.c.step, _m.c.value)
+    .where(_m.c.run_id == sa.bindparam("run_id"), _m.c.key == sa.bindparam("key"))
+    .order_by(_m.c.step, _m.c.timestamp, _m.c.id)
+)
+_RUN = sa.select(t.runs.c.id).where(t.runs.c.id == sa.bindparam("run_id"))
+
+
+def metric_arrays(db: SqlDatabase, run_id: str, key: str) -> tuple[array[int], array[float]]:
+    """Steps (``q``) and values (``d``) of metric ``key`` of run ``run_id``, ordered as
+    ``get_metric_history`` orders them; empty when the run has no such metric.
+
+    Raises:
+        NotFound: no run has id ``run_id``.
+    """
+    with db.read() as conn:
+        if conn.execute(_RUN, {"run_id": run_id}).first() is None:
+            raise no_run(run_id)
+        rows = conn.execute(_SERIES, {"run_id": run_id, "key": key}).all()
+    steps = array("q", [r[0] for r in rows])
+    values = array("d", [math.nan if r[1] is None else r[1] for r in rows])
+    return steps, values
