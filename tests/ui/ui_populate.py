@@ -102,3 +102,28 @@ def model_versions(ws: Workspace, name: str, run_id: str | None, count: int) -> 
         store.create_version(
             NewModelVersion(name=name, digest=f"{i:064x}", flavor="sklearn", run_id=run_id)
         )
+
+
+def trials(ws: Workspace, n: int, steps: int, experiment: str = "trials") -> list[str]:
+    """``n`` tuning trials logged through the API: params ``lr`` (varies), ``depth``
+    (3 values) and ``seed`` (the same everywhere); ``acc`` and ``loss`` over ``steps``
+    steps; trial ``i`` ends at ``acc = i / n``. Returns the run ids in creation order."""
+    tracking = ws.tracking
+    exp = tracking.create_experiment(experiment)
+    ids = []
+    for i in range(n):
+        params = {"lr": f"{0.001 * (i + 1):.4f}", "depth": str(3 + i % 3), "seed": "42"}
+        run = tracking.create_run(exp.id, name=f"trial-{i:03d}", params=params)
+        final = i / n
+        points = [
+            m
+            for s in range(steps)
+            for m in (
+                Metric("acc", final * (s + 1) / steps, s, s),
+                Metric("loss", 1.0 - final * (s + 1) / steps, s, s),
+            )
+        ]
+        tracking.log_batch(run.id, points)
+        tracking.end_run(run.id, cairn.RunStatus.FINISHED)
+        ids.append(run.id)
+    return ids

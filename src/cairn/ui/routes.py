@@ -24,6 +24,7 @@ from cairn.errors import CairnError, PermissionDenied, Unauthenticated
 from cairn.store.artifacts import ArtifactStore
 from cairn.store.base import MetadataBackend
 from cairn.store.rest.errors import error_body, status_and_code
+from cairn.ui import compare as compare_views
 from cairn.ui import models as model_views
 from cairn.ui import runs as run_views
 from cairn.ui import session
@@ -34,6 +35,8 @@ from cairn.ui.workspace import workspace_for
 HERE = Path(__file__).parent
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_./-]+")
 PREFIX = "/ui"
+#: Runs the table's "compare all matching" link takes (the compare page's ``limit``).
+COMPARE_ALL = 500
 
 
 def add_ui_routes(
@@ -66,6 +69,8 @@ class _Ui:
             (f"{p}/runs", "GET", self.runs),
             (f"{p}/runs/{{run_id}}", "GET", self.run),
             (f"{p}/runs/{{run_id}}/metric", "GET", self.metric),
+            (f"{p}/compare", "GET", self.compare),
+            (f"{p}/compare/series", "GET", self.compare_series),
             (f"{p}/models", "GET", self.models),
             (f"{p}/models/{{name}}", "GET", self.model),
             (f"{p}/models/{{name}}/promote", "POST", self.promote),
@@ -154,6 +159,45 @@ class _Ui:
                 start=_int(q.get("from"), "from"),
                 end=_int(q.get("to"), "to"),
                 buckets=_default(_int(q.get("points"), "points"), DEFAULT_BUCKETS),
+            )
+
+        return self._json(request, build)
+
+    def _compared(self, request: Request, who: Principal) -> tuple[Any, list[Any], dict[str, str]]:
+        """The compare page's query, its runs, and their experiments' names (each one
+        checked readable by ``who``)."""
+        q = request.query_params
+        query = compare_views.CompareQuery.parse(dict(q), q.getlist("run"))
+        tracking = self.backend.tracking
+        if query.experiment:
+            name = tracking.get_experiment(query.experiment).name
+            self.guard.authorize(who, "read", Resource("experiment", name))
+        runs = compare_views.select_runs(tracking, query)
+        names = {e: tracking.get_experiment(e).name for e in {r.experiment_id for r in runs}}
+        for name in sorted(names.values()):
+            self.guard.authorize(who, "read", Resource("experiment", name))
+        return query, runs, names
+
+    def compare(self, request: Request) -> Response:
+        def build(who: Principal) -> dict[str, Any]:
+            query, runs, names = self._compared(request, who)
+            data = compare_views.compare_view(runs, query, names)
+            data["series_url"] = f"{PREFIX}/compare/series?" + urlencode(query.params())
+            toggle = {**query.params(), **({} if query.all_params else {"all_params": "1"})}
+            data["toggle_url"] = f"{PREFIX}/compare?" + urlencode(toggle)
+            return data
+
+        return self._page(request, "compare.html", build)
+
+    def compare_series(self, request: Request) -> Response:
+        def build(who: Principal) -> dict[str, Any]:
+            _, runs, _ = self._compared(request, who)
+            points = _int(request.query_params.get("points"), "points")
+            return compare_views.compare_series(
+                self.backend.tracking,
+                runs,
+                request.query_params.get("key", ""),
+                _default(points, compare_views.DEFAULT_CHART_POINTS),
             )
 
         return self._json(request, build)
@@ -296,6 +340,11 @@ def _table_links(query: run_views.TableQuery, data: dict[str, Any]) -> dict[str,
 
     next_token = data.get("next_token")
     links: dict[str, str | None] = {"first": url(token="", back=""), "next": None, "prev": None}
+    if data.get("experiment"):
+        picked = {"experiment": data["experiment"]["name"], "filter": query.filter}
+        picked |= {"sort": query.sort, "limit": str(COMPARE_ALL)}
+        links["compare"] = f"{PREFIX}/compare?" + urlencode({k: v for k, v in picked.items() if v})
+        data["compare_limit"] = COMPARE_ALL
     if next_token:
         back = [*query.back, query.token or "-"][-run_views.MAX_BACK :]
         links["next"] = url(token=next_token, back=",".join(back))

@@ -41,3 +41,26 @@ def metric_arrays(db: SqlDatabase, run_id: str, key: str) -> tuple[array[int], a
     steps = array("q", [r[0] for r in rows])
     values = array("d", [math.nan if r[1] is None else r[1] for r in rows])
     return steps, values
+
+
+def metric_arrays_many(
+    db: SqlDatabase, run_ids: list[str], key: str
+) -> dict[str, tuple[array[int], array[float]]]:
+    """:func:`metric_arrays` of several runs in one query (runs without the metric, or
+    unknown, are left out)."""
+    from cairn.store.sql.tracking_rows import among
+
+    out: dict[str, tuple[array[int], array[float]]] = {}
+    if not run_ids:
+        return out
+    with db.read() as conn:
+        rows = conn.execute(
+            sa.select(_m.c.run_id, _m.c.step, _m.c.value)
+            .where(among(_m.c.run_id, run_ids, conn), _m.c.key == key)
+            .order_by(_m.c.run_id, _m.c.step, _m.c.timestamp, _m.c.id)
+        ).all()
+    for run_id, step, value in rows:
+        steps, values = out.setdefault(run_id, (array("q"), array("d")))
+        steps.append(step)
+        values.append(math.nan if value is None else value)
+    return out

@@ -87,8 +87,109 @@
     });
   }
 
+  // Run colours: evenly spaced hues, dark enough to read on white.
+  function colour(i, n) { return "hsl(" + Math.round((i * 360) / Math.max(n, 1)) + ",70%,38%)"; }
+
+  function getJSON(url) {
+    return fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+      .then(function (r) {
+        return r.json().then(function (body) {
+          if (!r.ok) { throw new Error((body.error && body.error.message) || r.statusText); }
+          return body;
+        });
+      });
+  }
+
+  // Compare page: one uPlot chart per metric, one line per run (aligned by the server).
+  function drawCompareChart(fig) {
+    if (fig.dataset.drawn) { return; }
+    fig.dataset.drawn = "pending";
+    var box = fig.querySelector(".plot");
+    var width = Math.max(300, box.clientWidth || 440);
+    var url = fig.dataset.url + (fig.dataset.url.indexOf("?") < 0 ? "?" : "&") +
+      new URLSearchParams({ key: fig.dataset.key, points: String(Math.min(2000, width)) }).toString();
+    getJSON(url).then(function (s) {
+      var n = s.runs.length;
+      var series = [{ label: "step" }];
+      var data = [s.steps];
+      s.runs.forEach(function (r, i) {
+        series.push({ label: r.name, stroke: colour(i, n), width: n > 50 ? 1 : 1.5, spanGaps: true });
+        data.push(r.values);
+      });
+      new uPlot({
+        width: width, height: 240,
+        scales: { x: { time: false } },
+        series: series,
+        axes: [{ stroke: "#222" }, { stroke: "#222" }],
+        legend: { show: n <= 20, live: true },
+      }, data, box);
+      fig.dataset.runs = String(n);
+      fig.dataset.drawn = "1";
+    }, function (err) {
+      box.textContent = "Could not load " + fig.dataset.key + ": " + err.message;
+      fig.dataset.drawn = "error";
+    });
+  }
+
+  // Parallel coordinates on a plain canvas: axes left to right, one polyline per run.
+  function drawParallel(canvas) {
+    if (canvas.dataset.drawn) { return; }
+    var source = document.getElementById("parallel-data");
+    if (!source) { return; }
+    var pc = JSON.parse(source.textContent);
+    var axes = pc.axes, n = pc.names.length;
+    var ratio = window.devicePixelRatio || 1;
+    var W = canvas.clientWidth || 1200, H = 360;
+    canvas.width = W * ratio; canvas.height = H * ratio;
+    var ctx = canvas.getContext("2d");
+    ctx.scale(ratio, ratio);
+    ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, W, H);
+    var left = 60, right = 60, top = 40, bottom = 30;
+    var step = axes.length > 1 ? (W - left - right) / (axes.length - 1) : 0;
+    var scales = axes.map(function (a) {
+      if (a.kind === "cat") { return { lo: 0, hi: Math.max(1, a.labels.length - 1) }; }
+      var vs = a.values.filter(function (v) { return v !== null; });
+      var lo = Math.min.apply(null, vs), hi = Math.max.apply(null, vs);
+      return { lo: vs.length ? lo : 0, hi: vs.length ? (hi > lo ? hi : lo + 1) : 1 };
+    });
+    function y(ai, v) { var s = scales[ai]; return top + (H - top - bottom) * (1 - (v - s.lo) / (s.hi - s.lo)); }
+    var last = axes.length - 1;
+    ctx.globalAlpha = n > 100 ? 0.35 : 0.8;
+    ctx.lineWidth = 1;
+    for (var r = 0; r < n; r++) {
+      var cv = axes[last].values[r], s = scales[last];
+      var t = cv === null ? 0.5 : (cv - s.lo) / (s.hi - s.lo);
+      ctx.strokeStyle = "hsl(" + Math.round(220 - 190 * t) + ",80%," + Math.round(30 + 15 * t) + "%)";
+      ctx.beginPath();
+      var started = false;
+      for (var a = 0; a < axes.length; a++) {
+        var v = axes[a].values[r];
+        if (v === null) { started = false; continue; }
+        var px = left + a * step, py = y(a, v);
+        if (started) { ctx.lineTo(px, py); } else { ctx.moveTo(px, py); started = true; }
+      }
+      ctx.stroke();
+    }
+    ctx.globalAlpha = 1;
+    ctx.fillStyle = "#111"; ctx.strokeStyle = "#222"; ctx.font = "12px system-ui, sans-serif"; ctx.textAlign = "center";
+    axes.forEach(function (ax, i) {
+      var x = left + i * step;
+      ctx.beginPath(); ctx.moveTo(x, top); ctx.lineTo(x, H - bottom); ctx.stroke();
+      ctx.fillText(ax.name.length > 24 ? ax.name.slice(0, 23) + "…" : ax.name, x, top - 22);
+      var s = scales[i];
+      var hiText = ax.kind === "cat" ? ax.labels[ax.labels.length - 1] || "" : String(+s.hi.toPrecision(4));
+      var loText = ax.kind === "cat" ? ax.labels[0] || "" : String(+s.lo.toPrecision(4));
+      ctx.fillText(hiText, x, top - 6);
+      ctx.fillText(loText, x, H - bottom + 16);
+    });
+    canvas.dataset.drawn = "1";
+  }
+
   function init(root) {
-    (root.querySelectorAll ? root : document).querySelectorAll("figure.chart").forEach(drawChart);
+    var scope = root.querySelectorAll ? root : document;
+    scope.querySelectorAll("figure.chart:not(.cmp-chart)").forEach(drawChart);
+    scope.querySelectorAll("figure.cmp-chart").forEach(drawCompareChart);
+    scope.querySelectorAll("canvas#parallel").forEach(drawParallel);
     tableKeys();
   }
 
