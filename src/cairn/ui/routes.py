@@ -25,6 +25,7 @@ from cairn.store.artifacts import ArtifactStore
 from cairn.store.base import MetadataBackend
 from cairn.store.rest.errors import error_body, status_and_code
 from cairn.ui import compare as compare_views
+from cairn.ui import datasets as dataset_views
 from cairn.ui import models as model_views
 from cairn.ui import runs as run_views
 from cairn.ui import session
@@ -71,6 +72,9 @@ class _Ui:
             (f"{p}/runs/{{run_id}}/metric", "GET", self.metric),
             (f"{p}/compare", "GET", self.compare),
             (f"{p}/compare/series", "GET", self.compare_series),
+            (f"{p}/datasets", "GET", self.datasets),
+            (f"{p}/datasets/{{name}}", "GET", self.dataset),
+            (f"{p}/datasets/{{name}}/diff", "GET", self.dataset_diff),
             (f"{p}/models", "GET", self.models),
             (f"{p}/models/{{name}}", "GET", self.model),
             (f"{p}/models/{{name}}/promote", "POST", self.promote),
@@ -209,6 +213,37 @@ class _Ui:
         except CairnError as exc:
             status, _ = status_and_code(exc)
             return JSONResponse(error_body(exc), status_code=status)
+
+    def datasets(self, request: Request) -> Response:
+        def build(who: Principal) -> dict[str, Any]:
+            self.guard.authorize(who, "read", Resource("dataset", None))
+            data = dataset_views.datasets_list(self._ws(who))
+            data["datasets"] = [
+                d
+                for d in data["datasets"]
+                if self._may(who, "read", Resource("dataset", d["name"]))
+            ]
+            return data
+
+        return self._page(request, "datasets.html", build)
+
+    def dataset(self, request: Request, name: str) -> Response:
+        def build(who: Principal) -> dict[str, Any]:
+            self.guard.authorize(who, "read", Resource("dataset", name))
+            version = request.query_params.get("version")
+            return dataset_views.dataset_detail(self._ws(who), name, version)
+
+        return self._page(request, "dataset.html", build)
+
+    def dataset_diff(self, request: Request, name: str) -> Response:
+        def build(who: Principal) -> dict[str, Any]:
+            self.guard.authorize(who, "read", Resource("dataset", name))
+            q = request.query_params
+            return dataset_views.dataset_diff(
+                self._ws(who), name, q.get("old", ""), q.get("new", "")
+            )
+
+        return self._page(request, "dataset_diff.html", build)
 
     def models(self, request: Request) -> Response:
         def build(who: Principal) -> dict[str, Any]:
