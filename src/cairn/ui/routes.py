@@ -27,6 +27,7 @@ from cairn.store.rest.errors import error_body, status_and_code
 from cairn.ui import compare as compare_views
 from cairn.ui import datasets as dataset_views
 from cairn.ui import models as model_views
+from cairn.ui import pipelines as pipeline_views
 from cairn.ui import runs as run_views
 from cairn.ui import session
 from cairn.ui.downsample import DEFAULT_BUCKETS
@@ -75,6 +76,9 @@ class _Ui:
             (f"{p}/datasets", "GET", self.datasets),
             (f"{p}/datasets/{{name}}", "GET", self.dataset),
             (f"{p}/datasets/{{name}}/diff", "GET", self.dataset_diff),
+            (f"{p}/pipelines", "GET", self.pipelines),
+            (f"{p}/pipelines/{{run_id}}", "GET", self.pipeline),
+            (f"{p}/pipelines/{{run_id}}/dag", "GET", self.pipeline_dag),
             (f"{p}/models", "GET", self.models),
             (f"{p}/models/{{name}}", "GET", self.model),
             (f"{p}/models/{{name}}/promote", "POST", self.promote),
@@ -244,6 +248,33 @@ class _Ui:
             )
 
         return self._page(request, "dataset_diff.html", build)
+
+    def pipelines(self, request: Request) -> Response:
+        def build(who: Principal) -> dict[str, Any]:
+            q = request.query_params
+            name = q.get("pipeline", "")
+            self.guard.authorize(who, "read", Resource("pipeline", name or None))
+            data = pipeline_views.pipelines_list(self._ws(who), name, q.get("limit", ""))
+            data["runs"] = [
+                r
+                for r in data["runs"]
+                if self._may(who, "read", Resource("pipeline", r["pipeline"]))
+            ]
+            return data
+
+        return self._page(request, "pipelines.html", build)
+
+    def _pipeline_run(self, who: Principal, run_id: str) -> dict[str, Any]:
+        data = pipeline_views.pipeline_run(self._ws(who), run_id)
+        self.guard.authorize(who, "read", Resource("pipeline", data["pipeline"]))
+        return data
+
+    def pipeline(self, request: Request, run_id: str) -> Response:
+        return self._page(request, "pipeline.html", lambda who: self._pipeline_run(who, run_id))
+
+    def pipeline_dag(self, request: Request, run_id: str) -> Response:
+        """The DAG fragment the run page polls while the run is running."""
+        return self._page(request, "pipeline_dag.html", lambda who: self._pipeline_run(who, run_id))
 
     def models(self, request: Request) -> Response:
         def build(who: Principal) -> dict[str, Any]:
