@@ -27,6 +27,7 @@ from cairn.store.rest.errors import error_body, status_and_code
 from cairn.ui import compare as compare_views
 from cairn.ui import datasets as dataset_views
 from cairn.ui import models as model_views
+from cairn.ui import monitoring as monitoring_views
 from cairn.ui import pipelines as pipeline_views
 from cairn.ui import runs as run_views
 from cairn.ui import session
@@ -79,6 +80,8 @@ class _Ui:
             (f"{p}/pipelines", "GET", self.pipelines),
             (f"{p}/pipelines/{{run_id}}", "GET", self.pipeline),
             (f"{p}/pipelines/{{run_id}}/dag", "GET", self.pipeline_dag),
+            (f"{p}/monitoring", "GET", self.monitoring),
+            (f"{p}/monitoring/{{model:path}}", "GET", self.monitoring_model),
             (f"{p}/models", "GET", self.models),
             (f"{p}/models/{{name}}", "GET", self.model),
             (f"{p}/models/{{name}}/promote", "POST", self.promote),
@@ -276,6 +279,31 @@ class _Ui:
         """The DAG fragment the run page polls while the run is running."""
         return self._page(request, "pipeline_dag.html", lambda who: self._pipeline_run(who, run_id))
 
+    def monitoring(self, request: Request) -> Response:
+        def build(who: Principal) -> dict[str, Any]:
+            self.guard.authorize(who, "read", Resource("model", None))
+            data = monitoring_views.overview(self._ws(who))
+            readable = {
+                m["name"]
+                for m in data["models"]
+                if self._may(who, "read", Resource("model", m["name"]))
+            }
+            data["models"] = [m for m in data["models"] if m["name"] in readable]
+            data["alerts"] = [a for a in data["alerts"] if _model_name(a["model"]) in readable]
+            return data
+
+        return self._page(request, "monitoring.html", build)
+
+    def monitoring_model(self, request: Request, model: str) -> Response:
+        def build(who: Principal) -> dict[str, Any]:
+            self.guard.authorize(who, "read", Resource("model", _model_name(model)))
+            q = request.query_params
+            return monitoring_views.model_monitoring(
+                self._ws(who), model, q.get("window", ""), q.get("periods", "")
+            )
+
+        return self._page(request, "monitoring_model.html", build)
+
     def models(self, request: Request) -> Response:
         def build(who: Principal) -> dict[str, Any]:
             self.guard.authorize(who, "read", Resource("model", None))
@@ -350,6 +378,11 @@ class _Ui:
         response = RedirectResponse(f"{PREFIX}/login", status_code=303)
         response.delete_cookie(session.SESSION_COOKIE, path="/")
         return response
+
+
+def _model_name(ref: str) -> str:
+    """The registered model a reference (``churn@production``, ``churn/3``) names."""
+    return ref.split("@")[0].split("/")[0]
 
 
 def _int(text: str | None, what: str) -> int | None:

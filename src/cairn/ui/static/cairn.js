@@ -185,11 +185,39 @@
     canvas.dataset.drawn = "1";
   }
 
+  // Monitoring page: drift, share drifted and performance per window (uPlot, time axis).
+  function drawMonitoring(fig) {
+    if (fig.dataset.drawn) { return; }
+    var source = document.getElementById("monitoring-data");
+    if (!source) { return; }
+    var m = JSON.parse(source.textContent), box = fig.querySelector(".plot");
+    var lines = [];
+    if (fig.dataset.series === "drift") {
+      m.drift.forEach(function (d) { lines.push({ label: d.feature, values: d.scores }); });
+    } else if (fig.dataset.series === "share") {
+      lines.push({ label: "share drifted", values: m.drift_share });
+    } else {
+      m.performance.forEach(function (p) { lines.push({ label: p.name, values: p.values }); });
+    }
+    var series = [{ label: "window end" }], data = [m.times];
+    lines.forEach(function (l, i) {
+      series.push({ label: l.label, stroke: colour(i, lines.length), width: 2, points: { show: true, size: 5 },
+                    dash: /estimated/.test(l.label) ? [6, 4] : undefined });
+      data.push(l.values);
+    });
+    new uPlot({
+      width: Math.max(300, box.clientWidth || 600), height: 220,
+      series: series, axes: [{ stroke: "#222" }, { stroke: "#222" }], legend: { live: true },
+    }, data, box);
+    fig.dataset.drawn = "1";
+  }
+
   function init(root) {
     var scope = root.querySelectorAll ? root : document;
-    scope.querySelectorAll("figure.chart:not(.cmp-chart)").forEach(drawChart);
+    scope.querySelectorAll("figure.chart:not(.cmp-chart):not(.mon-chart)").forEach(drawChart);
     scope.querySelectorAll("figure.cmp-chart").forEach(drawCompareChart);
     scope.querySelectorAll("canvas#parallel").forEach(drawParallel);
+    scope.querySelectorAll("figure.mon-chart").forEach(drawMonitoring);
     tableKeys();
   }
 
