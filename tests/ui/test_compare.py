@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from test_browser import _canvas_has_ink
 from ui_populate import trials
 
 import cairn
@@ -18,7 +19,6 @@ from cairn.access.policy import AccessPolicy
 from cairn.server.app import create_app
 from cairn.types import Metric
 from conftest import screenshot, threaded_server
-from test_browser import _canvas_has_ink
 
 
 @pytest.fixture
@@ -41,7 +41,8 @@ def test_500_trials_compare_with_overlaid_charts_diff_and_parallel_coordinates(
     # Only the params that differ: seed is 42 in every trial.
     assert "params.lr" in header and "params.depth" in header and "params.seed" not in header
     page.wait_for_function(
-        "() => [...document.querySelectorAll('figure.cmp-chart')].every(f => f.dataset.drawn === '1')",
+        "() => [...document.querySelectorAll('figure.cmp-chart')]"
+        ".every(f => f.dataset.drawn === '1')",
         timeout=60_000,
     )
     charts = page.locator("figure.cmp-chart")

@@ -36,7 +36,9 @@ def data_site(workspace: Any, tmp_path: Path) -> Any:
         yield url
 
 
-def test_dataset_pages_show_versions_schema_histograms_and_a_diff(data_site: str, page: Any) -> None:
+def test_dataset_pages_show_versions_schema_histograms_and_a_diff(
+    data_site: str, page: Any
+) -> None:
     page.goto(f"{data_site}/ui/datasets")
     assert "churn" in page.locator("table#datasets").inner_text()
     screenshot(page, "datasets")
@@ -49,7 +51,10 @@ def test_dataset_pages_show_versions_schema_histograms_and_a_diff(data_site: str
     age = page.locator("table#columns tbody tr", has_text="age")
     assert "1200" in age.inner_text()  # count
     assert age.locator("svg.hist rect").count() > 1  # a real histogram, not one bar
-    assert page.locator("table#columns tbody tr", has_text="plan").locator("svg.hist rect").count() == 3
+    assert (
+        page.locator("table#columns tbody tr", has_text="plan").locator("svg.hist rect").count()
+        == 3
+    )
     screenshot(page, "dataset")
 
     page.select_option("form#diff-form select[name=old]", "1")
@@ -70,7 +75,9 @@ def test_the_dataset_json_twins_match_cairn_data(data_site: str, workspace: Any)
     assert profile is not None
     age = next(c for c in detail["columns"] if c["name"] == "age")
     assert age["stats"]["mean"] == profile["columns"]["age"]["mean"]
-    assert sum(1 for _ in age["histogram"]["bars"]) == len(profile["columns"]["age"]["histogram"]["counts"])
+    assert sum(1 for _ in age["histogram"]["bars"]) == len(
+        profile["columns"]["age"]["histogram"]["counts"]
+    )
     diff = httpx.get(f"{data_site}/ui/datasets/churn/diff?old=1&new=2&format=json").json()
     expected = cairn.data.diff("churn@v1", "churn@v2", workspace=workspace).to_dict()
     assert diff["columns"] == expected["columns"]

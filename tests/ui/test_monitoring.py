@@ -15,6 +15,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[1] / "monitoring"))
 
 from monitor_helpers import HOUR_MS, Monitored, make_frame, train
+from test_browser import _canvas_has_ink
 
 import cairn
 from cairn.access.admin import issue_token
@@ -24,7 +25,6 @@ from cairn.server.app import create_app
 from cairn.store.alerts import NewAlert
 from cairn.tracking import fluent
 from conftest import screenshot, threaded_server
-from test_browser import _canvas_has_ink
 
 
 @pytest.fixture
@@ -57,7 +57,8 @@ def test_drift_performance_and_alerts_of_a_served_model(served: Monitored, page:
         page.click("table#monitored >> text=production → 1")
         page.wait_for_url("**/ui/monitoring/churn%40production")
         page.wait_for_function(
-            "() => [...document.querySelectorAll('figure.mon-chart')].every(f => f.dataset.drawn === '1')"
+            "() => [...document.querySelectorAll('figure.mon-chart')]"
+            ".every(f => f.dataset.drawn === '1')"
         )
         figures = page.locator("figure.mon-chart")
         assert figures.count() == 3

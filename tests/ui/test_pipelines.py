@@ -4,7 +4,6 @@ durations and cache keys, updating in the open page while the run goes on."""
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ import httpx
 from cairn.server.app import create_app
 from conftest import screenshot, threaded_server
 
-FLOW = '''
+FLOW = """
 import pathlib
 import time
 
@@ -55,7 +54,7 @@ def flow(n: int = 10):
     xs = prepare(n)
     report(wait_for_go(xs))
     audit(xs)
-'''
+"""
 
 
 def _start(root: Path) -> subprocess.Popen[bytes]:

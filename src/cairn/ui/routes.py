@@ -24,6 +24,7 @@ from cairn.errors import CairnError, PermissionDenied, Unauthenticated
 from cairn.store.artifacts import ArtifactStore
 from cairn.store.base import MetadataBackend
 from cairn.store.rest.errors import error_body, status_and_code
+from cairn.ui import artifacts as artifact_views
 from cairn.ui import compare as compare_views
 from cairn.ui import datasets as dataset_views
 from cairn.ui import models as model_views
@@ -72,6 +73,8 @@ class _Ui:
             (f"{p}/runs", "GET", self.runs),
             (f"{p}/runs/{{run_id}}", "GET", self.run),
             (f"{p}/runs/{{run_id}}/metric", "GET", self.metric),
+            (f"{p}/runs/{{run_id}}/artifacts", "GET", self.artifact),
+            (f"{p}/runs/{{run_id}}/artifacts/raw", "GET", self.artifact_raw),
             (f"{p}/compare", "GET", self.compare),
             (f"{p}/compare/series", "GET", self.compare_series),
             (f"{p}/datasets", "GET", self.datasets),
@@ -155,6 +158,49 @@ class _Ui:
             return data
 
         return self._page(request, "run.html", build)
+
+    def _readable_run(self, who: Principal, run_id: str) -> Any:
+        tracking = self.backend.tracking
+        run = tracking.get_run(run_id)
+        name = tracking.get_experiment(run.experiment_id).name
+        self.guard.authorize(who, "read", Resource("experiment", name))
+        return run
+
+    def artifact(self, request: Request, run_id: str) -> Response:
+        def build(who: Principal) -> dict[str, Any]:
+            run = self._readable_run(who, run_id)
+            q = request.query_params
+            data = artifact_views.browse(self.artifacts, run, q.get("name", ""), q.get("path", ""))
+            data["run_name"] = run.name
+            return data
+
+        return self._page(request, "artifact.html", build)
+
+    def artifact_raw(self, request: Request, run_id: str) -> Response:
+        """The bytes of an artifact file: inline for a raster image, else a download."""
+        try:
+            run = self._readable_run(session.principal(request, self.guard), run_id)
+            q = request.query_params
+            body, mime, inline = artifact_views.raw(
+                self.artifacts, run, q.get("name", ""), q.get("path", "")
+            )
+        except CairnError as exc:
+            status, _ = status_and_code(exc)
+            return JSONResponse(error_body(exc), status_code=status)
+        filename = (q.get("path") or q.get("name", "")).rsplit("/", 1)[-1] or "artifact"
+        disposition = "inline" if inline else "attachment"
+        disposition += f"; filename*=UTF-8''{quote(filename, safe='')}"
+        return Response(
+            body,
+            media_type=mime,
+            headers={
+                "Content-Disposition": disposition,
+                "X-Content-Type-Options": "nosniff",
+                # Whatever the bytes are, they run nothing and load nothing.
+                "Content-Security-Policy": "default-src 'none'; sandbox",
+                "Cache-Control": "private, max-age=3600",
+            },
+        )
 
     def metric(self, request: Request, run_id: str) -> Response:
         def build(who: Principal) -> dict[str, Any]:

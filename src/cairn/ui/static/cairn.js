@@ -212,12 +212,58 @@
     fig.dataset.drawn = "1";
   }
 
+  // Saved views of the runs table: name -> URL query, in this browser's localStorage.
+  var VIEWS = "cairn.views";
+  function loadViews() {
+    try { var v = JSON.parse(localStorage.getItem(VIEWS) || "[]"); return Array.isArray(v) ? v : []; }
+    catch (e) { return []; }
+  }
+  function showViews(list) {
+    list.textContent = "";
+    loadViews().forEach(function (v, i) {
+      var li = document.createElement("li");
+      var a = document.createElement("a");
+      a.href = prefix + "/runs?" + v.query;  // text only: a stored name cannot become markup
+      a.textContent = v.name;
+      var del = document.createElement("button");
+      del.type = "button"; del.className = "small"; del.textContent = "Delete";
+      del.setAttribute("aria-label", "Delete view " + v.name);
+      del.addEventListener("click", function () {
+        var all = loadViews(); all.splice(i, 1);
+        localStorage.setItem(VIEWS, JSON.stringify(all)); showViews(list);
+      });
+      li.appendChild(a); li.appendChild(document.createTextNode(" ")); li.appendChild(del);
+      list.appendChild(li);
+    });
+  }
+  function savedViews(root) {
+    var list = root.querySelector ? root.querySelector("#saved-views") : null;
+    if (!list) { list = document.getElementById("saved-views"); }
+    var button = document.getElementById("save-view");
+    if (!list || !button || button.dataset.ready) { return; }
+    button.dataset.ready = "1";
+    showViews(list);
+    button.addEventListener("click", function () {
+      var input = document.getElementById("view-name");
+      var name = (input.value || "").trim();
+      if (!name) { input.focus(); return; }
+      var q = new URLSearchParams(location.search);
+      q.delete("token"); q.delete("back");  // a view is the table, not a page of it
+      var all = loadViews().filter(function (v) { return v.name !== name; });
+      all.push({ name: name, query: q.toString() });
+      localStorage.setItem(VIEWS, JSON.stringify(all));
+      input.value = "";
+      showViews(list);
+    });
+  }
+
   function init(root) {
     var scope = root.querySelectorAll ? root : document;
     scope.querySelectorAll("figure.chart:not(.cmp-chart):not(.mon-chart)").forEach(drawChart);
     scope.querySelectorAll("figure.cmp-chart").forEach(drawCompareChart);
     scope.querySelectorAll("canvas#parallel").forEach(drawParallel);
     scope.querySelectorAll("figure.mon-chart").forEach(drawMonitoring);
+    savedViews(scope);
     tableKeys();
   }
 
