@@ -42,3 +42,35 @@ def test_fast_read_matches_history_with_repeats_gaps_and_out_of_order_steps(
     assert metric_arrays(tracking.db, run.id, "absent") == (steps[:0], values[:0])
     with pytest.raises(NotFound, match="no run with id"):
         metric_arrays(tracking.db, "0" * 32, "m")
+
+
+def test_sqlite_thins_exactly_as_the_python_thinning_does(workspace: Any) -> None:
+    import random
+
+    from cairn.store.sql.metric_series import thinned_series
+    from cairn.ui.downsample import downsample
+
+    rng = random.Random(3)
+    tracking = workspace.tracking
+    exp = tracking.create_experiment("thin")
+    for case in range(12):
+        n = rng.choice([50, 1000, 7777, 20_000])
+        steps = sorted(rng.sample(range(n * 3), n))
+        values = [rng.gauss(0, 1) for _ in range(n)]
+        for _ in range(rng.randint(0, 5)):  # gaps and infinities, as users log them
+            values[rng.randrange(n)] = rng.choice([math.nan, math.inf, -math.inf])
+        values[rng.randrange(n)] = 50.0  # a one-point spike
+        run = tracking.create_run(exp.id, name=f"case-{case}")
+        tracking.log_batch(run.id, [Metric("m", v, s, s) for s, v in zip(steps, values)])
+        for buckets, lo_hi in ((100, (None, None)), (37, (steps[n // 4], steps[n // 2]))):
+            lo, hi = lo_hi
+            got = thinned_series(tracking.db, run.id, "m", buckets, lo, hi)
+            part = [(s, v) for s, v in zip(steps, values) if (lo is None or lo <= s <= hi)]
+            want = downsample([s for s, _ in part], [v for _, v in part], buckets)
+            if len(part) <= 2 * buckets:
+                assert got is None
+                continue
+            assert got is not None
+            assert got == (want.steps, want.values, want.total), (case, buckets)
+            if lo is None:
+                assert 50.0 in got[1]

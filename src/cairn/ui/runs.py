@@ -201,10 +201,12 @@ def metric_series(
         hit = _thinned.get((run_id, key, buckets)) if whole else None
     if hit is not None:
         return hit
-    all_steps, all_values = _history(tracking, run_id, key)
-    lo = 0 if start is None else bisect.bisect_left(all_steps, start)
-    hi = len(all_steps) if end is None else bisect.bisect_right(all_steps, end)
-    series: Series = downsample(all_steps[lo:hi], all_values[lo:hi], buckets)
+    series = _thinned_in_store(tracking, run_id, key, buckets, start, end)
+    if series is None:
+        all_steps, all_values = _history(tracking, run_id, key)
+        lo = 0 if start is None else bisect.bisect_left(all_steps, start)
+        hi = len(all_steps) if end is None else bisect.bisect_right(all_steps, end)
+        series = downsample(all_steps[lo:hi], all_values[lo:hi], buckets)
     data = {
         "run_id": run_id,
         "key": key,
@@ -213,9 +215,10 @@ def metric_series(
         "total": series.total,
         "thinned": series.thinned,
     }
+    finished = whole and ((run_id, key) in _cache or tracking.get_run(run_id).status.is_terminal)
     with _cache_lock:
-        # Only a cached history is a finished run's: a running run's series still grows.
-        if whole and (run_id, key) in _cache:
+        # Only a finished run's series is kept: a running run's still grows.
+        if finished:
             _thinned[(run_id, key, buckets)] = data
             while len(_thinned) > THINNED_ENTRIES:
                 _thinned.popitem(last=False)
@@ -269,3 +272,27 @@ def _read_series(tracking: TrackingStore, run_id: str, key: str) -> tuple[array[
     if not history:
         tracking.get_run(run_id)  # NotFound names the run when it is the run that is missing
     return array("q", (m.step for m in history)), array("d", (m.value for m in history))
+
+
+def _thinned_in_store(
+    tracking: TrackingStore,
+    run_id: str,
+    key: str,
+    buckets: int,
+    start: int | None,
+    end: int | None,
+) -> Series | None:
+    """The series thinned by SQLite itself (see
+    :func:`cairn.store.sql.metric_series.thinned_series`); None elsewhere, or when the
+    range is small enough to read whole."""
+    from cairn.store.sql.tracking import SqlTrackingStore
+
+    if not isinstance(tracking, SqlTrackingStore):
+        return None
+    from cairn.store.sql.metric_series import thinned_series
+
+    found = thinned_series(tracking.db, run_id, key, buckets, start, end)
+    if found is None:
+        return None
+    steps, values, total = found
+    return Series(steps, values, total)
