@@ -61,11 +61,13 @@ def test_sqlite_thins_exactly_as_the_python_thinning_does(workspace: Any) -> Non
             values[rng.randrange(n)] = rng.choice([math.nan, math.inf, -math.inf])
         values[rng.randrange(n)] = 50.0  # a one-point spike
         run = tracking.create_run(exp.id, name=f"case-{case}")
-        tracking.log_batch(run.id, [Metric("m", v, s, s) for s, v in zip(steps, values)])
+        points = [Metric("m", v, s, s) for s, v in zip(steps, values, strict=True)]
+        tracking.log_batch(run.id, points)
         for buckets, lo_hi in ((100, (None, None)), (37, (steps[n // 4], steps[n // 2]))):
             lo, hi = lo_hi
             got = thinned_series(tracking.db, run.id, "m", buckets, lo, hi)
-            part = [(s, v) for s, v in zip(steps, values) if (lo is None or lo <= s <= hi)]
+            pairs = zip(steps, values, strict=True)
+            part = [(s, v) for s, v in pairs if lo is None or lo <= s <= hi]
             want = downsample([s for s, _ in part], [v for _, v in part], buckets)
             if len(part) <= 2 * buckets:
                 assert got is None

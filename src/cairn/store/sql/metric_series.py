@@ -103,7 +103,7 @@ def thinned_series(
     holds the minimum or maximum, so each bucket costs no Python at all: a 100,000-point
     series comes back as a few thousand rows.
     """
-    where = "run_id = :run_id AND \"key\" = :key"
+    where = 'run_id = :run_id AND "key" = :key'
     params: dict[str, Any] = {"run_id": run_id, "key": key, "inf": math.inf}
     if start is not None:
         where += " AND step >= :start"
