@@ -27,6 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+# Loaded first so that ``cairn.data.diff`` stays the function defined below: importing
+# the submodule later (as that function does) would rebind the package's attribute to it.
+from cairn.data import diff as _diff_module  # noqa: F401
 from cairn.data.split import split
 from cairn.store.datasets import DatasetSummary, DatasetVersion, parse_ref
 

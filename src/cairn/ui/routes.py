@@ -8,7 +8,6 @@ becomes its 4xx status with the message, shown on the page (or in the JSON error
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,16 +23,22 @@ from cairn.errors import CairnError, PermissionDenied, Unauthenticated
 from cairn.store.artifacts import ArtifactStore
 from cairn.store.base import MetadataBackend
 from cairn.store.rest.errors import error_body, status_and_code
+from cairn.ui import artifacts as artifact_views
+from cairn.ui import compare as compare_views
+from cairn.ui import datasets as dataset_views
 from cairn.ui import models as model_views
+from cairn.ui import monitoring as monitoring_views
+from cairn.ui import pipelines as pipeline_views
 from cairn.ui import runs as run_views
 from cairn.ui import session
 from cairn.ui.downsample import DEFAULT_BUCKETS
+from cairn.ui.links import PREFIX
+from cairn.ui.links import sort_links as _sort_links
+from cairn.ui.links import table_links as _table_links
 from cairn.ui.render import Renderer, wants_json
 from cairn.ui.workspace import workspace_for
 
 HERE = Path(__file__).parent
-_PLAIN_KEY = re.compile(r"[A-Za-z0-9_./-]+")
-PREFIX = "/ui"
 
 
 def add_ui_routes(
@@ -66,6 +71,18 @@ class _Ui:
             (f"{p}/runs", "GET", self.runs),
             (f"{p}/runs/{{run_id}}", "GET", self.run),
             (f"{p}/runs/{{run_id}}/metric", "GET", self.metric),
+            (f"{p}/runs/{{run_id}}/artifacts", "GET", self.artifact),
+            (f"{p}/runs/{{run_id}}/artifacts/raw", "GET", self.artifact_raw),
+            (f"{p}/compare", "GET", self.compare),
+            (f"{p}/compare/series", "GET", self.compare_series),
+            (f"{p}/datasets", "GET", self.datasets),
+            (f"{p}/datasets/{{name}}", "GET", self.dataset),
+            (f"{p}/datasets/{{name}}/diff", "GET", self.dataset_diff),
+            (f"{p}/pipelines", "GET", self.pipelines),
+            (f"{p}/pipelines/{{run_id}}", "GET", self.pipeline),
+            (f"{p}/pipelines/{{run_id}}/dag", "GET", self.pipeline_dag),
+            (f"{p}/monitoring", "GET", self.monitoring),
+            (f"{p}/monitoring/{{model:path}}", "GET", self.monitoring_model),
             (f"{p}/models", "GET", self.models),
             (f"{p}/models/{{name}}", "GET", self.model),
             (f"{p}/models/{{name}}/promote", "POST", self.promote),
@@ -140,6 +157,49 @@ class _Ui:
 
         return self._page(request, "run.html", build)
 
+    def _readable_run(self, who: Principal, run_id: str) -> Any:
+        tracking = self.backend.tracking
+        run = tracking.get_run(run_id)
+        name = tracking.get_experiment(run.experiment_id).name
+        self.guard.authorize(who, "read", Resource("experiment", name))
+        return run
+
+    def artifact(self, request: Request, run_id: str) -> Response:
+        def build(who: Principal) -> dict[str, Any]:
+            run = self._readable_run(who, run_id)
+            q = request.query_params
+            data = artifact_views.browse(self.artifacts, run, q.get("name", ""), q.get("path", ""))
+            data["run_name"] = run.name
+            return data
+
+        return self._page(request, "artifact.html", build)
+
+    def artifact_raw(self, request: Request, run_id: str) -> Response:
+        """The bytes of an artifact file: inline for a raster image, else a download."""
+        try:
+            run = self._readable_run(session.principal(request, self.guard), run_id)
+            q = request.query_params
+            body, mime, inline = artifact_views.raw(
+                self.artifacts, run, q.get("name", ""), q.get("path", "")
+            )
+        except CairnError as exc:
+            status, _ = status_and_code(exc)
+            return JSONResponse(error_body(exc), status_code=status)
+        filename = (q.get("path") or q.get("name", "")).rsplit("/", 1)[-1] or "artifact"
+        disposition = "inline" if inline else "attachment"
+        disposition += f"; filename*=UTF-8''{quote(filename, safe='')}"
+        return Response(
+            body,
+            media_type=mime,
+            headers={
+                "Content-Disposition": disposition,
+                "X-Content-Type-Options": "nosniff",
+                # Whatever the bytes are, they run nothing and load nothing.
+                "Content-Security-Policy": "default-src 'none'; sandbox",
+                "Cache-Control": "private, max-age=3600",
+            },
+        )
+
     def metric(self, request: Request, run_id: str) -> Response:
         def build(who: Principal) -> dict[str, Any]:
             q = request.query_params
@@ -158,6 +218,45 @@ class _Ui:
 
         return self._json(request, build)
 
+    def _compared(self, request: Request, who: Principal) -> tuple[Any, list[Any], dict[str, str]]:
+        """The compare page's query, its runs, and their experiments' names (each one
+        checked readable by ``who``)."""
+        q = request.query_params
+        query = compare_views.CompareQuery.parse(dict(q), q.getlist("run"))
+        tracking = self.backend.tracking
+        if query.experiment:
+            name = tracking.get_experiment(query.experiment).name
+            self.guard.authorize(who, "read", Resource("experiment", name))
+        runs = compare_views.select_runs(tracking, query)
+        names = {e: tracking.get_experiment(e).name for e in {r.experiment_id for r in runs}}
+        for name in sorted(names.values()):
+            self.guard.authorize(who, "read", Resource("experiment", name))
+        return query, runs, names
+
+    def compare(self, request: Request) -> Response:
+        def build(who: Principal) -> dict[str, Any]:
+            query, runs, names = self._compared(request, who)
+            data = compare_views.compare_view(runs, query, names)
+            data["series_url"] = f"{PREFIX}/compare/series?" + urlencode(query.params())
+            toggle = {**query.params(), **({} if query.all_params else {"all_params": "1"})}
+            data["toggle_url"] = f"{PREFIX}/compare?" + urlencode(toggle)
+            return data
+
+        return self._page(request, "compare.html", build)
+
+    def compare_series(self, request: Request) -> Response:
+        def build(who: Principal) -> dict[str, Any]:
+            _, runs, _ = self._compared(request, who)
+            points = _int(request.query_params.get("points"), "points")
+            return compare_views.compare_series(
+                self.backend.tracking,
+                runs,
+                request.query_params.get("key", ""),
+                _default(points, compare_views.DEFAULT_CHART_POINTS),
+            )
+
+        return self._json(request, build)
+
     def _json(self, request: Request, build: Callable[[Principal], dict[str, Any]]) -> Response:
         """A data-only route: JSON whatever the Accept header says."""
         try:
@@ -165,6 +264,89 @@ class _Ui:
         except CairnError as exc:
             status, _ = status_and_code(exc)
             return JSONResponse(error_body(exc), status_code=status)
+
+    def datasets(self, request: Request) -> Response:
+        def build(who: Principal) -> dict[str, Any]:
+            self.guard.authorize(who, "read", Resource("dataset", None))
+            data = dataset_views.datasets_list(self._ws(who))
+            data["datasets"] = [
+                d
+                for d in data["datasets"]
+                if self._may(who, "read", Resource("dataset", d["name"]))
+            ]
+            return data
+
+        return self._page(request, "datasets.html", build)
+
+    def dataset(self, request: Request, name: str) -> Response:
+        def build(who: Principal) -> dict[str, Any]:
+            self.guard.authorize(who, "read", Resource("dataset", name))
+            version = request.query_params.get("version")
+            return dataset_views.dataset_detail(self._ws(who), name, version)
+
+        return self._page(request, "dataset.html", build)
+
+    def dataset_diff(self, request: Request, name: str) -> Response:
+        def build(who: Principal) -> dict[str, Any]:
+            self.guard.authorize(who, "read", Resource("dataset", name))
+            q = request.query_params
+            return dataset_views.dataset_diff(
+                self._ws(who), name, q.get("old", ""), q.get("new", "")
+            )
+
+        return self._page(request, "dataset_diff.html", build)
+
+    def pipelines(self, request: Request) -> Response:
+        def build(who: Principal) -> dict[str, Any]:
+            q = request.query_params
+            name = q.get("pipeline", "")
+            self.guard.authorize(who, "read", Resource("pipeline", name or None))
+            data = pipeline_views.pipelines_list(self._ws(who), name, q.get("limit", ""))
+            data["runs"] = [
+                r
+                for r in data["runs"]
+                if self._may(who, "read", Resource("pipeline", r["pipeline"]))
+            ]
+            return data
+
+        return self._page(request, "pipelines.html", build)
+
+    def _pipeline_run(self, who: Principal, run_id: str) -> dict[str, Any]:
+        data = pipeline_views.pipeline_run(self._ws(who), run_id)
+        self.guard.authorize(who, "read", Resource("pipeline", data["pipeline"]))
+        return data
+
+    def pipeline(self, request: Request, run_id: str) -> Response:
+        return self._page(request, "pipeline.html", lambda who: self._pipeline_run(who, run_id))
+
+    def pipeline_dag(self, request: Request, run_id: str) -> Response:
+        """The DAG fragment the run page polls while the run is running."""
+        return self._page(request, "pipeline_dag.html", lambda who: self._pipeline_run(who, run_id))
+
+    def monitoring(self, request: Request) -> Response:
+        def build(who: Principal) -> dict[str, Any]:
+            self.guard.authorize(who, "read", Resource("model", None))
+            data = monitoring_views.overview(self._ws(who))
+            readable = {
+                m["name"]
+                for m in data["models"]
+                if self._may(who, "read", Resource("model", m["name"]))
+            }
+            data["models"] = [m for m in data["models"] if m["name"] in readable]
+            data["alerts"] = [a for a in data["alerts"] if _model_name(a["model"]) in readable]
+            return data
+
+        return self._page(request, "monitoring.html", build)
+
+    def monitoring_model(self, request: Request, model: str) -> Response:
+        def build(who: Principal) -> dict[str, Any]:
+            self.guard.authorize(who, "read", Resource("model", _model_name(model)))
+            q = request.query_params
+            return monitoring_views.model_monitoring(
+                self._ws(who), model, q.get("window", ""), q.get("periods", "")
+            )
+
+        return self._page(request, "monitoring_model.html", build)
 
     def models(self, request: Request) -> Response:
         def build(who: Principal) -> dict[str, Any]:
@@ -242,6 +424,11 @@ class _Ui:
         return response
 
 
+def _model_name(ref: str) -> str:
+    """The registered model a reference (``churn@production``, ``churn/3``) names."""
+    return ref.split("@")[0].split("/")[0]
+
+
 def _int(text: str | None, what: str) -> int | None:
     from cairn.errors import InvalidInput
 
@@ -266,41 +453,3 @@ def _safe_next(target: str) -> str:
     if target.startswith(f"{PREFIX}/") and not target.startswith("//") and "\\" not in target:
         return target
     return f"{PREFIX}/runs"
-
-
-def _sort_links(
-    query: run_views.TableQuery, columns: list[str]
-) -> tuple[dict[str, str], dict[str, str]]:
-    """For each sortable column, the URL sorting by it (a second click flips the
-    direction), and the arrow of the column sorted now."""
-    current = query.sort.strip().lower()
-    links: dict[str, str] = {}
-    arrows: dict[str, str] = {}
-    for column in ["attributes.name", "attributes.start_time", *columns]:
-        kind, _, name = column.partition(".")
-        key = column if _PLAIN_KEY.fullmatch(name) else f"{kind}.`{name}`"
-        descending = current == f"{key.lower()} desc"
-        ascending = current in (key.lower(), f"{key.lower()} asc")
-        order = f"{key} asc" if descending else f"{key} desc"
-        links[column] = f"{PREFIX}/runs?" + urlencode(query.params(sort=order, token="", back=""))
-        if descending or ascending:
-            arrows[column] = " ▼" if descending else " ▲"
-    return links, arrows
-
-
-def _table_links(query: run_views.TableQuery, data: dict[str, Any]) -> dict[str, str | None]:
-    """Next, previous and first page of the table, as URL queries."""
-
-    def url(**changes: Any) -> str:
-        return f"{PREFIX}/runs?" + urlencode(query.params(**changes))
-
-    next_token = data.get("next_token")
-    links: dict[str, str | None] = {"first": url(token="", back=""), "next": None, "prev": None}
-    if next_token:
-        back = [*query.back, query.token or "-"][-run_views.MAX_BACK :]
-        links["next"] = url(token=next_token, back=",".join(back))
-    if query.token:
-        previous = list(query.back)
-        token = previous.pop() if previous else "-"
-        links["prev"] = url(token="" if token == "-" else token, back=",".join(previous))
-    return links
