@@ -13,10 +13,11 @@ from typing import Any
 import httpx
 import pytest
 from ui_populate import many_runs
+from ui_site import screenshot, threaded_server
 
 import cairn
+from cairn.access.types import OpenGuard
 from cairn.server.app import create_app
-from conftest import screenshot, threaded_server
 
 
 def _png(width: int = 32, height: int = 16) -> bytes:
@@ -68,7 +69,9 @@ def art_site(workspace: Any, tmp_path: Path) -> Any:
     other = tracking.create_run(exp.id, name="other")
     tracking.end_run(run.id, cairn.RunStatus.FINISHED)
     tracking.end_run(other.id, cairn.RunStatus.FINISHED)
-    with threaded_server(create_app(workspace.metadata, workspace.artifacts)) as url:
+    with threaded_server(
+        create_app(workspace.metadata, workspace.artifacts, guard=OpenGuard())
+    ) as url:
         yield url, run.id, other.id
 
 
@@ -153,7 +156,9 @@ def test_artifact_requests_cannot_leave_the_run(
 
 def test_a_saved_view_reopens_the_same_table(workspace: Any, page: Any) -> None:
     many_runs(workspace, 300, "views")
-    with threaded_server(create_app(workspace.metadata, workspace.artifacts)) as url:
+    with threaded_server(
+        create_app(workspace.metadata, workspace.artifacts, guard=OpenGuard())
+    ) as url:
         page.goto(
             f"{url}/ui/runs?experiment=views&filter=metrics.acc+>+0.99&sort=metrics.acc+desc"
             "&cols=metrics.acc,params.p1&size=25"

@@ -95,7 +95,8 @@ def test_sorting_and_paging_work_at_100000_runs(workspace: Any, page: Any) -> No
 
     many_runs(workspace, 100_000, "big")
     ws = cairn.workspace.Workspace(workspace.settings)
-    with threaded_server(create_app(ws.metadata, ws.artifacts, guard=OpenGuard())) as url:
+    app = create_app(ws.metadata, ws.artifacts, guard=OpenGuard())
+    with threaded_server(app) as url:
         page.goto(f"{url}/ui/runs?experiment=big&cols=metrics.acc")
         page.click("table#runs thead >> text=metrics.acc")  # sort: descending first
         page.wait_for_url(re.compile(r"sort=metrics.acc"))

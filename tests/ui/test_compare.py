@@ -11,20 +11,23 @@ import httpx
 import pytest
 from test_browser import _canvas_has_ink
 from ui_populate import trials
+from ui_site import screenshot, threaded_server
 
 import cairn
 from cairn.access.admin import issue_token
 from cairn.access.guard import TokenGuard
 from cairn.access.policy import AccessPolicy
+from cairn.access.types import OpenGuard
 from cairn.server.app import create_app
 from cairn.types import Metric
-from conftest import screenshot, threaded_server
 
 
 @pytest.fixture
 def trials_site(workspace: Any) -> Any:
     ids = trials(workspace, 500, 20)
-    with threaded_server(create_app(workspace.metadata, workspace.artifacts)) as url:
+    with threaded_server(
+        create_app(workspace.metadata, workspace.artifacts, guard=OpenGuard())
+    ) as url:
         yield url, ids
 
 
@@ -82,7 +85,7 @@ def test_runs_of_different_lengths_share_one_step_axis(workspace: Any) -> None:
     tracking.log_batch(long.id, [Metric("loss", 2.0, s, s) for s in range(0, 10, 2)])
     for r in (short, long):
         tracking.end_run(r.id, cairn.RunStatus.FINISHED)
-    app = create_app(workspace.metadata, workspace.artifacts)
+    app = create_app(workspace.metadata, workspace.artifacts, guard=OpenGuard())
     with threaded_server(app) as url:
         q = {"runs": f"{short.id},{long.id}", "key": "loss"}
         body = httpx.get(f"{url}/ui/compare/series", params=q).json()
@@ -101,7 +104,9 @@ def test_many_steps_come_back_on_a_thinned_grid_keeping_each_runs_last_value(
     run = tracking.create_run(exp.id, name="long")
     tracking.log_batch(run.id, [Metric("m", float(s), s, s) for s in range(10_000)])
     tracking.end_run(run.id, cairn.RunStatus.FINISHED)
-    with threaded_server(create_app(workspace.metadata, workspace.artifacts)) as url:
+    with threaded_server(
+        create_app(workspace.metadata, workspace.artifacts, guard=OpenGuard())
+    ) as url:
         q = {"runs": run.id, "key": "m", "points": "100"}
         body = httpx.get(f"{url}/ui/compare/series", params=q).json()
     assert body["thinned"] and body["total"] == 10_000 and len(body["steps"]) == 100
@@ -128,7 +133,9 @@ def test_bad_compare_requests_name_the_problem(
     workspace: Any, query: dict[str, str], status: int, message: str
 ) -> None:
     trials(workspace, 3, 2)
-    with threaded_server(create_app(workspace.metadata, workspace.artifacts)) as url:
+    with threaded_server(
+        create_app(workspace.metadata, workspace.artifacts, guard=OpenGuard())
+    ) as url:
         r = httpx.get(f"{url}/ui/compare", params={**query, "format": "json"})
         assert r.status_code == status, r.text
         assert message in r.json()["error"]["message"]
@@ -138,7 +145,9 @@ def test_bad_compare_requests_name_the_problem(
 
 def test_series_requests_out_of_range_are_refused(workspace: Any) -> None:
     ids = trials(workspace, 2, 3)
-    with threaded_server(create_app(workspace.metadata, workspace.artifacts)) as url:
+    with threaded_server(
+        create_app(workspace.metadata, workspace.artifacts, guard=OpenGuard())
+    ) as url:
         base = f"{url}/ui/compare/series"
         r = httpx.get(base, params={"runs": ids[0], "key": "acc", "points": "1"})
         assert r.status_code == 400 and "points 1 is out of range" in r.json()["error"]["message"]

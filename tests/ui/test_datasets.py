@@ -9,13 +9,14 @@ from typing import Any
 
 import httpx
 import pytest
+from ui_site import screenshot, threaded_server
 
 import cairn.data
 from cairn.access.admin import issue_token
 from cairn.access.guard import TokenGuard
 from cairn.access.policy import AccessPolicy
+from cairn.access.types import OpenGuard
 from cairn.server.app import create_app
-from conftest import screenshot, threaded_server
 
 
 def _csv(path: Path, rows: int, shift: float, extra: bool = False) -> Path:
@@ -32,7 +33,9 @@ def _csv(path: Path, rows: int, shift: float, extra: bool = False) -> Path:
 def data_site(workspace: Any, tmp_path: Path) -> Any:
     cairn.data.add(_csv(tmp_path / "a.csv", 1000, 0.0), "churn", workspace=workspace)
     cairn.data.add(_csv(tmp_path / "b.csv", 1200, 15.0, extra=True), "churn", workspace=workspace)
-    with threaded_server(create_app(workspace.metadata, workspace.artifacts)) as url:
+    with threaded_server(
+        create_app(workspace.metadata, workspace.artifacts, guard=OpenGuard())
+    ) as url:
         yield url
 
 

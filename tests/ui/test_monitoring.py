@@ -16,15 +16,16 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "monitoring"))
 
 from monitor_helpers import HOUR_MS, Monitored, make_frame, train
 from test_browser import _canvas_has_ink
+from ui_site import screenshot, threaded_server
 
 import cairn
 from cairn.access.admin import issue_token
 from cairn.access.guard import TokenGuard
 from cairn.access.policy import AccessPolicy
+from cairn.access.types import OpenGuard
 from cairn.server.app import create_app
 from cairn.store.alerts import NewAlert
 from cairn.tracking import fluent
-from conftest import screenshot, threaded_server
 
 
 @pytest.fixture
@@ -50,7 +51,8 @@ def served(workspace: Any) -> Iterator[Monitored]:
 
 def test_drift_performance_and_alerts_of_a_served_model(served: Monitored, page: Any) -> None:
     ws = served.ws
-    with threaded_server(create_app(ws.metadata, ws.artifacts)) as base:
+    app = create_app(ws.metadata, ws.artifacts, guard=OpenGuard())
+    with threaded_server(app) as base:
         page.goto(f"{base}/ui/monitoring")
         assert "x0 drifted" in page.locator("table#alerts").inner_text()
         screenshot(page, "monitoring")
@@ -96,7 +98,8 @@ def test_bad_monitoring_requests_name_the_problem(
 
     model_versions(workspace, "churn", None, 1)
     workspace.registry.set_alias("churn", "production", 1, actor="t", reason="r")
-    with threaded_server(create_app(workspace.metadata, workspace.artifacts)) as base:
+    app = create_app(workspace.metadata, workspace.artifacts, guard=OpenGuard())
+    with threaded_server(app) as base:
         r = httpx.get(f"{base}{path}", headers={"Accept": "application/json"})
         assert r.status_code == status, r.text
         assert message in r.json()["error"]["message"]

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from ui_site import screenshot, threaded_server
 
+from cairn.access.types import OpenGuard
 from cairn.server.app import create_app
-from conftest import screenshot, threaded_server
 
 FLOW = """
 import pathlib
@@ -83,7 +84,9 @@ def test_the_dag_updates_live_while_the_pipeline_runs_then_shows_cache_hits(
 ) -> None:
     root = workspace.root
     (root / "flow.py").write_text(FLOW, encoding="utf-8")
-    with threaded_server(create_app(workspace.metadata, workspace.artifacts)) as base:
+    with threaded_server(
+        create_app(workspace.metadata, workspace.artifacts, guard=OpenGuard())
+    ) as base:
         proc = _start(root)
         try:
             run_id = _first_run(base, time.monotonic() + 60)
@@ -130,7 +133,9 @@ def test_the_dag_updates_live_while_the_pipeline_runs_then_shows_cache_hits(
 
 
 def test_bad_pipeline_requests_name_the_problem(workspace: Any) -> None:
-    with threaded_server(create_app(workspace.metadata, workspace.artifacts)) as base:
+    with threaded_server(
+        create_app(workspace.metadata, workspace.artifacts, guard=OpenGuard())
+    ) as base:
         r = httpx.get(f"{base}/ui/pipelines/feedbeef?format=json")
         assert r.status_code == 404 and "feedbeef" in r.json()["error"]["message"]
         r = httpx.get(f"{base}/ui/pipelines?limit=0&format=json")

@@ -33,14 +33,15 @@ class Authenticate:
         self.app, self.guard = app, guard
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
+        path = str(scope.get("path", ""))
+        if scope["type"] != "http" or path in PUBLIC_PATHS or _is_ui(path):
             await self.app(scope, receive, send)
             return
         header = _header(scope, b"authorization")
         try:
             principal = await run_in_threadpool(self.guard.authenticate, header)
         except CairnError as exc:
-            if str(scope["path"]).startswith(MLFLOW_PATHS):
+            if path.startswith(MLFLOW_PATHS):
                 from cairn.server.mlflow.wire import error_response
 
                 response = error_response(exc)
@@ -51,6 +52,13 @@ class Authenticate:
             return
         scope.setdefault("state", {})[_STATE_KEY] = principal
         await self.app(scope, receive, send)
+
+
+def _is_ui(path: str) -> bool:
+    """The web UI signs its users in itself (a login page, the token in a cookie, checked
+    by the same guard on every page), so its pages redirect to the login page instead of
+    answering 401."""
+    return path == "/ui" or path.startswith("/ui/")
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
