@@ -15,7 +15,7 @@ from collections.abc import Callable
 from functools import cached_property
 from typing import Any
 
-from cairn.errors import InvalidInput
+from cairn.errors import ConfigError, InvalidInput
 from cairn.store.base import RUN_VIEWS
 from cairn.store.rest.codec import Codec, codec_for
 from cairn.store.rest.http import Session, new_key, session_for
@@ -131,6 +131,21 @@ class RestBackend:
     @cached_property
     def schedules(self) -> Any:
         return self._store("schedules")
+
+    @property
+    def access(self) -> Any:
+        raise ConfigError(
+            f"users, tokens, grants and the audit log are not served over HTTP by {self.uri}; "
+            "run `cairn server admin` (or `cairn users`/`tokens`/`grant`/`audit`) where the "
+            "server's database is"
+        )
+
+    @property
+    def alerts(self) -> Any:
+        raise ConfigError(
+            f"monitoring alert state is not served over HTTP by {self.uri}; run `cairn "
+            "monitor` with the server's database as the tracking URI"
+        )
 
     def ensure_schema(self) -> None:
         """The server checks its own schema; this checks that it answers and is healthy."""
