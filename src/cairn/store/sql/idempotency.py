@@ -37,6 +37,15 @@ class PendingKey:
     operation: str
     request_digest: str
     claimed: bool = False
+    #: The transaction every write and read of the request runs in, from its first write
+    #: until :meth:`SqlKeyStore.finish` commits it (or :func:`pending` rolls it back).
+    conn: Connection | None = None
+
+    def release(self) -> None:
+        """Close the held connection; uncommitted work is rolled back."""
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            conn.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +66,16 @@ def pending(key: PendingKey) -> Iterator[PendingKey]:
     token = _pending.set(key)
     try:
         yield key
+    except BaseException:
+        key.release()  # the call failed: none of its writes, nor the key, are kept
+        raise
     finally:
         _pending.reset(token)
+
+
+def current() -> PendingKey | None:
+    """The keyed request this context runs, if any."""
+    return _pending.get()
 
 
 def claim_in(conn: Connection) -> PendingKey | None:
@@ -97,8 +114,19 @@ class SqlKeyStore:
         return StoredKey(row.key, row.operation, row.request_digest, row.status, row.response)
 
     def finish(self, key: PendingKey, status: int, response: bytes) -> None:
-        """Record the answer (inserting the key if the call wrote nothing)."""
+        """Record the answer and commit it with the call's writes (inserting the key if
+        the call wrote nothing)."""
         t = idempotency_keys
+        if key.conn is not None:
+            conn = key.conn
+            try:
+                conn.execute(
+                    t.update().where(t.c.key == key.key).values(status=status, response=response)
+                )
+                conn.commit()
+            finally:
+                key.release()
+            return
 
         def record(conn: Connection) -> None:
             if key.claimed:
