@@ -25,7 +25,7 @@ from load_support import (
 
 from ports import free_port
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(900)]
 
 CLIENTS, PARAMS, POINTS = 8, 3, 5
 # Read at import: the tests' environment fixture hides CAIRN_* variables.
