@@ -35,7 +35,7 @@ from common import (
 RESULTS = BENCH_DIR / "RESULTS.md"
 
 #: Order of sections in RESULTS.md; benchmarks not listed follow, alphabetically.
-ORDER = ["tracking", "data", "models", "serving", "pipelines", "server"]
+ORDER = ["tracking", "data", "models", "serving", "pipelines", "import", "server"]
 
 _BLOCK = re.compile(
     r"<!-- bench:(?P<name>[\w-]+) -->\n(?P<body>.*?)<!-- /bench:(?P=name) -->\n", re.S

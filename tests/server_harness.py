@@ -55,13 +55,16 @@ def threaded_server(app: Any, **config: Any) -> Iterator[str]:
 
 @contextmanager
 def sqlite_server(tmp: Path, **app_options: Any) -> Iterator[str]:
-    """A server over a new SQLite database and artifact folder under ``tmp``."""
+    """A server over a new SQLite database and artifact folder under ``tmp``; without a
+    ``guard`` in ``app_options``, an open one (tests of other behaviour than access)."""
+    from cairn.access.types import OpenGuard
     from cairn.server.app import create_app
     from cairn.store import open_metadata
     from cairn.store.artifacts import ArtifactStore
 
     backend = open_metadata(f"sqlite:///{tmp / 'server.db'}", create=True)
     backend.ensure_schema()
+    app_options.setdefault("guard", OpenGuard())
     app = create_app(backend, ArtifactStore(str(tmp / "artifacts")), **app_options)
     try:
         with threaded_server(app) as url:

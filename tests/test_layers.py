@@ -62,8 +62,21 @@ def test_the_source_tree_keeps_every_layering_contract() -> None:
             "Model references sit below models, registry and serving",
         ),
         ("data/split.py", "import cairn.cli.main as _cli", "The library never imports the CLI"),
+        (
+            "access/guard.py",
+            "import cairn.server.rpc as _rpc",
+            "The domains never import the server",
+        ),
+        ("server/run.py", "import cairn.cli.main as _cli", "The server never imports the CLI"),
     ],
-    ids=["models->registry", "store->workspace", "refs->serving", "data->cli"],
+    ids=[
+        "models->registry",
+        "store->workspace",
+        "refs->serving",
+        "data->cli",
+        "access->server",
+        "server->cli",
+    ],
 )
 def test_a_wrong_way_import_breaks_its_contract(
     tmp_path: Path, module: str, line: str, contract: str

@@ -28,6 +28,7 @@ TOOLS: dict[str, tuple[str, ...]] = {
     "groovy-parser": ("tree-sitter==0.26.1", "tree-sitter-groovy==0.1.2"),
     "frictionless": ("frictionless==5.21.0",),
     "mlflow": ("mlflow==3.17.2",),
+    "dvc": ("dvc==3.67.1",),
 }
 #: tool -> packages installed at the version this interpreter has, so both sides of a
 #: comparison run the same library (MLflow and Cairn fit the same scikit-learn model).

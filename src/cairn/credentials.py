@@ -46,7 +46,9 @@ from cairn.errors import ConfigError
 ENV_CREDENTIALS_FILE = "CAIRN_CREDENTIALS_FILE"
 ENV_TRACKING_PASSWORD = "CAIRN_TRACKING_PASSWORD"
 #: An API token for ``cairn server``; wins over the one ``cairn login`` saved.
-ENV_TOKEN = "CAIRN_TOKEN"
+ENV_TOKEN = "CAIRN_TRACKING_TOKEN"
+#: The same, under a shorter name (read when ``CAIRN_TRACKING_TOKEN`` is unset).
+ENV_TOKEN_ALIAS = "CAIRN_TOKEN"
 MASK = "***"
 
 #: Query parameters of a URI whose value is a secret (libpq's ``password=`` and friends).
@@ -280,13 +282,19 @@ def server_key(url: str) -> str:
 
 
 def server_token(url: str, credentials: Mapping[str, Any] | None = None) -> str | None:
-    """The API token for the server at ``url``: ``$CAIRN_TOKEN``, else the one
-    ``cairn login`` saved, else None. The REST client sends it as a bearer token."""
-    env = os.environ.get(ENV_TOKEN)
-    if env:
-        return env.strip()
+    """The API token for the server at ``url``: ``$CAIRN_TRACKING_TOKEN`` (or its alias
+    ``$CAIRN_TOKEN``), else the one ``cairn login`` saved, else None. The REST client
+    sends it as a bearer token."""
+    for name in (ENV_TOKEN, ENV_TOKEN_ALIAS):
+        env = os.environ.get(name, "").strip()
+        if env:
+            return env
+    try:
+        key = server_key(url)
+    except ConfigError:  # a URL `cairn login` could not have saved a token for
+        return None
     data = load_credentials() if credentials is None else credentials
-    entry = _table(data, "servers").get(server_key(url))
+    entry = _table(data, "servers").get(key)
     token = entry.get("token") if isinstance(entry, dict) else None
     return token if isinstance(token, str) and token else None
 

@@ -46,7 +46,13 @@ def test_logging_through_a_kill_9_and_restart_loses_and_doubles_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = f"sqlite:///{tmp_path / 'server.db'}"
-    open_metadata(store, create=True).ensure_schema()
+    db = open_metadata(store, create=True)
+    db.ensure_schema()
+    from cairn.access.admin import create_admin
+
+    _, admin = create_admin(db.access, "root")  # the server requires a token
+    db.close()
+    monkeypatch.setenv("CAIRN_TRACKING_TOKEN", admin.secret)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     server = start_process(store, str(tmp_path / "artifacts"), port)

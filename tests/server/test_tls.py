@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from cairn.access.types import OpenGuard
 from cairn.errors import StoreError
 from cairn.store import open_metadata
 from server_harness import threaded_server
@@ -76,7 +77,7 @@ def https(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     ca, cert, key = _make_ca_and_server_cert(tmp_path)
     backend = open_metadata(f"sqlite:///{tmp_path / 'server.db'}", create=True)
     backend.ensure_schema()
-    app = create_app(backend, ArtifactStore(str(tmp_path / "artifacts")))
+    app = create_app(backend, ArtifactStore(str(tmp_path / "artifacts")), guard=OpenGuard())
     with threaded_server(app, ssl_certfile=str(cert), ssl_keyfile=str(key)) as url:
         yield url, ca
     backend.close()

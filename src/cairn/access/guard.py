@@ -9,7 +9,8 @@ backend's :class:`~cairn.store.access.AccessStore`:
 - :meth:`~TokenGuard.authorize`: admins may do anything (with a read-only token: read
   anything); a read-only token only reads; otherwise the user's grant on the resource
   or the policy's default level decides, and creating a resource needs only
-  ``allow_create``. ``server`` resources are the admins' alone.
+  ``allow_create``. ``server`` resources are the admins' alone; ``user`` resources
+  (tokens, grants) their user's and the admins'; ``artifact`` objects any caller's.
 - :meth:`~TokenGuard.mutation` scopes one change. The SQL store writes its audit entry
   in the change's own transaction; a scope that wrote nothing, or raised, is recorded
   here in a transaction of its own (``noop``, ``denied`` or ``error``).
@@ -141,6 +142,9 @@ class TokenGuard:
                 )
             raise
 
+    def action_for_alias(self, alias: str) -> Action:
+        return self.policy.action_for_alias(alias)
+
     def allowed(self, principal: Principal, action: Action, resource: Resource) -> bool:
         """:meth:`authorize` as a yes/no (for filtering listings); records nothing."""
         try:
@@ -158,7 +162,18 @@ class TokenGuard:
             )
         if principal.is_admin:
             return
-        if resource.kind == "server" or resource.kind not in GRANT_KINDS:
+        if resource.kind == "artifact" and action != "manage":
+            # Objects are shared by every record and named by a 256-bit digest that only
+            # a readable record reveals: any caller may read one, any writing token add.
+            return
+        if resource.kind == "user" and resource.name == principal.user:
+            return  # one's own tokens and grants (read-only tokens stopped above)
+        if resource.kind == "user" and resource.name is not None:
+            raise PermissionDenied(
+                f"{principal.user} may not {action} the tokens or grants of another user; "
+                "ask a server admin"
+            )
+        if resource.kind in ("server", "user") or resource.kind not in GRANT_KINDS:
             raise PermissionDenied(
                 f"only server admins may {action} {what}; ask an admin "
                 "(`cairn users ls` lists them)"
@@ -167,6 +182,8 @@ class TokenGuard:
             if action == "read" or (action == "edit" and self.policy.allow_create):
                 return
             raise PermissionDenied(f"{principal.user} may not {action} {what}; ask a server admin")
+        if rank(self.policy.default_level) >= rank(action):
+            return  # everyone holds it: no grant to look up
         level = self._level(principal.user, resource)
         if rank(level) >= rank(action):
             return

@@ -15,8 +15,11 @@ from typing import Literal, Protocol
 Action = Literal["read", "edit", "manage"]
 ACTIONS: tuple[Action, ...] = ("read", "edit", "manage")
 
-#: ``server`` is the whole server (users, tokens, gc): only admins manage it.
-ResourceKind = Literal["experiment", "model", "dataset", "pipeline", "server"]
+#: ``server`` is the whole server (users, gc, the audit log): only admins touch it.
+#: ``user`` is one user's own records (their tokens, their grants): the user and admins.
+#: ``artifact`` is the content-addressed object store, shared by every record: any
+#: authenticated caller reads it, any token that may write uploads to it.
+ResourceKind = Literal["experiment", "model", "dataset", "pipeline", "server", "user", "artifact"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +48,7 @@ ANONYMOUS = Principal(user="anonymous", is_admin=True)
 
 class Guard(Protocol):
     """What the server asks on every request. ``cairn server`` holds one guard: an open
-    one (``--insecure-no-auth``, or a loopback-only server without users) or the token
-    guard of :mod:`cairn.access`.
+    one (``--insecure-no-auth``) or, by default, the token guard of :mod:`cairn.access`.
 
     The server calls, in order: :meth:`authenticate` with the request's
     ``Authorization`` header (``None`` when absent); :meth:`authorize` with the action
@@ -65,6 +67,14 @@ class Guard(Protocol):
         """Returns when allowed; raises :class:`~cairn.errors.PermissionDenied`."""
         ...
 
+    def allowed(self, principal: Principal, action: Action, resource: Resource) -> bool:
+        """:meth:`authorize` as a yes/no, recording nothing (for filtering listings)."""
+        ...
+
+    def action_for_alias(self, alias: str) -> Action:
+        """What moving ``alias`` of a model needs (``manage`` for a protected alias)."""
+        ...
+
     def mutation(
         self, principal: Principal, address: str, operation: str, resource: Resource
     ) -> AbstractContextManager[None]:
@@ -81,6 +91,12 @@ class OpenGuard:
 
     def authorize(self, principal: Principal, action: Action, resource: Resource) -> None:
         return None
+
+    def allowed(self, principal: Principal, action: Action, resource: Resource) -> bool:
+        return True
+
+    def action_for_alias(self, alias: str) -> Action:
+        return "edit"
 
     def mutation(
         self, principal: Principal, address: str, operation: str, resource: Resource

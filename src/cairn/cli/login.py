@@ -19,8 +19,14 @@ import click
     is_flag=True,
     help="Read the token from standard input (for scripts), instead of a hidden prompt.",
 )
-def login(url: str, token_stdin: bool) -> None:
-    """Save an API token for a server in the user-only credentials file."""
+@click.option(
+    "--no-check",
+    is_flag=True,
+    help="Save the token without asking the server who it belongs to (server offline).",
+)
+def login(url: str, token_stdin: bool, no_check: bool) -> None:
+    """Check an API token with the server (GET /api/whoami) and save it in the user-only
+    credentials file; a token the server refuses is not saved."""
     from cairn.access.tokens import parse_token
     from cairn.credentials import save_server_token, server_key
     from cairn.errors import InvalidInput
@@ -37,8 +43,15 @@ def login(url: str, token_stdin: bool) -> None:
             "that is not a Cairn API token (cairn_<id>_<secret>); create one with "
             "`cairn tokens create --user NAME` and paste it whole"
         )
+    who = ""
+    if not no_check:
+        from cairn.store.rest.client import whoami
+
+        found = whoami(key, token)
+        who = f" as {found['user']}{' (admin)' if found['admin'] else ''}"
+        who += " (read-only token)" if found["read_only"] else ""
     path = save_server_token(key, token)
-    click.echo(f"Logged in to {key} with token {token_id}; saved in {path}")
+    click.echo(f"Logged in to {key}{who} with token {token_id}; saved in {path}")
 
 
 @click.command("logout")

@@ -60,6 +60,11 @@ COMMANDS: list[tuple[str, str, str]] = [
         "Share the workspace's stores over HTTP for a team (REST API, /openapi.json).",
     ),
     (
+        "ui",
+        "cairn.cli.ui:ui",
+        "Browse this workspace's runs, metric charts and models in a web browser (loopback).",
+    ),
+    (
         "scheduler",
         "cairn.cli.schedule:scheduler",
         "Run the schedules of this workspace until stopped (Ctrl-C or SIGTERM).",
@@ -87,6 +92,7 @@ GROUPS: list[tuple[str, str, str]] = [
     ("artifacts", "cairn.cli.artifacts:app", "List and fetch run artifacts."),
     ("db", "cairn.cli.db:app", "Manage the metadata database schema."),
     ("data", "cairn.cli.data:app", "Version, profile, validate and split datasets."),
+    ("import", "cairn.cli.imports:app", "Import history from MLflow and DVC."),
     ("models", "cairn.cli.models:app", "Register, promote, roll back and export models."),
     ("gate", "cairn.cli.gate:app", "Quality gates for CI/CD."),
     ("ci", "cairn.cli.ci:app", "Write CI workflow templates."),

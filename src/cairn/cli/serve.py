@@ -244,7 +244,22 @@ def build(
 
 
 @deploy_app.command("k8s")
-@click.argument("model", help="Registered model: NAME@ALIAS or NAME/VERSION.")
+@click.argument(
+    "model", required=False, help="Registered model: NAME@ALIAS or NAME/VERSION (not --server)."
+)
+@click.option(
+    "--server",
+    "server",
+    is_flag=True,
+    help="Write manifests for `cairn server` (Deployment, Service, NetworkPolicy) instead.",
+)
+@click.option(
+    "--store-secret",
+    help="With --server: the Secret whose key `uri` holds the metadata store URI.",
+)
+@click.option(
+    "--artifacts", help="With --server: the artifact store every replica reaches (s3://...)."
+)
 @click.option(
     "--output",
     "-o",
@@ -284,11 +299,45 @@ def build(
     "--image-pull-policy",
     help="Always, IfNotPresent or Never (default: Always for a tag, IfNotPresent for a digest).",
 )
-def k8s(model: str, out: Path, image: str | None, **options: Any) -> None:
-    """Write Deployment, Service and HorizontalPodAutoscaler manifests (restricted profile)."""
+def k8s(
+    model: str | None,
+    out: Path,
+    image: str | None,
+    server: bool,
+    store_secret: str | None,
+    artifacts: str | None,
+    **options: Any,
+) -> None:
+    """Write Deployment, Service and HorizontalPodAutoscaler manifests (restricted profile)
+    for a model, or with --server, for `cairn server`."""
     from cairn.serving.deploy import write_k8s_manifests
     from cairn.serving.k8s import K8sOptions
 
-    paths = write_k8s_manifests(model, out, image=image, options=K8sOptions(**options))
+    if server:
+        paths = _server_manifests(model, out, image, store_secret, artifacts, options)
+    elif model is None:
+        raise click.UsageError("give a MODEL (NAME@ALIAS), or --server for the server's")
+    else:
+        paths = write_k8s_manifests(model, out, image=image, options=K8sOptions(**options))
     click.echo("wrote " + ", ".join(str(p) for p in paths))
     click.echo(f"next: kubectl apply -f {out}")
+
+
+def _server_manifests(
+    model: str | None,
+    out: Path,
+    image: str | None,
+    store_secret: str | None,
+    artifacts: str | None,
+    options: dict[str, Any],
+) -> list[Path]:
+    from cairn.serving.k8s_server import ServerDeploy, write_server_manifests
+
+    if model is not None:
+        raise click.UsageError(f"--server writes the server's manifests: drop {model!r}")
+    if not (image and store_secret and artifacts):
+        raise click.UsageError("--server needs --image, --store-secret and --artifacts")
+    keep = ("namespace", "replicas", "cpu_request", "cpu_limit", "memory_request", "memory_limit")
+    chosen = {k: options[k] for k in keep if options.get(k) is not None}
+    deploy = ServerDeploy(image=image, store_secret=store_secret, artifacts=artifacts, **chosen)
+    return write_server_manifests(deploy, out)

@@ -33,7 +33,8 @@ from cairn.cli.server_admin import admin
 @click.option(
     "--insecure-no-auth",
     is_flag=True,
-    help="Allow a non-loopback --host with no authentication (anyone reaching it may write).",
+    help="Serve without API tokens: anyone reaching the server may read and change "
+    "everything, unaudited (logged as a warning).",
 )
 @click.option("--log-level", default="info", show_default=True, help="uvicorn log level.")
 @click.pass_context
@@ -50,12 +51,17 @@ def server(
     insecure_no_auth: bool,
     log_level: str,
 ) -> None:
-    """Serve the tracking, dataset, registry and pipeline stores and the artifact store
-    over HTTP; clients set CAIRN_TRACKING_URI=http://HOST:PORT.
+    """Share the workspace's stores over HTTP for a team (REST API, /openapi.json).
 
-    `cairn server admin create NAME` sets up the first admin on the store."""
+    Serves the tracking, dataset, registry and pipeline stores and the artifact store;
+    clients set CAIRN_TRACKING_URI=http://HOST:PORT.
+
+    Every request needs an API token: `cairn server admin create NAME` sets up the
+    first admin on the store. Access settings come from the [access] table of the
+    workspace's cairn.toml."""
     if ctx.invoked_subcommand is not None:
         return
+    from cairn.config import find_root
     from cairn.server.run import ServerOptions, serve
 
     options = {}
@@ -66,14 +72,15 @@ def server(
         store = store or settings.tracking_uri
         if artifacts is None:
             artifacts, options = settings.artifact_uri, settings.storage_options
+    root = find_root()
+    policy = str(root / "cairn.toml") if root is not None else None
     serve(
-        ServerOptions(store, artifacts, options, max_body),
+        ServerOptions(store, artifacts, options, max_body, insecure_no_auth, policy),
         host=host,
         port=port,
         workers=workers,
         ssl_certfile=ssl_certfile,
         ssl_keyfile=ssl_keyfile,
-        insecure_no_auth=insecure_no_auth,
         log_level=log_level,
     )
 

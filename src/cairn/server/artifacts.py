@@ -25,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from cairn.access.types import Guard, Resource
 from cairn.errors import IntegrityError, InvalidInput, NotFound
 from cairn.hashing import new_hasher
+from cairn.server.authn import principal_of
 from cairn.server.schemas import error_responses
 from cairn.store.artifacts import ArtifactStore
 from cairn.store.blobs import LocalBlobs
@@ -36,7 +37,14 @@ _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 CHUNK = 1024 * 1024
 MODIFIED_HEADER = "X-Cairn-Modified"
 _BINARY = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
-_SERVER = Resource("server", None)
+#: Objects are shared by every record that names their digest, so no one record's
+#: grants can decide who reads them: any authenticated caller may read an object (its
+#: 256-bit digest is learnt only from a record they may read), and any token that may
+#: write may upload one (bytes no record names are inert, and ``cairn gc`` removes them).
+_OBJECTS = Resource("artifact", None)
+#: The action each route declares in /openapi.json (see cairn.server.rpc.ACTION_KEY).
+_READ = {"x-cairn-action": "read", "x-cairn-resource": "artifact"}
+_WRITE = {"x-cairn-action": "edit", "x-cairn-resource": "artifact"}
 
 
 def check_key(key: str) -> str:
@@ -68,8 +76,8 @@ def add_artifact_routes(app: FastAPI, store: ArtifactStore, guard: Guard) -> Non
     blobs = store.blobs
 
     def allow(request: Request, action: Any) -> None:
-        principal = guard.authenticate(request.headers.get("authorization"))
-        guard.authorize(principal, action, _SERVER)
+        principal = principal_of(request, guard)
+        guard.authorize(principal, action, _OBJECTS)
 
     def stat(key: str) -> tuple[int, float | None]:
         size = blobs.size(key)
@@ -90,6 +98,7 @@ def add_artifact_routes(app: FastAPI, store: ArtifactStore, guard: Guard) -> Non
         operation_id="artifacts_head",
         tags=["artifacts"],
         responses=error_responses(400, 401, 403, 404),
+        openapi_extra=_READ,
     )
     async def head(key: str, request: Request) -> Response:
         allow(request, "read")
@@ -108,6 +117,7 @@ def add_artifact_routes(app: FastAPI, store: ArtifactStore, guard: Guard) -> Non
             416: {"description": "the range is outside the object"},
             **error_responses(400, 401, 403, 404),
         },
+        openapi_extra=_READ,
     )
     async def get(key: str, request: Request) -> Response:
         allow(request, "read")
@@ -141,7 +151,7 @@ def add_artifact_routes(app: FastAPI, store: ArtifactStore, guard: Guard) -> Non
         tags=["artifacts"],
         status_code=201,
         responses=error_responses(400, 401, 403, 422),
-        openapi_extra={"requestBody": {"content": _BINARY, "required": True}},
+        openapi_extra={"requestBody": {"content": _BINARY, "required": True}, **_WRITE},
     )
     async def put(key: str, request: Request) -> dict[str, Any]:
         allow(request, "edit")

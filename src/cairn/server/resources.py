@@ -1,15 +1,24 @@
-"""Which resource a store call touches, for the guard: names, not ids.
+"""Which resource a store call touches, for the guard: names, not ids; and which items
+of a listing the caller may see.
 
-Runs are authorized on their experiment's name, pipeline runs on their pipeline's name.
+Runs are authorized on their experiment's name, pipeline runs and schedules on their
+pipeline's name, tokens on their user's name.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from cairn.access.types import Resource
+from cairn.access.types import Guard, Principal, Resource
+from cairn.errors import NotFound
 from cairn.store.base import MetadataBackend
 from cairn.store.rest.routes import StoreRoute
+
+#: A name no resource has: asking the guard about it asks what the caller may do to a
+#: resource it holds no grant on (the default level), which is what decides whether
+#: telling "there is none" from "you may not" would reveal anything.
+_UNNAMED = ""
 
 
 def _argument(args: dict[str, Any], path: str) -> Any:
@@ -24,8 +33,11 @@ def _argument(args: dict[str, Any], path: str) -> Any:
 def resources_for(
     route: StoreRoute, args: dict[str, Any], backend: MetadataBackend
 ) -> list[Resource]:
-    """The resources ``route`` called with ``args`` needs (usually one)."""
+    """The resources ``route`` called with ``args`` needs (usually one); ``NotFound``
+    when an id in ``args`` names nothing."""
     value = None if route.arg is None else _argument(args, route.arg)
+    if route.lookup == "grant":
+        return [Resource(args["kind"], str(args["name"]))]
     if value is None:
         return [Resource(route.kind, None)]
     if route.lookup == "experiment":
@@ -38,4 +50,127 @@ def resources_for(
         return [Resource(route.kind, n) for n in sorted(names)] or [Resource(route.kind, None)]
     if route.lookup == "pipeline_run":
         return [Resource(route.kind, backend.pipelines.get_run(str(value)).pipeline)]
+    if route.lookup == "steps":
+        runs = {str(getattr(record, "run_id", "")) for record in value}
+        names = {backend.pipelines.get_run(r).pipeline for r in runs}
+        return [Resource(route.kind, n) for n in sorted(names)] or [Resource(route.kind, None)]
+    if route.lookup == "schedule":
+        return [Resource(route.kind, backend.schedules.get_schedule(str(value)).pipeline)]
+    if route.lookup == "token":
+        for token in backend.access.list_tokens():
+            if token.id == value:
+                return [Resource(route.kind, token.user)]
+        raise NotFound(f"no token with id {value!r}; see `cairn tokens ls`")
     return [Resource(route.kind, str(value))]
+
+
+def sees_everything(guard: Guard, principal: Principal, kind: Any) -> bool:
+    """Whether ``principal`` may read any resource of ``kind``, granted or not: then
+    listings need no filtering and "there is none" reveals nothing."""
+    return guard.allowed(principal, "read", Resource(kind, _UNNAMED))
+
+
+def scoped_args(
+    route: StoreRoute,
+    args: dict[str, Any],
+    guard: Guard,
+    principal: Principal,
+    backend: MetadataBackend,
+) -> dict[str, Any]:
+    """``args`` narrowed to what the caller may see, before the call: a listing of
+    tokens or grants without a user is the caller's own; a search over all experiments
+    is a search over the ones they may read."""
+    if (
+        route.kind == "user"
+        and route.arg in args  # a plain argument (not a field of a record)
+        and args[route.arg] is None
+        and not principal.is_admin
+    ):
+        return {**args, route.arg: principal.user}
+    if (
+        route.name == "tracking.search_runs"
+        and args.get("experiment_ids") is None
+        and not sees_everything(guard, principal, "experiment")
+    ):
+        readable = [
+            e.id
+            for e in backend.tracking.list_experiments()
+            if guard.allowed(principal, "read", Resource("experiment", e.name))
+        ]
+        return {**args, "experiment_ids": readable}
+    return args
+
+
+def _experiment_names(backend: MetadataBackend) -> Callable[[str], str]:
+    names: dict[str, str] = {}
+
+    def name(experiment_id: str) -> str:
+        if experiment_id not in names:
+            names[experiment_id] = backend.tracking.get_experiment(experiment_id).name
+        return names[experiment_id]
+
+    return name
+
+
+def _schedule_pipelines(backend: MetadataBackend) -> Callable[[str], str]:
+    pipelines = {s.name: s.pipeline for s in backend.schedules.list_schedules()}
+    return lambda schedule: pipelines.get(schedule, schedule)
+
+
+def _item_resources(
+    route: StoreRoute, backend: MetadataBackend
+) -> Callable[[Any], Resource] | None:
+    """How to name the resource of one item of ``route``'s listing (None: no listing)."""
+    name = route.name
+    if name == "tracking.list_experiments":
+        return lambda e: Resource("experiment", e.name)
+    if name == "tracking.runs_for_digest":
+        experiment = _experiment_names(backend)
+        return lambda r: Resource("experiment", experiment(r.experiment_id))
+    if name in ("datasets.list_datasets", "datasets.find_digest"):
+        return lambda d: Resource("dataset", d.name)
+    if name == "registry.list_models":
+        return lambda m: Resource("model", m.name)
+    if name in ("pipelines.list_runs", "schedules.list_schedules"):
+        return lambda r: Resource("pipeline", r.pipeline)
+    if name == "schedules.list_firings":
+        pipeline = _schedule_pipelines(backend)
+        return lambda f: Resource("pipeline", pipeline(f.schedule))
+    return None
+
+
+def visible(
+    route: StoreRoute,
+    result: Any,
+    guard: Guard,
+    principal: Principal,
+    backend: MetadataBackend,
+) -> Any:
+    """``result`` without the items the caller may not read (listings only)."""
+    if route.kind not in ("experiment", "model", "dataset", "pipeline"):
+        return result
+    if not isinstance(result, list) or sees_everything(guard, principal, route.kind):
+        return result
+    resource_of = _item_resources(route, backend)
+    if resource_of is None:
+        return result
+    return [item for item in result if guard.allowed(principal, "read", resource_of(item))]
+
+
+def hidden(principal: Principal, action: str, route: StoreRoute, args: dict[str, Any]) -> str:
+    """The refusal a caller without read gets, the same whether the resource exists or
+    not, naming only what the caller sent."""
+    kind = args.get("kind", route.kind) if route.lookup == "grant" else route.kind
+    value = None if route.arg is None else _argument(args, route.arg)
+    if route.lookup == "grant":
+        value = args.get("name")
+    what = f"{kind}s" if value is None else f"the {kind} named by {route.arg}={value!r}"
+    if kind == "user":
+        return (
+            f"{principal.user} may not {action} {what}, or there is none; only that user "
+            "and server admins may (`cairn users ls` lists the admins)"
+        )
+    return (
+        f"{principal.user} may not {action} {what}, or there is none; someone with manage "
+        f"on it can grant access with `cairn grant {principal.user} {action} {kind}:NAME`"
+    )

@@ -20,9 +20,10 @@ from fastapi.responses import Response
 from pydantic import create_model
 from sqlalchemy import exc as sa_exc
 
-from cairn.access.types import ANONYMOUS, Guard, OpenGuard, Principal, Resource
-from cairn.errors import AlreadyExists, CairnError, InvalidInput
-from cairn.server.resources import resources_for
+from cairn.access.types import ANONYMOUS, Action, Guard, OpenGuard, Principal, Resource
+from cairn.errors import AlreadyExists, CairnError, InvalidInput, NotFound, PermissionDenied
+from cairn.server.authn import principal_of
+from cairn.server.resources import hidden, resources_for, scoped_args, sees_everything, visible
 from cairn.server.schemas import STORE_ERRORS
 from cairn.store.base import MetadataBackend
 from cairn.store.rest.codec import Codec, codec_for
@@ -34,6 +35,11 @@ log = logging.getLogger("cairn.server")
 
 JSON = "application/json"
 _ACTOR_FIELDS = ("actor", "created_by")
+_ACTOR_ARGS = ("actor", "granted_by")
+#: The OpenAPI extension every operation declares: the action it needs ("public" for
+#: the few routes anyone may call); tests/server/test_auth_routes.py reads it.
+ACTION_KEY = "x-cairn-action"
+RESOURCE_KEY = "x-cairn-resource"
 
 
 def add_store_routes(
@@ -89,7 +95,7 @@ def _add(
             return _handle(request, route, codec, args, backend, guard, keys)
         except (CairnError, KeyTaken):
             raise
-        except (sa_exc.IntegrityError, ValueError, TypeError) as exc:
+        except (sa_exc.IntegrityError, ValueError, TypeError, OverflowError) as exc:
             raise _as_input_error(route, exc) from exc
 
     endpoint.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
@@ -103,6 +109,10 @@ def _add(
         response_model=codec.returns,
         responses=STORE_ERRORS,
         tags=[route.domain],
+        openapi_extra={
+            ACTION_KEY: "alias-policy" if route.alias_arg else route.action,
+            RESOURCE_KEY: route.kind,
+        },
         summary=(
             inspect.getdoc(getattr(type(getattr(backend, route.domain)), route.method, None))
             or route.name
@@ -131,7 +141,7 @@ def _with_actor(args: dict[str, Any], principal: Principal) -> dict[str, Any]:
         return args
     out = dict(args)
     for name, value in args.items():
-        if name == "actor":
+        if name in _ACTOR_ARGS:
             out[name] = principal.user
         elif dataclasses.is_dataclass(value) and not isinstance(value, type):
             names = {f.name for f in dataclasses.fields(value)}
@@ -150,23 +160,58 @@ def _handle(
     guard: Guard,
     keys: Any | None,
 ) -> Response:
-    principal = guard.authenticate(request.headers.get("authorization"))
-    if isinstance(guard, OpenGuard):
+    principal = principal_of(request, guard)
+    action: Action = route.action
+    if route.alias_arg is not None:
+        action = guard.action_for_alias(str(args.get(route.alias_arg)))
+    open_guard = isinstance(guard, OpenGuard)
+    if open_guard:
         resources = [Resource(route.kind, None)]  # nobody asks: skip the look-ups
     else:
-        resources = resources_for(route, args, backend)
-    for resource in resources:
-        guard.authorize(principal, route.action, resource)
+        args = scoped_args(route, args, guard, principal, backend)
+        resources = _authorize(guard, principal, action, route, args, backend)
     call = getattr(getattr(backend, route.domain), route.method)
     args = _with_actor(args, principal)
     if not route.is_mutation:
-        return Response(codec.dump_result(call(**args)), media_type=JSON)
+        result = call(**args)
+        if not open_guard:
+            result = visible(route, result, guard, principal, backend)
+        return Response(codec.dump_result(result), media_type=JSON)
     address = request.client.host if request.client else ""
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if key is None or keys is None:
         with guard.mutation(principal, address, route.name, resources[0]):
             return Response(codec.dump_result(call(**args)), media_type=JSON)
     return _keyed(key, route, codec, args, call, keys, guard, principal, address, resources[0])
+
+
+def _authorize(
+    guard: Guard,
+    principal: Principal,
+    action: Action,
+    route: StoreRoute,
+    args: dict[str, Any],
+    backend: MetadataBackend,
+) -> list[Resource]:
+    """The resources of the call, once ``principal`` may ``action`` them all.
+
+    A caller who may not read a resource gets the same refusal whether it exists or
+    not (an id that names nothing, a name they hold no grant on), so probing ids and
+    names tells them nothing; a caller who may read it gets the precise refusal."""
+    try:
+        resources = resources_for(route, args, backend)
+    except NotFound:
+        if sees_everything(guard, principal, route.kind):
+            raise
+        raise PermissionDenied(hidden(principal, action, route, args)) from None
+    for resource in resources:
+        try:
+            guard.authorize(principal, action, resource)
+        except PermissionDenied:
+            if resource.kind == "server" or guard.allowed(principal, "read", resource):
+                raise  # nothing to hide: the server is no secret, or they may read it
+            raise PermissionDenied(hidden(principal, action, route, args)) from None
+    return resources
 
 
 def _request_digest(route: StoreRoute, codec: Codec, args: dict[str, Any]) -> str:

@@ -1,4 +1,10 @@
-"""Start ``cairn server``: open the stores, check the bind address, run uvicorn."""
+"""Start ``cairn server``: open the stores, choose the guard, run uvicorn.
+
+Every request needs an API token (the :class:`~cairn.access.guard.TokenGuard`), on any
+address, loopback included: on a shared machine every local user reaches 127.0.0.1, so
+loopback is not a boundary. ``--insecure-no-auth`` is the one way to serve without
+tokens, and it is logged as a warning at start.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +29,10 @@ class ServerOptions:
     artifacts: str
     storage_options: dict[str, Any] = field(default_factory=dict)
     max_body: int = 16 * 1024 * 1024
+    #: Serve without tokens: every caller may do everything (``--insecure-no-auth``).
+    insecure_no_auth: bool = False
+    #: The ``cairn.toml`` whose ``[access]`` table sets the policy (None: defaults).
+    policy_file: str | None = None
 
 
 def is_loopback(host: str) -> bool:
@@ -40,21 +50,41 @@ def is_loopback(host: str) -> bool:
             return False
 
 
-def check_bind(host: str, insecure_no_auth: bool) -> None:
-    """Refuse a non-loopback address unless the operator accepted an open server."""
-    if is_loopback(host):
-        return
-    if not insecure_no_auth:
-        raise ConfigError(
-            f"refusing to serve on {host}: the server has no authentication yet, so anyone "
-            "who can reach it could read and change every record; bind 127.0.0.1, or pass "
-            "--insecure-no-auth to accept that on a trusted network"
+def check_bind(host: str, insecure_no_auth: bool, tls: bool = False) -> None:
+    """Say loudly what an open or a clear-text server exposes (it refuses nothing: a
+    server with tokens may bind any address; one without was asked for by name)."""
+    if insecure_no_auth:
+        reach = "this machine" if is_loopback(host) else f"{host}"
+        log.warning(
+            "cairn server on %s WITHOUT AUTHENTICATION (--insecure-no-auth): anyone who can "
+            "reach %s may read and change every record, and nothing is audited",
+            host,
+            reach,
         )
-    log.warning(
-        "cairn server on %s WITHOUT AUTHENTICATION: anyone who can reach it may read and "
-        "change every record (--insecure-no-auth)",
-        host,
-    )
+    elif not tls and not is_loopback(host):
+        log.warning(
+            "cairn server on %s over plain HTTP: API tokens cross the network in clear; "
+            "serve HTTPS with --ssl-certfile/--ssl-keyfile or behind a TLS proxy",
+            host,
+        )
+
+
+def make_guard(backend: Any, options: ServerOptions) -> Any:
+    """The guard the server asks on every request (see the module docstring)."""
+    from pathlib import Path
+
+    from cairn.access import TokenGuard, load_policy
+    from cairn.access.types import OpenGuard
+
+    if options.insecure_no_auth:
+        return OpenGuard()
+    policy = load_policy(Path(options.policy_file) if options.policy_file else None)
+    if not backend.access.list_users():
+        log.warning(
+            "the store has no users yet, so every request will be refused (401): create "
+            "the first admin with `cairn server admin create NAME` on this machine"
+        )
+    return TokenGuard(backend, policy)
 
 
 def build_app(options: ServerOptions) -> Any:
@@ -70,7 +100,8 @@ def build_app(options: ServerOptions) -> Any:
     backend = open_metadata(options.store)
     backend.ensure_schema()
     artifacts = ArtifactStore(options.artifacts, options.storage_options)
-    return create_app(backend, artifacts, max_body=options.max_body)
+    guard = make_guard(backend, options)
+    return create_app(backend, artifacts, guard=guard, max_body=options.max_body)
 
 
 def app_from_env() -> Any:
@@ -86,12 +117,11 @@ def serve(
     workers: int = 1,
     ssl_certfile: str | None = None,
     ssl_keyfile: str | None = None,
-    insecure_no_auth: bool = False,
     log_level: str = "info",
 ) -> None:
     import uvicorn
 
-    check_bind(host, insecure_no_auth)
+    check_bind(host, options.insecure_no_auth, tls=ssl_certfile is not None)
     if (ssl_certfile is None) != (ssl_keyfile is None):
         raise ConfigError("TLS needs both --ssl-certfile and --ssl-keyfile")
     for path in filter(None, (ssl_certfile, ssl_keyfile)):

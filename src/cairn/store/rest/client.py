@@ -98,12 +98,32 @@ def _store_class(domain: str) -> type[RestStore]:
 STORE_CLASSES: dict[str, type[RestStore]] = {d: _store_class(d) for d in DOMAINS}
 
 
+class RestAccessStore(STORE_CLASSES["access"]):  # type: ignore[misc,valid-type,name-defined]
+    """Users, tokens, grants and the audit log of a server. Checking a token's digest
+    and writing audit entries happen only on the server, never on a client's say."""
+
+    def verify_token(self, token_id: str, digest: str) -> Any:
+        raise ConfigError(
+            f"tokens are checked by the server at {self._session.base}, not through it; "
+            "send the token as CAIRN_TRACKING_TOKEN (or `cairn login`) instead"
+        )
+
+    def record_audit(self, entry: Any) -> Any:
+        raise ConfigError(
+            f"the server at {self._session.base} writes its own audit log; a client cannot "
+            "append to it"
+        )
+
+
 class RestBackend:
     """A metadata backend served by ``cairn server`` at ``uri``.
 
     ``create`` is accepted for symmetry with the SQL backend and ignored: the server's
     database exists already.
     """
+
+    #: The server audits what is done through it (cairn.access.admin reads this).
+    audited_by_server = True
 
     def __init__(self, uri: str, *, create: bool = False, ca_bundle: str | None = None) -> None:
         self.uri = uri.rstrip("/")
@@ -132,20 +152,13 @@ class RestBackend:
     def schedules(self) -> Any:
         return self._store("schedules")
 
-    @property
+    @cached_property
     def access(self) -> Any:
-        raise ConfigError(
-            f"users, tokens, grants and the audit log are not served over HTTP by {self.uri}; "
-            "run `cairn server admin` (or `cairn users`/`tokens`/`grant`/`audit`) where the "
-            "server's database is"
-        )
+        return RestAccessStore(self.session, "access")
 
-    @property
+    @cached_property
     def alerts(self) -> Any:
-        raise ConfigError(
-            f"monitoring alert state is not served over HTTP by {self.uri}; run `cairn "
-            "monitor` with the server's database as the tracking URI"
-        )
+        return self._store("alerts")
 
     def ensure_schema(self) -> None:
         """The server checks its own schema; this checks that it answers and is healthy."""
@@ -154,3 +167,12 @@ class RestBackend:
     def close(self) -> None:
         """Close the connections (a later backend or blob store opens new ones)."""
         self.session.close()
+
+
+def whoami(uri: str, token: str) -> dict[str, Any]:
+    """Who the server at ``uri`` takes ``token`` for: ``{"user", "admin", "token_id",
+    "read_only"}``; ``Unauthenticated`` (naming why, never the token) when it refuses."""
+    session = session_for(uri.rstrip("/"))
+    response = session.request("GET", "/api/whoami", headers={"Authorization": f"Bearer {token}"})
+    found: dict[str, Any] = json.loads(response.content)
+    return found

@@ -24,6 +24,8 @@ _CONFIG = ConfigDict(ser_json_inf_nan="constants")
 
 
 def protocol_of(domain: str) -> type:
+    from cairn.store.access import AccessStore
+    from cairn.store.alerts import AlertStore
     from cairn.store.base import TrackingStore
     from cairn.store.datasets import DatasetStore
     from cairn.store.pipelines import PipelineStore
@@ -36,6 +38,8 @@ def protocol_of(domain: str) -> type:
         "registry": RegistryStore,
         "pipelines": PipelineStore,
         "schedules": ScheduleStore,
+        "access": AccessStore,
+        "alerts": AlertStore,
     }
     return protocols[domain]
 

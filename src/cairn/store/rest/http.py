@@ -3,8 +3,10 @@
 One :class:`Session` per server URL is shared by the metadata client and the artifact
 blobs. Requests that fail to connect, lose the connection, or get 502/503/504 are
 retried with exponential backoff until ``CAIRN_HTTP_RETRY_SECONDS`` (default 30) have
-passed. Writes carry an ``Idempotency-Key`` chosen once per call and sent again on each
-retry, so the server applies a retried write once.
+passed. Every request carries ``Authorization: Bearer <token>`` when a token is known
+(:func:`cairn.credentials.server_token`: the environment, else ``cairn login``'s).
+Writes carry an ``Idempotency-Key`` chosen once per call and sent again on each retry,
+so the server applies a retried write once.
 """
 
 from __future__ import annotations
@@ -21,17 +23,16 @@ from typing import Any
 
 import httpx
 
-from cairn.credentials import mask_uri
+from cairn.credentials import ENV_TOKEN, ENV_TOKEN_ALIAS, mask_uri, server_token
 from cairn.errors import ConfigError, StoreError
 from cairn.store.rest.errors import raise_for_body
 
 ENV_CA_BUNDLE = "CAIRN_CA_BUNDLE"
-ENV_TOKEN = "CAIRN_TRACKING_TOKEN"
 ENV_RETRY_SECONDS = "CAIRN_HTTP_RETRY_SECONDS"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 RETRY_STATUSES = frozenset({502, 503, 504})
 _RETRY_ERRORS = (httpx.TransportError,)
-_sessions: dict[tuple[str, str | None], Session] = {}
+_sessions: dict[tuple[str, str | None, str | None], Session] = {}
 _lock = threading.Lock()
 
 
@@ -39,10 +40,12 @@ def session_for(uri: str, ca_bundle: str | None = None) -> Session:
     """The shared session for a server (one connection pool per URL and CA bundle)."""
     base = uri.rstrip("/")
     bundle = ca_bundle or os.environ.get(ENV_CA_BUNDLE) or None
+    # A process that changes its token variable gets a session that sends the new one.
+    env_token = os.environ.get(ENV_TOKEN) or os.environ.get(ENV_TOKEN_ALIAS) or None
     with _lock:
-        session = _sessions.get((base, bundle))
+        session = _sessions.get((base, bundle, env_token))
         if session is None or session.closed:
-            session = _sessions[(base, bundle)] = Session(base, bundle)
+            session = _sessions[(base, bundle, env_token)] = Session(base, bundle)
         return session
 
 
@@ -61,7 +64,7 @@ class Session:
         self.where = f"the Cairn server at {mask_uri(base)}"
         self.closed = False
         headers = {"User-Agent": "cairn-rest"}
-        token = os.environ.get(ENV_TOKEN)
+        token = server_token(base)
         if token:
             headers["Authorization"] = f"Bearer {token}"
         verify: Any = ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True

@@ -18,15 +18,27 @@ from typing import Literal
 
 Verb = Literal["GET", "POST", "PUT", "DELETE"]
 Action = Literal["read", "edit", "manage"]
-ResourceKind = Literal["experiment", "model", "dataset", "pipeline", "server"]
+ResourceKind = Literal["experiment", "model", "dataset", "pipeline", "server", "user"]
 #: How the server finds the resource name from the arguments: the argument (dotted for a
 #: field of a record argument) and how to turn it into a name: ``name`` (it is the name),
 #: ``experiment`` (an experiment id or name), ``run`` (a tracking run id -> its
 #: experiment), ``experiments`` (a list of experiment ids), ``pipeline_run`` (a
-#: pipeline run id -> its pipeline).
-Lookup = Literal["name", "experiment", "run", "experiments", "pipeline_run"]
+#: pipeline run id -> its pipeline), ``schedule`` (a schedule name -> its pipeline),
+#: ``token`` (a token id -> its user), ``grant`` (the ``kind`` and ``name`` arguments),
+#: ``steps`` (step records -> the pipelines of their runs).
+Lookup = Literal[
+    "name",
+    "experiment",
+    "run",
+    "experiments",
+    "pipeline_run",
+    "schedule",
+    "token",
+    "grant",
+    "steps",
+]
 
-DOMAINS = ("tracking", "datasets", "registry", "pipelines", "schedules")
+DOMAINS = ("tracking", "datasets", "registry", "pipelines", "schedules", "access", "alerts")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +53,9 @@ class StoreRoute:
     lookup: Lookup = "name"
     #: Reads sent as POST (their arguments are lists or records) are not mutations.
     read_only: bool = False
+    #: The argument naming a model alias: the server's policy decides the action it
+    #: needs (moving a protected alias such as ``production`` needs ``manage``).
+    alias_arg: str | None = None
 
     @property
     def name(self) -> str:
@@ -59,24 +74,27 @@ def _r(
     kind: ResourceKind,
     arg: str | None = None,
     lookup: Lookup = "name",
+    alias_arg: str | None = None,
 ) -> StoreRoute:
     domain, method = name.split(".")
     read_only = verb == "POST" and action == "read"
-    return StoreRoute(domain, method, verb, path, action, kind, arg, lookup, read_only)
+    return StoreRoute(domain, method, verb, path, action, kind, arg, lookup, read_only, alias_arg)
 
 
-T, D, R, P, S = (
+T, D, R, P, S, A, L = (
     "/api/tracking",
     "/api/datasets",
     "/api/registry",
     "/api/pipelines",
     "/api/schedules",
+    "/api/access",
+    "/api/alerts",
 )
 
 #: Every store method the server exposes; a later test enumerates these in /openapi.json.
 STORE_ROUTES: tuple[StoreRoute, ...] = (
     # tracking
-    _r("tracking.create_experiment", "POST", f"{T}/experiments", "edit", "experiment"),
+    _r("tracking.create_experiment", "POST", f"{T}/experiments", "edit", "experiment", "name"),
     _r(
         "tracking.get_experiment",
         "GET",
@@ -133,7 +151,7 @@ STORE_ROUTES: tuple[StoreRoute, ...] = (
     _r("datasets.delete_version", "POST", f"{D}/versions/delete", "manage", "dataset", "name"),
     _r("datasets.referenced_digests", "GET", f"{D}/referenced-digests", "read", "server"),
     # registry
-    _r("registry.create_model", "POST", f"{R}/models", "edit", "model"),
+    _r("registry.create_model", "POST", f"{R}/models", "edit", "model", "name"),
     _r("registry.get_model", "GET", f"{R}/model", "read", "model", "name"),
     _r("registry.list_models", "GET", f"{R}/models", "read", "model"),
     _r("registry.update_model", "POST", f"{R}/models/update", "edit", "model", "name"),
@@ -141,7 +159,15 @@ STORE_ROUTES: tuple[StoreRoute, ...] = (
     _r("registry.get_version", "GET", f"{R}/version", "read", "model", "name"),
     _r("registry.list_versions", "GET", f"{R}/versions", "read", "model", "name"),
     _r("registry.update_version", "POST", f"{R}/versions/update", "edit", "model", "name"),
-    _r("registry.set_alias", "POST", f"{R}/aliases", "edit", "model", "name"),
+    _r(
+        "registry.set_alias",
+        "POST",
+        f"{R}/aliases",
+        "edit",
+        "model",
+        "name",
+        alias_arg="alias",
+    ),
     _r("registry.get_alias", "GET", f"{R}/alias", "read", "model", "name"),
     _r("registry.alias_history", "GET", f"{R}/alias-history", "read", "model", "name"),
     _r("registry.record_gate_result", "POST", f"{R}/gate-results", "edit", "model", "result.name"),
@@ -160,7 +186,7 @@ STORE_ROUTES: tuple[StoreRoute, ...] = (
     ),
     _r("pipelines.get_run", "GET", f"{P}/run", "read", "pipeline", "run_id", "pipeline_run"),
     _r("pipelines.list_runs", "GET", f"{P}/runs", "read", "pipeline", "pipeline"),
-    _r("pipelines.save_steps", "POST", f"{P}/steps", "edit", "pipeline"),
+    _r("pipelines.save_steps", "POST", f"{P}/steps", "edit", "pipeline", "records", "steps"),
     _r("pipelines.list_steps", "GET", f"{P}/steps", "read", "pipeline", "run_id", "pipeline_run"),
     _r("pipelines.previous_step", "GET", f"{P}/previous-step", "read", "pipeline", "pipeline"),
     _r("pipelines.get_cache", "POST", f"{P}/cache/lookup", "read", "pipeline"),
@@ -168,15 +194,80 @@ STORE_ROUTES: tuple[StoreRoute, ...] = (
     _r("pipelines.put_cache", "POST", f"{P}/cache", "edit", "pipeline"),
     # schedules
     _r("schedules.add_schedule", "POST", f"{S}", "edit", "pipeline", "new.pipeline"),
-    _r("schedules.get_schedule", "GET", f"{S}/schedule", "read", "pipeline"),
+    _r("schedules.get_schedule", "GET", f"{S}/schedule", "read", "pipeline", "name", "schedule"),
     _r("schedules.list_schedules", "GET", f"{S}", "read", "pipeline"),
-    _r("schedules.remove_schedule", "POST", f"{S}/remove", "edit", "pipeline"),
-    _r("schedules.claim_firing", "POST", f"{S}/firings/claim", "edit", "pipeline"),
-    _r("schedules.retake_firing", "POST", f"{S}/firings/retake", "edit", "pipeline"),
+    _r("schedules.remove_schedule", "POST", f"{S}/remove", "edit", "pipeline", "name", "schedule"),
+    _r(
+        "schedules.claim_firing",
+        "POST",
+        f"{S}/firings/claim",
+        "edit",
+        "pipeline",
+        "claim.schedule",
+        "schedule",
+    ),
+    _r(
+        "schedules.retake_firing",
+        "POST",
+        f"{S}/firings/retake",
+        "edit",
+        "pipeline",
+        "schedule",
+        "schedule",
+    ),
     _r("schedules.heartbeat", "POST", f"{S}/firings/heartbeat", "edit", "pipeline"),
-    _r("schedules.interrupt_firing", "POST", f"{S}/firings/interrupt", "edit", "pipeline"),
-    _r("schedules.finish_firing", "POST", f"{S}/firings/finish", "edit", "pipeline"),
-    _r("schedules.list_firings", "POST", f"{S}/firings/list", "read", "pipeline"),
+    _r(
+        "schedules.interrupt_firing",
+        "POST",
+        f"{S}/firings/interrupt",
+        "edit",
+        "pipeline",
+        "schedule",
+        "schedule",
+    ),
+    _r(
+        "schedules.finish_firing",
+        "POST",
+        f"{S}/firings/finish",
+        "edit",
+        "pipeline",
+        "schedule",
+        "schedule",
+    ),
+    _r(
+        "schedules.list_firings",
+        "POST",
+        f"{S}/firings/list",
+        "read",
+        "pipeline",
+        "schedule",
+        "schedule",
+    ),
+    # access: users and the audit log are the admins'; a user's own tokens and grants
+    # are theirs too (``user`` resources). Token secrets never travel: the client makes
+    # the token and sends its digest. verify_token and record_audit stay on the server.
+    _r("access.create_user", "POST", f"{A}/users", "manage", "server"),
+    _r("access.get_user", "GET", f"{A}/user", "read", "user", "name"),
+    _r("access.list_users", "GET", f"{A}/users", "read", "server"),
+    _r("access.update_user", "POST", f"{A}/users/update", "manage", "server"),
+    _r("access.create_token", "POST", f"{A}/tokens", "edit", "user", "new.user"),
+    _r("access.list_tokens", "GET", f"{A}/tokens", "read", "user", "user"),
+    _r("access.revoke_token", "POST", f"{A}/tokens/revoke", "edit", "user", "token_id", "token"),
+    _r("access.set_grant", "POST", f"{A}/grants", "manage", "model", "kind", "grant"),
+    _r("access.list_grants", "GET", f"{A}/grants", "read", "user", "user"),
+    _r("access.list_audit", "GET", f"{A}/audit", "read", "server"),
+    # alerts: a monitor's rule states, alerts and actions (model references, not names,
+    # so they are guarded on models as a whole); the workspace secret (the prediction
+    # log's hashing key) only for those who manage the server.
+    _r("alerts.rule_state", "GET", f"{L}/rule-state", "read", "model"),
+    _r("alerts.open_alert", "POST", f"{L}", "edit", "model"),
+    _r("alerts.resolve", "POST", f"{L}/resolve", "edit", "model"),
+    _r("alerts.pending_actions", "GET", f"{L}/actions/pending", "read", "model"),
+    _r("alerts.finish_action", "POST", f"{L}/actions/finish", "edit", "model"),
+    _r("alerts.list_alerts", "GET", f"{L}", "read", "model"),
+    _r("alerts.get_alert", "GET", f"{L}/alert", "read", "model"),
+    _r("alerts.list_actions", "GET", f"{L}/actions", "read", "model"),
+    _r("alerts.secret", "POST", f"{L}/secret", "manage", "server"),
 )
 
 ROUTES_BY_NAME = {r.name: r for r in STORE_ROUTES}
