@@ -41,7 +41,13 @@ def value_of(client: int, run: int, step: int) -> float:
 
 
 def start_clients(
-    urls: list[str], clients: int, runs: int, params: int, points: int, log_dir: Path
+    urls: list[str],
+    clients: int,
+    runs: int,
+    params: int,
+    points: int,
+    log_dir: Path,
+    token: str | None = None,
 ) -> list[tuple[subprocess.Popen[bytes], IO[bytes]]]:
     """``clients`` client processes, spread round-robin over ``urls``."""
     started = []
@@ -50,6 +56,7 @@ def start_clients(
             **os.environ,
             "CAIRN_TRACKING_URI": urls[c % len(urls)],
             "CAIRN_HTTP_RETRY_SECONDS": "90",
+            **({"CAIRN_TRACKING_TOKEN": token} if token else {}),
         }
         out = (log_dir / f"client-{c}.log").open("wb")
         argv = [sys.executable, str(HERE), str(c), str(runs), str(params), str(points)]
@@ -113,12 +120,15 @@ def server_process(
                 proc.wait(30)
 
 
-def create_schema(store: str) -> None:
+def create_schema(store: str) -> str:
+    """Create the schema and an admin (``loader``); returns the admin's API token."""
+    from cairn.access.admin import create_admin
     from cairn.store import open_metadata
 
     backend = open_metadata(store, create=True)
     try:
         backend.ensure_schema()
+        return create_admin(backend.access, "loader", expires="1d")[1].secret
     finally:
         backend.close()
 
@@ -191,6 +201,31 @@ def check_counts(pg_uri: str, clients: int, runs: int, params: int, points: int)
             assert key == "loss" and value == value_of(c, i, step)
             seen.add((run_id, step))
         assert len(seen) == len(rows)
+
+
+def check_audit(pg_uri: str, runs: int) -> None:
+    """One ``ok`` audit entry per applied write, none doubled: exactly one per run
+    created and per run ended, one experiment, and for every operation as many as the
+    server recorded answered requests (idempotency keys) for it."""
+    import psycopg
+
+    with psycopg.connect(pg_uri) as conn:
+        audited = dict(
+            conn.execute(
+                "SELECT operation, count(*) FROM audit_log WHERE result = 'ok' GROUP BY 1"
+            ).fetchall()
+        )
+        answered = dict(
+            conn.execute(
+                "SELECT operation, count(*) FROM idempotency_keys WHERE status = 200 GROUP BY 1"
+            ).fetchall()
+        )
+        users = {u for (u,) in conn.execute('SELECT DISTINCT "user" FROM audit_log')}
+    assert audited["tracking.create_run"] == runs
+    assert audited["tracking.end_run"] == runs
+    assert audited["tracking.create_experiment"] == 1
+    assert audited == answered
+    assert users == {"loader"}
 
 
 if __name__ == "__main__":

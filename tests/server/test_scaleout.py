@@ -37,11 +37,12 @@ COLUMNS = ["a", "b", "c", "d"]
 
 @pytest.fixture
 def two_servers(
-    postgres_uri: str, s3_bucket: str, tmp_path: Path
+    postgres_uri: str, s3_bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[str, str, str, str]]:
-    """``(url A, url B, store URI, artifact URI)``: A one process, B ``--workers 2``."""
+    """``(url A, url B, store URI, artifact URI)``: A one process, B ``--workers 2``;
+    ``CAIRN_TRACKING_TOKEN`` holds an admin's token for both."""
     artifacts = f"{s3_bucket}/cairn"
-    create_schema(postgres_uri)
+    monkeypatch.setenv("CAIRN_TRACKING_TOKEN", create_schema(postgres_uri))
     with ExitStack() as stack:
         urls = []
         for name, extra in (("a", ()), ("b", ("--workers", "2"))):

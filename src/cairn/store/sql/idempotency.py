@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -112,6 +112,39 @@ class SqlKeyStore:
         if row is None:
             return None
         return StoredKey(row.key, row.operation, row.request_digest, row.status, row.response)
+
+    def claim(self, key: PendingKey) -> bool:
+        """Open the request's transaction and insert its key first; False (and nothing
+        held) when the key is taken: the request was sent before, replay its answer.
+
+        One statement instead of a look-up followed by a claim at the first write. On
+        PostgreSQL a racing duplicate waits on the key's row until the first attempt
+        commits or rolls back, then sees the key taken or takes it.
+        """
+        conn = self.db._begin_write()
+        try:
+            values = {
+                "key": key.key,
+                "operation": key.operation,
+                "request_digest": key.request_digest,
+                "created_at": now_ms(),
+            }
+            if conn.dialect.name == "postgresql":
+                from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+                stmt: Any = pg_insert(idempotency_keys).on_conflict_do_nothing()
+            else:
+                from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+                stmt = sqlite_insert(idempotency_keys).on_conflict_do_nothing()
+            if conn.execute(stmt.values(**values)).rowcount != 1:
+                conn.close()
+                return False
+        except BaseException:
+            conn.close()
+            raise
+        key.conn, key.claimed = conn, True
+        return True
 
     def finish(self, key: PendingKey, status: int, response: bytes) -> None:
         """Record the answer and commit it with the call's writes (inserting the key if
