@@ -137,7 +137,9 @@ class SqlKeyStore:
                 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
                 stmt = sqlite_insert(idempotency_keys).on_conflict_do_nothing()
-            if conn.execute(stmt.values(**values)).rowcount != 1:
+            # RETURNING says whether a row went in (rowcount is not reliable with it).
+            stmt = stmt.values(**values).returning(idempotency_keys.c.key)
+            if conn.execute(stmt).first() is None:
                 conn.close()
                 return False
         except BaseException:
