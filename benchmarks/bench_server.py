@@ -108,10 +108,10 @@ def _createdb(host: str, name: str) -> None:
         conn.execute(f'CREATE DATABASE "{name}"')
 
 
-def _measure(tool: str, store: str, quick: bool) -> dict[str, Any]:
+def _measure(tool: str, store: str, quick: bool, **extra: int) -> dict[str, Any]:
     python = cairn_python() if tool == "cairn" else peer_python("mlflow", MLFLOW)
     script = WORKERS / f"server_{tool}.py"
-    sizes = json.dumps(_sizes(quick, tool))
+    sizes = json.dumps({**_sizes(quick, tool), **extra})
     return run_worker(python, script, ["main", store, sizes], 3600, cwd=WORKERS)
 
 
@@ -230,6 +230,15 @@ def run(quick: bool) -> Section:
                 results[f"{tool}-sqlite"] = _measure(tool, f"sqlite:///{tmp}/{tool}.db", quick)
             except Exception as exc:  # reported in the section, the rest still runs
                 section.error = f"{section.error or ''}\n{tool} on SQLite: {exc}".strip()
+        log("server: cairn on SQLite without tokens (--insecure-no-auth)")
+        try:
+            results["cairn-open"] = _measure(
+                "cairn", f"sqlite:///{tmp}/open.db", quick, auth=0, big=0
+            )
+        except Exception as exc:
+            section.error = f"{section.error or ''}\ncairn without tokens: {exc}".strip()
+    if "cairn-sqlite" in results and "cairn-open" in results:
+        notes.append(_auth_cost(results["cairn-sqlite"], results["cairn-open"]))
     if "cairn-sqlite" in results and "mlflow-sqlite" in results:
         attempt_rows(section, "SQLite", results["cairn-sqlite"], results["mlflow-sqlite"])
     if "cairn-sqlite" in results and "big" in results["cairn-sqlite"]:
@@ -258,6 +267,37 @@ def run(quick: bool) -> Section:
         "Figures are medians; every side checks that what it logged was stored.",
     ]
     return section
+
+
+def _auth_cost(on: dict[str, Any], off: dict[str, Any]) -> str:
+    """Tokens on against off, Cairn on SQLite: what authentication and the audit log
+    cost per figure."""
+
+    def rate(d: dict[str, Any]) -> float:
+        return float(d["n"]) / median(d["seconds"])
+
+    pairs = [
+        ("log_metric", rate(on["log_metric"]), rate(off["log_metric"]), "calls/s"),
+        ("runs", rate(on["runs"]), rate(off["runs"]), "runs/s"),
+        (
+            "search 10,000",
+            median(on["search"]["seconds"]) * 1000,
+            median(off["search"]["seconds"]) * 1000,
+            "ms",
+        ),
+        (
+            "8 clients",
+            on["clients"]["runs"] / on["clients"]["seconds"],
+            off["clients"]["runs"] / off["clients"]["seconds"],
+            "runs/s",
+        ),
+    ]
+    text = "; ".join(f"{name} {a:,.1f} vs {b:,.1f} {unit}" for name, a, b, unit in pairs)
+    return (
+        "Cost of authentication (API token checked and every write audited) against the "
+        f"same server with `--insecure-no-auth`, SQLite, tokens on vs off: {text}. The "
+        "Cairn figures in the table are with tokens on."
+    )
 
 
 def attempt_rows(

@@ -76,13 +76,13 @@ def populate(store: str, n: int, artifacts: str) -> None:
             for col in table.c:
                 if col.primary_key and col.autoincrement is True:
                     continue  # a fresh id from the database
-                cols.append(col.name)
+                cols.append(conn.dialect.identifier_preparer.quote(col.name))
                 if col.name == key:
                     exprs.append(new_id)
                 elif col.name == "value" and table.name in ("metrics", "latest_metrics"):
                     exprs.append(f"CASE WHEN src.key = 'acc' THEN {rand} ELSE src.value END")
                 else:
-                    exprs.append(f"src.{col.name}")
+                    exprs.append(f"src.{cols[-1]}")
             conn.execute(
                 sa.text(
                     f"INSERT INTO {table.name} ({', '.join(cols)}) SELECT {', '.join(exprs)} "
@@ -104,8 +104,11 @@ def timed_search(repeats: int) -> dict[str, Any]:
     return {"seconds": seconds, "matched": len(items), "full": bool(items[0].params)}
 
 
-def start_server(store: str, artifacts: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(
+    store: str, artifacts: str, log: Path, auth: bool = True
+) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
+    extra = [] if auth else ["--insecure-no-auth"]
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -120,6 +123,7 @@ def start_server(store: str, artifacts: str, log: Path) -> tuple[subprocess.Pope
             str(port),
             "--log-level",
             "warning",
+            *extra,
         ],
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
@@ -143,10 +147,17 @@ def main(store: str, sizes: dict[str, int]) -> dict[str, Any]:
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-server-"))
     artifacts = str(tmp / "artifacts")
-    open_metadata(store, create=True).ensure_schema()
+    from cairn.access.admin import create_admin
+
+    db = open_metadata(store, create=True)
+    db.ensure_schema()
+    auth = bool(sizes.get("auth", 1))
+    if auth:  # every request carries an admin's API token, as a team's clients would
+        os.environ["CAIRN_TRACKING_TOKEN"] = create_admin(db.access, "bench")[1].secret
+    db.close()
     populate(store, sizes["search"], artifacts)
     out: dict[str, Any] = {}
-    proc, url = start_server(store, artifacts, tmp / "server.log")
+    proc, url = start_server(store, artifacts, tmp / "server.log", auth)
     try:
         time.sleep(1.0)  # let start-up allocations settle before the idle reading
         out["rss_idle_mib"] = tree_rss_mib(proc.pid)
@@ -184,11 +195,15 @@ def main(store: str, sizes: dict[str, int]) -> dict[str, Any]:
         start = time.perf_counter()
         populate(big_store, big, artifacts)
         out["big_populate_seconds"] = time.perf_counter() - start
+        if auth:
+            db = open_metadata(big_store)
+            os.environ["CAIRN_TRACKING_TOKEN"] = create_admin(db.access, "bench")[1].secret
+            db.close()
         use(big_store, artifacts)
         out["big_embedded"] = timed_search(sizes["repeats"])
         use(store, artifacts)
         out["search_embedded"] = timed_search(sizes["repeats"])
-        proc, url = start_server(big_store, artifacts, tmp / "server.log")
+        proc, url = start_server(big_store, artifacts, tmp / "server.log", auth)
         try:
             use(url)
             out["big_http"] = timed_search(sizes["repeats"])

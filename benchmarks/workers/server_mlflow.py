@@ -24,6 +24,9 @@ from server_common import PeakRss, clients, free_port, tree_rss_mib, wait_go, wa
 from tracking_mlflow import populate
 
 PARAMS = {f"p{i}": str(i) for i in range(5)}
+# Usage telemetry off: it sends nothing useful here, and its session id raced in clients.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "true")
 
 
 def one_run(i: int) -> None:
