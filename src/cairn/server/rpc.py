@@ -239,18 +239,28 @@ def _keyed(
             f"{IDEMPOTENCY_HEADER} {key[:40]!r} must be 8 to 128 characters; send a UUID"
         )
     digest = _request_digest(route, codec, args)
-    stored = keys.get(key)
-    if stored is None:
-        pk = PendingKey(key, route.name, digest)
-        try:
-            with pending(pk), guard.mutation(principal, address, route.name, resource):
+    pk = PendingKey(key, route.name, digest)
+    stored = None
+    for _attempt in range(3):
+        if keys.claim(pk):
+            break
+        stored = keys.get(key)
+        if stored is not None:
+            return _replay(key, route, digest, stored)
+        # Taken a moment ago by an attempt that has since rolled back: try again.
+    else:
+        return _replay(key, route, digest, stored)
+    try:
+        # The call's writes, its audit entry and the key commit together in finish();
+        # a failure rolls them back (pending), and the guard then records the failed
+        # attempt in a transaction of its own, outside the key's.
+        with guard.mutation(principal, address, route.name, resource):
+            with pending(pk):
                 body = codec.dump_result(call(**args))
-        except KeyTaken:
-            stored = keys.get(key)
-        else:
             keys.finish(pk, 200, body)
-            return Response(body, media_type=JSON)
-    return _replay(key, route, digest, stored)
+    finally:
+        pk.release()
+    return Response(body, media_type=JSON)
 
 
 def _replay(key: str, route: StoreRoute, digest: str, stored: Any) -> Response:

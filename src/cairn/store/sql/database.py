@@ -194,8 +194,14 @@ class SqlDatabase:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        """A read transaction."""
+        """A read transaction (inside a keyed server request that has written: its own
+        transaction, so the call reads its own writes)."""
         self.ensure_schema()
+        key = idempotency.current()
+        if key is not None and key.conn is not None:
+            with key.conn.begin_nested():
+                yield key.conn
+            return
         with self.engine.connect() as conn, conn.begin():
             yield conn
 
@@ -213,15 +219,25 @@ class SqlDatabase:
         scope = AUDIT_SCOPE.get()
         if scope is not None and scope.seq is not None:
             scope = None  # this mutation's entry is committed already
+        key = idempotency.current()
         delay = 0.01
         for attempt in range(WRITE_RETRIES + 1):
             try:
-                conn_ctx = self.engine.connect().execution_options(**{_WRITE_OPTION: True})
-                with conn_ctx as conn, conn.begin():
-                    result = fn(conn)
-                    seq = _audit(conn, scope) if scope is not None else None
-                    # A keyed server request commits its key with its first change.
-                    claimed = idempotency.claim_in(conn)
+                if key is not None:
+                    # A keyed server request: its writes, key and answer share one
+                    # transaction, committed by SqlKeyStore.finish (see idempotency).
+                    if key.conn is None:
+                        key.conn = self._begin_write()
+                    with key.conn.begin_nested():
+                        result = fn(key.conn)
+                        seq = _audit(key.conn, scope) if scope is not None else None
+                        claimed = idempotency.claim_in(key.conn)
+                else:
+                    conn_ctx = self.engine.connect().execution_options(**{_WRITE_OPTION: True})
+                    with conn_ctx as conn, conn.begin():
+                        result = fn(conn)
+                        seq = _audit(conn, scope) if scope is not None else None
+                        claimed = None
                 if scope is not None:
                     scope.seq = seq
                 if claimed is not None:
@@ -238,6 +254,15 @@ class SqlDatabase:
                 time.sleep(delay * (1 + random.random()))
                 delay = min(delay * 2, 1.0)
         raise AssertionError("unreachable")
+
+    def _begin_write(self) -> Connection:
+        conn = self.engine.connect().execution_options(**{_WRITE_OPTION: True})
+        try:
+            conn.begin()
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     # -- schema ----------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -37,6 +37,15 @@ class PendingKey:
     operation: str
     request_digest: str
     claimed: bool = False
+    #: The transaction every write and read of the request runs in, from its first write
+    #: until :meth:`SqlKeyStore.finish` commits it (or :func:`pending` rolls it back).
+    conn: Connection | None = None
+
+    def release(self) -> None:
+        """Close the held connection; uncommitted work is rolled back."""
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            conn.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +66,16 @@ def pending(key: PendingKey) -> Iterator[PendingKey]:
     token = _pending.set(key)
     try:
         yield key
+    except BaseException:
+        key.release()  # the call failed: none of its writes, nor the key, are kept
+        raise
     finally:
         _pending.reset(token)
+
+
+def current() -> PendingKey | None:
+    """The keyed request this context runs, if any."""
+    return _pending.get()
 
 
 def claim_in(conn: Connection) -> PendingKey | None:
@@ -96,9 +113,55 @@ class SqlKeyStore:
             return None
         return StoredKey(row.key, row.operation, row.request_digest, row.status, row.response)
 
+    def claim(self, key: PendingKey) -> bool:
+        """Open the request's transaction and insert its key first; False (and nothing
+        held) when the key is taken: the request was sent before, replay its answer.
+
+        One statement instead of a look-up followed by a claim at the first write. On
+        PostgreSQL a racing duplicate waits on the key's row until the first attempt
+        commits or rolls back, then sees the key taken or takes it.
+        """
+        conn = self.db._begin_write()
+        try:
+            values = {
+                "key": key.key,
+                "operation": key.operation,
+                "request_digest": key.request_digest,
+                "created_at": now_ms(),
+            }
+            if conn.dialect.name == "postgresql":
+                from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+                stmt: Any = pg_insert(idempotency_keys).on_conflict_do_nothing()
+            else:
+                from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+                stmt = sqlite_insert(idempotency_keys).on_conflict_do_nothing()
+            # RETURNING says whether a row went in (rowcount is not reliable with it).
+            stmt = stmt.values(**values).returning(idempotency_keys.c.key)
+            if conn.execute(stmt).first() is None:
+                conn.close()
+                return False
+        except BaseException:
+            conn.close()
+            raise
+        key.conn, key.claimed = conn, True
+        return True
+
     def finish(self, key: PendingKey, status: int, response: bytes) -> None:
-        """Record the answer (inserting the key if the call wrote nothing)."""
+        """Record the answer and commit it with the call's writes (inserting the key if
+        the call wrote nothing)."""
         t = idempotency_keys
+        if key.conn is not None:
+            conn = key.conn
+            try:
+                conn.execute(
+                    t.update().where(t.c.key == key.key).values(status=status, response=response)
+                )
+                conn.commit()
+            finally:
+                key.release()
+            return
 
         def record(conn: Connection) -> None:
             if key.claimed:
