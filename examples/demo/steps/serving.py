@@ -85,8 +85,12 @@ def _requests(base: str, features: Any) -> None:
             f"[X-Request-ID {resp.headers['x-request-id']}, model version "
             f"{resp.headers['x-model-version']}]"
         )
-        for _ in range(50):
-            client.post("/invocations", json={"dataframe_split": split})
+        # Everyday traffic: the held-out cases, a few per request. Monitoring compares
+        # what the server saw with the training data (the monitoring step).
+        for start in range(0, len(features), 5):
+            part = features.iloc[start : start + 5]
+            rows_split = {"columns": split["columns"], "data": part.values.tolist()}
+            client.post("/invocations", json={"dataframe_split": rows_split})
 
         bad = {"dataframe_records": [{c: 1.0 for c in list(features.columns)[1:]}]}
         resp = client.post("/invocations", json=bad)
