@@ -40,7 +40,8 @@ def retrain(dataset: str, target: str, C: float, seed: int, model: str) -> dict[
     x_train, y_train = train.drop(columns=[target]), train[target]
     x_test, y_test = test.drop(columns=[target]), test[target]
     params = {"model": "logreg", "C": C, "max_iter": 2000, "data": dataset}
-    with cairn.start_run(experiment=model, name=f"retrain-{dataset}", params=params) as run:
+    experiment = f"{model}-retrain"
+    with cairn.start_run(experiment=experiment, name=f"retrain-{dataset}", params=params) as run:
         # The input edge is the lineage of the new version, and the data monitoring
         # compares its production traffic with.
         run.log_input(data, role="training-data")

@@ -45,6 +45,7 @@ def _cairn(workspace: Path, *args: str, code: int = 0) -> str:
     return proc.stdout
 
 
+@pytest.mark.timeout(900)  # the demo's own run happens in the first of these tests
 def test_demo_runs_end_to_end(demo: tuple[subprocess.CompletedProcess[str], Path]) -> None:
     proc, workspace = demo
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -90,6 +91,7 @@ def test_demo_runs_end_to_end(demo: tuple[subprocess.CompletedProcess[str], Path
 DRIFTED = {"mean_texture", "worst_smoothness"}
 
 
+@pytest.mark.timeout(900)
 def test_demo_loop_drift_retrains_gates_promotes_and_the_server_swaps(
     demo: tuple[subprocess.CompletedProcess[str], Path],
 ) -> None:

@@ -135,6 +135,7 @@ def run(ctx: Context) -> None:
     cases = _drifted_cases(ctx)
     target = str(ctx.results.get("target", "target"))
     features = cases.drop(columns=[target])
+    heading("the production model, served in the background")
     port = _free_port()
     proc = _start(ctx, port)
     try:
