@@ -34,9 +34,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _start(ctx: Context, port: int) -> subprocess.Popen[str]:
-    cmd = [sys.executable, "-m", "cairn", "serve", f"{MODEL}@production", "--port", str(port)]
-    print(f"\n$ cairn serve {MODEL}@production --port {port}   (in the background)", flush=True)
+def _start(ctx: Context, port: int, *options: str) -> subprocess.Popen[str]:
+    args = ["serve", f"{MODEL}@production", "--port", str(port), *options]
+    cmd = [sys.executable, "-m", "cairn", *args]
+    print(f"\n$ cairn {' '.join(args)}   (in the background)", flush=True)
     proc = subprocess.Popen(
         cmd, cwd=ctx.workspace, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
