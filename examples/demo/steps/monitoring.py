@@ -132,6 +132,7 @@ def run(ctx: Context) -> None:
     import httpx
 
     import cairn.data
+    import cairn.registry
 
     cases = _drifted_cases(ctx)
     target = str(ctx.results.get("target", "target"))
@@ -176,7 +177,7 @@ def run(ctx: Context) -> None:
             heading("the rule fires: retrain on the newest data, gate, promote")
             ctx.cairn("monitor", "run", "--once")
             ctx.cairn("models", "history", MODEL)
-            new = str(cairn.models.load(f"models:/{MODEL}@production").version)
+            new = str(cairn.registry.resolve_alias(MODEL, "production"))
             if new == before:
                 raise StepFailed(f"the alias did not move: production is still version {new}")
 
@@ -191,6 +192,7 @@ def run(ctx: Context) -> None:
                 f"[model version {resp.headers['x-model-version']}]"
             )
             sent = _send(client, features, "after")
+            print(f"sent the {sent} new cases again: version {new} answers them")
             _wait_logged("after", sent)
 
         # Version N is compared with the data it was trained on, which the new traffic
