@@ -26,8 +26,13 @@ class Context:
     workspace: Path
     results: dict[str, Any] = field(default_factory=dict)
 
-    def cairn(self, *args: str) -> str:
-        """Run ``cairn ARGS...`` in the workspace, echo the command and its output."""
+    def cairn(self, *args: str, ok: tuple[int, ...] = (0,), echo: bool = True) -> str:
+        """Run ``cairn ARGS...`` in the workspace, echo the command and its output.
+
+        ``ok`` lists the exit codes that are expected (``cairn monitor check`` exits 3
+        when it finds drift); any other code stops the demo. ``echo=False`` leaves a
+        long output (a JSON report) for the step to summarize.
+        """
         print(f"\n$ cairn {' '.join(_quote(a) for a in args)}", flush=True)
         proc = subprocess.run(
             [sys.executable, "-m", "cairn", *args],
@@ -37,8 +42,14 @@ class Context:
             env={**os.environ, "COLUMNS": "120"},
             check=False,
         )
-        print(proc.stdout, end="", flush=True)
-        if proc.returncode != 0:
+        if echo:
+            print(proc.stdout, end="", flush=True)
+        else:
+            print(f"({len(proc.stdout.splitlines())} lines of output, summarized below)")
+        if proc.returncode != 0 and proc.returncode in ok:
+            # An expected non-zero exit: its summary line goes to stderr, show it too.
+            print(f"{proc.stderr}(exit code {proc.returncode})", flush=True)
+        if proc.returncode not in ok:
             raise StepFailed(
                 f"`cairn {' '.join(args)}` exited {proc.returncode}: {proc.stderr.strip()}"
             )

@@ -34,9 +34,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _start(ctx: Context, port: int) -> subprocess.Popen[str]:
-    cmd = [sys.executable, "-m", "cairn", "serve", f"{MODEL}@production", "--port", str(port)]
-    print(f"\n$ cairn serve {MODEL}@production --port {port}   (in the background)", flush=True)
+def _start(ctx: Context, port: int, *options: str) -> subprocess.Popen[str]:
+    args = ["serve", f"{MODEL}@production", "--port", str(port), *options]
+    cmd = [sys.executable, "-m", "cairn", *args]
+    print(f"\n$ cairn {' '.join(args)}   (in the background)", flush=True)
     proc = subprocess.Popen(
         cmd, cwd=ctx.workspace, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
@@ -85,8 +86,12 @@ def _requests(base: str, features: Any) -> None:
             f"[X-Request-ID {resp.headers['x-request-id']}, model version "
             f"{resp.headers['x-model-version']}]"
         )
-        for _ in range(50):
-            client.post("/invocations", json={"dataframe_split": split})
+        # Everyday traffic: the held-out cases, a few per request. Monitoring compares
+        # what the server saw with the training data (the monitoring step).
+        for start in range(0, len(features), 5):
+            part = features.iloc[start : start + 5]
+            rows_split = {"columns": split["columns"], "data": part.values.tolist()}
+            client.post("/invocations", json={"dataframe_split": rows_split})
 
         bad = {"dataframe_records": [{c: 1.0 for c in list(features.columns)[1:]}]}
         resp = client.post("/invocations", json=bad)
