@@ -130,7 +130,7 @@ class SqlExperimentStore:
             if row.deleted_at is None:
                 raise InvalidInput(
                     f"experiment {row.name!r} is not deleted; nothing to restore "
-                    "(`cairn experiments ls --view deleted` lists deleted ones)"
+                    "(`cairn experiments ls --deleted` lists deleted ones)"
                 )
             conn.execute(
                 _E.update().where(_E.c.id == row.id).values(deleted_at=None, deleted_by=None)
