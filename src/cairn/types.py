@@ -36,6 +36,15 @@ class Experiment:
     name: str
     created_at: int
     description: str = ""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    #: Set while the experiment is soft-deleted: it and its runs are hidden from the
+    #: default listings and searches, and it takes no new runs; restoring clears both.
+    deleted_at: int | None = None
+    deleted_by: str | None = None
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,10 +2,10 @@
 
     python mlflow_writer.py TRACKING_URI OUT.json
 
-Two experiments; runs with params, tags, metric histories (steps and timestamps), file
-and folder artifacts, a nested run and a failed one; a registered scikit-learn model with
-two versions, an alias and a stage. What was written is dumped to OUT.json so the test
-compares the import with what MLflow itself recorded.
+Three experiments, one of them deleted; runs with params, tags, metric histories (steps
+and timestamps), file and folder artifacts, a nested run and a failed one; a registered
+scikit-learn model with two versions, an alias and a stage. What was written is dumped
+to OUT.json so the test compares the import with what MLflow itself recorded.
 """
 
 from __future__ import annotations
@@ -79,6 +79,16 @@ def main(uri: str, out: str) -> None:
     client.set_terminated(parent.info.run_id)
     written["parent"] = parent.info.run_id
     written["child"] = child.info.run_id
+    # An experiment deleted in MLflow, with a description and a run (deleted with it).
+    retired = client.create_experiment(
+        "retired", tags={"mlflow.note.content": "old baseline", "team": "core"}
+    )
+    client.set_experiment_tag(retired, "why", "superseded")
+    old = client.create_run(retired, run_name="baseline")
+    client.log_batch(old.info.run_id, params=[Param("lr", "0.5")])
+    client.set_terminated(old.info.run_id)
+    client.delete_experiment(retired)
+    written["retired"] = old.info.run_id
 
     client.create_registered_model("churn-model", description="churn classifier")
     for rid, model_uri in model_ids:

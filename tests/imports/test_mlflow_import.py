@@ -43,7 +43,7 @@ def test_import_keeps_runs_histories_artifacts_and_models(
     summary = import_mlflow(store.location, workspace=workspace)
     runs = imported_runs(workspace)
     written = store.written
-    assert len(runs) == len(written["runs"]) + 2  # the parent and child too
+    assert len(runs) == len(written["runs"]) + 3  # the parent, child and retired too
     for mlflow_id, expected in written["runs"].items():
         run = runs[mlflow_id]
         assert run.name == expected["name"]
@@ -75,6 +75,24 @@ def test_import_keeps_runs_histories_artifacts_and_models(
     assert model.description == "churn classifier"
     assert dict(model.aliases) == {"champion": 1, "staging": 2}
     assert summary["runs imported"] == len(runs)
+
+
+def test_experiment_tags_descriptions_and_deletion_come_along(
+    workspace: Workspace, store: Store
+) -> None:
+    summary = import_mlflow(store.location, workspace=workspace)
+    tracking = workspace.tracking
+    assert tracking.get_experiment("churn").tags == {"team": "growth"}
+    retired = tracking.get_experiment("retired")
+    assert retired.is_deleted and retired.description == "old baseline"
+    assert retired.tags == {"team": "core", "why": "superseded"}
+    assert summary["experiments imported as deleted (as in MLflow)"] == 1
+    # Its run came along, hidden with it, and comes back when it is restored.
+    baseline = imported_runs(workspace)[store.written["retired"]]
+    assert baseline.experiment_id == retired.id and dict(baseline.params) == {"lr": "0.5"}
+    assert baseline.id not in {r.id for r in tracking.search_runs().items}
+    tracking.restore_experiment("retired", actor="ana")
+    assert baseline.id in {r.id for r in tracking.search_runs().items}
 
 
 def snapshot(ws: Workspace) -> dict[str, Any]:

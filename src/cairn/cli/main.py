@@ -87,7 +87,7 @@ COMMANDS: list[tuple[str, str, str]] = [
 ]
 #: Command groups: (name, "module:click.Group attribute", help).
 GROUPS: list[tuple[str, str, str]] = [
-    ("experiments", "cairn.cli.experiments:app", "List and create experiments."),
+    ("experiments", "cairn.cli.experiments:app", "List, create, delete and restore experiments."),
     ("runs", "cairn.cli.runs:app", "Search, show, compare and delete runs."),
     ("artifacts", "cairn.cli.artifacts:app", "List and fetch run artifacts."),
     ("db", "cairn.cli.db:app", "Manage the metadata database schema."),

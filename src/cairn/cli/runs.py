@@ -35,7 +35,7 @@ def run_json(run: Run, experiment_name: str | None) -> dict[str, Any]:
 
 
 def _experiment_names(store: TrackingStore) -> dict[str, str]:
-    return {e.id: e.name for e in store.list_experiments()}
+    return {e.id: e.name for e in store.list_experiments(view="all")}
 
 
 @app.command("ls")

@@ -38,6 +38,16 @@ class SourceExperiment:
     name: str
     deleted: bool = False
     description: str = ""
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_tags(
+        cls, id: str, name: str, deleted: bool, tags: Mapping[str, str]
+    ) -> SourceExperiment:
+        """MLflow keeps an experiment's description as its ``mlflow.note.content`` tag."""
+        rest = dict(tags)
+        description = rest.pop("mlflow.note.content", "")
+        return cls(id, name, deleted, description, rest)
 
 
 @dataclass(frozen=True, slots=True)

@@ -129,6 +129,10 @@ def import_mlflow(
         source.close()
 
 
+#: Who the store records as restoring and deleting experiments during an import.
+IMPORT_ACTOR = "cairn import"
+
+
 def _choose(
     found: list[SourceExperiment], names: Sequence[str], summary: ImportSummary
 ) -> list[SourceExperiment]:
@@ -142,10 +146,7 @@ def _choose(
                 f"the store has: {known}"
             )
         return [by_name[n] for n in dict.fromkeys(names)]
-    live = [e for e in found if not e.deleted]
-    if len(live) < len(found):
-        summary.add("experiments skipped (deleted in MLflow)", len(found) - len(live))
-    return live
+    return found
 
 
 def _import_experiment(
@@ -158,17 +159,28 @@ def _import_experiment(
     progress: Progress | None,
 ) -> None:
     tracking = ws.tracking
+    tags, _ = fit_strings("tag", exp.tags)
     try:
         target = tracking.get_experiment(exp.name)
     except NotFound:
-        target = tracking.create_experiment(exp.name)
+        target = tracking.create_experiment(exp.name, exp.description, tags)
         summary.add("experiments created")
+    for key, value in tags.items():  # a re-import carries tags set since
+        if target.tags.get(key) != value:
+            tracking.set_experiment_tag(target.id, key, value)
     existing = _imported_runs(ws, target.id)
     runs = [r for r in source.runs(exp.id)]
-    deleted = sum(r.deleted for r in runs)
-    if deleted:
-        summary.add("runs skipped (deleted in MLflow)", deleted)
-    runs = _parents_first([r for r in runs if not r.deleted])
+    if not exp.deleted:
+        deleted = sum(r.deleted for r in runs)
+        if deleted:
+            summary.add("runs skipped (deleted in MLflow)", deleted)
+        runs = [r for r in runs if not r.deleted]
+    # MLflow deletes every run of an experiment it deletes, and its restore brings them
+    # all back: in Cairn they are live runs of the deleted experiment, hidden with it.
+    # The experiment takes runs only while live, so it is deleted again after them.
+    if target.is_deleted:
+        target = tracking.restore_experiment(target.id, actor=IMPORT_ACTOR)
+    runs = _parents_first(runs)
     with step(progress, f"runs of {exp.name}", len(runs)) as advance:
         for run in runs:
             artifact_uris[run.id] = run.artifact_uri
@@ -176,6 +188,9 @@ def _import_experiment(
                 ws, source, target.id, run, existing.get(run.id), imported, summary
             )
             advance(1)
+    if exp.deleted:
+        tracking.delete_experiment(target.id, actor=IMPORT_ACTOR)
+        summary.add("experiments imported as deleted (as in MLflow)")
 
 
 def _imported_runs(ws: Workspace, experiment_id: str) -> dict[str, Run]:

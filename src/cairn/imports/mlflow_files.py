@@ -5,7 +5,7 @@ Layout: ``<experiment id>/meta.yaml``; per run ``<experiment>/<run>/meta.yaml`` 
 ``timestamp value step`` line per point) and ``artifacts/``; MLflow 3 logged models in
 ``<experiment>/models/<model id>/``; the registry in ``models/<name>/meta.yaml``
 (aliases there) with ``version-N/meta.yaml`` and ``tags/`` folders. Deleted experiments
-sit in ``.trash/`` and are not read.
+sit in ``.trash/`` and are read from there.
 """
 
 from __future__ import annotations
@@ -63,21 +63,28 @@ class MlflowFileSource:
 
     def experiments(self) -> list[SourceExperiment]:
         found = []
-        for path in sorted(self.root.iterdir()):
+        trash = self.root / ".trash"
+        folders = sorted(self.root.iterdir())
+        if trash.is_dir():
+            folders += sorted(trash.iterdir())
+        for path in folders:
             if path.name.startswith(".") or not (path / "meta.yaml").is_file():
                 continue
             meta = _yaml(path / "meta.yaml")
             found.append(
-                SourceExperiment(
+                SourceExperiment.from_tags(
                     str(meta["experiment_id"]),
                     str(meta["name"]),
                     meta.get("lifecycle_stage") == "deleted",
+                    _key_files(path / "tags"),
                 )
             )
         return found
 
     def runs(self, experiment_id: str) -> Iterator[SourceRun]:
         folder = self.root / experiment_id
+        if not folder.is_dir():  # a deleted experiment
+            folder = self.root / ".trash" / experiment_id
         metas = []
         for path in folder.iterdir():
             if path.name != "models" and (path / "meta.yaml").is_file():

@@ -110,7 +110,12 @@ class MlflowRestSource:
             return self._post("experiments/search", body)
 
         found = [
-            SourceExperiment(str(e["experiment_id"]), e["name"], e["lifecycle_stage"] == "deleted")
+            SourceExperiment.from_tags(
+                str(e["experiment_id"]),
+                e["name"],
+                e["lifecycle_stage"] == "deleted",
+                {t["key"]: t.get("value", "") for t in e.get("tags") or []},
+            )
             for e in self._pages(fetch, "experiments")
         ]
         return sorted(found, key=lambda e: (len(e.id), e.id))

@@ -116,7 +116,15 @@ class MlflowSqlSource:
         rows = self._all(
             "SELECT experiment_id, name, lifecycle_stage FROM experiments ORDER BY experiment_id"
         )
-        return [SourceExperiment(str(r[0]), r[1], r[2] == "deleted") for r in rows]
+        tags: dict[str, dict[str, str]] = {}
+        for exp_id, key, value in self._all(
+            "SELECT experiment_id, key, value FROM experiment_tags ORDER BY experiment_id, key"
+        ):
+            tags.setdefault(str(exp_id), {})[key] = value or ""
+        return [
+            SourceExperiment.from_tags(str(r[0]), r[1], r[2] == "deleted", tags.get(str(r[0]), {}))
+            for r in rows
+        ]
 
     def runs(self, experiment_id: str) -> Iterator[SourceRun]:
         """The experiment's runs, oldest first, read a page at a time with their params,

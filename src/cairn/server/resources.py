@@ -105,7 +105,7 @@ def scoped_args(
     ):
         readable = [
             e.id
-            for e in backend.tracking.list_experiments()
+            for e in backend.tracking.list_experiments(view="all")
             if guard.allowed(principal, "read", Resource("experiment", e.name))
         ]
         return {**args, "experiment_ids": readable}

@@ -22,6 +22,10 @@ and ``purge_runs`` hard-deletes soft-deleted runs past their retention (``cairn 
 A run that model versions, dataset versions or live child runs depend on is neither
 deleted nor purged without ``force``; every delete, restore and purge is recorded as a
 :class:`RunEvent` naming who and when.
+
+Experiments have a lifecycle too: ``delete_experiment`` soft-deletes one (its runs count
+as deleted while it is, without changing their own state), ``restore_experiment`` brings
+it and them back.
 """
 
 from __future__ import annotations
@@ -100,15 +104,39 @@ class PurgeResult:
 
 @runtime_checkable
 class TrackingStore(Protocol):
-    def create_experiment(self, name: str, description: str = "") -> Experiment:
-        """Create an experiment; ``AlreadyExists`` if the name is taken."""
+    def create_experiment(
+        self, name: str, description: str = "", tags: dict[str, str] | None = None
+    ) -> Experiment:
+        """Create an experiment with its tags; ``AlreadyExists`` if the name is taken
+        (by a deleted experiment too: restore that one instead)."""
         ...
 
     def get_experiment(self, id_or_name: str) -> Experiment:
-        """Look up by id or, failing that, by name; ``NotFound`` otherwise."""
+        """Look up by id or, failing that, by name (deleted ones too); ``NotFound``
+        otherwise."""
         ...
 
-    def list_experiments(self) -> list[Experiment]: ...
+    def list_experiments(self, view: RunView = "active") -> list[Experiment]:
+        """Experiments, oldest first: live ones by default, or the deleted ones, or all."""
+        ...
+
+    def set_experiment_tag(self, id_or_name: str, key: str, value: str) -> None:
+        """Set (or overwrite) one tag of an experiment, deleted or not."""
+        ...
+
+    def delete_experiment(self, id_or_name: str, *, actor: str) -> Experiment:
+        """Soft-delete an experiment, recording ``actor`` and the time.
+
+        Its runs keep their own state but count as deleted while it is (hidden from
+        ``active`` searches, shown by ``deleted``); it takes no new runs. ``InvalidInput``
+        if already deleted, or for the ``Default`` experiment.
+        """
+        ...
+
+    def restore_experiment(self, id_or_name: str, *, actor: str) -> Experiment:
+        """Undo a soft delete: the experiment and its runs are live again (runs deleted
+        on their own stay deleted); ``InvalidInput`` if it is not deleted."""
+        ...
 
     def create_run(
         self,

@@ -27,7 +27,7 @@ from cairn.types import now_ms
 
 if TYPE_CHECKING:
     from cairn.store.base import Deletion, PurgeResult, RunEvent
-    from cairn.types import Run
+    from cairn.types import Experiment, Run
     from cairn.workspace import Workspace
 
 #: Days a deleted run is kept, restorable, before ``cairn gc --delete`` purges it.
@@ -54,6 +54,20 @@ def restore_run(run_id: str, *, workspace: Workspace | None = None) -> Run:
     """Bring a soft-deleted run back: searchable again, and open to new records."""
     ws = _ws(workspace)
     return ws.tracking.restore_run(run_id, actor=actor(ws))
+
+
+def delete_experiment(id_or_name: str, *, workspace: Workspace | None = None) -> Experiment:
+    """Soft-delete an experiment: it and its runs are hidden from listings and searches
+    and it takes no new runs, until :func:`restore_experiment`. The runs keep their own
+    state (nothing is purged)."""
+    ws = _ws(workspace)
+    return ws.tracking.delete_experiment(id_or_name, actor=actor(ws))
+
+
+def restore_experiment(id_or_name: str, *, workspace: Workspace | None = None) -> Experiment:
+    """Bring a soft-deleted experiment back, with its runs as they were."""
+    ws = _ws(workspace)
+    return ws.tracking.restore_experiment(id_or_name, actor=actor(ws))
 
 
 def run_history(run_id: str, *, workspace: Workspace | None = None) -> list[RunEvent]:

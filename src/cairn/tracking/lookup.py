@@ -93,4 +93,4 @@ def experiment_names(workspace: Workspace | None = None) -> dict[str, str]:
     """Experiment id -> name, for showing runs."""
     from cairn.workspace import resolve
 
-    return {e.id: e.name for e in resolve(workspace).tracking.list_experiments()}
+    return {e.id: e.name for e in resolve(workspace).tracking.list_experiments(view="all")}

@@ -146,7 +146,7 @@ try:
 except MlflowException as exc:
     out["alias_gone"] = exc.error_code
 for name, call in [
-    ("delete_experiment", lambda: c.delete_experiment(exp_id)),
+    ("rename_experiment", lambda: c.rename_experiment(exp_id, "renamed")),
     ("transition", lambda: c.transition_model_version_stage("reg", "1", "Production")),
 ]:
     try:
@@ -183,10 +183,80 @@ def test_mlflow_client_endpoints_one_by_one(tmp_path: Path) -> None:
     assert out["search_mv"] == ["1"] and out["search_rm"] == ["reg"]
     assert out["mv_files"] == ["hello", "x,y\n1,2\n"]
     assert out["alias_gone"] == "RESOURCE_DOES_NOT_EXIST"
-    for name in ("delete_experiment", "transition"):
+    for name in ("rename_experiment", "transition"):
         code, message = out[name]
         assert code == "NOT_IMPLEMENTED"
         assert "not supported by Cairn" in message
+
+
+LIFECYCLE = """
+import json, mlflow
+from mlflow import MlflowClient
+from mlflow.entities import ViewType
+from mlflow.exceptions import MlflowException
+
+c = MlflowClient()
+out = {}
+exp_id = c.create_experiment("old", tags={"team": "risk", "mlflow.note.content": "notes"})
+c.set_experiment_tag(exp_id, "owner", "ana")
+out["tags"] = c.get_experiment(exp_id).tags
+mlflow.set_experiment("old")
+with mlflow.start_run(run_name="kept") as run:
+    mlflow.log_metric("auc", 0.9)
+rid = run.info.run_id
+
+c.delete_experiment(exp_id)
+got = c.get_experiment(exp_id)
+out["stage"] = got.lifecycle_stage
+out["active"] = [e.name for e in c.search_experiments()]
+out["deleted"] = [e.name for e in c.search_experiments(view_type=ViewType.DELETED_ONLY)]
+out["all"] = sorted(e.name for e in c.search_experiments(view_type=ViewType.ALL))
+out["runs_active"] = [r.info.run_id for r in c.search_runs([exp_id])]
+out["runs_deleted"] = [
+    r.info.run_id for r in c.search_runs([exp_id], run_view_type=ViewType.DELETED_ONLY)
+]
+try:
+    c.create_run(exp_id, run_name="late")
+except MlflowException as exc:
+    out["late"] = [exc.error_code, exc.message]
+try:
+    mlflow.set_experiment("old")
+except MlflowException as exc:
+    out["set_deleted"] = exc.message
+try:
+    c.delete_experiment(exp_id)
+except MlflowException as exc:
+    out["twice"] = exc.error_code
+
+c.restore_experiment(exp_id)
+out["restored"] = c.get_experiment(exp_id).lifecycle_stage
+out["runs_back"] = [r.info.run_id for r in c.search_runs([exp_id])]
+out["rid"] = rid
+print(json.dumps(out))
+"""
+
+
+def test_experiment_tags_delete_and_restore_through_mlflows_client(tmp_path: Path) -> None:
+    with cairn_server(tmp_path) as server:
+        out = run_mlflow(LIFECYCLE, server.url, tmp_path)
+        assert out["tags"] == {"team": "risk", "owner": "ana", "mlflow.note.content": "notes"}
+        assert out["stage"] == "deleted"
+        assert "old" not in out["active"] and out["deleted"] == ["old"]
+        assert "old" in out["all"]
+        assert out["runs_active"] == [] and out["runs_deleted"] == [out["rid"]]
+        code, message = out["late"]
+        assert code == "INVALID_PARAMETER_VALUE"
+        assert "'old' is deleted and takes no new runs" in message
+        assert "deleted experiment" in out["set_deleted"]  # MLflow's own client check
+        assert out["twice"] == "INVALID_PARAMETER_VALUE"
+        assert out["restored"] == "active" and out["runs_back"] == [out["rid"]]
+
+        # The same record for Cairn's own commands: tags, description, restored state.
+        listed = server.cairn("experiments", "ls", "--json")
+        assert listed.returncode == 0, listed.stderr
+        (old,) = [e for e in json.loads(listed.stdout) if e["name"] == "old"]
+        assert old["tags"] == {"team": "risk", "owner": "ana"}
+        assert old["description"] == "notes" and old["deleted_at"] is None
 
 
 @pytest.fixture(autouse=True)

@@ -113,7 +113,7 @@ def test_bad_input_answers_mlflow_errors_not_500(tmp_path: Path) -> None:
 def test_unserved_mlflow_endpoints_say_not_supported_by_cairn(tmp_path: Path) -> None:
     with cairn_server(tmp_path) as server:
         for method, path in [
-            ("POST", f"{API}/experiments/delete"),
+            ("POST", f"{API}/experiments/update"),
             ("POST", f"{API}/traces"),
             ("GET", "/api/3.0/mlflow/traces/search"),
             ("DELETE", f"{API}/registered-models/delete"),

@@ -27,14 +27,16 @@ def pairs(values: Mapping[str, str]) -> list[dict[str, str]]:
 
 
 def experiment(exp: Experiment) -> dict[str, Any]:
+    # The description is MLflow's note tag; a note set later as a tag wins.
     tags = {NOTE_TAG: exp.description} if exp.description else {}
+    tags.update(exp.tags)
     return {
         "experiment_id": exp.id,
         "name": exp.name,
         "artifact_location": f"mlflow-artifacts:/{exp.id}",
-        "lifecycle_stage": "active",
+        "lifecycle_stage": "deleted" if exp.is_deleted else "active",
         "creation_time": exp.created_at,
-        "last_update_time": exp.created_at,
+        "last_update_time": exp.deleted_at or exp.created_at,
         "tags": pairs(tags),
     }
 

@@ -56,15 +56,34 @@ def create_experiment(ctx: Context, args: Args) -> dict[str, Any]:
     name = args.get("name")
     tags = args.pairs("tags")
     description = tags.pop(convert.NOTE_TAG, "")
-    if tags:
-        raise NotSupported(
-            f"experiment tags ({', '.join(sorted(tags))})",
-            f"create experiment {name!r} without them, or set '{convert.NOTE_TAG}' for a "
-            "description",
-        )
     with ctx.change("create_experiment", Resource("experiment", None)):
-        exp = ctx.backend.tracking.create_experiment(name, description)
+        exp = ctx.backend.tracking.create_experiment(name, description, tags)
     return {"experiment_id": exp.id}
+
+
+def delete_experiment(ctx: Context, args: Args) -> dict[str, Any]:
+    exp = find_experiment(ctx, args.get("experiment_id"))
+    resource = Resource("experiment", exp.name)
+    ctx.allow("manage", resource)
+    with ctx.change("delete_experiment", resource):
+        ctx.backend.tracking.delete_experiment(exp.id, actor=ctx.actor or "mlflow")
+    return {}
+
+
+def restore_experiment(ctx: Context, args: Args) -> dict[str, Any]:
+    exp = find_experiment(ctx, args.get("experiment_id"))
+    resource = Resource("experiment", exp.name)
+    ctx.allow("manage", resource)
+    with ctx.change("restore_experiment", resource):
+        ctx.backend.tracking.restore_experiment(exp.id, actor=ctx.actor or "mlflow")
+    return {}
+
+
+def set_experiment_tag(ctx: Context, args: Args) -> dict[str, Any]:
+    exp = find_experiment(ctx, args.get("experiment_id"))
+    with ctx.change("set_experiment_tag", Resource("experiment", exp.name)):
+        ctx.backend.tracking.set_experiment_tag(exp.id, args.get("key"), args.get("value", ""))
+    return {}
 
 
 def get_experiment(ctx: Context, args: Args) -> dict[str, Any]:
@@ -84,8 +103,10 @@ def get_experiment_by_name(ctx: Context, args: Args) -> dict[str, Any]:
 
 def search_experiments(ctx: Context, args: Args) -> dict[str, Any]:
     ctx.allow("read", Resource("experiment", None))
-    view = args.get("view_type", "ACTIVE_ONLY")
-    found = [] if view == "DELETED_ONLY" else ctx.backend.tracking.list_experiments()
+    view = _VIEWS.get(args.get("view_type", "ACTIVE_ONLY").upper())
+    if view is None:
+        raise InvalidInput("view_type must be ACTIVE_ONLY, DELETED_ONLY or ALL")
+    found = ctx.backend.tracking.list_experiments(view=view)
     text = args.get("filter", "")
     if text.strip():
         found = [e for e in found if _name_matches(e.name, text)]
@@ -307,6 +328,9 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "experiments/get", get_experiment),
     ("GET", "experiments/get-by-name", get_experiment_by_name),
     ("POST", "experiments/search", search_experiments),
+    ("POST", "experiments/delete", delete_experiment),
+    ("POST", "experiments/restore", restore_experiment),
+    ("POST", "experiments/set-experiment-tag", set_experiment_tag),
     ("GET", "experiments/search", search_experiments),
     ("POST", "runs/create", create_run),
     ("POST", "runs/update", update_run),

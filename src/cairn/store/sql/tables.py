@@ -1,9 +1,9 @@
 """Tracking tables (SQLAlchemy Core): experiments, runs and what is recorded on runs.
 
 This module describes the schema the code expects; the Alembic migrations
-``0001_tracking``, ``0004_run_lifecycle``, ``0007_search_plan`` and ``0008_run_keys`` create
-the same tables and ``tests/store/test_migrations.py`` checks that the two agree. Other
-domains keep their tables in their own modules.
+``0001_tracking``, ``0004_run_lifecycle``, ``0007_search_plan``, ``0008_run_keys`` and
+``0012_experiment_lifecycle`` create the same tables and ``tests/store/test_migrations.py``
+checks that the two agree. Other domains keep their tables in their own modules.
 
 Times are integer milliseconds since the Unix epoch. A metric value of NULL stands for
 NaN: SQLite cannot store NaN (it turns it into NULL), so both backends use NULL for it
@@ -52,6 +52,23 @@ experiments = sa.Table(
     sa.Column("name", sa.String(250), nullable=False, unique=True),
     sa.Column("description", sa.Text, nullable=False, server_default=""),
     sa.Column("created_at", sa.BigInteger, nullable=False),
+    # A soft-deleted experiment keeps its row, its tags and its runs (hidden from the
+    # default listings and searches) until it is restored (0012).
+    sa.Column("deleted_at", sa.BigInteger, nullable=True),
+    sa.Column("deleted_by", sa.String(255), nullable=True),
+)
+
+experiment_tags = sa.Table(
+    "experiment_tags",
+    metadata,
+    sa.Column(
+        "experiment_id",
+        sa.Integer,
+        sa.ForeignKey("experiments.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("key", KEY, primary_key=True),
+    sa.Column("value", VALUE, nullable=False),
 )
 
 runs = sa.Table(

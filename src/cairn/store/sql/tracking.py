@@ -27,13 +27,19 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from cairn.errors import AlreadyExists, InvalidInput, NotFound
+from cairn.errors import InvalidInput, NotFound
 from cairn.store.base import RUN_VIEWS, Deletion, PurgeResult, RunEvent, RunView
 from cairn.store.filters import parse_filter, parse_order_by
 from cairn.store.redaction import redact_secrets
 from cairn.store.sql import filters_sql
 from cairn.store.sql import tables as t
 from cairn.store.sql import tracking_lifecycle as lifecycle
+from cairn.store.sql.tracking_experiments import (
+    SqlExperimentStore,
+    as_id,
+    deleted_experiment_ids,
+    require_live_experiment,
+)
 from cairn.store.sql.tracking_rows import (
     RUN_COLUMNS,
     RUN_INSERT_COLUMNS,
@@ -46,7 +52,6 @@ from cairn.store.sql.tracking_rows import (
 from cairn.store.tracking_validation import (
     INT64_MAX,
     check_environment,
-    check_experiment_name,
     check_run_io,
     check_strings,
     metric_tuples,
@@ -55,7 +60,6 @@ from cairn.types import (
     EXTERNAL,
     Direction,
     Environment,
-    Experiment,
     Metric,
     Page,
     Run,
@@ -131,62 +135,12 @@ class _DriverSql:
         )
 
 
-class SqlTrackingStore:
-    """:class:`~cairn.store.base.TrackingStore` on SQLite or PostgreSQL."""
+class SqlTrackingStore(SqlExperimentStore):
+    """:class:`~cairn.store.base.TrackingStore` on SQLite or PostgreSQL (experiments in
+    :mod:`cairn.store.sql.tracking_experiments`)."""
 
     def __init__(self, db: SqlDatabase) -> None:
         self.db = db
-
-    # -- experiments ----------------------------------------------------------------------
-
-    def create_experiment(self, name: str, description: str = "") -> Experiment:
-        check_experiment_name(name)
-        if not isinstance(description, str):
-            raise InvalidInput(f"experiment description must be a string, not {description!r}")
-        created = now_ms()
-
-        def insert(conn: Connection) -> int:
-            if conn.execute(
-                sa.select(t.experiments.c.id).where(t.experiments.c.name == name)
-            ).first():
-                raise _experiment_exists(name)
-            result = conn.execute(
-                t.experiments.insert().values(
-                    name=name, description=description, created_at=created
-                )
-            )
-            key = result.inserted_primary_key
-            assert key is not None
-            return int(key[0])
-
-        try:
-            new_id = self.db.write(insert)
-        except IntegrityError:  # another writer took the name between our check and insert
-            raise _experiment_exists(name) from None
-        return Experiment(str(new_id), name, created, description)
-
-    def get_experiment(self, id_or_name: str) -> Experiment:
-        key = str(id_or_name)
-        with self.db.read() as conn:
-            row = None
-            if _as_id(key) is not None:
-                row = conn.execute(
-                    sa.select(t.experiments).where(t.experiments.c.id == _as_id(key))
-                ).first()
-            if row is None:
-                row = conn.execute(
-                    sa.select(t.experiments).where(t.experiments.c.name == key)
-                ).first()
-        if row is None:
-            raise NotFound(
-                f"no experiment with id or name {key!r}; `cairn experiments ls` lists them"
-            )
-        return _experiment(row)
-
-    def list_experiments(self) -> list[Experiment]:
-        with self.db.read() as conn:
-            rows = conn.execute(sa.select(t.experiments).order_by(t.experiments.c.id)).all()
-        return [_experiment(r) for r in rows]
 
     # -- runs -------------------------------------------------------------------------------
 
@@ -201,7 +155,13 @@ class SqlTrackingStore:
         params: dict[str, str] | None = None,
         tags: dict[str, str] | None = None,
     ) -> Run:
-        exp_id = _as_id(str(experiment_id))
+        exp_id = as_id(str(experiment_id))
+        if exp_id is None:
+            raise NotFound(
+                f"no experiment with id {experiment_id!r}; create it first or pass the id "
+                "from get_experiment(name)"
+            )
+        live_exp_id: int = exp_id
         if not isinstance(name, str) or len(name) > 250:
             raise InvalidInput(f"run name must be a string of at most 250 characters: {name!r}")
         start = now_ms() if start_time is None else _check_time("start_time", start_time)
@@ -229,6 +189,7 @@ class SqlTrackingStore:
         row = tuple(values[column.name] for column in RUN_INSERT_COLUMNS)
 
         def insert(conn: Connection) -> None:
+            require_live_experiment(conn, live_exp_id, str(experiment_id))
             if parent_id is not None:
                 # A deleted run takes no new children, as it takes no new records.
                 lifecycle.require_live_run(conn, parent_id, what="parent run")
@@ -239,11 +200,6 @@ class SqlTrackingStore:
             if tags:
                 conn.exec_driver_sql(sql.insert_tag, [(key, k, v) for k, v in tags.items()])
 
-        if exp_id is None:
-            raise NotFound(
-                f"no experiment with id {experiment_id!r}; create it first or pass the id "
-                "from get_experiment(name)"
-            )
         try:
             self.db.write(insert)
         except IntegrityError:
@@ -423,12 +379,19 @@ class SqlTrackingStore:
             stmt = stmt.where(t.runs.c.experiment_id.in_(exp_ids))
         if expr is not None:
             stmt = stmt.where(filters_sql.compile_filter(expr, self.db.dialect))
-        if view == "active":
-            stmt = stmt.where(t.runs.c.deleted_at.is_(None))
-        elif view == "deleted":
-            stmt = stmt.where(t.runs.c.deleted_at.is_not(None))
-        stmt = stmt.order_by(*terms).limit(max_results + 1).offset(offset)
         with self.db.read() as conn:
+            # The runs of a deleted experiment count as deleted while it is.
+            gone = deleted_experiment_ids(conn) if view != "all" else []
+            if view == "active":
+                stmt = stmt.where(t.runs.c.deleted_at.is_(None))
+                if gone:
+                    stmt = stmt.where(t.runs.c.experiment_id.not_in(gone))
+            elif view == "deleted":
+                deleted: sa.ColumnElement[bool] = t.runs.c.deleted_at.is_not(None)
+                if gone:
+                    deleted = deleted | t.runs.c.experiment_id.in_(gone)
+                stmt = stmt.where(deleted)
+            stmt = stmt.order_by(*terms).limit(max_results + 1).offset(offset)
             # The driver's rows, not SQLAlchemy's: these columns need no type processing
             # and wrapping a thousand rows costs more than the query (see hydrate()).
             result = conn.execute(stmt)
@@ -554,16 +517,6 @@ class SqlTrackingStore:
 # -- rows <-> dataclasses ---------------------------------------------------------------------
 
 
-def _experiment(row: Any) -> Experiment:
-    return Experiment(str(row.id), row.name, row.created_at, row.description)
-
-
-def _experiment_exists(name: str) -> AlreadyExists:
-    return AlreadyExists(
-        f"experiment {name!r} already exists; choose another name or use get_experiment({name!r})"
-    )
-
-
 _no_run = lifecycle.no_run
 
 
@@ -573,19 +526,12 @@ def _actor(actor: str) -> str:
     return actor
 
 
-def _as_id(text: str) -> int | None:
-    """An experiment id as stored, or None when ``text`` cannot be one."""
-    if text.isascii() and text.isdigit() and int(text) <= INT64_MAX:
-        return int(text)
-    return None
-
-
 def _experiment_ids(ids: Sequence[str]) -> list[int]:
     if isinstance(ids, str):
         ids = [ids]
     out = []
     for x in ids:
-        exp_id = _as_id(str(x))
+        exp_id = as_id(str(x))
         if exp_id is None:
             raise InvalidInput(
                 f"experiment id {x!r} is not an id; pass ids (get_experiment(name).id finds one)"
