@@ -321,7 +321,7 @@ def test_init_that_cannot_connect_saves_no_password(tmp_path: Path, invoke: Invo
         (
             "--tracking-uri",
             "error: unknown tracking URI scheme 'ftp' in 'ftp://ml:***@files.example/x'; "
-            "use one of: postgres, postgresql, sqlite\n",
+            "use one of: http, https, postgres, postgresql, sqlite\n",
         ),
         (
             "--artifact-uri",
@@ -357,7 +357,7 @@ def test_unknown_scheme_error_masks_the_password(tmp_path: Path, invoke: Invoke)
     assert result.exit_code == 1
     assert result.stderr == (
         "error: unknown tracking URI scheme 'mysql' in 'mysql://ml:***@db/x'; "
-        "use one of: postgres, postgresql, sqlite\n"
+        "use one of: http, https, postgres, postgresql, sqlite\n"
     )
 
 

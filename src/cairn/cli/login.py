@@ -25,8 +25,10 @@ import click
     help="Save the token without asking the server who it belongs to (server offline).",
 )
 def login(url: str, token_stdin: bool, no_check: bool) -> None:
-    """Check an API token with the server (GET /api/whoami) and save it in the user-only
-    credentials file; a token the server refuses is not saved."""
+    """Save an API token for a server in the user-only credentials file.
+
+    The token is checked with the server first (GET /api/whoami); a token the server
+    refuses is not saved."""
     from cairn.access.tokens import parse_token
     from cairn.credentials import save_server_token, server_key
     from cairn.errors import InvalidInput

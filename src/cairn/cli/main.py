@@ -62,7 +62,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     (
         "ui",
         "cairn.cli.ui:ui",
-        "Browse this workspace's runs, metric charts and models in a web browser (loopback).",
+        "Browse this workspace's runs, metrics and models at http://127.0.0.1:PORT/ui.",
     ),
     (
         "scheduler",
@@ -110,7 +110,7 @@ GROUPS: list[tuple[str, str, str]] = [
     (
         "monitor",
         "cairn.cli.monitor:app",
-        "Drift, data quality, service health and performance of served models.",
+        "Watch served models: drift, quality, performance; alerts that act.",
     ),
     (
         "users",
