@@ -66,6 +66,7 @@ class Monitored:
         status: int = 200,
         latency_ms: float = 5.0,
         spread_ms: int = 1000,
+        privacy: Any = None,
     ) -> list[str]:
         """Log ``frame`` as requests of ``per_request`` rows starting at ``when_ms``;
         returns the request ids."""
@@ -74,7 +75,9 @@ class Monitored:
         from cairn.serving.spec import ServingError
 
         predictor = self.predictor(version)
-        plog = PredictionLog(default_root(self.ws))
+        plog = PredictionLog(
+            default_root(self.ws), privacy=None if privacy is None else {self.name: privacy}
+        )
         ids = []
         inputs = frame[[c for c in FEATURES if c in frame.columns]]
         for i, start in enumerate(range(0, len(inputs), per_request)):

@@ -56,6 +56,25 @@ def test_an_unshifted_window_exits_0(monitored: Monitored) -> None:
     assert "0 of 5 features drifted" in result.stderr
 
 
+def test_columns_kept_out_of_the_log_are_reported_not_compared_and_the_rest_checked(
+    monitored: Monitored,
+) -> None:
+    from cairn.serving.privacy import LogPrivacy, workspace_key
+
+    policy = LogPrivacy.of(exclude=["x0"], hash=["plan"], key=workspace_key(monitored.ws))
+    # x0 drifts, but the log never holds it; x1 drifts too and is checked.
+    frame = make_frame(2000, 21, shift=1.5)
+    frame["x1"] = frame["x1"] + 3.0
+    monitored.log(frame, settled_hour(3), per_request=20, privacy=policy)
+    report = check("churn@production", window="6h", workspace=monitored.ws)
+    by_name = {f.feature: f for f in report.features}
+    assert report.drifted == ("x1",)
+    assert by_name["x0"].score is None and "excluded" in by_name["x0"].note
+    assert by_name["plan"].score is None and "hashed" in by_name["plan"].note
+    assert not [q for q in report.quality if q.kind == "missing_feature"]
+    _no_nan(report.to_dict())
+
+
 def test_an_empty_window_is_an_error_naming_the_fix(monitored: Monitored) -> None:
     monitored.log(make_frame(100, 13), settled_hour(30), per_request=10)
     result = _cairn(monitored.root, "monitor", "check", "churn@production", "--window", "1h")

@@ -24,7 +24,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cairn.errors import InvalidInput
-from cairn.monitoring.types import CheckReport, FeatureDrift, QualityIssue, ServiceHealth, Window
+from cairn.monitoring.types import (
+    CheckReport,
+    FeatureDrift,
+    FeatureKind,
+    QualityIssue,
+    ServiceHealth,
+    Window,
+)
 
 if TYPE_CHECKING:
     from cairn.monitoring.sketch import WindowSketch
@@ -136,7 +143,10 @@ def check(
             "register the model with the signature it is served with"
         )
     features = tuple(
-        compare(name, reference["features"][name], s) for name, s in sketch.features.items()
+        _not_compared(name, reference["features"][name], s, sketch.private[name])
+        if name in sketch.private
+        else compare(name, reference["features"][name], s)
+        for name, s in sketch.features.items()
     )
     prediction = None
     if sketch.prediction is not None and reference.get("prediction"):
@@ -169,6 +179,16 @@ def check(
         performance=performance,
         checked_ms=int(time.time() * 1000),
     )
+
+
+def _not_compared(name: str, info: dict[str, Any], s: Any, why: str) -> FeatureDrift:
+    """A feature the prediction log's privacy settings kept out: reported, never drifted."""
+    kind: FeatureKind = "numeric" if s.kind == "numeric" else "categorical"
+    return FeatureDrift(
+        feature=name, kind=kind, test="none", score=None, threshold=0.0, drifted=False,
+        reference_rows=int(info.get("count", 0) or 0),
+        note=f"{why} in the prediction log (privacy settings): not compared",
+    )  # fmt: skip
 
 
 def _realized(version: ModelVersion, got: Sketched, ws: Workspace) -> Any:

@@ -214,6 +214,9 @@ class WindowSketch:
     prediction: FeatureSketch | None = None
     missing: dict[str, int] = field(default_factory=dict)  # feature -> rows without it
     schema: dict[str, int] = field(default_factory=dict)  # feature -> rows of another type
+    #: feature -> "excluded" or "hashed": the prediction log's privacy settings kept its
+    #: values out of the log, so it is not compared (and not reported missing).
+    private: dict[str, str] = field(default_factory=dict)
     latency: Any = None
     cbpe: dict[str, float] = field(default_factory=dict)
 
@@ -258,8 +261,12 @@ class WindowSketch:
             values = values[np.isfinite(values)]
             if values.size:
                 self.latency.update(values)
+        private = _private_columns(batch)
         for name, sketch in self.features.items():
             info = reference["features"][name]
+            if name in private:
+                self.private[name] = private[name]
+                continue
             column = _find(names, name)
             if column is None:
                 self.missing[name] = self.missing.get(name, 0) + n
@@ -313,6 +320,7 @@ class WindowSketch:
                 self.prediction = other.prediction
             else:
                 self.prediction.merge(other.prediction)
+        self.private.update(other.private)
         for target, source in ((self.missing, other.missing), (self.schema, other.schema)):
             for key, count in source.items():
                 target[key] = target.get(key, 0) + count
@@ -333,6 +341,7 @@ class WindowSketch:
             "prediction": None if self.prediction is None else self.prediction.to_dict(),
             "missing": dict(self.missing),
             "schema": dict(self.schema),
+            "private": dict(self.private),
             "latency": _pack(self.latency),
             "cbpe": dict(self.cbpe),
         }
@@ -355,6 +364,7 @@ class WindowSketch:
             prediction=None if prediction is None else FeatureSketch.from_dict(prediction),
             missing={k: int(v) for k, v in data["missing"].items()},
             schema={k: int(v) for k, v in data["schema"].items()},
+            private={k: str(v) for k, v in (data.get("private") or {}).items()},
             latency=kll_doubles_sketch.deserialize(base64.b64decode(data["latency"])),
             cbpe={k: float(v) for k, v in data["cbpe"].items()},
         )
@@ -376,3 +386,17 @@ def _ms(value: Any) -> int | None:
     scale = {"s": 1000, "ms": 1, "us": 1e-3, "ns": 1e-6}[unit]
     result = raw * scale
     return None if math.isnan(result) else int(result)
+
+
+def _private_columns(batch: pa.RecordBatch) -> dict[str, str]:
+    """The features a log file's privacy settings dropped or hashed (its schema metadata,
+    written by :mod:`cairn.serving.privacy`)."""
+    from cairn.serving.privacy import EXCLUDED_META, HASHED_META
+
+    meta = batch.schema.metadata or {}
+    out: dict[str, str] = {}
+    for key, what in ((EXCLUDED_META, "excluded"), (HASHED_META, "hashed")):
+        for name in (meta.get(key) or b"").decode().split(","):
+            if name:
+                out[name] = what
+    return out
