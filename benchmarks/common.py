@@ -354,13 +354,14 @@ def machine_info(
         text=True,
         check=False,
     ).stdout.strip()
-    rows = [
-        ("date", dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")),
+    # Each section's own line says when it ran, how busy the machine was and which peer
+    # versions it measured; a run of some sections (--only) rewrites only theirs.
+    del versions
+    return [
+        ("last written", dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")),
         ("CPU", f"{cpu_model()} ({os.cpu_count()} logical cores)"),
         ("OS", f"{platform.system()} {platform.release()}"),
-        ("load average at start (1, 5, 15 min)", load or load_average()),
+        ("load average when last written (1, 5, 15 min)", load or load_average()),
         ("Python", py_version),
-        ("Cairn", package_version(python, "cairn")),
+        ("Cairn", package_version(python, "cairn-mlops")),
     ]
-    rows += sorted((versions or {}).items())
-    return rows
