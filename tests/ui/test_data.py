@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from ui_site import Site
 
+import cairn
 from cairn.ui.downsample import downsample
 
 
@@ -71,3 +72,33 @@ def test_every_page_answers_json_from_the_same_handler(site: Site) -> None:
     assert model["model"]["aliases"] == {"production": 1} and len(model["versions"]) == 3
     bad = httpx.get(f"{site.url}/ui/runs", params={"size": "7", "format": "json"})
     assert bad.status_code == 400 and "use one of 25, 50" in bad.json()["error"]["message"]
+
+
+def test_the_model_card_page_is_the_cards_markdown_with_html_shown_as_text(
+    workspace: Any,
+) -> None:
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    from ui_site import threaded_server
+
+    from cairn.access.types import OpenGuard
+    from cairn.server.app import create_app
+
+    x = np.random.default_rng(0).normal(size=(40, 3))
+    model = LogisticRegression().fit(x, (x[:, 0] > 0).astype(int))
+    with cairn.start_run():
+        cairn.log_model(model, registered_name="carded", input_example=x[:2])
+    workspace.registry.update_model("carded", description="<script>alert(1)</script> **bold**")
+    app = create_app(workspace.metadata, workspace.artifacts, guard=OpenGuard())
+    with threaded_server(app) as url:
+        answer = httpx.get(f"{url}/ui/models/carded/card/1", params={"format": "json"})
+        assert answer.status_code == 200, answer.text
+        card = answer.json()
+        assert card["version"] == 1 and "<script>alert(1)</script>" in card["markdown"]
+        page = httpx.get(f"{url}/ui/models/carded/card/1").text
+        assert 'id="model-card"' in page and "&lt;script&gt;alert(1)" in page
+        assert "<script>alert(1)" not in page
+        bad = httpx.get(f"{url}/ui/models/carded/card/two", params={"format": "json"})
+        assert bad.status_code == 400 and "must be a number" in bad.json()["error"]["message"]
+        missing = httpx.get(f"{url}/ui/models/carded/card/99", params={"format": "json"})
+        assert missing.status_code == 404

@@ -42,6 +42,21 @@ def model_detail(ws: Workspace, name: str) -> dict[str, Any]:
     return {"model": model.to_dict(), "versions": versions, "history": history}
 
 
+def model_card(ws: Workspace, name: str, version: str) -> dict[str, Any]:
+    """The model card of one version (what ``cairn models card`` prints): its Markdown,
+    and the same as HTML with any raw HTML in it shown as text."""
+    from markdown_it import MarkdownIt
+
+    from cairn.models.card import render_card
+    from cairn.registry.catalog import describe
+
+    if not version.isdigit():
+        raise InvalidInput(f"model version {version[:40]!r} must be a number such as 3")
+    text = render_card(describe(name, int(version), workspace=ws))
+    html = MarkdownIt("commonmark", {"html": False}).enable("table").render(text)
+    return {"model": name, "version": int(version), "markdown": text, "html": html}
+
+
 def promote(ws: Workspace, name: str, form: dict[str, str]) -> AliasEvent:
     """Move an alias to a version from the promote form: ``version``, ``alias``,
     ``reason`` (required), optional ``gates`` (YAML, as in a gates file) and ``data``."""

@@ -85,6 +85,7 @@ class _Ui:
             (f"{p}/monitoring/{{model:path}}", "GET", self.monitoring_model),
             (f"{p}/models", "GET", self.models),
             (f"{p}/models/{{name}}", "GET", self.model),
+            (f"{p}/models/{{name}}/card/{{version}}", "GET", self.card),
             (f"{p}/models/{{name}}/promote", "POST", self.promote),
             (f"{p}/models/{{name}}/rollback", "POST", self.rollback),
         ]
@@ -364,6 +365,13 @@ class _Ui:
             return data
 
         return self._page(request, "model.html", build)
+
+    def card(self, request: Request, name: str, version: str) -> Response:
+        def build(who: Principal) -> dict[str, Any]:
+            self.guard.authorize(who, "read", Resource("model", name))
+            return model_views.model_card(self._ws(who), name, version)
+
+        return self._page(request, "model_card.html", build)
 
     async def promote(self, request: Request, name: str) -> Response:
         return await self._alias_move(request, name, model_views.promote)
