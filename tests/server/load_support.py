@@ -187,13 +187,18 @@ def check_counts(pg_uri: str, clients: int, runs: int, params: int, points: int)
         assert {status for _, _, status in found} == {"FINISHED"}
         by_id = {run_id: name for run_id, name, _ in found}
 
-        rows = conn.execute("SELECT run_id, key, value FROM params").fetchall()
+        rows = conn.execute(
+            "SELECT r.id, p.key, p.value FROM params p JOIN runs r ON r.run_key = p.run_key"
+        ).fetchall()
         assert len(rows) == len(found) * (params + 1)
         for run_id, key, value in rows:
             c, i = (int(x) for x in by_id[run_id][1:].split("-r"))
             assert value == (str(i) if key == "late" else f"{c}-{i}-{key[1:]}")
 
-        rows = conn.execute("SELECT run_id, key, step, value FROM metrics").fetchall()
+        rows = conn.execute(
+            "SELECT r.id, m.key, m.step, m.value FROM metrics m "
+            "JOIN runs r ON r.run_key = m.run_key"
+        ).fetchall()
         assert len(rows) == len(found) * points  # a doubled batch would add rows
         seen = set()
         for run_id, key, step, value in rows:
