@@ -213,6 +213,10 @@ def test_ctrl_c_records_the_run_as_interrupted_and_resume_finishes_it(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # Ctrl-C as a terminal delivers it: a child inherits an ignored SIGINT (Python
+        # then never raises KeyboardInterrupt), so the disposition is reset, not inherited
+        # from whatever the test process was doing.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         env=dict(os.environ),
     )
     try:
@@ -222,6 +226,7 @@ def test_ctrl_c_records_the_run_as_interrupted_and_resume_finishes_it(
     finally:
         if process.poll() is None:
             process.kill()
+            process.communicate()  # closes the pipes (an open one fails the next test)
     assert process.returncode == 130, err
     assert err.strip().splitlines()[-1].startswith("error: interrupted: pipeline run ")
     assert "cairn pipeline resume" in err and "Traceback" not in err
