@@ -8,9 +8,7 @@ from typing import Any
 
 import pytest
 
-from conftest import Result
-
-Invoke = Callable[..., Result]
+Invoke = Callable[..., Any]  # the cli folder's `invoke` fixture: exit_code, stdout, stderr
 
 
 def _ls(invoke: Invoke, *flags: str) -> list[dict[str, Any]]:
