@@ -48,6 +48,16 @@ DEFAULT_EXPERIMENT = "Default"
 RunView = Literal["active", "deleted", "all"]
 RUN_VIEWS: tuple[RunView, ...] = ("active", "deleted", "all")
 
+
+def check_view(view: object) -> None:
+    """``InvalidInput`` unless ``view`` is one of :data:`RUN_VIEWS` (every backend, and
+    the REST client before it sends, refuse with this one message)."""
+    if view not in RUN_VIEWS:
+        from cairn.errors import InvalidInput
+
+        raise InvalidInput(f"view must be one of {', '.join(RUN_VIEWS)}, not {view!r}")
+
+
 DependentKind = Literal["model version", "dataset version", "child run"]
 RunAction = Literal["delete", "restore", "purge"]
 

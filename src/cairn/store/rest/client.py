@@ -15,8 +15,8 @@ from collections.abc import Callable
 from functools import cached_property
 from typing import Any
 
-from cairn.errors import ConfigError, InvalidInput
-from cairn.store.base import RUN_VIEWS
+from cairn.errors import ConfigError
+from cairn.store.base import check_view
 from cairn.store.rest.codec import Codec, codec_for
 from cairn.store.rest.http import Session, new_key, session_for
 from cairn.store.rest.routes import DOMAINS, STORE_ROUTES, StoreRoute
@@ -67,8 +67,7 @@ def _check_batch(args: dict[str, Any]) -> None:
 
 
 def _check_view(args: dict[str, Any]) -> None:
-    if args["view"] not in RUN_VIEWS:
-        raise InvalidInput(f"view must be one of {', '.join(RUN_VIEWS)}, not {args['view']!r}")
+    check_view(args["view"])
 
 
 #: Checks run before sending, where a value of the wrong Python type would otherwise be

@@ -28,7 +28,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from cairn.errors import InvalidInput, NotFound
-from cairn.store.base import RUN_VIEWS, Deletion, PurgeResult, RunEvent, RunView
+from cairn.store.base import Deletion, PurgeResult, RunEvent, RunView, check_view
 from cairn.store.filters import parse_filter, parse_order_by
 from cairn.store.redaction import redact_secrets
 from cairn.store.sql import filters_sql
@@ -360,8 +360,7 @@ class SqlTrackingStore(SqlExperimentStore):
         view: RunView = "active",
     ) -> Page[Run]:
         """Runs matching ``filter`` (see :mod:`cairn.store.filters`), one page at a time."""
-        if view not in RUN_VIEWS:
-            raise InvalidInput(f"view must be one of {', '.join(RUN_VIEWS)}, not {view!r}")
+        check_view(view)
         if isinstance(order_by, str):
             order_by = [order_by]
         expr = parse_filter(filter or "")

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from cairn.errors import AlreadyExists, InvalidInput, NotFound
-from cairn.store.base import DEFAULT_EXPERIMENT, RUN_VIEWS, RunView
+from cairn.store.base import DEFAULT_EXPERIMENT, RunView, check_view
 from cairn.store.redaction import redact_secrets
 from cairn.store.sql import tables as t
 from cairn.store.tracking_validation import INT64_MAX, check_experiment_name, check_strings
@@ -73,8 +73,7 @@ class SqlExperimentStore:
             return _with_tags(conn, [_find(conn, str(id_or_name))])[0]
 
     def list_experiments(self, view: RunView = "active") -> list[Experiment]:
-        if view not in RUN_VIEWS:
-            raise InvalidInput(f"view must be one of {', '.join(RUN_VIEWS)}, not {view!r}")
+        check_view(view)
         stmt = sa.select(_E).order_by(_E.c.id)
         if view == "active":
             stmt = stmt.where(_E.c.deleted_at.is_(None))
