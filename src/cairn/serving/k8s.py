@@ -214,23 +214,13 @@ def manifests(
             "template": {
                 "metadata": {
                     "labels": pod_labels,
-                    "annotations": {
-                        "prometheus.io/scrape": "true",
-                        "prometheus.io/port": str(PORT),
-                        "prometheus.io/path": "/metrics",
-                    },
+                    "annotations": prometheus_annotations(PORT),
                 },
                 "spec": {
                     # The server calls no Kubernetes API: a mounted token would only be
                     # something for an attacker in the pod to use.
                     "automountServiceAccountToken": False,
-                    "securityContext": {
-                        "runAsNonRoot": True,
-                        "runAsUser": UID,
-                        "runAsGroup": UID,
-                        "fsGroup": UID,
-                        "seccompProfile": {"type": "RuntimeDefault"},
-                    },
+                    "securityContext": restricted_pod_security(),
                     "terminationGracePeriodSeconds": 40,
                     "containers": [_container(image, pull, o)],
                     "volumes": [
@@ -288,6 +278,41 @@ def manifests(
     return docs
 
 
+def restricted_container_security() -> dict[str, Any]:
+    """A container's securityContext under the restricted Pod Security profile: no root,
+    no privilege escalation, no capabilities, a read-only root filesystem."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": UID,
+        "runAsGroup": UID,
+        "allowPrivilegeEscalation": False,
+        "privileged": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def restricted_pod_security() -> dict[str, Any]:
+    """The pod's securityContext matching :func:`restricted_container_security`."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": UID,
+        "runAsGroup": UID,
+        "fsGroup": UID,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def prometheus_annotations(port: int) -> dict[str, str]:
+    """Pod annotations that let a Prometheus scrape ``/metrics`` on ``port``."""
+    return {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(port),
+        "prometheus.io/path": "/metrics",
+    }
+
+
 def _container(image: str, pull: str, o: K8sOptions) -> dict[str, Any]:
     def probe(path: str, **timing: int) -> dict[str, Any]:
         return {"httpGet": {"path": path, "port": "http"}, "timeoutSeconds": 2, **timing}
@@ -307,16 +332,7 @@ def _container(image: str, pull: str, o: K8sOptions) -> dict[str, Any]:
         },
         # The image needs no writable root: /tmp and the prediction log are the only
         # paths written (tests/serving/test_docker_image.py runs it this way).
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": UID,
-            "runAsGroup": UID,
-            "allowPrivilegeEscalation": False,
-            "privileged": False,
-            "readOnlyRootFilesystem": True,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": restricted_container_security(),
         "volumeMounts": [
             {"name": "tmp", "mountPath": "/tmp"},
             {"name": "predictions", "mountPath": PREDICTIONS_DIR},

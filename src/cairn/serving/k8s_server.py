@@ -22,8 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from cairn.errors import InvalidInput
-from cairn.serving.deploy import UID
-from cairn.serving.k8s import check_image, dns_label, dns_subdomain, quantity
+from cairn.serving.k8s import (
+    check_image,
+    dns_label,
+    dns_subdomain,
+    prometheus_annotations,
+    quantity,
+    restricted_container_security,
+    restricted_pod_security,
+)
 
 SERVER_FILES = ("server-deployment", "server-service", "server-networkpolicy")
 SERVER_PORT = 5050
@@ -88,16 +95,6 @@ def server_manifests(o: ServerDeploy) -> dict[str, dict[str, Any]]:
     meta: dict[str, Any] = {"name": o.name, "labels": labels}
     if o.namespace:
         meta["namespace"] = o.namespace
-    security = {
-        "runAsNonRoot": True,
-        "runAsUser": UID,
-        "runAsGroup": UID,
-        "allowPrivilegeEscalation": False,
-        "privileged": False,
-        "readOnlyRootFilesystem": True,
-        "capabilities": {"drop": ["ALL"]},
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
     container = {
         "name": "server",
         "image": o.image,
@@ -127,7 +124,7 @@ def server_manifests(o: ServerDeploy) -> dict[str, dict[str, Any]]:
             "requests": {"cpu": o.cpu_request, "memory": o.memory_request},
             "limits": {"cpu": o.cpu_limit, "memory": o.memory_limit},
         },
-        "securityContext": security,
+        "securityContext": restricted_container_security(),
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # uploads are staged there
     }
     deployment = {
@@ -144,21 +141,11 @@ def server_manifests(o: ServerDeploy) -> dict[str, dict[str, Any]]:
             "template": {
                 "metadata": {
                     "labels": labels,
-                    "annotations": {
-                        "prometheus.io/scrape": "true",
-                        "prometheus.io/port": str(SERVER_PORT),
-                        "prometheus.io/path": "/metrics",
-                    },
+                    "annotations": prometheus_annotations(SERVER_PORT),
                 },
                 "spec": {
                     "automountServiceAccountToken": False,
-                    "securityContext": {
-                        "runAsNonRoot": True,
-                        "runAsUser": UID,
-                        "runAsGroup": UID,
-                        "fsGroup": UID,
-                        "seccompProfile": {"type": "RuntimeDefault"},
-                    },
+                    "securityContext": restricted_pod_security(),
                     "containers": [container],
                     "volumes": [{"name": "tmp", "emptyDir": {}}],
                 },
