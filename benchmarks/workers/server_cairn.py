@@ -47,8 +47,8 @@ def one_run(i: int, experiment: str = "bench") -> None:
 
 def populate(store: str, n: int, artifacts: str) -> None:
     """``n`` finished runs in experiment ``search``: one through the API, the others
-    copies of its rows made by the database itself (INSERT ... SELECT over a series),
-    each with its own id and a uniform random ``acc``."""
+    copies of its rows made by the database itself (INSERT ... SELECT), each with its own
+    id and run key and a uniform random ``acc``."""
     from cairn.store.sql import tables as t
     from cairn.store.sql.database import normalize_url
 
@@ -68,27 +68,53 @@ def populate(store: str, n: int, artifacts: str) -> None:
         " SELECT i FROM s) AS seq"
     )
     with engine.begin() as conn:
-        for table in t.metadata.sorted_tables:
-            key = "id" if table.name == "runs" else "run_id"
-            if key not in table.c or (table.name != "runs" and not table.c[key].foreign_keys):
+        quote = conn.dialect.identifier_preparer.quote
+        tkey, exp = conn.execute(
+            sa.text("SELECT run_key, experiment_id FROM runs WHERE id = :id"), {"id": template}
+        ).one()
+        copied = [quote(c.name) for c in t.runs.c if c.name not in ("run_key", "id")]
+        conn.execute(
+            sa.text(
+                f"INSERT INTO runs (id, {', '.join(copied)}) SELECT {new_id}, "
+                f"{', '.join('src.' + c for c in copied)} FROM runs AS src, {series} "
+                "WHERE src.id = :template"
+            ),
+            {"template": template},
+        )
+        # Every other table recorded on the template, keyed by its run key or its id,
+        # is copied once per new run (metrics before latest_metrics, which repeats acc).
+        for table in sorted(t.metadata.sorted_tables, key=lambda x: x.name != "metrics"):
+            if table.name == "runs":
+                continue
+            if "run_key" in table.c:
+                key, src_value = "run_key", ":tkey"
+            elif "run_id" in table.c and table.c.run_id.foreign_keys:
+                key, src_value = "run_id", ":template"
+            else:
                 continue
             cols, exprs = [], []
             for col in table.c:
                 if col.primary_key and col.autoincrement is True:
                     continue  # a fresh id from the database
-                cols.append(conn.dialect.identifier_preparer.quote(col.name))
+                cols.append(quote(col.name))
                 if col.name == key:
-                    exprs.append(new_id)
-                elif col.name == "value" and table.name in ("metrics", "latest_metrics"):
+                    exprs.append("r.run_key" if key == "run_key" else "r.id")
+                elif col.name == "value" and table.name == "metrics":
                     exprs.append(f"CASE WHEN src.key = 'acc' THEN {rand} ELSE src.value END")
+                elif col.name == "value" and table.name == "latest_metrics":
+                    exprs.append(
+                        "CASE WHEN src.key = 'acc' THEN (SELECT m.value FROM metrics AS m "
+                        "WHERE m.run_key = r.run_key AND m.key = 'acc') ELSE src.value END"
+                    )
                 else:
                     exprs.append(f"src.{cols[-1]}")
             conn.execute(
                 sa.text(
                     f"INSERT INTO {table.name} ({', '.join(cols)}) SELECT {', '.join(exprs)} "
-                    f"FROM {table.name} AS src, {series} WHERE src.{key} = :template"
+                    f"FROM {table.name} AS src, runs AS r WHERE src.{key} = {src_value} "
+                    "AND r.experiment_id = :exp AND r.run_key <> :tkey"
                 ),
-                {"template": template},
+                {"template": template, "tkey": tkey, "exp": exp},
             )
     engine.dispose()
 

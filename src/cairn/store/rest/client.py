@@ -57,7 +57,7 @@ class RestStore:
                 headers={"Content-Type": "application/json"},
                 key=new_key() if route.is_mutation else None,
             )
-        return codec.load_result(json.loads(response.content or b"null"))
+        return codec.load_result(response.content)
 
 
 def _check_batch(args: dict[str, Any]) -> None:
