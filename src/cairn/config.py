@@ -32,6 +32,9 @@ ENV_CA_BUNDLE = "CAIRN_CA_BUNDLE"
 ENV_METRIC_FLUSH_SECONDS = "CAIRN_METRIC_FLUSH_SECONDS"
 DEFAULT_METRIC_BUFFER = 20_000
 DEFAULT_METRIC_FLUSH_SECONDS = 0.5
+#: Against `cairn server`: how long a run's start may wait to go with another request.
+ENV_RUN_START_DELAY = "CAIRN_RUN_START_DELAY"
+DEFAULT_RUN_START_DELAY = 0.5
 
 #: Spellings of a boolean setting, in cairn.toml (as strings) and in the environment.
 TRUE_WORDS = ("1", "true", "yes", "on")
@@ -52,6 +55,9 @@ class Settings:
     metric_flush_seconds: float = DEFAULT_METRIC_FLUSH_SECONDS
     #: CA bundle that verifies a `cairn server`'s TLS certificate (None: the system's).
     ca_bundle: str | None = None
+    #: Seconds a run's start may wait to be sent with another request to a `cairn
+    #: server` (0: at once); see cairn.store.rest.starts.
+    run_start_delay: float = DEFAULT_RUN_START_DELAY
 
     def __repr__(self) -> str:
         # Settings hold secrets merged in from the environment or the credentials file;
@@ -152,6 +158,9 @@ def load_settings(start: Path | None = None, **overrides: str | None) -> Setting
             DEFAULT_METRIC_FLUSH_SECONDS,
             0.01,
             3600,
+        ),
+        run_start_delay=_number(
+            ENV_RUN_START_DELAY, tracking, "run_start_delay", DEFAULT_RUN_START_DELAY, 0, 60
         ),
     )
 

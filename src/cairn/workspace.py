@@ -81,7 +81,11 @@ class Workspace:
 
         uri = self.settings.tracking_uri
         if is_server_uri(uri):
-            return open_metadata(uri, ca_bundle=self.settings.ca_bundle)
+            return open_metadata(
+                uri,
+                ca_bundle=self.settings.ca_bundle,
+                run_start_delay=self.settings.run_start_delay,
+            )
         return open_metadata(uri, create=self._create_database)
 
     @property

@@ -128,13 +128,13 @@ def test_a_refused_change_is_recorded_and_a_refused_read_is_not(
     assert sqlite_backend.access.list_audit(user="stranger") == []
 
 
-def _expire(db: SqlDatabase, token_id: str) -> None:
+def _expire(db: SqlDatabase, token_id: str, in_ms: int = -1) -> None:
     import sqlalchemy as sa
 
     with db.engine.begin() as conn:
         conn.execute(
             sa.text("UPDATE api_tokens SET expires_at = :t WHERE id = :id"),
-            {"t": int(time.time() * 1000) - 1, "id": token_id},
+            {"t": int(time.time() * 1000) + in_ms, "id": token_id},
         )
 
 
@@ -176,7 +176,7 @@ def test_authenticate_refuses_without_echoing_the_token(
         guard.authenticate(header)
     text = str(caught.value)
     assert message in text
-    secret_part = cred.secret.rsplit("_", 1)[1]
+    secret_part = cred.secret.split("_", 2)[2]  # cairn_<id>_<secret>; the secret may hold "_"
     for shown in (text, caplog.text, repr(sqlite_backend.access.list_audit())):
         assert secret_part not in shown and "hunter2" not in shown
         if header:
@@ -197,3 +197,61 @@ def test_a_disabled_user_gets_no_new_token(sqlite_backend: SqlDatabase) -> None:
     sqlite_backend.access.update_user("alice", disabled=True)
     with pytest.raises(InvalidInput, match="'alice' is disabled"):
         issue_token(sqlite_backend.access, "alice")
+
+
+# -- remembering tokens (the server's guard) --------------------------------------------
+
+
+def test_a_remembered_token_is_forgotten_after_the_cache_time_or_a_change_through_the_guard(
+    sqlite_backend: SqlDatabase,
+) -> None:
+    db = sqlite_backend
+    cred = _maker(db)("alice")
+    header = f"Bearer {cred.secret}"
+    guard = TokenGuard(db, cache_seconds=0.3)
+    alice = guard.authenticate(header)
+    assert guard.known(header) == alice and guard.known("Bearer cairn_0_x") is None
+    # Revoked behind the guard's back (another server process, the CLI on the database):
+    db.access.revoke_token(cred.token.id)
+    assert guard.authenticate(header) == alice  # remembered, for at most cache_seconds
+    time.sleep(0.35)
+    assert guard.known(header) is None
+    with pytest.raises(Unauthenticated, match="was revoked"):
+        guard.authenticate(header)
+    # Changed through this guard: forgotten at once.
+    other = _maker(db)("bob")
+    bob_header = f"Bearer {other.secret}"
+    bob = guard.authenticate(bob_header)
+    assert guard.known(bob_header) == bob
+    root = Principal(user="root", is_admin=True, token_id="t0")
+    with guard.mutation(root, "", "access.update_user", Resource("user", "bob")):
+        db.access.update_user("bob", disabled=True)
+    assert guard.known(bob_header) is None
+    with pytest.raises(Unauthenticated, match="'bob' is disabled"):
+        guard.authenticate(bob_header)
+
+
+def test_a_remembered_token_that_expires_is_refused_at_once(sqlite_backend: SqlDatabase) -> None:
+    db = sqlite_backend
+    cred = _maker(db)("carol")
+    header = f"Bearer {cred.secret}"
+    _expire(db, cred.token.id, in_ms=300)
+    guard = TokenGuard(db, cache_seconds=60)
+    guard.authenticate(header)
+    time.sleep(0.35)
+    assert guard.known(header) is None
+    with pytest.raises(Unauthenticated, match="expired on"):
+        guard.authenticate(header)
+
+
+def test_without_a_cache_time_every_request_looks_the_token_up(
+    sqlite_backend: SqlDatabase,
+) -> None:
+    db = sqlite_backend
+    cred = _maker(db)("dave")
+    guard = TokenGuard(db)
+    guard.authenticate(f"Bearer {cred.secret}")
+    assert guard.known(f"Bearer {cred.secret}") is None
+    db.access.revoke_token(cred.token.id)
+    with pytest.raises(Unauthenticated, match="was revoked"):
+        guard.authenticate(f"Bearer {cred.secret}")

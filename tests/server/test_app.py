@@ -154,6 +154,9 @@ class _Guard:
             raise Unauthenticated("no valid token; pass CAIRN_TRACKING_TOKEN")
         return Principal(user="alice")
 
+    def known(self, authorization: str | None) -> Principal | None:
+        return None
+
     def authorize(self, principal: Principal, action: Action, resource: Resource) -> None:
         if resource == Resource("experiment", "secret") and action != "read":
             raise PermissionDenied(f"{principal.user} may not {action} experiment secret")

@@ -7,6 +7,7 @@ A new backend (the REST client of ``cairn server``) joins by adding an entry to
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 import re
@@ -816,3 +817,77 @@ def test_a_page_of_runs_gives_each_run_exactly_its_own_records(
         params, tags, value = expected[run.id]
         assert dict(run.params) == params and dict(run.tags) == tags
         assert run.metrics["m"].value == value
+
+
+# -- a run recorded whole (how a client that starts runs itself sends them) --------------------
+
+
+def _whole_run(experiment: str, /, **changes: Any) -> Run:
+    run = Run(
+        id=uuid.uuid4().hex,
+        experiment_id=experiment,
+        name="",
+        status=RunStatus.FINISHED,
+        start_time=1_700_000_000_000,
+        end_time=1_700_000_005_000,
+        environment=Environment(python_version="3.11.7", host="box", user="ana"),
+        params={"lr": "0.1", "db_password": "hunter2"},
+        tags={"team": "growth"},
+    )
+    return dataclasses.replace(run, **changes)
+
+
+def test_record_run_stores_a_whole_run_in_one_call(tracking_store: TrackingStore) -> None:
+    exp = _experiment(tracking_store)
+    run = _whole_run(exp)
+    points = [Metric("loss", 0.5, 0, 1_700_000_001_000), Metric("loss", 0.25, 1, 1_700_000_002_000)]
+    tracking_store.record_run(run, points)
+    stored = tracking_store.get_run(run.id)
+    assert (stored.status, stored.start_time, stored.end_time) == (
+        RunStatus.FINISHED,
+        run.start_time,
+        run.end_time,
+    )
+    assert re.fullmatch(r"[a-z]+-[a-z]+-\d{3}", stored.name), stored.name
+    assert dict(stored.params) == {"lr": "0.1", "db_password": "***"}
+    assert dict(stored.tags) == {"team": "growth"} and stored.environment == run.environment
+    assert stored.metrics["loss"].value == 0.25
+    history = tracking_store.get_metric_history(run.id, "loss")
+    assert [m.value for m in history] == [0.5, 0.25]
+    with pytest.raises(AlreadyExists, match=run.id):
+        tracking_store.record_run(run)
+    running = _whole_run(exp, status=RunStatus.RUNNING, end_time=None, parent_id=run.id)
+    tracking_store.record_run(running)
+    assert tracking_store.get_run(running.id).status is RunStatus.RUNNING
+    assert set(_ids(tracking_store.search_runs([exp]).items)) == {running.id, run.id}
+
+
+@pytest.mark.parametrize(
+    ("changes", "error", "match"),
+    [
+        ({"id": "not-a-run-id"}, InvalidInput, "32 lowercase hexadecimal"),
+        ({"status": RunStatus.RUNNING}, InvalidInput, "RUNNING run has no end time"),
+        ({"end_time": None}, InvalidInput, "an ended one"),
+        ({"start_time": -1}, InvalidInput, "start_time must be milliseconds"),
+        ({"experiment_id": "424242"}, NotFound, "'424242'"),
+        ({"parent_id": "f00"}, NotFound, "parent run with id 'f00'"),
+        ({"params": {" lr": "1"}}, InvalidInput, "leading or trailing spaces"),
+    ],
+)
+def test_record_run_refuses_a_bad_run_and_stores_nothing_of_it(
+    tracking_store: TrackingStore, changes: dict[str, Any], error: type[Exception], match: str
+) -> None:
+    exp = _experiment(tracking_store)
+    with pytest.raises(error, match=match):
+        tracking_store.record_run(_whole_run(exp, **changes), [Metric("loss", 1.0, 0, 1)])
+    assert tracking_store.search_runs([exp]).items == ()
+
+
+def test_run_experiment_names_the_experiment_of_any_run(tracking_store: TrackingStore) -> None:
+    exp = tracking_store.create_experiment("e")
+    run = _run(tracking_store, experiment=exp.id)
+    assert tracking_store.run_experiment(run.id) == exp
+    tracking_store.delete_run(run.id, actor="ana")
+    assert tracking_store.run_experiment(run.id).name == "e"
+    with pytest.raises(NotFound, match="'nope'"):
+        tracking_store.run_experiment("nope")

@@ -36,6 +36,15 @@ from cairn.cli.server_admin import admin
     help="Serve without API tokens: anyone reaching the server may read and change "
     "everything, unaudited (logged as a warning).",
 )
+@click.option(
+    "--token-cache-seconds",
+    type=click.FloatRange(min=0),
+    default=2.0,
+    show_default=True,
+    help="Remember a token that authenticated for this long (0: look it up on every "
+    "request). A token revoked through another server process still opens this one "
+    "for at most this long.",
+)
 @click.option("--log-level", default="info", show_default=True, help="uvicorn log level.")
 @click.pass_context
 def server(
@@ -49,6 +58,7 @@ def server(
     ssl_keyfile: str | None,
     max_body: int,
     insecure_no_auth: bool,
+    token_cache_seconds: float,
     log_level: str,
 ) -> None:
     """Share the workspace's stores over HTTP for a team (REST API, /openapi.json).
@@ -75,7 +85,9 @@ def server(
     root = find_root()
     policy = str(root / "cairn.toml") if root is not None else None
     serve(
-        ServerOptions(store, artifacts, options, max_body, insecure_no_auth, policy),
+        ServerOptions(
+            store, artifacts, options, max_body, insecure_no_auth, policy, token_cache_seconds
+        ),
         host=host,
         port=port,
         workers=workers,

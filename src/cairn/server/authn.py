@@ -39,7 +39,9 @@ class Authenticate:
             return
         header = _header(scope, b"authorization")
         try:
-            principal = await run_in_threadpool(self.guard.authenticate, header)
+            principal = self.guard.known(header) or await run_in_threadpool(
+                self.guard.authenticate, header
+            )
         except CairnError as exc:
             if path.startswith(MLFLOW_PATHS):
                 from cairn.server.mlflow.wire import error_response

@@ -7,6 +7,7 @@ pipeline's name, tokens on their user's name.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -40,32 +41,87 @@ def resources_for(
         return [Resource(args["kind"], str(args["name"]))]
     if value is None:
         return [Resource(route.kind, None)]
+    # Names read from a stored record are known to exist (``known``).
     if route.lookup == "experiment":
-        return [Resource(route.kind, backend.tracking.get_experiment(str(value)).name)]
+        return [_found(route, _experiment_name(backend, str(value)))]
     if route.lookup == "run":
-        run = backend.tracking.get_run(str(value))
-        return [Resource(route.kind, backend.tracking.get_experiment(run.experiment_id).name)]
+        return [_found(route, _run_experiment_name(backend, str(value)))]
     if route.lookup == "experiments":
-        names = {backend.tracking.get_experiment(str(v)).name for v in value}
-        return [Resource(route.kind, n) for n in sorted(names)] or [Resource(route.kind, None)]
+        names = {_experiment_name(backend, str(v)) for v in value}
+        return [_found(route, n) for n in sorted(names)] or [Resource(route.kind, None)]
     if route.lookup == "pipeline_run":
-        return [Resource(route.kind, backend.pipelines.get_run(str(value)).pipeline)]
+        return [_found(route, backend.pipelines.get_run(str(value)).pipeline)]
     if route.lookup == "steps":
         runs = {str(getattr(record, "run_id", "")) for record in value}
         names = {backend.pipelines.get_run(r).pipeline for r in runs}
-        return [Resource(route.kind, n) for n in sorted(names)] or [Resource(route.kind, None)]
+        return [_found(route, n) for n in sorted(names)] or [Resource(route.kind, None)]
     if route.lookup == "schedule":
+        # A schedule's pipeline may have no run yet: not known to exist as a pipeline.
         return [Resource(route.kind, backend.schedules.get_schedule(str(value)).pipeline)]
     if route.lookup == "model_ref":
         return [Resource(route.kind, _model_name(str(value)))]
     if route.lookup == "alert":
-        return [Resource(route.kind, _model_name(backend.alerts.get_alert(str(value)).model))]
+        return [_found(route, _model_name(backend.alerts.get_alert(str(value)).model))]
     if route.lookup == "token":
         for token in backend.access.list_tokens():
             if token.id == value:
-                return [Resource(route.kind, token.user)]
+                return [_found(route, token.user)]
         raise NotFound(f"no token with id {value!r}; see `cairn tokens ls`")
     return [Resource(route.kind, str(value))]
+
+
+class _Names:
+    """Experiment names by experiment id and by run id, remembered per backend.
+
+    Both never change: an experiment is never renamed nor removed (its deletion is
+    soft), and a run never moves (a purged run's id, a random UUID, is never reused).
+    So the hot path (a client logging to a run) asks the database once per run.
+    """
+
+    MAX = 100_000
+
+    def __init__(self) -> None:
+        self.by_experiment: dict[str, str] = {}
+        self.by_run: dict[str, str] = {}
+
+    def remember(self, table: dict[str, str], key: str, name: str) -> str:
+        if len(table) >= self.MAX:
+            table.clear()
+        table[key] = name
+        return name
+
+
+_names: weakref.WeakKeyDictionary[Any, _Names] = weakref.WeakKeyDictionary()
+
+
+def _names_of(backend: MetadataBackend) -> _Names:
+    names = _names.get(backend)
+    if names is None:
+        names = _names[backend] = _Names()
+    return names
+
+
+def _experiment_name(backend: MetadataBackend, id_or_name: str) -> str:
+    names = _names_of(backend)
+    found = names.by_experiment.get(id_or_name)
+    if found is not None:
+        return found
+    experiment = backend.tracking.get_experiment(id_or_name)
+    if experiment.id != id_or_name:
+        return experiment.name  # named, not by id: a name may later be shadowed by an id
+    return names.remember(names.by_experiment, id_or_name, experiment.name)
+
+
+def _run_experiment_name(backend: MetadataBackend, run_id: str) -> str:
+    names = _names_of(backend)
+    found = names.by_run.get(run_id)
+    if found is not None:
+        return found
+    return names.remember(names.by_run, run_id, backend.tracking.run_experiment(run_id).name)
+
+
+def _found(route: StoreRoute, name: str) -> Resource:
+    return Resource(route.kind, name, known=True)
 
 
 def _model_name(ref: str) -> str:

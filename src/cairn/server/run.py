@@ -33,6 +33,8 @@ class ServerOptions:
     insecure_no_auth: bool = False
     #: The ``cairn.toml`` whose ``[access]`` table sets the policy (None: defaults).
     policy_file: str | None = None
+    #: How long a token that authenticated is remembered (see TokenGuard).
+    token_cache_seconds: float = 2.0
 
 
 def is_loopback(host: str) -> bool:
@@ -84,7 +86,7 @@ def make_guard(backend: Any, options: ServerOptions) -> Any:
             "the store has no users yet, so every request will be refused (401): create "
             "the first admin with `cairn server admin create NAME` on this machine"
         )
-    return TokenGuard(backend, policy)
+    return TokenGuard(backend, policy, cache_seconds=options.token_cache_seconds)
 
 
 def build_app(options: ServerOptions) -> Any:
@@ -107,6 +109,12 @@ def build_app(options: ServerOptions) -> Any:
 def app_from_env() -> Any:
     """uvicorn's factory in each worker process (``--workers N``)."""
     return build_app(ServerOptions(**json.loads(os.environ[ENV_OPTIONS])))
+
+
+def _access_log(log_level: str) -> bool:
+    """A line per request at ``info`` and below; above, uvicorn need not even format
+    them (it does, then drops them, when the access log is on)."""
+    return log_level.lower() in ("trace", "debug", "info")
 
 
 def serve(
@@ -137,6 +145,7 @@ def serve(
             port=port,
             workers=workers,
             log_level=log_level,
+            access_log=_access_log(log_level),
             ssl_certfile=ssl_certfile,
             ssl_keyfile=ssl_keyfile,
         )
@@ -146,6 +155,7 @@ def serve(
         host=host,
         port=port,
         log_level=log_level,
+        access_log=_access_log(log_level),
         ssl_certfile=ssl_certfile,
         ssl_keyfile=ssl_keyfile,
     )

@@ -162,6 +162,18 @@ class TrackingStore(Protocol):
         """Start a RUNNING run. An empty name gets a generated one."""
         ...
 
+    def record_run(self, run: Run, metrics: Sequence[Metric] = ()) -> None:
+        """Store ``run`` as the caller made it, with metric ``metrics`` points, in one
+        transaction: its id (32 hex digits), name (generated when empty), start, status
+        and end time (none while RUNNING), parent, environment, params and tags; its
+        ``metrics``, ``io`` and deletion fields are ignored.
+
+        How a client that starts runs without a round trip sends them (see
+        :mod:`cairn.store.rest.starts`). ``AlreadyExists`` when the id is taken;
+        ``NotFound`` for a missing experiment or parent run.
+        """
+        ...
+
     def end_run(
         self,
         run_id: str,
@@ -176,6 +188,11 @@ class TrackingStore(Protocol):
 
     def get_run(self, run_id: str) -> Run:
         """The run with params, tags, latest metrics and lineage; ``NotFound`` otherwise."""
+        ...
+
+    def run_experiment(self, run_id: str) -> Experiment:
+        """The experiment run ``run_id`` belongs to (a deleted run's too), without reading
+        the run's records; ``NotFound`` when there is no such run."""
         ...
 
     def delete_run(self, run_id: str, *, actor: str, force: bool = False) -> Deletion:

@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 
 from cairn.errors import InvalidInput
-from cairn.types import Environment, Metric, RunIO
+from cairn.types import Environment, Metric, RunIO, RunStatus
 
 MAX_KEY_LENGTH = 250
 MAX_VALUE_LENGTH = 6000
@@ -59,6 +59,36 @@ def check_key(kind: str, key: object) -> None:
 
 def check_experiment_name(name: object) -> None:
     check_key("experiment name", name)
+
+
+def check_time(what: str, value: int) -> int:
+    """``value`` if it is milliseconds since the epoch that a BIGINT column holds."""
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= INT64_MAX:
+        raise InvalidInput(f"{what} must be milliseconds since the epoch (an int >= 0): {value!r}")
+    return value
+
+
+def check_status(status: object) -> RunStatus:
+    try:
+        return RunStatus(status)  # type: ignore[arg-type]  # any value: refused below
+    except ValueError:
+        known = ", ".join(s.value for s in RunStatus)
+        raise InvalidInput(f"unknown run status {status!r}; one of {known}") from None
+
+
+def check_end_status(status: object) -> RunStatus:
+    """The terminal status ``status`` names (what ending a run takes)."""
+    final = check_status(status)
+    if not final.is_terminal:
+        raise InvalidInput(
+            f"end_run needs a terminal status (FINISHED, FAILED or KILLED), not {final}"
+        )
+    return final
+
+
+def check_run_name(name: object) -> None:
+    if not isinstance(name, str) or len(name) > 250:
+        raise InvalidInput(f"run name must be a string of at most 250 characters: {name!r}")
 
 
 def check_strings(kind: str, values: Mapping[str, str]) -> None:

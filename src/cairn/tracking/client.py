@@ -118,6 +118,20 @@ class TrackingClient:
                 self._experiment_ids[name] = cached
         return cached
 
+    def _existing_experiment_id(self, id_or_name: str) -> str:
+        """The id of the experiment ``id_or_name`` names (``NotFound`` if none),
+        remembered: an experiment is never renamed nor removed, so an id or a name (one
+        that cannot be read as an id) names the same experiment for good."""
+        with self._lock:
+            cached = self._experiment_ids.get(id_or_name)
+        if cached is not None:
+            return cached
+        found = self.store.get_experiment(id_or_name)
+        if found.id == id_or_name or not id_or_name.isdigit():
+            with self._lock:
+                self._experiment_ids[id_or_name] = found.id
+        return found.id
+
     # -- runs ----------------------------------------------------------------------------
 
     def create_run(
@@ -482,7 +496,7 @@ class TrackingClient:
             raise InvalidInput(f"max_results must be at least 1, got {max_results}")
         self._buffer.flush()
         names = [experiments] if isinstance(experiments, str) else experiments
-        ids = None if names is None else [self.store.get_experiment(n).id for n in names]
+        ids = None if names is None else [self._existing_experiment_id(n) for n in names]
         orders = [order_by] if isinstance(order_by, str) else list(order_by)
         found: list[Run] = []
         token: str | None = None

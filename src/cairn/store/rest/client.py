@@ -10,17 +10,31 @@ store raised.
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import Any
 
-from cairn.errors import ConfigError
+from cairn.config import DEFAULT_RUN_START_DELAY
+from cairn.errors import CairnError, ConfigError, StoreError
 from cairn.store.base import check_view
+from cairn.store.redaction import redact_secrets
 from cairn.store.rest.codec import Codec, codec_for
 from cairn.store.rest.http import Session, new_key, session_for
 from cairn.store.rest.routes import DOMAINS, STORE_ROUTES, StoreRoute
-from cairn.store.tracking_validation import check_strings, metric_tuples
+from cairn.store.rest.starts import StartQueue
+from cairn.store.run_names import generate_run_name
+from cairn.store.tracking_validation import (
+    check_end_status,
+    check_environment,
+    check_run_name,
+    check_strings,
+    check_time,
+    metric_tuples,
+)
+from cairn.types import Environment, Metric, Run, RunStatus, now_ms
 
 
 def _json_default(value: Any) -> Any:
@@ -30,9 +44,12 @@ def _json_default(value: Any) -> Any:
 class RestStore:
     """One domain's store over HTTP; methods are added from the route table."""
 
-    def __init__(self, session: Session, domain: str) -> None:
+    def __init__(self, session: Session, domain: str, starts: StartQueue | None = None) -> None:
         self._session = session
         self._domain = domain
+        #: Run starts not sent yet (shared by the backend's stores): sent before any
+        #: other request, so the server never hears of a run before its start.
+        self._starts = starts
 
     def __repr__(self) -> str:
         return f"<RestStore {self._domain} at {self._session.base}>"
@@ -41,6 +58,9 @@ class RestStore:
         bound = codec.signature.bind(self, *args, **kwargs)
         bound.apply_defaults()
         route = codec.route
+        starts = self._starts
+        if starts is not None and starts.due and route.name != RECORD_RUN:
+            starts.send_all()
         check = PRECHECKS.get(route.name)
         if check is not None:
             check(bound.arguments)
@@ -97,6 +117,109 @@ def _store_class(domain: str) -> type[RestStore]:
 STORE_CLASSES: dict[str, type[RestStore]] = {d: _store_class(d) for d in DOMAINS}
 
 
+RECORD_RUN = "tracking.record_run"
+_ROUTES = {r.name: r for r in STORE_ROUTES}
+
+
+class RestTrackingStore(STORE_CLASSES["tracking"]):  # type: ignore[misc,valid-type,name-defined]
+    """The tracking store over HTTP, starting runs without a round trip of their own
+    (see :mod:`cairn.store.rest.starts`)."""
+
+    def _route(self, route: str, /, *args: Any, **kwargs: Any) -> Any:
+        return self._call(codec_for(_ROUTES[route]), args, kwargs)
+
+    def create_run(
+        self,
+        experiment_id: str,
+        *,
+        name: str = "",
+        parent_id: str | None = None,
+        start_time: int | None = None,
+        environment: Environment | None = None,
+        params: dict[str, str] | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> Run:
+        starts = self._starts
+        experiment_id = str(experiment_id)
+        options: dict[str, Any] = {"name": name, "parent_id": parent_id}
+        options |= {"start_time": start_time, "environment": environment}
+        options |= {"params": params, "tags": tags}
+        # A child of a run the server already has goes at once, like the first run of
+        # an experiment: a missing parent is then refused where the child was started.
+        if (
+            starts is None
+            or not starts.defers(experiment_id)
+            or (parent_id is not None and not starts.holds(parent_id))
+        ):
+            run: Run = self._route("tracking.create_run", experiment_id, **options)
+            if starts is not None:
+                starts.sent(experiment_id)
+            return run
+        # Refuse here what the server would refuse, where the run is started.
+        check_run_name(name)
+        start = now_ms() if start_time is None else check_time("start_time", start_time)
+        env = environment or Environment()
+        check_environment(env)
+        check_strings("param", params or {})
+        check_strings("tag", tags or {})
+        run = Run(
+            id=uuid.uuid4().hex,
+            experiment_id=experiment_id,
+            name=name if name.strip() else generate_run_name(),
+            status=RunStatus.RUNNING,
+            start_time=start,
+            parent_id=parent_id,
+            environment=env,
+            params=redact_secrets(dict(params or {})),
+            tags=redact_secrets(dict(tags or {})),
+        )
+        starts.add(run)
+        return run
+
+    def end_run(
+        self,
+        run_id: str,
+        status: RunStatus,
+        end_time: int | None = None,
+        metrics: Sequence[Metric] = (),
+    ) -> None:
+        starts = self._starts
+        run = None
+        if starts is not None:
+            final = check_end_status(status)
+            run = starts.take(run_id)
+        if starts is None or run is None:
+            self._route("tracking.end_run", run_id, status, end_time=end_time, metrics=metrics)
+            return
+        end = now_ms() if end_time is None else check_time("end_time", end_time)
+        ended = dataclasses.replace(run, status=final, end_time=end)
+        others: CairnError | None = None
+        try:
+            starts.send_all()  # runs started before this one (its parent, say) go first
+        except StoreError:
+            starts.add(run)
+            raise
+        except CairnError as exc:
+            others = exc
+        try:
+            self._route(RECORD_RUN, ended, metrics)
+        except StoreError:
+            starts.add(run)  # unreachable: its start is sent with the next request
+            raise
+        starts.sent(run.experiment_id)
+        if others is not None:
+            raise others
+
+    def record_start(self, run: Run, metrics: Sequence[Metric]) -> None:
+        """Send a queued start (the queue's sender)."""
+        self._route(RECORD_RUN, run, metrics)
+
+    def delete_experiment(self, id_or_name: str, *, actor: str) -> Any:
+        if self._starts is not None:
+            self._starts.forget_experiments()
+        return self._route("tracking.delete_experiment", id_or_name, actor=actor)
+
+
 class RestAccessStore(STORE_CLASSES["access"]):  # type: ignore[misc,valid-type,name-defined]
     """Users, tokens, grants and the audit log of a server. Checking a token's digest
     and writing audit entries happen only on the server, never on a client's say."""
@@ -124,16 +247,31 @@ class RestBackend:
     #: The server audits what is done through it (cairn.access.admin reads this).
     audited_by_server = True
 
-    def __init__(self, uri: str, *, create: bool = False, ca_bundle: str | None = None) -> None:
+    def __init__(
+        self,
+        uri: str,
+        *,
+        create: bool = False,
+        ca_bundle: str | None = None,
+        run_start_delay: float = DEFAULT_RUN_START_DELAY,
+    ) -> None:
         self.uri = uri.rstrip("/")
         self.session = session_for(self.uri, ca_bundle)
+        self.run_start_delay = run_start_delay
 
     def _store(self, domain: str) -> Any:
-        return STORE_CLASSES[domain](self.session, domain)
+        return STORE_CLASSES[domain](self.session, domain, self.starts)
+
+    @cached_property
+    def starts(self) -> StartQueue:
+        """Run starts this backend has not sent yet (see :mod:`cairn.store.rest.starts`)."""
+        return StartQueue(
+            lambda run, points: self.tracking.record_start(run, points), self.run_start_delay
+        )
 
     @cached_property
     def tracking(self) -> Any:
-        return self._store("tracking")
+        return RestTrackingStore(self.session, "tracking", self.starts)
 
     @cached_property
     def datasets(self) -> Any:
@@ -153,7 +291,7 @@ class RestBackend:
 
     @cached_property
     def access(self) -> Any:
-        return RestAccessStore(self.session, "access")
+        return RestAccessStore(self.session, "access", self.starts)
 
     @cached_property
     def alerts(self) -> Any:
@@ -164,8 +302,13 @@ class RestBackend:
         self.session.request("GET", "/health")
 
     def close(self) -> None:
-        """Close the connections (a later backend or blob store opens new ones)."""
-        self.session.close()
+        """Send the run starts still queued, then close the connections (a later
+        backend or blob store opens new ones)."""
+        try:
+            if "starts" in self.__dict__:
+                self.starts.send_all()
+        finally:
+            self.session.close()
 
 
 def whoami(uri: str, token: str) -> dict[str, Any]:

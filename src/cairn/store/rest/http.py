@@ -67,19 +67,33 @@ class Session:
         token = server_token(base)
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        verify: Any = ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True
-        self.client = httpx.Client(
-            base_url=base,
-            headers=headers,
-            verify=verify,
+        self._headers = headers
+        self._verify: Any = ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True
+        self._client = self._open()
+        self.retry_seconds = float(os.environ.get(ENV_RETRY_SECONDS, "30"))
+
+    def _open(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.base,
+            headers=self._headers,
+            verify=self._verify,
             timeout=httpx.Timeout(300.0, connect=10.0),
             limits=httpx.Limits(max_keepalive_connections=8),
         )
-        self.retry_seconds = float(os.environ.get(ENV_RETRY_SECONDS, "30"))
+
+    @property
+    def client(self) -> httpx.Client:
+        """The connection pool; a session closed by one backend of the process (they
+        share it) opens a new one for the others' next request."""
+        if self.closed:
+            with _lock:
+                if self.closed:
+                    self._client, self.closed = self._open(), False
+        return self._client
 
     def close(self) -> None:
         self.closed = True
-        self.client.close()
+        self._client.close()
 
     def request(
         self, verb: str, path: str, *, key: str | None = None, **kwargs: Any

@@ -6,6 +6,7 @@ audit hook ``SqlDatabase.write`` calls inside a mutation's first transaction.
 
 from __future__ import annotations
 
+import functools
 import hmac
 from typing import TYPE_CHECKING, Any
 
@@ -264,8 +265,20 @@ def write_scope(conn: Connection, scope: AuditScope) -> int:
 
 
 def insert_audit(conn: Connection, entry: NewAuditEntry, at: int) -> int:
-    result = conn.execute(al.insert().values(at=at, **_entry_values(entry)))
-    return int(result.inserted_primary_key[0])  # type: ignore[index]
+    # One prepared statement for the driver: every mutation pays for this insert.
+    values = _entry_values(entry)
+    postgres = conn.dialect.name == "postgresql"
+    result = conn.exec_driver_sql(_audit_insert(postgres), (at, *values.values()))
+    return int(result.scalar_one() if postgres else result.lastrowid)
+
+
+@functools.cache
+def _audit_insert(postgres: bool) -> str:
+    columns = ("at", *_entry_values(NewAuditEntry("", "", "server", "", "ok")))
+    names = ", ".join(f'"{c}"' for c in columns)
+    marks = ", ".join(["%s" if postgres else "?"] * len(columns))
+    returning = " RETURNING seq" if postgres else ""
+    return f"INSERT INTO audit_log ({names}) VALUES ({marks}){returning}"
 
 
 def mark_audit(conn: Connection, seq: int, result: str, detail: str) -> None:

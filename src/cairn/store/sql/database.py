@@ -13,7 +13,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -228,7 +228,11 @@ class SqlDatabase:
                     # transaction, committed by SqlKeyStore.finish (see idempotency).
                     if key.conn is None:
                         key.conn = self._begin_write()
-                    with key.conn.begin_nested():
+                    # A savepoint lets a retry start over inside the request's
+                    # transaction. SQLite needs none: the transaction holds the write
+                    # lock from its start (no busy error inside), and a failed statement
+                    # undoes itself; a failure fails the request, which rolls back.
+                    with nullcontext() if self.dialect == "sqlite" else key.conn.begin_nested():
                         result = fn(key.conn)
                         seq = _audit(key.conn, scope) if scope is not None else None
                         claimed = idempotency.claim_in(key.conn)

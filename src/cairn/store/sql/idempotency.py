@@ -11,11 +11,12 @@ before it changes anything.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -99,6 +100,21 @@ def claim_in(conn: Connection) -> PendingKey | None:
     return key
 
 
+@functools.cache
+def _statements(mark: str) -> dict[str, str]:
+    """The two statements every keyed request runs, for the driver (prepared once)."""
+    return {
+        "claim": 'INSERT INTO idempotency_keys ("key", operation, request_digest, created_at) '
+        f'VALUES ({mark}, {mark}, {mark}, {mark}) ON CONFLICT DO NOTHING RETURNING "key"',
+        "answer": f"UPDATE idempotency_keys SET status = {mark}, response = {mark} "
+        f'WHERE "key" = {mark}',
+    }
+
+
+def _sql(conn: Connection) -> dict[str, str]:
+    return _statements("%s" if conn.dialect.name == "postgresql" else "?")
+
+
 class SqlKeyStore:
     """Recorded answers of keyed writes."""
 
@@ -123,23 +139,9 @@ class SqlKeyStore:
         """
         conn = self.db._begin_write()
         try:
-            values = {
-                "key": key.key,
-                "operation": key.operation,
-                "request_digest": key.request_digest,
-                "created_at": now_ms(),
-            }
-            if conn.dialect.name == "postgresql":
-                from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-                stmt: Any = pg_insert(idempotency_keys).on_conflict_do_nothing()
-            else:
-                from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-                stmt = sqlite_insert(idempotency_keys).on_conflict_do_nothing()
+            row = (key.key, key.operation, key.request_digest, now_ms())
             # RETURNING says whether a row went in (rowcount is not reliable with it).
-            stmt = stmt.values(**values).returning(idempotency_keys.c.key)
-            if conn.execute(stmt).first() is None:
+            if conn.exec_driver_sql(_sql(conn)["claim"], row).first() is None:
                 conn.close()
                 return False
         except BaseException:
@@ -155,9 +157,7 @@ class SqlKeyStore:
         if key.conn is not None:
             conn = key.conn
             try:
-                conn.execute(
-                    t.update().where(t.c.key == key.key).values(status=status, response=response)
-                )
+                conn.exec_driver_sql(_sql(conn)["answer"], (status, response, key.key))
                 conn.commit()
             finally:
                 key.release()

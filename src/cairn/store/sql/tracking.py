@@ -16,8 +16,9 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-import random
+import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -27,10 +28,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from cairn.errors import InvalidInput, NotFound
+from cairn.errors import AlreadyExists, InvalidInput, NotFound
 from cairn.store.base import Deletion, PurgeResult, RunEvent, RunView, check_view
 from cairn.store.filters import parse_filter, parse_order_by
 from cairn.store.redaction import redact_secrets
+from cairn.store.run_names import generate_run_name
 from cairn.store.sql import filters_sql
 from cairn.store.sql import tables as t
 from cairn.store.sql import tracking_lifecycle as lifecycle
@@ -50,10 +52,13 @@ from cairn.store.sql.tracking_rows import (
     store_float,
 )
 from cairn.store.tracking_validation import (
-    INT64_MAX,
+    check_end_status,
     check_environment,
     check_run_io,
+    check_run_name,
+    check_status,
     check_strings,
+    check_time,
     metric_tuples,
 )
 from cairn.types import (
@@ -71,22 +76,8 @@ from cairn.types import (
 if TYPE_CHECKING:
     from cairn.store.sql.database import SqlDatabase
 
+_RUN_ID = re.compile(r"[0-9a-f]{32}")
 _RUN_KEY = sa.select(t.runs.c.run_key).where(t.runs.c.id == sa.bindparam("run_id"))
-_ADJECTIVES = (
-    "amber", "bold", "brisk", "calm", "clever", "dusty", "eager", "fuzzy", "gentle", "glad",
-    "honest", "jolly", "keen", "lucky", "mellow", "nimble", "proud", "quiet", "rapid", "rustic",
-    "shiny", "silent", "steady", "sunny", "swift", "tidy", "vivid", "warm", "wild", "witty",
-)  # fmt: skip
-_NOUNS = (
-    "badger", "basalt", "beacon", "brook", "canyon", "cedar", "comet", "delta", "falcon", "fern",
-    "glacier", "harbor", "heron", "lichen", "meadow", "moss", "otter", "pebble", "pine", "quartz",
-    "raven", "ridge", "river", "slate", "summit", "thistle", "tundra", "willow", "wren", "zephyr",
-)  # fmt: skip
-
-
-def generate_run_name() -> str:
-    """A readable name such as ``swift-otter-042`` for runs started without one."""
-    return f"{random.choice(_ADJECTIVES)}-{random.choice(_NOUNS)}-{random.randrange(1000):03d}"
 
 
 @dataclass(frozen=True)
@@ -155,6 +146,40 @@ class SqlTrackingStore(SqlExperimentStore):
         params: dict[str, str] | None = None,
         tags: dict[str, str] | None = None,
     ) -> Run:
+        start = now_ms() if start_time is None else check_time("start_time", start_time)
+        run = Run(
+            id=uuid.uuid4().hex,
+            experiment_id=str(experiment_id),
+            name=name,
+            status=RunStatus.RUNNING,
+            start_time=start,
+            parent_id=parent_id,
+            environment=environment or Environment(),
+            params=dict(params or {}),
+            tags=dict(tags or {}),
+        )
+        return self._insert_run(run, ())
+
+    def record_run(self, run: Run, metrics: Sequence[Metric] = ()) -> None:
+        if not isinstance(run.id, str) or not _RUN_ID.fullmatch(run.id):
+            raise InvalidInput(
+                f"run id {run.id!r} must be 32 lowercase hexadecimal digits (uuid4().hex)"
+            )
+        check_time("start_time", run.start_time)
+        status = check_status(run.status)
+        if status.is_terminal != (run.end_time is not None):
+            raise InvalidInput(
+                f"run {run.id} is {status.value} with end_time {run.end_time!r}: a RUNNING "
+                "run has no end time, an ended one (FINISHED, FAILED, KILLED) has one"
+            )
+        if run.end_time is not None:
+            check_time("end_time", run.end_time)
+        self._insert_run(dataclasses.replace(run, status=status), metrics)
+
+    def _insert_run(self, run: Run, metrics: Sequence[Metric]) -> Run:
+        """Insert ``run`` (with its params, tags and metric points) in one transaction;
+        the run as stored (generated name, redacted values) is returned."""
+        experiment_id = run.experiment_id
         exp_id = as_id(str(experiment_id))
         if exp_id is None:
             raise NotFound(
@@ -162,28 +187,26 @@ class SqlTrackingStore(SqlExperimentStore):
                 "from get_experiment(name)"
             )
         live_exp_id: int = exp_id
-        if not isinstance(name, str) or len(name) > 250:
-            raise InvalidInput(f"run name must be a string of at most 250 characters: {name!r}")
-        start = now_ms() if start_time is None else _check_time("start_time", start_time)
-        env = environment or Environment()
+        name, parent_id = run.name, run.parent_id
+        check_run_name(name)
+        env = run.environment
         check_environment(env)
-        params = dict(params or {})
-        tags = dict(tags or {})
+        params, tags = dict(run.params), dict(run.tags)
         check_strings("param", params)
         check_strings("tag", tags)
-        params, tags = redact_secrets(params), redact_secrets(tags)
-        run = Run(
-            id=uuid.uuid4().hex,
+        run = dataclasses.replace(
+            run,
             experiment_id=str(exp_id),
             name=name if name.strip() else generate_run_name(),
-            status=RunStatus.RUNNING,
-            start_time=start,
-            parent_id=parent_id,
-            environment=env,
-            params=params,
-            tags=tags,
+            params=redact_secrets(params),
+            tags=redact_secrets(tags),
+            metrics={},
+            io=(),
+            deleted_at=None,
+            deleted_by=None,
         )
-
+        params, tags = dict(run.params), dict(run.tags)
+        write_metrics = self._metric_writer(run.id, metrics)
         sql = self._driver_sql
         values = run_values(run)
         row = tuple(values[column.name] for column in RUN_INSERT_COLUMNS)
@@ -199,12 +222,14 @@ class SqlTrackingStore(SqlExperimentStore):
                 conn.exec_driver_sql(sql.insert_param, [(key, k, v) for k, v in params.items()])
             if tags:
                 conn.exec_driver_sql(sql.insert_tag, [(key, k, v) for k, v in tags.items()])
+            if write_metrics:
+                write_metrics(conn, key)
 
         try:
             self.db.write(insert)
         except IntegrityError:
-            # The foreign keys check the experiment and the parent; only a failure pays
-            # for finding out which one is missing.
+            # The foreign keys check the experiment and the parent, the unique id a
+            # run recorded twice; only a failure pays for finding out which.
             with self.db.read() as conn:
                 if not conn.execute(
                     sa.select(t.experiments.c.id).where(t.experiments.c.id == exp_id)
@@ -215,6 +240,8 @@ class SqlTrackingStore(SqlExperimentStore):
                     ) from None
                 if parent_id is not None:
                     self._require_run(conn, parent_id, what="parent run")
+                if conn.execute(_RUN_KEY, {"run_id": run.id}).first() is not None:
+                    raise AlreadyExists(f"a run with id {run.id} exists already") from None
             raise
         return run
 
@@ -225,16 +252,8 @@ class SqlTrackingStore(SqlExperimentStore):
         end_time: int | None = None,
         metrics: Sequence[Metric] = (),
     ) -> None:
-        try:
-            final = RunStatus(status)
-        except ValueError:
-            known = ", ".join(s.value for s in RunStatus)
-            raise InvalidInput(f"unknown run status {status!r}; one of {known}") from None
-        if not final.is_terminal:
-            raise InvalidInput(
-                f"end_run needs a terminal status (FINISHED, FAILED or KILLED), not {final}"
-            )
-        end = now_ms() if end_time is None else _check_time("end_time", end_time)
+        final = check_end_status(status)
+        end = now_ms() if end_time is None else check_time("end_time", end_time)
         write_metrics = self._metric_writer(run_id, metrics)
 
         end_sql = self._driver_sql.end_run
@@ -271,7 +290,7 @@ class SqlTrackingStore(SqlExperimentStore):
     def purge_runs(
         self, deleted_before: int, *, actor: str, force: bool = False, dry_run: bool = False
     ) -> PurgeResult:
-        cutoff = _check_time("deleted_before", deleted_before)
+        cutoff = check_time("deleted_before", deleted_before)
         who = _actor(actor)
         now = now_ms()
 
@@ -537,9 +556,3 @@ def _experiment_ids(ids: Sequence[str]) -> list[int]:
             )
         out.append(exp_id)
     return sorted(set(out))
-
-
-def _check_time(what: str, value: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= INT64_MAX:
-        raise InvalidInput(f"{what} must be milliseconds since the epoch (an int >= 0): {value!r}")
-    return value

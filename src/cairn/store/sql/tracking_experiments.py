@@ -26,6 +26,11 @@ if TYPE_CHECKING:
     from cairn.store.sql.database import SqlDatabase
 
 _E = t.experiments
+_RUN_EXPERIMENT = (
+    sa.select(_E)
+    .join(t.runs, t.runs.c.experiment_id == _E.c.id)
+    .where(t.runs.c.id == sa.bindparam("run_id"))
+)
 # Built once: create_run reads it on every run start (statement caching keys on it).
 _LIVE_CHECK = sa.select(_E.c.name, _E.c.deleted_at).where(_E.c.id == sa.bindparam("id"))
 
@@ -71,6 +76,13 @@ class SqlExperimentStore:
     def get_experiment(self, id_or_name: str) -> Experiment:
         with self.db.read() as conn:
             return _with_tags(conn, [_find(conn, str(id_or_name))])[0]
+
+    def run_experiment(self, run_id: str) -> Experiment:
+        with self.db.read() as conn:
+            row = conn.execute(_RUN_EXPERIMENT, {"run_id": run_id}).first()
+            if row is None:
+                raise NotFound(f"no run with id {run_id!r}; `cairn runs ls` lists them")
+            return _with_tags(conn, [row])[0]
 
     def list_experiments(self, view: RunView = "active") -> list[Experiment]:
         check_view(view)
