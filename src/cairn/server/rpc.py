@@ -240,6 +240,8 @@ def _keyed(
         )
     digest = _request_digest(route, codec, args)
     pk = PendingKey(key, route.name, digest)
+    if codec.returns is type(None):
+        pk.answer = NULL_ANSWER  # known before the call: the claim records it
     stored = None
     for _attempt in range(3):
         if keys.claim(pk):
@@ -261,6 +263,10 @@ def _keyed(
     finally:
         pk.release()
     return Response(body, media_type=JSON)
+
+
+#: The answer of a write that returns nothing.
+NULL_ANSWER = b"null"
 
 
 def _replay(key: str, route: StoreRoute, digest: str, stored: Any) -> Response:

@@ -67,17 +67,12 @@ class RestStore:
         values = codec.dump_args(bound.arguments)
         if route.verb == "GET":
             query = {k: v for k, v in values.items() if v is not None}
-            response = self._session.request("GET", route.path, params=query)
+            answer = self._session.call("GET", route.path, params=query)
         else:
             body = json.dumps(values, default=_json_default).encode()
-            response = self._session.request(
-                route.verb,
-                route.path,
-                content=body,
-                headers={"Content-Type": "application/json"},
-                key=new_key() if route.is_mutation else None,
-            )
-        return codec.load_result(response.content)
+            key = new_key() if route.is_mutation else None
+            answer = self._session.call(route.verb, route.path, body=body, key=key)
+        return codec.load_result(answer)
 
 
 def _check_batch(args: dict[str, Any]) -> None:

@@ -7,19 +7,29 @@ passed. Every request carries ``Authorization: Bearer <token>`` when a token is 
 (:func:`cairn.credentials.server_token`: the environment, else ``cairn login``'s).
 Writes carry an ``Idempotency-Key`` chosen once per call and sent again on each retry,
 so the server applies a retried write once.
+
+Store calls (small JSON requests, the hot path of a training loop) go through
+:meth:`Session.call`, one standard-library ``http.client`` connection per thread: it
+costs about 0.25 ms less per request than httpx on loopback. Downloads, uploads and any
+request through a proxy (``HTTP(S)_PROXY``, which ``http.client`` does not read) use
+httpx.
 """
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import random
 import ssl
 import threading
 import time
+import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 
@@ -71,6 +81,99 @@ class Session:
         self._verify: Any = ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True
         self._client = self._open()
         self.retry_seconds = float(os.environ.get(ENV_RETRY_SECONDS, "30"))
+        url = urlsplit(base)
+        self._url = url
+        self._direct = url.scheme in ("http", "https") and not _proxied(url.scheme, url.hostname)
+        self._context = (
+            ssl.create_default_context(cafile=ca_bundle) if url.scheme == "https" else None
+        )
+        self._local = threading.local()
+        self._connections: set[http.client.HTTPConnection] = set()
+
+    # -- store calls: http.client, one keep-alive connection per thread ------------------
+
+    def call(
+        self,
+        verb: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: bytes | None = None,
+        key: str | None = None,
+    ) -> bytes:
+        """One JSON store call, with the retries of :meth:`request`; the answer's body.
+        Raises the server's error for an error answer."""
+        headers = dict(self._headers)
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        if key is not None:
+            headers[IDEMPOTENCY_HEADER] = key
+        if self.closed:
+            self.client  # noqa: B018 - reopens what another backend of the process closed
+        if not self._direct:
+            extra = {} if body is None else {"Content-Type": "application/json"}
+            with self.stream(
+                verb, path, key=key, params=params, content=body, headers=extra
+            ) as streamed:
+                streamed.read()
+                return streamed.content
+        target = self._url.path.rstrip("/") + path
+        if params:
+            target += "?" + urlencode([(k, _query(v)) for k, v in _pairs(params)])
+        deadline = time.monotonic() + self.retry_seconds
+        delay = 0.05
+        while True:
+            conn = None
+            try:
+                conn = self._connection()
+                conn.request(verb, target, body=body, headers=headers)
+                response = conn.getresponse()
+                data = response.read()
+            except (OSError, http.client.HTTPException) as exc:
+                if conn is not None:
+                    self._drop(conn)
+                if not _retryable_os(exc) or time.monotonic() >= deadline:
+                    raise self._unreachable(exc) from None
+                delay = _sleep(delay)
+                continue
+            if response.will_close:
+                self._drop(conn)
+            status = response.status
+            if status in RETRY_STATUSES and time.monotonic() < deadline:
+                delay = _sleep(delay)
+                continue
+            if status >= 400:
+                try:
+                    answer = json.loads(data)
+                except ValueError:
+                    answer = None
+                raise_for_body(status, answer, self.where)
+            return data
+
+    def _connection(self) -> http.client.HTTPConnection:
+        pid, held = getattr(self._local, "conn", (None, None))
+        if held is not None and pid == os.getpid():
+            found: http.client.HTTPConnection = held
+            return found
+        host, port = self._url.hostname or "", self._url.port
+        conn: http.client.HTTPConnection
+        if self._context is not None:
+            conn = http.client.HTTPSConnection(host, port, timeout=10, context=self._context)
+        else:
+            conn = http.client.HTTPConnection(host, port, timeout=10)
+        conn.connect()  # within the connect timeout; then the read timeout of httpx's
+        if conn.sock is not None:
+            conn.sock.settimeout(300)
+        self._local.conn = (os.getpid(), conn)
+        with _lock:
+            self._connections.add(conn)
+        return conn
+
+    def _drop(self, conn: http.client.HTTPConnection) -> None:
+        conn.close()
+        self._local.conn = (None, None)
+        with _lock:
+            self._connections.discard(conn)
 
     def _open(self) -> httpx.Client:
         return httpx.Client(
@@ -94,6 +197,11 @@ class Session:
     def close(self) -> None:
         self.closed = True
         self._client.close()
+        with _lock:
+            connections, self._connections = list(self._connections), set()
+        for conn in connections:
+            conn.close()
+        self._local = threading.local()
 
     def request(
         self, verb: str, path: str, *, key: str | None = None, **kwargs: Any
@@ -139,7 +247,7 @@ class Session:
                 response.close()
             return
 
-    def _unreachable(self, exc: httpx.HTTPError) -> StoreError:
+    def _unreachable(self, exc: Exception) -> StoreError:
         reason = str(exc) or type(exc).__name__
         if "CERTIFICATE_VERIFY_FAILED" in reason:
             return StoreError(
@@ -158,6 +266,38 @@ def _retryable(exc: httpx.HTTPError) -> bool:
     if "CERTIFICATE_VERIFY_FAILED" in str(exc) or isinstance(exc.__context__, ssl.SSLError):
         return False
     return isinstance(exc, _RETRY_ERRORS)
+
+
+def _retryable_os(exc: Exception) -> bool:
+    """A connection-level failure worth another try (not a certificate that does not
+    verify: it will not verify on the next try either)."""
+    unverified = isinstance(exc, ssl.SSLCertVerificationError)
+    return not (unverified or "CERTIFICATE_VERIFY_FAILED" in str(exc))
+
+
+def _proxied(scheme: str, host: str | None) -> bool:
+    """Whether the environment sends requests to ``host`` through a proxy."""
+    proxies = urllib.request.getproxies_environment()
+    if not (proxies.get(scheme) or proxies.get("all")):
+        return False
+    bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+    return not (host and bypass(host, proxies))
+
+
+def _pairs(params: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+    for name, value in params.items():
+        if isinstance(value, list | tuple):
+            for item in value:
+                yield name, item
+        else:
+            yield name, value
+
+
+def _query(value: Any) -> str:
+    """A query parameter as httpx writes it (booleans in lower case)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
 
 
 def _sleep(delay: float) -> float:

@@ -101,9 +101,9 @@ class StartQueue:
         """Remove and return ``run_id``'s queued start (None if it was sent); raise the
         refusal of its start if the server refused it."""
         with self._lock:
-            refused = self._refused.pop(run_id, None)
+            refused = self._refused.get(run_id)
             if refused is not None:
-                raise refused
+                raise refused  # on every end of the run: it was never recorded
             entry = self._runs.pop(run_id, None)
         return None if entry is None else entry[0]
 
@@ -121,15 +121,17 @@ class StartQueue:
                 try:
                     self._send(run, ())
                 except StoreError:
+                    if first is not None:
+                        self._error = first  # reported by the next call
                     raise  # unreachable: it stays queued for the next try
                 except CairnError as exc:
-                    del self._runs[run_id]
+                    self._runs.pop(run_id, None)
                     refusal = type(exc)(f"run {run_id} could not be recorded: {exc}")
                     self._refused[run_id] = refusal
                     self._seen.discard(run.experiment_id)
                     first = first or refusal
                 else:
-                    del self._runs[run_id]
+                    self._runs.pop(run_id, None)
                     self._seen.add(run.experiment_id)
         if first is not None:
             raise first
