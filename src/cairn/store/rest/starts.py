@@ -126,7 +126,7 @@ class StartQueue:
                     raise  # unreachable: it stays queued for the next try
                 except CairnError as exc:
                     self._runs.pop(run_id, None)
-                    refusal = type(exc)(f"run {run_id} could not be recorded: {exc}")
+                    refusal = _refusal(exc, f"run {run_id} could not be recorded: {exc}")
                     self._refused[run_id] = refusal
                     self._seen.discard(run.experiment_id)
                     first = first or refusal
@@ -156,6 +156,14 @@ class StartQueue:
                     self._error = self._error or exc
                 except Exception as exc:
                     _log.warning("cairn: sending run starts failed: %s", exc)
+
+
+def _refusal(exc: CairnError, message: str) -> CairnError:
+    """``exc``'s class with ``message`` (the class a caller would catch)."""
+    try:
+        return type(exc)(message)
+    except TypeError:
+        return CairnError(message)
 
 
 def send_all_queues() -> None:
