@@ -240,3 +240,29 @@ def test_an_open_server_must_be_asked_for_and_says_so(tmp_path: Path) -> None:
         proc.terminate()
         proc.wait(timeout=30)
     assert "WITHOUT AUTHENTICATION" in log.read_text()
+
+
+def test_an_artifact_object_published_is_audited_once_and_a_bad_upload_too(
+    team: Team, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cairn.hashing import new_hasher
+
+    data = b"model weights " * 1000
+    hasher = new_hasher()
+    hasher.update(data)
+    digest = hasher.hexdigest()
+    url = f"{team.url}/api/artifacts/blobs/objects/{digest[:2]}/{digest[2:]}"
+    auth = bearer(team.tokens["editor"])
+    for _ in range(2):  # the second upload finds the object: nothing new, nothing audited
+        assert httpx.put(url, content=data, headers=auth).status_code == 201
+    other = "0" * 64
+    bad = f"{team.url}/api/artifacts/blobs/objects/00/{other[2:]}"
+    assert httpx.put(bad, content=data, headers=auth).status_code == 422
+    root = _as(monkeypatch, team, "root").access  # type: ignore[attr-defined]
+    entries = [e for e in root.list_audit() if e.operation == "artifacts.put"]
+    assert [(e.user, e.resource, e.result) for e in reversed(entries)] == [
+        ("editor", digest, "ok"),
+        ("editor", other, "error"),
+    ]
+    assert entries[-1].detail == f"{len(data)} bytes"
+    assert digest in entries[0].detail and team.tokens["editor"] not in entries[0].detail

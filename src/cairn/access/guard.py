@@ -331,6 +331,17 @@ class TokenGuard:
         if scope.seq is None:
             self.backend.access.record_audit(replace(entry, result="noop"))
 
+    def record(
+        self,
+        principal: Principal,
+        address: str,
+        operation: str,
+        resource: Resource,
+        result: AuditResult,
+        detail: str = "",
+    ) -> None:
+        self._record(_entry(principal, address, operation, resource, result, redact(detail)))
+
     def _record(self, entry: NewAuditEntry) -> None:
         """Record in a transaction of its own; a failure to record does not replace the
         error being reported (it is logged, without the entry's detail)."""

@@ -91,6 +91,19 @@ class Guard(Protocol):
         ``tracking.create_run``) for the audit log."""
         ...
 
+    def record(
+        self,
+        principal: Principal,
+        address: str,
+        operation: str,
+        resource: Resource,
+        result: Literal["ok", "error"],
+        detail: str = "",
+    ) -> None:
+        """Audit a change made outside the metadata database (an artifact object
+        published), after it was made, in a transaction of its own."""
+        ...
+
 
 class OpenGuard:
     """Everyone is :data:`ANONYMOUS` and may do everything; nothing is audited."""
@@ -114,3 +127,14 @@ class OpenGuard:
         self, principal: Principal, address: str, operation: str, resource: Resource
     ) -> AbstractContextManager[None]:
         return nullcontext()
+
+    def record(
+        self,
+        principal: Principal,
+        address: str,
+        operation: str,
+        resource: Resource,
+        result: Literal["ok", "error"],
+        detail: str = "",
+    ) -> None:
+        return None

@@ -157,6 +157,18 @@ def add_artifact_routes(app: FastAPI, store: ArtifactStore, guard: Guard) -> Non
         allow(request, "edit")
         check_key(key)
         match = _OBJECT.fullmatch(key)
+
+        async def audit(result: Any, detail: str) -> None:
+            # An object published (or refused) is audited; a mark, or an object the
+            # server had, changes nothing a reader sees and is not.
+            principal = principal_of(request, guard)
+            address = request.client.host if request.client else ""
+            name = key if match is None else match.group(1) + match.group(2)
+            resource = Resource("artifact", name)
+            await run_in_threadpool(
+                guard.record, principal, address, "artifacts.put", resource, result, detail
+            )
+
         if match is None:  # a mark: an empty object whose time is what counts
             data = await request.body()
             if data:
@@ -173,12 +185,14 @@ def add_artifact_routes(app: FastAPI, store: ArtifactStore, guard: Guard) -> Non
                     size += len(chunk)
                     await run_in_threadpool(out.write, chunk)
             if hasher.hexdigest() != digest:
+                await audit("error", f"{size} bytes that hash to {hasher.hexdigest()}")
                 raise IntegrityError(
                     f"the uploaded bytes hash to {hasher.hexdigest()}, not {digest}: nothing "
                     "was stored; upload the object again"
                 )
             if not blobs.exists(key):
                 await run_in_threadpool(blobs.commit_file, tmp, key)
+                await audit("ok", f"{size} bytes")
         finally:
             tmp.unlink(missing_ok=True)
         return {"key": key, "size": size}

@@ -136,6 +136,17 @@ class _Guard:
             raise Unauthenticated("no valid token; set MLFLOW_TRACKING_TOKEN")
         return Principal(user="alice")
 
+    def record(
+        self,
+        principal: Principal,
+        address: str,
+        operation: str,
+        resource: Resource,
+        result: str,
+        detail: str = "",
+    ) -> None:
+        self.mutations.append((principal.user, operation, resource))
+
     def known(self, authorization: str | None) -> Principal | None:
         return None
 
