@@ -891,3 +891,16 @@ def test_run_experiment_names_the_experiment_of_any_run(tracking_store: Tracking
     assert tracking_store.run_experiment(run.id).name == "e"
     with pytest.raises(NotFound, match="'nope'"):
         tracking_store.run_experiment("nope")
+
+
+def test_a_nul_character_in_a_param_or_tag_is_refused_on_every_backend(
+    tracking_store: TrackingStore,
+) -> None:
+    exp = _experiment(tracking_store)
+    with pytest.raises(InvalidInput, match=r"param 'blob' has a NUL character .* position 3"):
+        tracking_store.create_run(exp, params={"blob": "abc\x00def"})
+    run = _run(tracking_store)
+    with pytest.raises(InvalidInput, match="tag 'note' has a NUL character"):
+        tracking_store.log_batch(run.id, tags={"note": "\x00"})
+    assert dict(tracking_store.get_run(run.id).tags) == {}
+    assert [r.id for r in tracking_store.search_runs([exp]).items] == [run.id]

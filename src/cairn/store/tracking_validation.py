@@ -105,6 +105,12 @@ def check_strings(kind: str, values: Mapping[str, str]) -> None:
                 f"{kind} {key!r} has a value of {len(value)} characters; the limit is "
                 f"{MAX_VALUE_LENGTH} (log long text as an artifact)"
             )
+        if "\x00" in value:
+            # PostgreSQL cannot store it in text, and C tools cut the value there.
+            raise InvalidInput(
+                f"{kind} {key!r} has a NUL character (\\x00) in its value at position "
+                f"{value.index(chr(0))}; remove it (log binary data as an artifact)"
+            )
 
 
 def metric_tuples(metrics: Sequence[Metric], now: int) -> list[tuple[str, float, int, int]]:
