@@ -112,6 +112,17 @@ def _experiment_name(backend: MetadataBackend, id_or_name: str) -> str:
     return names.remember(names.by_experiment, id_or_name, experiment.name)
 
 
+def remember_experiment_name(backend: MetadataBackend, experiment_id: str, name: str) -> None:
+    names = _names_of(backend)
+    names.remember(names.by_experiment, experiment_id, name)
+
+
+def experiment_name_by_id(backend: MetadataBackend, experiment_id: str) -> str | None:
+    """The name of experiment ``experiment_id`` if this process has seen it by that id
+    (no database call); None otherwise."""
+    return _names_of(backend).by_experiment.get(experiment_id)
+
+
 def _run_experiment_name(backend: MetadataBackend, run_id: str) -> str:
     names = _names_of(backend)
     found = names.by_run.get(run_id)

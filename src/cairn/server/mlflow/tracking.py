@@ -8,6 +8,7 @@ writes is an ordinary Cairn record. MLflow's default experiment (id ``0``) is Ca
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from typing import Any
@@ -17,6 +18,7 @@ from cairn.errors import InvalidInput, NotFound
 from cairn.server.mlflow import convert
 from cairn.server.mlflow.filters import translate_filter, translate_order_by
 from cairn.server.mlflow.wire import Args, Context, Handler, NotSupported
+from cairn.server.resources import experiment_name_by_id, remember_experiment_name
 from cairn.store.base import DEFAULT_EXPERIMENT, RunView
 from cairn.types import Environment, Experiment, Metric, Run, RunIO, RunStatus, now_ms
 
@@ -152,14 +154,21 @@ def _run_id(args: Args) -> str:
 
 
 def create_run(ctx: Context, args: Args) -> dict[str, Any]:
-    exp = find_experiment(ctx, args.get("experiment_id", _MLFLOW_DEFAULT_ID))
+    experiment_id = args.get("experiment_id", _MLFLOW_DEFAULT_ID)
+    # An experiment seen by its id is that experiment for good (never renamed nor
+    # removed): no look-up before the run's own transaction, which checks it is live.
+    experiment = experiment_name_by_id(ctx.backend, experiment_id)
+    if experiment is None:
+        found = find_experiment(ctx, experiment_id)
+        experiment_id, experiment = found.id, found.name
+        remember_experiment_name(ctx.backend, experiment_id, experiment)
     tags = args.pairs("tags")
     name = args.get("run_name", "") or tags.get(convert.RUN_NAME_TAG, "")
     user = args.get("user_id", "") or tags.get(convert.USER_TAG, "")
     env = Environment(git_commit=tags.get(convert.GIT_TAG) or None, user=user)
-    with ctx.change("create_run", Resource("experiment", exp.name)):
+    with ctx.change("create_run", Resource("experiment", experiment, known=True)):
         run = ctx.backend.tracking.create_run(
-            exp.id,
+            experiment_id,
             name=name,
             parent_id=tags.get(PARENT_TAG) or None,
             start_time=args.integer("start_time"),
@@ -183,9 +192,10 @@ def update_run(ctx: Context, args: Args) -> dict[str, Any]:
                 f"reopening run {run_id} ({run.status})", "start a new run to log more"
             )
     elif run.status is RunStatus.RUNNING or run.end_time != args.integer("end_time", run.end_time):
+        end = args.integer("end_time") or now_ms()
         with ctx.change("update_run", ctx.experiment_of_run(run_id)):
-            tracking.end_run(run_id, status, args.integer("end_time") or now_ms())
-        run = tracking.get_run(run_id)
+            tracking.end_run(run_id, status, end)
+        run = dataclasses.replace(run, status=status, end_time=end)  # what end_run stored
     return {"run_info": convert.run(run)["info"]}
 
 

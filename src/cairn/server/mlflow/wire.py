@@ -135,10 +135,7 @@ class Context:
         """The resource a run belongs to (its experiment's name), for the guard."""
         if self.open:
             return Resource("experiment", None)
-        tracking = self.backend.tracking
-        return Resource(
-            "experiment", tracking.get_experiment(tracking.get_run(run_id).experiment_id).name
-        )
+        return Resource("experiment", self.backend.tracking.run_experiment(run_id).name)
 
     @contextmanager
     def change(self, operation: str, resource: Resource) -> Iterator[None]:
@@ -175,7 +172,16 @@ def endpoint(handler: Handler, base: Context) -> Callable[[Request], Any]:
     async def call(request: Request) -> Response:
         try:
             args = await read_args(request)
-            principal = base.guard.authenticate(request.headers.get("authorization"))
+            # The authentication middleware found the caller before routing; a mounted
+            # app without it authenticates here, off the event loop.
+            found = getattr(request.state, "principal", None)
+            principal: Principal = (
+                found
+                if isinstance(found, Principal)
+                else await run_in_threadpool(
+                    base.guard.authenticate, request.headers.get("authorization")
+                )
+            )
             ctx = Context(
                 base.backend,
                 base.artifacts,
