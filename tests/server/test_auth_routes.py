@@ -103,6 +103,7 @@ def _names(team: Team, kind: str) -> dict[str, Any]:
         "experiment_id": team.experiment_id,
         "experiment_ids": [team.experiment_id],
         "run_id": team.run_id,
+        "step_run_id": team.run_id,  # a cache entry names the run that made it
         "pipeline": "pipe",
         "schedule": "nightly",
         "user": "root",

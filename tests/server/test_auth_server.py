@@ -266,3 +266,32 @@ def test_an_artifact_object_published_is_audited_once_and_a_bad_upload_too(
     ]
     assert entries[-1].detail == f"{len(data)} bytes"
     assert digest in entries[0].detail and team.tokens["editor"] not in entries[0].detail
+
+
+def test_a_step_cache_entry_is_trusted_only_from_a_run_the_reader_could_have_written(
+    team: Team, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cairn.store.pipelines import CacheEntry
+
+    stranger = _as(monkeypatch, team, "stranger")
+    lab = stranger.tracking.create_experiment("lab")  # type: ignore[attr-defined]
+    own_run = stranger.tracking.create_run(lab.id)  # type: ignore[attr-defined]
+    evil = CacheEntry("k" * 64, "train", '["evil"]', own_run.id)
+    # Writing an entry as the output of a run in an experiment one may not edit: refused.
+    with pytest.raises(PermissionDenied):
+        stranger.pipelines.put_cache([CacheEntry("k" * 64, "train", "[]", team.run_id)])  # type: ignore[attr-defined]
+    stranger.pipelines.put_cache([evil])  # type: ignore[attr-defined]
+    stranger.pipelines.put_cache([CacheEntry("u" * 64, "train", '["anon"]', None)])  # type: ignore[attr-defined]
+    # The editor of 'exp' looks the key up for their own pipeline: the planted entry is
+    # not served, nor is the one naming no run; an admin sees the planted one.
+    editor = _as(monkeypatch, team, "editor")
+    assert editor.pipelines.get_cache(["k" * 64, "u" * 64]) == {}  # type: ignore[attr-defined]
+    assert editor.pipelines.recent_cache(["train"], 10) == {}  # type: ignore[attr-defined]
+    root = _as(monkeypatch, team, "root")
+    assert root.pipelines.get_cache(["k" * 64])["k" * 64].outputs == '["evil"]'  # type: ignore[attr-defined]
+    # The editor's own run then writes the key (newest wins); the stranger, who may not
+    # edit 'exp', is not served the editor's entry either.
+    good = CacheEntry("k" * 64, "train", '["good"]', team.run_id)
+    editor.pipelines.put_cache([good])  # type: ignore[attr-defined]
+    assert editor.pipelines.get_cache(["k" * 64])["k" * 64].outputs == '["good"]'  # type: ignore[attr-defined]
+    assert stranger.pipelines.get_cache(["k" * 64]) == {}  # type: ignore[attr-defined]

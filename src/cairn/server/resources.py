@@ -62,6 +62,17 @@ def resources_for(
         return [Resource(route.kind, _model_name(str(value)))]
     if route.lookup == "alert":
         return [_found(route, _model_name(backend.alerts.get_alert(str(value)).model))]
+    if route.lookup == "cache_entries":
+        # An entry is written as the output of the run that made it: editing the cache
+        # is editing that run's experiment. An entry naming no run is a plain pipeline
+        # write (and is never served back: see _trusted_cache).
+        found: list[Resource] = []
+        runs = {str(e.step_run_id) for e in value if getattr(e, "step_run_id", None)}
+        for name in sorted({_run_experiment_name(backend, r) for r in runs}):
+            found.append(Resource("experiment", name, known=True))
+        if len(runs) < len(value):
+            found.append(Resource(route.kind, None))
+        return found or [Resource(route.kind, None)]
     if route.lookup == "token":
         for token in backend.access.list_tokens():
             if token.id == value:
@@ -227,6 +238,8 @@ def visible(
     backend: MetadataBackend,
 ) -> Any:
     """``result`` without the items the caller may not read (listings only)."""
+    if route.name in _CACHE_READS and isinstance(result, dict):
+        return _trusted_cache(result, guard, principal, backend)
     if route.kind not in ("experiment", "model", "dataset", "pipeline"):
         return result
     if not isinstance(result, list) or sees_everything(guard, principal, route.kind):
@@ -237,6 +250,37 @@ def visible(
     return [item for item in result if guard.allowed(principal, "read", resource_of(item))]
 
 
+_CACHE_READS = frozenset({"pipelines.get_cache", "pipelines.recent_cache"})
+
+
+def _trusted_cache(
+    result: dict[str, Any], guard: Guard, principal: Principal, backend: MetadataBackend
+) -> dict[str, Any]:
+    """Only the step cache entries made by a run of an experiment the caller may edit.
+
+    A cached output stands in for the caller's own step, so it must be one the caller
+    could have written: a user cannot plant outputs in another user's pipeline by
+    putting an entry under a key that pipeline will look up (keys are content hashes,
+    shared by every pipeline). An entry naming no run is never served."""
+    trusted: dict[str, bool] = {}
+    out = {}
+    for key, entry in result.items():
+        run_id = getattr(entry, "step_run_id", None)
+        if not run_id:
+            continue
+        try:
+            name = _run_experiment_name(backend, str(run_id))
+        except NotFound:
+            continue  # the run was purged: nothing vouches for the entry any more
+        ok = trusted.get(name)
+        if ok is None:
+            resource = Resource("experiment", name, known=True)
+            ok = trusted[name] = guard.allowed(principal, "edit", resource)
+        if ok:
+            out[key] = entry
+    return out
+
+
 def hidden(principal: Principal, action: str, route: StoreRoute, args: dict[str, Any]) -> str:
     """The refusal a caller without read gets, the same whether the resource exists or
     not, naming only what the caller sent."""
@@ -245,6 +289,8 @@ def hidden(principal: Principal, action: str, route: StoreRoute, args: dict[str,
     if route.lookup == "grant":
         value = args.get("name")
     what = f"{kind}s" if value is None else f"the {kind} named by {route.arg}={value!r}"
+    if route.lookup == "cache_entries":
+        kind, what = "experiment", "the experiments of the runs that made these cache entries"
     if kind == "user":
         return (
             f"{principal.user} may not {action} {what}, or there is none; only that user "

@@ -27,7 +27,8 @@ ResourceKind = Literal["experiment", "model", "dataset", "pipeline", "server", "
 #: ``token`` (a token id -> its user), ``grant`` (the ``kind`` and ``name`` arguments),
 #: ``steps`` (step records -> the pipelines of their runs), ``model_ref`` (a model
 #: reference such as ``churn@production`` -> its model), ``alert`` (an alert id -> its
-#: model).
+#: model), ``cache_entries`` (step cache entries -> the experiments of the runs that
+#: made them).
 Lookup = Literal[
     "name",
     "experiment",
@@ -40,6 +41,7 @@ Lookup = Literal[
     "steps",
     "model_ref",
     "alert",
+    "cache_entries",
 ]
 
 DOMAINS = ("tracking", "datasets", "registry", "pipelines", "schedules", "access", "alerts")
@@ -240,7 +242,7 @@ STORE_ROUTES: tuple[StoreRoute, ...] = (
     _r("pipelines.previous_step", "GET", f"{P}/previous-step", "read", "pipeline", "pipeline"),
     _r("pipelines.get_cache", "POST", f"{P}/cache/lookup", "read", "pipeline"),
     _r("pipelines.recent_cache", "POST", f"{P}/cache/recent", "read", "pipeline"),
-    _r("pipelines.put_cache", "POST", f"{P}/cache", "edit", "pipeline"),
+    _r("pipelines.put_cache", "POST", f"{P}/cache", "edit", "pipeline", "entries", "cache_entries"),
     # schedules
     _r("schedules.add_schedule", "POST", f"{S}", "edit", "pipeline", "new.pipeline"),
     _r("schedules.get_schedule", "GET", f"{S}/schedule", "read", "pipeline", "name", "schedule"),
