@@ -12,11 +12,15 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import re
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 
 from cairn.errors import InvalidInput
-from cairn.types import Environment, Metric, RunIO, RunStatus
+from cairn.store.redaction import redact_secrets
+from cairn.store.run_names import generate_run_name
+from cairn.types import Environment, Metric, Run, RunIO, RunStatus, now_ms
 
 MAX_KEY_LENGTH = 250
 MAX_VALUE_LENGTH = 6000
@@ -192,3 +196,49 @@ def check_run_io(items: Iterable[RunIO]) -> list[RunIO]:
             raise InvalidInput(f"RunIO size must be an int >= 0, not {io.size!r}")
         edges.append(io)
     return edges
+
+
+def new_run(
+    experiment_id: str,
+    *,
+    name: str = "",
+    parent_id: str | None = None,
+    start_time: int | None = None,
+    environment: Environment | None = None,
+    params: Mapping[str, str] | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> Run:
+    """The RUNNING run ``create_run`` starts, with a new id (not yet :func:`checked_run`)."""
+    start = now_ms() if start_time is None else check_time("start_time", start_time)
+    return Run(
+        id=uuid.uuid4().hex,
+        experiment_id=str(experiment_id),
+        name=name,
+        status=RunStatus.RUNNING,
+        start_time=start,
+        parent_id=parent_id,
+        environment=environment or Environment(),
+        params=dict(params or {}),
+        tags=dict(tags or {}),
+    )
+
+
+def checked_run(run: Run) -> Run:
+    """``run`` as a store records it: its name, environment, params and tags checked,
+    secret-looking values redacted, a generated name when it has none, and none of the
+    fields a start does not set (latest metrics, lineage, deletion)."""
+    check_run_name(run.name)
+    check_environment(run.environment)
+    params, tags = dict(run.params), dict(run.tags)
+    check_strings("param", params)
+    check_strings("tag", tags)
+    return dataclasses.replace(
+        run,
+        name=run.name if run.name.strip() else generate_run_name(),
+        params=redact_secrets(params),
+        tags=redact_secrets(tags),
+        metrics={},
+        io=(),
+        deleted_at=None,
+        deleted_by=None,
+    )

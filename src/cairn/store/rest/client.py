@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import uuid
 from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import Any
@@ -20,19 +19,17 @@ from typing import Any
 from cairn.config import DEFAULT_RUN_START_DELAY
 from cairn.errors import CairnError, ConfigError, StoreError
 from cairn.store.base import check_view
-from cairn.store.redaction import redact_secrets
 from cairn.store.rest.codec import Codec, codec_for
 from cairn.store.rest.http import Session, new_key, session_for
 from cairn.store.rest.routes import DOMAINS, STORE_ROUTES, StoreRoute
 from cairn.store.rest.starts import StartQueue
-from cairn.store.run_names import generate_run_name
 from cairn.store.tracking_validation import (
     check_end_status,
-    check_environment,
-    check_run_name,
     check_strings,
     check_time,
+    checked_run,
     metric_tuples,
+    new_run,
 )
 from cairn.types import Environment, Metric, Run, RunStatus, now_ms
 
@@ -113,15 +110,11 @@ STORE_CLASSES: dict[str, type[RestStore]] = {d: _store_class(d) for d in DOMAINS
 
 
 RECORD_RUN = "tracking.record_run"
-_ROUTES = {r.name: r for r in STORE_ROUTES}
 
 
 class RestTrackingStore(STORE_CLASSES["tracking"]):  # type: ignore[misc,valid-type,name-defined]
     """The tracking store over HTTP, starting runs without a round trip of their own
     (see :mod:`cairn.store.rest.starts`)."""
-
-    def _route(self, route: str, /, *args: Any, **kwargs: Any) -> Any:
-        return self._call(codec_for(_ROUTES[route]), args, kwargs)
 
     def create_run(
         self,
@@ -146,28 +139,12 @@ class RestTrackingStore(STORE_CLASSES["tracking"]):  # type: ignore[misc,valid-t
             or not starts.defers(experiment_id)
             or (parent_id is not None and not starts.holds(parent_id))
         ):
-            run: Run = self._route("tracking.create_run", experiment_id, **options)
+            run: Run = super().create_run(experiment_id, **options)
             if starts is not None:
                 starts.sent(experiment_id)
             return run
-        # Refuse here what the server would refuse, where the run is started.
-        check_run_name(name)
-        start = now_ms() if start_time is None else check_time("start_time", start_time)
-        env = environment or Environment()
-        check_environment(env)
-        check_strings("param", params or {})
-        check_strings("tag", tags or {})
-        run = Run(
-            id=uuid.uuid4().hex,
-            experiment_id=experiment_id,
-            name=name if name.strip() else generate_run_name(),
-            status=RunStatus.RUNNING,
-            start_time=start,
-            parent_id=parent_id,
-            environment=env,
-            params=redact_secrets(dict(params or {})),
-            tags=redact_secrets(dict(tags or {})),
-        )
+        # Checked here, as the server's store checks it, so bad input fails at the start.
+        run = checked_run(new_run(experiment_id, **options))
         starts.add(run)
         return run
 
@@ -184,7 +161,7 @@ class RestTrackingStore(STORE_CLASSES["tracking"]):  # type: ignore[misc,valid-t
             final = check_end_status(status)
             run = starts.take(run_id)
         if starts is None or run is None:
-            self._route("tracking.end_run", run_id, status, end_time=end_time, metrics=metrics)
+            super().end_run(run_id, status, end_time=end_time, metrics=metrics)
             return
         end = now_ms() if end_time is None else check_time("end_time", end_time)
         ended = dataclasses.replace(run, status=final, end_time=end)
@@ -197,7 +174,7 @@ class RestTrackingStore(STORE_CLASSES["tracking"]):  # type: ignore[misc,valid-t
         except CairnError as exc:
             others = exc
         try:
-            self._route(RECORD_RUN, ended, metrics)
+            self.record_run(ended, metrics)
         except StoreError:
             starts.add(run)  # unreachable: its start is sent with the next request
             raise
@@ -205,14 +182,10 @@ class RestTrackingStore(STORE_CLASSES["tracking"]):  # type: ignore[misc,valid-t
         if others is not None:
             raise others
 
-    def record_start(self, run: Run, metrics: Sequence[Metric]) -> None:
-        """Send a queued start (the queue's sender)."""
-        self._route(RECORD_RUN, run, metrics)
-
     def delete_experiment(self, id_or_name: str, *, actor: str) -> Any:
         if self._starts is not None:
             self._starts.forget_experiments()
-        return self._route("tracking.delete_experiment", id_or_name, actor=actor)
+        return super().delete_experiment(id_or_name, actor=actor)
 
 
 class RestAccessStore(STORE_CLASSES["access"]):  # type: ignore[misc,valid-type,name-defined]
@@ -261,7 +234,7 @@ class RestBackend:
     def starts(self) -> StartQueue:
         """Run starts this backend has not sent yet (see :mod:`cairn.store.rest.starts`)."""
         return StartQueue(
-            lambda run, points: self.tracking.record_start(run, points), self.run_start_delay
+            lambda run, points: self.tracking.record_run(run, points), self.run_start_delay
         )
 
     @cached_property

@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -32,7 +31,6 @@ from cairn.errors import AlreadyExists, InvalidInput, NotFound
 from cairn.store.base import Deletion, PurgeResult, RunEvent, RunView, check_view
 from cairn.store.filters import parse_filter, parse_order_by
 from cairn.store.redaction import redact_secrets
-from cairn.store.run_names import generate_run_name
 from cairn.store.sql import filters_sql
 from cairn.store.sql import tables as t
 from cairn.store.sql import tracking_lifecycle as lifecycle
@@ -53,13 +51,13 @@ from cairn.store.sql.tracking_rows import (
 )
 from cairn.store.tracking_validation import (
     check_end_status,
-    check_environment,
     check_run_io,
-    check_run_name,
     check_status,
     check_strings,
     check_time,
+    checked_run,
     metric_tuples,
+    new_run,
 )
 from cairn.types import (
     EXTERNAL,
@@ -146,17 +144,14 @@ class SqlTrackingStore(SqlExperimentStore):
         params: dict[str, str] | None = None,
         tags: dict[str, str] | None = None,
     ) -> Run:
-        start = now_ms() if start_time is None else check_time("start_time", start_time)
-        run = Run(
-            id=uuid.uuid4().hex,
-            experiment_id=str(experiment_id),
+        run = new_run(
+            experiment_id,
             name=name,
-            status=RunStatus.RUNNING,
-            start_time=start,
             parent_id=parent_id,
-            environment=environment or Environment(),
-            params=dict(params or {}),
-            tags=dict(tags or {}),
+            start_time=start_time,
+            environment=environment,
+            params=params,
+            tags=tags,
         )
         return self._insert_run(run, ())
 
@@ -187,25 +182,8 @@ class SqlTrackingStore(SqlExperimentStore):
                 "from get_experiment(name)"
             )
         live_exp_id: int = exp_id
-        name, parent_id = run.name, run.parent_id
-        check_run_name(name)
-        env = run.environment
-        check_environment(env)
-        params, tags = dict(run.params), dict(run.tags)
-        check_strings("param", params)
-        check_strings("tag", tags)
-        run = dataclasses.replace(
-            run,
-            experiment_id=str(exp_id),
-            name=name if name.strip() else generate_run_name(),
-            params=redact_secrets(params),
-            tags=redact_secrets(tags),
-            metrics={},
-            io=(),
-            deleted_at=None,
-            deleted_by=None,
-        )
-        params, tags = dict(run.params), dict(run.tags)
+        run = checked_run(dataclasses.replace(run, experiment_id=str(exp_id)))
+        parent_id, params, tags = run.parent_id, dict(run.params), dict(run.tags)
         write_metrics = self._metric_writer(run.id, metrics)
         sql = self._driver_sql
         values = run_values(run)
