@@ -316,3 +316,25 @@ def test_a_database_at_another_schema_revision_is_refused_and_left_untouched(
     assert f"is at schema {older}, this Cairn needs {migrations.head()}" in done.stderr
     assert "cairn db upgrade" in done.stderr and "Traceback" not in done.stderr
     assert counts() == before
+
+
+def test_the_embedded_path_redacts_secret_looking_params_and_tags_as_every_store(
+    workspace: cairn.workspace.Workspace,
+) -> None:
+    from cairn.types import Environment
+
+    workspace.metadata.ensure_schema()
+    records = EmbeddedPipelineRecords.open(workspace.settings.tracking_uri)
+    assert records is not None
+    run_id = records.create_run(
+        "flows",
+        name="flow",
+        params={"lr": "0.1", "api_token": "s3cr3t"},
+        tags={"db_password": "hunter2"},
+        environment=Environment(),
+    )
+    records.commit()
+    records.close()
+    stored = workspace.tracking.get_run(run_id)
+    assert dict(stored.params) == {"lr": "0.1", "api_token": "***"}
+    assert dict(stored.tags) == {"db_password": "***"}

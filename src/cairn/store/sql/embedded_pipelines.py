@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import astuple, fields
@@ -35,10 +34,11 @@ from cairn.errors import InvalidInput, NotFound, StoreError
 from cairn.store.pipelines import CacheEntry, PipelineRun, StepRecord
 from cairn.store.sql import migrations
 from cairn.store.tracking_validation import (
-    check_environment,
     check_experiment_name,
     check_run_io,
     check_strings,
+    checked_run,
+    new_run,
 )
 from cairn.types import Environment, RunIO, RunStatus, now_ms
 
@@ -167,17 +167,24 @@ class EmbeddedPipelineRecords:
         """A RUNNING run in ``experiment`` (by name, created when absent); its id."""
         if not isinstance(name, str) or not name.strip() or len(name) > 250:
             raise InvalidInput(f"run name must be a string of 1 to 250 characters: {name!r}")
-        check_environment(environment)
-        check_strings("param", params)
-        check_strings("tag", tags)
-        run_id = uuid.uuid4().hex
-        env = environment
+        # Checked and redacted as every store does (the experiment is resolved below).
+        run = checked_run(
+            new_run(
+                "",
+                name=name,
+                parent_id=parent_id,
+                environment=environment,
+                params=params,
+                tags=tags,
+            )
+        )
+        run_id, env, params, tags = run.id, run.environment, run.params, run.tags
         with self._write() as conn:
             if parent_id is not None:
                 self._require_live(conn, parent_id, "parent run")
             row = (
                 run_id, self._experiment_id(conn, experiment), name, RunStatus.RUNNING.value,
-                now_ms(), None, parent_id, env.git_commit, env.git_dirty, env.python_version,
+                run.start_time, None, parent_id, env.git_commit, env.git_dirty, env.python_version,
                 json.dumps(dict(env.packages), sort_keys=True), env.host, env.user, None, None,
             )  # fmt: skip
             key = conn.execute(_INSERT_RUN, row).lastrowid  # runs.run_key is the rowid
